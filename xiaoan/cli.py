@@ -1,0 +1,69 @@
+"""The `xiaoan` command (CONTRACT §6). Each area's sub-commands live in its own module and are
+imported only when used, so that `xiaoan kb search` does not load the web app."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+# name -> "module:attribute" of a click command or group
+SUBCOMMANDS = {
+    "db": "xiaoan.cli:db",
+    "kb": "xiaoan.kb.cli:kb",
+    "tickets": "xiaoan.tickets.cli:tickets",
+    "handoff": "xiaoan.handoff.cli:handoff",
+    "web": "xiaoan.web.app:web_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx, name):
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    """小安 command line."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+def db() -> None:
+    """The project database at DATABASE_URL."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (Alembic)."""
+    from xiaoan.config import Settings
+    from xiaoan.db import upgrade
+
+    url = Settings.from_env().database_url
+    upgrade(url)
+    click.echo(f"database schema is up to date ({url.split('@')[-1]})")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

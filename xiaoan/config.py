@@ -1,0 +1,62 @@
+"""Settings read from the environment, in one place (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("XIAOAN_VAR_DIR", PROJECT_ROOT / "var"))
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'xiaoan.db'}"
+
+
+def rasa_token() -> str:
+    """The Rasa HTTP API token: `XIAOAN_RASA_TOKEN`, else one generated into `var/` once."""
+    token = os.environ.get("XIAOAN_RASA_TOKEN")
+    if token:
+        return token
+    path = VAR_DIR / "rasa_token"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token)
+    path.chmod(0o600)
+    return token
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the environment; build it with `Settings.from_env()`."""
+
+    database_url: str = field(default_factory=_default_database_url)
+    rasa_url: str = "http://127.0.0.1:5005"
+    ticket_api_url: str | None = None
+    wechat_token: str | None = None
+    wechat_appid: str | None = None
+    wechat_secret: str | None = None
+    wechat_aes_key: str | None = None
+    wechat_api_url: str = "https://api.weixin.qq.com"
+    web_secret_key: str | None = None
+    environment: str = "development"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ.get
+        return cls(
+            database_url=env("DATABASE_URL") or _default_database_url(),
+            rasa_url=(env("XIAOAN_RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+            ticket_api_url=env("XIAOAN_TICKET_API_URL") or None,
+            wechat_token=env("XIAOAN_WECHAT_TOKEN") or None,
+            wechat_appid=env("XIAOAN_WECHAT_APPID") or None,
+            wechat_secret=env("XIAOAN_WECHAT_SECRET") or None,
+            wechat_aes_key=env("XIAOAN_WECHAT_AES_KEY") or None,
+            wechat_api_url=(env("XIAOAN_WECHAT_API_URL") or "https://api.weixin.qq.com").rstrip("/"),
+            web_secret_key=env("XIAOAN_WEB_SECRET_KEY") or None,
+            environment=env("XIAOAN_ENV") or "development",
+        )

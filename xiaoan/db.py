@@ -1,0 +1,125 @@
+"""Database access: one engine per URL, one session per unit of work.
+
+Usage::
+
+    from xiaoan.db import session_scope
+    with session_scope() as session:
+        session.add(obj)          # committed on exit, rolled back on error
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, declarative_base, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from xiaoan.config import PROJECT_ROOT, Settings
+
+Base = declarative_base()
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and always returned timezone-aware (SQLite drops zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use xiaoan.db.utcnow()")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine for `url` (default: `DATABASE_URL`), created on first use."""
+    url = url or Settings.from_env().database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _make_engine(url)
+            _engines[url] = engine
+        return engine
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # several processes share the file
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and after fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextlib.contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session committed on success and rolled back on error."""
+    factory = sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str | None = None):
+    """The Alembic configuration of the project, pointing at `url`."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url or Settings.from_env().database_url)
+    return cfg
+
+
+def upgrade(url: str | None = None) -> None:
+    """Create or migrate the schema at `url` to the newest revision (`xiaoan db upgrade`)."""
+    from alembic import command
+
+    url = url or Settings.from_env().database_url
+    if url.startswith("sqlite:///"):
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
