@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "tickets": "xiaoan.tickets.cli:tickets",
     "handoff": "xiaoan.handoff.cli:handoff",
     "web": "xiaoan.web.app:web_command",
+    "users": "xiaoan.web.auth:users",
 }
 
 

@@ -15,19 +15,37 @@ def _default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'xiaoan.db'}"
 
 
-def rasa_token() -> str:
-    """The Rasa HTTP API token: `XIAOAN_RASA_TOKEN`, else one generated into `var/` once."""
-    token = os.environ.get("XIAOAN_RASA_TOKEN")
-    if token:
-        return token
-    path = VAR_DIR / "rasa_token"
+def _secret_from_env_or_var(variable: str, filename: str) -> str:
+    """A secret from the environment, else one generated once into `var/` (development)."""
+    value = os.environ.get(variable)
+    if value:
+        return value
+    path = VAR_DIR / filename
     if path.exists():
         return path.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token)
-    path.chmod(0o600)
-    return token
+    value = secrets.token_urlsafe(32)
+    tmp = path.with_name(f"{filename}.{os.getpid()}.tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)  # atomic "create if absent": concurrent first runs agree on one secret
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
+
+
+def rasa_token() -> str:
+    """The Rasa HTTP API token: `XIAOAN_RASA_TOKEN`, else one generated into `var/` once."""
+    return _secret_from_env_or_var("XIAOAN_RASA_TOKEN", "rasa_token")
+
+
+def web_secret_key() -> str:
+    """The secret that signs web sessions and chat conversation tokens: `XIAOAN_WEB_SECRET_KEY`,
+    else one generated into `var/` once (development only; production must set it)."""
+    return _secret_from_env_or_var("XIAOAN_WEB_SECRET_KEY", "web_secret")
 
 
 @dataclass(frozen=True)

@@ -4,3 +4,6 @@ Each area adds its model module here.
 """
 
 import xiaoan.db  # noqa: F401
+import xiaoan.ratings  # noqa: F401
+import xiaoan.kb.models  # noqa: F401
+import xiaoan.tickets.models  # noqa: F401

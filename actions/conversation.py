@@ -1,0 +1,113 @@
+"""Conversation basics: two-stage fallback, out-of-scope answers, satisfaction ratings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+logger = logging.getLogger(__name__)
+
+# Intents offered as clarification choices, with the button title the citizen sees.
+CLARIFY_LABELS: Dict[str, str] = {
+    "complain_refund": "退款退货纠纷，我要投诉",
+    "complain_prepaid": "预付卡/会员卡纠纷，我要投诉",
+    "complain_general": "商品或服务有问题，我要投诉",
+    "report_violation": "举报违法经营行为",
+    "ask_business_registration": "咨询办照、注销、年报",
+    "ask_consumer_rights": "咨询消费维权规定",
+    "ask_regulation": "咨询投诉举报流程或其他监管问题",
+    "check_ticket_status": "查询工单进度",
+    "request_human": "转人工客服",
+    "out_of_scope": "其他部门的事",
+}
+MAX_CHOICES = 3
+FALLBACK_ACTION = "action_fallback_clarify"
+
+
+def _previous_bot_action(tracker: Tracker) -> Optional[Text]:
+    """The last action run before the citizen's latest message (ignoring listen)."""
+    seen_latest_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest_user:
+                return None
+            seen_latest_user = True
+            continue
+        if seen_latest_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
+
+
+class ActionFallbackClarify(Action):
+    """Two-stage fallback: first offer the likely intents as buttons, then a human agent."""
+
+    def name(self) -> Text:
+        return FALLBACK_ACTION
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if _previous_bot_action(tracker) == FALLBACK_ACTION:
+            dispatcher.utter_message(response="utter_offer_human")
+            return []
+        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        choices = [r["name"] for r in ranking if r.get("name") in CLARIFY_LABELS][:MAX_CHOICES]
+        if not choices:
+            choices = ["complain_general", "ask_consumer_rights", "request_human"]
+        buttons = [{"title": CLARIFY_LABELS[name], "payload": f"/{name}"} for name in choices]
+        buttons.append({"title": "都不是", "payload": "/deny"})
+        dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+        return []
+
+
+class ActionOutOfScope(Action):
+    """Says where to go for matters outside market regulation, from the knowledge base when it knows."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        answer = _redirect_answer(text)
+        if answer:
+            dispatcher.utter_message(response="utter_kb_redirect", answer=answer)
+        else:
+            dispatcher.utter_message(response="utter_out_of_scope")
+        return []
+
+
+def _redirect_answer(text: str) -> Optional[str]:
+    """The answer of a confident `redirect.*` knowledge-base entry for `text`, else None."""
+    if not text or text.startswith("/"):
+        return None
+    try:
+        from xiaoan.kb.service import get_search_service
+
+        hits = get_search_service().search(text, top=3, areas=("redirect",))
+    except Exception:  # noqa: BLE001 - the generic redirect list is a true answer too
+        logger.exception("knowledge base unavailable for an out-of-scope answer")
+        return None
+    for hit in hits:
+        if hit.confident and hit.entry_id.startswith("redirect."):
+            return hit.answer
+    return None
+
+
+class ActionRecordRating(Action):
+    """Records a satisfaction rating and thanks the citizen."""
+
+    def name(self) -> Text:
+        return "action_record_rating"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        from xiaoan.ratings import DISSATISFIED, record_rating
+
+        text = (tracker.latest_message or {}).get("text") or ""
+        try:
+            level = record_rating(tracker.sender_id, tracker.get_latest_input_channel(), text)
+        except Exception:  # noqa: BLE001 - a lost rating must not break the conversation
+            logger.exception("could not record a rating")
+            level = None
+        dispatcher.utter_message(response="utter_rating_sorry" if level == DISSATISFIED else "utter_rating_thanks")
+        return []

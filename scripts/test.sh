@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test: Rasa data validation, Rasa test stories, pytest (unit, integration, browser, end to end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh
+scripts/ensure-chromium.sh
+make --no-print-directory train
+export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+echo "==> rasa data validate"
+.venv/bin/rasa data validate --domain domain --data data --config config.yml --quiet
+echo "==> rasa test: test stories (tests/stories)"
+.venv/bin/rasa test core --model models/xiaoan.tar.gz --stories tests/stories \
+  --fail-on-prediction-errors --out results/core --quiet
+echo "==> pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,102 @@
+"""Rasa's socket.io channel with server-issued conversation ids.
+
+Rasa's own `SocketIOInput` lets the browser choose its `session_id`, so anyone who learns or
+guesses another citizen's id can join that room and read the replies. Here the server mints
+the id and hands the browser a signed token; a token with a bad signature is replaced by a
+fresh conversation, and messages are always attributed to the id bound to the socket, never to
+an id the client sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from socketio import AsyncServer
+
+from xiaoan.config import web_secret_key
+
+logger = logging.getLogger(__name__)
+
+_SALT = "xiaoan-socketio-conversation"
+
+
+def conversation_serializer(secret: Optional[str] = None) -> URLSafeSerializer:
+    """Signs and checks conversation tokens (shared with the web app)."""
+    return URLSafeSerializer(secret or web_secret_key(), salt=_SALT)
+
+
+def issue_conversation_token(secret: Optional[str] = None) -> tuple[str, str]:
+    """A new conversation id and the signed token the browser keeps."""
+    conversation_id = f"web-{uuid.uuid4().hex}"
+    return conversation_id, conversation_serializer(secret).dumps(conversation_id)
+
+
+def conversation_from_token(token: Any, secret: Optional[str] = None) -> Optional[str]:
+    """The conversation id inside a valid token, else None."""
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        value = conversation_serializer(secret).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+class SecureSocketIOInput(SocketIOInput):
+    """socket.io input channel whose conversation ids are issued and signed by the server."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The socket.io endpoint: `session_request` binds the socket to a server-issued id."""
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_request):
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            return True
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            token = (data or {}).get("session_id")
+            conversation_id = conversation_from_token(token)
+            if conversation_id is None:
+                conversation_id, token = issue_conversation_token()
+            await sio.save_session(sid, {"conversation_id": conversation_id}, namespace=self.namespace)
+            sio.enter_room(sid, conversation_id, namespace=self.namespace)
+            await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: Text, data: Dict) -> None:
+            session = await sio.get_session(sid, namespace=self.namespace)
+            conversation_id = (session or {}).get("conversation_id")
+            if not conversation_id:
+                logger.warning("socket.io message before session_request was ignored")
+                return
+            text = (data or {}).get("message", "")
+            if not isinstance(text, str):
+                return
+            metadata = (data or {}).get(self.metadata_key) or {}
+            message = UserMessage(
+                text[:2000],
+                SocketIOOutput(sio, self.bot_message_evt),
+                conversation_id,
+                input_channel=self.name(),
+                metadata=metadata if isinstance(metadata, dict) else {},
+            )
+            await on_new_message(message)
+
+        return webhook
