@@ -1,0 +1,130 @@
+"""The tracker store, lock store and event broker that endpoints.yml selects from the environment,
+against the real PostgreSQL, Redis and RabbitMQ on loopback (skipped with a reason elsewhere, never in CI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+
+import pytest
+from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from tests.conftest import service_unavailable
+from xiaoan.rasa_stores import EnvEventBroker, EnvLockStore, EnvSQLTrackerStore
+
+AMQP_URL = os.environ.get("XIAOAN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+DOMAIN = Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "您好"}]}})
+
+
+def _roundtrip(store: SQLTrackerStore) -> None:
+    sender = f"test-{uuid.uuid4().hex}"
+    tracker = DialogueStateTracker(sender, DOMAIN.slots)
+    tracker.update(UserUttered("你好", {"name": "greet", "confidence": 0.99}))
+    tracker.update(ActionExecuted("utter_greet"))
+    tracker.update(BotUttered("您好"))
+    asyncio.run(store.save(tracker))
+    loaded = asyncio.run(store.retrieve(sender))
+    assert loaded is not None
+    assert [e.as_dict()["event"] for e in loaded.events] == ["user", "action", "bot"]
+    assert loaded.latest_message.text == "你好"
+
+
+def test_tracker_store_defaults_to_sqlite_in_var(tmp_path, monkeypatch):
+    monkeypatch.delenv("XIAOAN_TRACKER_STORE_URL", raising=False)
+    monkeypatch.setattr("xiaoan.rasa_stores.VAR_DIR", tmp_path)
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    assert store.engine.url.get_backend_name() == "sqlite"
+    assert str(tmp_path) in str(store.engine.url)
+    _roundtrip(store)
+
+
+@pytest.mark.postgres
+def test_tracker_store_on_postgres(postgres_url, monkeypatch):
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    assert store.engine.url.get_backend_name() == "postgresql"
+    _roundtrip(store)
+    store.engine.dispose()
+
+
+def test_lock_store_defaults_to_in_memory(monkeypatch):
+    monkeypatch.delenv("XIAOAN_LOCK_STORE_URL", raising=False)
+    assert isinstance(EnvLockStore(endpoint_config=None), InMemoryLockStore)
+
+
+def test_lock_store_rejects_a_non_redis_url(monkeypatch):
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", "http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="redis://"):
+        EnvLockStore(endpoint_config=None)
+
+
+@pytest.mark.redis
+def test_lock_store_on_redis_serialises_a_conversation(redis_url, monkeypatch):
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", redis_url)
+    store = EnvLockStore(endpoint_config=None)
+    assert isinstance(store, RedisLockStore)
+    conversation = f"c-{uuid.uuid4().hex}"
+
+    async def scenario() -> list[str]:
+        order: list[str] = []
+
+        async def worker(name: str) -> None:
+            async with store.lock(conversation, wait_time_in_seconds=0.05):
+                order.append(f"{name}-in")
+                await asyncio.sleep(0.2)
+                order.append(f"{name}-out")
+
+        await asyncio.gather(worker("a"), worker("b"))
+        return order
+
+    order = asyncio.run(scenario())
+    # the second worker only enters after the first left: no interleaving
+    assert order[0].endswith("-in") and order[1] == order[0].replace("-in", "-out")
+    assert order[2].endswith("-in") and order[3] == order[2].replace("-in", "-out")
+
+
+def test_event_broker_is_off_without_url(monkeypatch):
+    monkeypatch.delenv("XIAOAN_EVENT_BROKER_URL", raising=False)
+    assert asyncio.run(EnvEventBroker.from_endpoint_config(None)) is None
+
+
+@pytest.mark.rabbitmq
+def test_event_broker_publishes_to_rabbitmq(monkeypatch):
+    import aio_pika
+
+    queue_name = f"xiaoan_test_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("XIAOAN_EVENT_BROKER_URL", AMQP_URL)
+    monkeypatch.setenv("XIAOAN_EVENT_BROKER_QUEUE", queue_name)
+
+    async def scenario() -> dict:
+        try:
+            connection = await aio_pika.connect_robust(AMQP_URL, timeout=5)
+        except Exception as exc:  # noqa: BLE001
+            return {"unavailable": f"{exc.__class__.__name__}"}
+        broker = await EnvEventBroker.from_endpoint_config(None)
+        try:
+            broker.publish({"event": "user", "sender_id": "web-test", "text": "你好"})
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, durable=True)
+            for _ in range(50):
+                message = await queue.get(no_ack=True, fail=False)
+                if message:
+                    return json.loads(message.body)
+                await asyncio.sleep(0.1)
+            return {}
+        finally:
+            await broker.close()
+            channel = await connection.channel()
+            await channel.queue_delete(queue_name)
+            await connection.close()
+
+    received = asyncio.run(scenario())
+    if "unavailable" in received:
+        service_unavailable(f"RabbitMQ not reachable at {AMQP_URL}: {received['unavailable']}")
+    assert received == {"event": "user", "sender_id": "web-test", "text": "你好"}
