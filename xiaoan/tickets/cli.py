@@ -1,0 +1,255 @@
+"""`xiaoan tickets ...`: list, show and update tickets, inspect and replay the forwarding outbox,
+check the routing rules (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from xiaoan.config import Settings
+from xiaoan.privacy import mask_name
+from xiaoan.tickets.due import SHANGHAI
+from xiaoan.tickets.models import STATUSES
+from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
+
+_FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期", None: ""}
+_KIND_LABELS = {"complaint": "投诉", "report": "举报"}
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _service():
+    from xiaoan.tickets.service import TicketService
+
+    return TicketService(Settings.from_env())
+
+
+def _friendly_errors(func: Callable) -> Callable:
+    """Turn database and rules problems into one clear line and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from xiaoan.tickets.service import TicketNotFound, TicketValidationError
+
+        try:
+            return func(*args, **kwargs)
+        except TicketNotFound as exc:
+            raise click.ClickException(f"找不到工单：{exc.ticket_no}") from exc
+        except TicketValidationError as exc:
+            raise click.ClickException(f"输入有误：{exc}") from exc
+        except RoutingRulesError as exc:
+            raise click.ClickException(f"路由规则文件有误：{exc}") from exc
+        except (OperationalError, ProgrammingError) as exc:
+            raise click.ClickException(
+                f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{exc.orig.__class__.__name__}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from exc
+
+    return wrapper
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """An ISO-8601 date or date-time; without an offset it is Shanghai time.
+
+    Raises:
+        click.BadParameter: when it is not ISO-8601.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        if len(text) == 10:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        else:
+            moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"不是 ISO-8601 日期或时间：{value!r}（例如 2026-11-26 或 2026-11-26T08:00:00+08:00）",
+                                 param_hint="--since") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SHANGHAI)
+    return moment
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _short_time(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else ""
+
+
+@click.group()
+def tickets() -> None:
+    """投诉举报工单：列出、查看、更新状态、转办队列。"""
+
+
+@tickets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段）。")
+@click.option("--since", help="只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
+@_friendly_errors
+def list_command(as_json: bool, since: str | None) -> None:
+    """列出工单（姓名、电话已脱敏）。"""
+    service = _service()
+    items = service.list_tickets(parse_since(since))
+    if as_json:
+        _echo_json(items)
+        return
+    if not items:
+        click.echo("没有工单。")
+        return
+    rules = service.router.rules
+    rows = [
+        [t["ticket_no"], _KIND_LABELS.get(t["kind"], t["kind"]), rules.status_label(t["status"]),
+         rules.agency_name(t["agency"]), mask_name(t["complainant_name"]) or "匿名", t["phone_masked"] or "",
+         _short_time(t["created_at"]), t["resolve_by"], _FLAG_LABELS[service.flag(t)]]
+        for t in items
+    ]
+    click.echo(_table(["编号", "类型", "状态", "承办单位", "姓名", "电话", "创建时间", "答复期限", "提醒"], rows))
+    overdue = sum(1 for t in items if service.flag(t) == "overdue")
+    near = sum(1 for t in items if service.flag(t) == "near_due")
+    click.echo(f"\n共 {len(items)} 件；已超期 {overdue} 件，即将到期 {near} 件。")
+
+
+@tickets.command("show")
+@click.argument("ticket_no")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段加 history）。")
+@_friendly_errors
+def show_command(ticket_no: str, as_json: bool) -> None:
+    """查看一件工单及其状态记录。"""
+    service = _service()
+    data = service.show(ticket_no)
+    if as_json:
+        _echo_json(data)
+        return
+    rules = service.router.rules
+    flag = _FLAG_LABELS[service.flag(data)]
+    lines = [
+        ("编号", data["ticket_no"]),
+        ("类型", f"{_KIND_LABELS.get(data['kind'], data['kind'])}（{data['intent']}）"),
+        ("状态", rules.status_label(data["status"]) + (f"（{flag}）" if flag else "")),
+        ("承办单位", f"{rules.agency_name(data['agency'])}（{data['agency']}）"),
+        ("所在区", data["district"] or "未确定"),
+        ("创建时间", _short_time(data["created_at"])),
+        ("联系期限", data["contact_by"]),
+        ("答复期限", data["resolve_by"]),
+        ("渠道/会话", f"{data['channel']} / {data['conversation_id']}"),
+        ("姓名", mask_name(data["complainant_name"]) or "匿名"),
+        ("电话", data["phone_masked"] or ""),
+        ("被投诉/举报方", data["respondent_name"]),
+        ("经营地址", data["respondent_address"] or ""),
+        ("事实", data["facts"]),
+        ("诉求", data["claim"] or ""),
+        ("金额", "" if data["amount"] is None else f"{data['amount']} 元"),
+    ]
+    width = max(_width(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{_pad(key, width)}  {value}")
+    click.echo("\n状态记录：")
+    click.echo(_table(["时间", "状态", "操作人", "备注"],
+                      [[_short_time(h["at"]), rules.status_label(h["status"]), h["by"], h["note"] or ""]
+                       for h in data["history"]]))
+
+
+@tickets.command("set-status")
+@click.argument("ticket_no")
+@click.argument("status", type=click.Choice([s for s in STATUSES if s != "created"]))
+@click.option("--by", "by", required=True, help="操作人（姓名或系统名）。")
+@click.option("--note", help="备注。")
+@click.option("--json", "as_json", is_flag=True, help="输出更新后的工单 JSON。")
+@_friendly_errors
+def set_status_command(ticket_no: str, status: str, by: str, note: str | None, as_json: bool) -> None:
+    """记录工单的状态变化（写入状态记录）。"""
+    data = _service().set_status(ticket_no, status, by, note)
+    if as_json:
+        _echo_json(data)
+    else:
+        click.echo(f"{data['ticket_no']} 状态已更新为 {status}。")
+
+
+@tickets.command("outbox")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@click.option("--all", "show_all", is_flag=True, help="也列出已送达的。")
+@_friendly_errors
+def outbox_command(as_json: bool, show_all: bool) -> None:
+    """列出待转办（pending）和被拒收（failed）的工单。"""
+    from xiaoan.tickets.outbox import list_outbox
+
+    states = ("pending", "failed", "delivered") if show_all else ("pending", "failed")
+    rows = list_outbox(Settings.from_env(), states=states)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("转办队列为空。")
+        return
+    click.echo(_table(
+        ["编号", "状态", "次数", "下次尝试", "最后错误"],
+        [[r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
+          (r["last_error"] or "")[:60]] for r in rows],
+    ))
+
+
+@tickets.command("replay")
+@click.argument("ticket_nos", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="把被拒收的也重新发送。")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@_friendly_errors
+def replay_command(ticket_nos: tuple[str, ...], all_failed: bool, as_json: bool) -> None:
+    """立即重新发送待转办的工单（可指定编号）；有未送达的则以非零状态退出。"""
+    from xiaoan.tickets.numbering import normalize_ticket_no
+    from xiaoan.tickets.outbox import OutboxDeliverer
+
+    settings = Settings.from_env()
+    if not settings.ticket_api_url:
+        raise click.ClickException("未设置 XIAOAN_TICKET_API_URL：本地数据库即为工单库，没有需要转办的内容。")
+    numbers = []
+    for raw in ticket_nos:
+        number = normalize_ticket_no(raw)
+        if number is None:
+            raise click.BadParameter(f"不是工单编号：{raw!r}", param_hint="TICKET_NOS")
+        numbers.append(number)
+    report = OutboxDeliverer(settings).deliver_pending(force=True, include_failed=all_failed,
+                                                       ticket_nos=numbers or None)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        click.echo(f"已送达 {len(report.delivered)} 件，待重试 {len(report.retrying)} 件，被拒收 {len(report.failed)} 件。")
+    if report.retrying or report.failed:
+        sys.exit(1)
+
+
+@tickets.command("check-rules")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
+              show_default=True, help="要检查的规则文件。")
+def check_rules_command(path: Path) -> None:
+    """检查路由规则文件（routing_rules.yml）是否有效。"""
+    try:
+        rules = load_rules(path)
+    except RoutingRulesError as exc:
+        raise click.ClickException(f"路由规则文件有误：{exc}") from exc
+    enabled = sum(1 for r in rules.rules if r.enabled)
+    click.echo(f"规则有效：{len(rules.rules)} 条（启用 {enabled} 条），{len(rules.agencies)} 个承办单位。")

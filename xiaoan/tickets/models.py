@@ -1,0 +1,192 @@
+"""SQLAlchemy models of the tickets area: tickets, their status history, the forwarding outbox
+and the per-day number sequence.
+
+The ticket keeps the citizen's full phone number because the handling bureau must call back;
+every listing and log line shows it masked (`xiaoan.privacy.mask_phone`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import relationship
+from sqlalchemy.types import TypeDecorator
+
+from xiaoan.db import Base, UTCDateTime, utcnow
+
+#: Ticket kinds (CONTRACT §6).
+KINDS = ("complaint", "report")
+
+#: Ticket statuses in lifecycle order; each change is a `TicketStatusEvent`.
+STATUSES = ("created", "forwarded", "accepted", "in_progress", "answered", "closed")
+
+#: Statuses after which the resolve_by deadline no longer applies (the answer was given).
+DONE_STATUSES = ("answered", "closed")
+
+#: Outbox row states.
+OUTBOX_PENDING = "pending"
+OUTBOX_DELIVERED = "delivered"
+OUTBOX_FAILED = "failed"
+
+
+class Money(TypeDecorator):
+    """An amount in CNY with two decimals: NUMERIC(14, 2), stored as exact text on SQLite
+    (which has no decimal type and would round through floating point)."""
+
+    impl = Numeric(14, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(Numeric(14, 2))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value).quantize(Decimal("0.01"))
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+class Ticket(Base):
+    """A complaint (投诉) or report (举报) filed through the assistant (CONTRACT §6)."""
+
+    __tablename__ = "tickets"
+
+    id = Column(Integer, primary_key=True)
+    ticket_no = Column(String(20), nullable=False, unique=True,
+                       doc="XA-YYMMDD-NNNN: Shanghai date of creation and the day's sequence number.")
+    kind = Column(String(16), nullable=False, doc="complaint | report")
+    intent = Column(String(64), nullable=False, doc="The NLU intent that started the form.")
+    status = Column(String(16), nullable=False, default="created", doc="Latest status (see STATUSES).")
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow,
+                        doc="Time of the latest status change.")
+    channel = Column(String(32), nullable=False)
+    conversation_id = Column(String(255), nullable=False)
+
+    complainant_name = Column(String(100), doc="None for anonymous reports.")
+    phone = Column(String(32), doc="Full normalized digits (for the call back); masked everywhere it is shown.")
+    complainant_address = Column(Text)
+    respondent_name = Column(String(255), nullable=False)
+    respondent_address = Column(Text, doc="For an online seller: the address shown on the platform.")
+    respondent_credit_code = Column(String(18), doc="统一社会信用代码, when the citizen knew it.")
+    online_platform = Column(String(100), doc="Platform name when the respondent sells on one.")
+    district = Column(String(32), doc="District code without 'dist-' used for routing, or None.")
+    agency = Column(String(64), nullable=False, doc="CONTRACT §4 agency code the ticket is routed to.")
+    routing_rule = Column(String(64), doc="Id of the routing rule that decided the agency.")
+    facts = Column(Text, nullable=False)
+    claim = Column(Text)
+    amount = Column(Money, doc="Amount in dispute (CNY), or None.")
+    anonymous = Column(Boolean, nullable=False, default=False)
+    privacy_notice_version = Column(String(32), nullable=False, doc="Version of the PIPL notice shown.")
+    contact_by = Column(Date, nullable=False, doc="Contact the citizen by (working days, Shanghai).")
+    resolve_by = Column(Date, nullable=False, doc="Answer by (working days, per kind).")
+    idempotency_key = Column(String(255), nullable=False, unique=True,
+                             doc="Caller's key: the same key never creates a second ticket.")
+    external_id = Column(String(128), doc="The work-order platform's id, once forwarded.")
+    forwarded_at = Column(UTCDateTime, doc="When the platform accepted the ticket.")
+
+    history = relationship("TicketStatusEvent", back_populates="ticket", order_by="TicketStatusEvent.id",
+                           cascade="all, delete-orphan")
+    outbox = relationship("OutboxMessage", back_populates="ticket", cascade="all, delete-orphan")
+
+    def record_status(self, status: str, by: str, *, note: str | None = None, at=None,
+                      set_current: bool = True) -> "TicketStatusEvent":
+        """Append a status change to the history (and make it the current status).
+
+        Args:
+            status: One of STATUSES.
+            by: Who made the change.
+            note: Optional free text.
+            at: When (default now, UTC).
+            set_current: False records the event without changing `status` (e.g. a late
+                "forwarded" after staff already accepted the ticket).
+        """
+        if status not in STATUSES:
+            raise ValueError(f"unknown ticket status {status!r} (allowed: {', '.join(STATUSES)})")
+        at = at or utcnow()
+        event = TicketStatusEvent(status=status, by=by, note=note, at=at)
+        self.history.append(event)
+        if set_current:
+            self.status = status
+            self.updated_at = at
+        return event
+
+    __table_args__ = (
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_conversation_id", "conversation_id"),
+        Index("ix_tickets_status", "status"),
+    )
+
+
+class TicketStatusEvent(Base):
+    """One status change of a ticket: what, when, by whom, and an optional note."""
+
+    __tablename__ = "ticket_status_history"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    status = Column(String(16), nullable=False)
+    at = Column(UTCDateTime, nullable=False, default=utcnow)
+    by = Column(String(100), nullable=False, doc="Who made the change: 'xiaoan/<channel>', 'outbox', a staff name.")
+    note = Column(Text)
+
+    ticket = relationship("Ticket", back_populates="history")
+
+
+class OutboxMessage(Base):
+    """A ticket waiting to be (or already) forwarded to the external work-order platform.
+
+    Written in the same transaction as the ticket (transactional outbox). `state` is pending
+    (to be sent at `next_attempt_at`), delivered, or failed (rejected permanently by the
+    platform; only an operator's replay sends it again). `locked_until`/`lock_token` form a
+    short lease so that two deliverers do not send the same row at once.
+    """
+
+    __tablename__ = "ticket_outbox"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    payload = Column(JSON, nullable=False, doc="The JSON body POSTed (includes the full phone until delivered).")
+    idempotency_key = Column(String(64), nullable=False, unique=True, doc="Sent as the Idempotency-Key header.")
+    state = Column(String(16), nullable=False, default=OUTBOX_PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    locked_until = Column(UTCDateTime)
+    lock_token = Column(String(32))
+    last_error = Column(Text, doc="Masked description of the last failure.")
+    last_status_code = Column(Integer)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    delivered_at = Column(UTCDateTime)
+    failed_at = Column(UTCDateTime)
+
+    ticket = relationship("Ticket", back_populates="outbox")
+
+    __table_args__ = (Index("ix_ticket_outbox_state_next", "state", "next_attempt_at"),)
+
+
+class TicketSequence(Base):
+    """The last ticket number used on one Shanghai day (row locked while a number is taken)."""
+
+    __tablename__ = "ticket_sequences"
+
+    day = Column(String(6), primary_key=True, doc="YYMMDD, Asia/Shanghai.")
+    last_value = Column(Integer, nullable=False, default=0)

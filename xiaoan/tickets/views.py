@@ -1,0 +1,88 @@
+"""JSON shapes of a ticket: the CONTRACT §6 listing, the history, and the platform payload."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from xiaoan.privacy import mask_phone
+from xiaoan.tickets.due import SHANGHAI
+from xiaoan.tickets.models import Ticket
+
+#: The ticket JSON fields of CONTRACT §6, in order (`xiaoan tickets list --json`).
+CONTRACT_FIELDS = (
+    "ticket_no", "kind", "intent", "status", "created_at", "channel", "conversation_id",
+    "complainant_name", "phone_masked", "complainant_address", "respondent_name",
+    "respondent_address", "district", "agency", "facts", "claim", "amount", "contact_by", "resolve_by",
+)
+
+
+def iso_datetime(moment: dt.datetime | None) -> str | None:
+    """ISO-8601 in Shanghai time with its offset, e.g. `2026-11-26T10:30:00+08:00`."""
+    if moment is None:
+        return None
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+def amount_number(amount: Decimal | None) -> int | float | None:
+    """A JSON number for an amount: 2000 stays an integer, 399.50 becomes 399.5."""
+    if amount is None:
+        return None
+    amount = Decimal(amount)
+    if amount == amount.to_integral_value():
+        return int(amount)
+    return float(amount)
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    """Exactly the CONTRACT §6 fields; the phone masked, the name null when anonymous."""
+    return {
+        "ticket_no": ticket.ticket_no,
+        "kind": ticket.kind,
+        "intent": ticket.intent,
+        "status": ticket.status,
+        "created_at": iso_datetime(ticket.created_at),
+        "channel": ticket.channel,
+        "conversation_id": ticket.conversation_id,
+        "complainant_name": None if ticket.anonymous else ticket.complainant_name,
+        "phone_masked": None if ticket.anonymous else mask_phone(ticket.phone),
+        "complainant_address": None if ticket.anonymous else ticket.complainant_address,
+        "respondent_name": ticket.respondent_name,
+        "respondent_address": ticket.respondent_address,
+        "district": ticket.district,
+        "agency": ticket.agency,
+        "facts": ticket.facts,
+        "claim": ticket.claim,
+        "amount": amount_number(ticket.amount),
+        "contact_by": ticket.contact_by.isoformat(),
+        "resolve_by": ticket.resolve_by.isoformat(),
+    }
+
+
+def history_json(ticket: Ticket) -> list[dict[str, Any]]:
+    """The status history, oldest first."""
+    return [
+        {"status": e.status, "at": iso_datetime(e.at), "by": e.by, "note": e.note}
+        for e in ticket.history
+    ]
+
+
+def platform_payload(ticket: Ticket, agency_name: str) -> dict[str, Any]:
+    """The body POSTed to the work-order platform.
+
+    The CONTRACT §6 fields plus what the handling unit needs: the FULL phone number (the
+    bureau calls the citizen back), the agency's name, the credit code, the online platform,
+    the anonymity flag and the version of the privacy notice the citizen saw.
+    """
+    payload = ticket_json(ticket)
+    payload.update({
+        "phone": None if ticket.anonymous else ticket.phone,
+        "agency_name": agency_name,
+        "anonymous": bool(ticket.anonymous),
+        "respondent_credit_code": ticket.respondent_credit_code,
+        "online_platform": ticket.online_platform,
+        "privacy_notice_version": ticket.privacy_notice_version,
+        "source": "xiaoan",
+    })
+    return payload
