@@ -1,0 +1,40 @@
+"""What route modules need from the running app: its settings, the Rasa client, a database session.
+
+Usage in a view::
+
+    from xiaoan.web.deps import db_session, get_rasa_client
+
+    with db_session() as session:
+        session.execute(select(...))
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from xiaoan.config import Settings
+from xiaoan.db import session_scope
+from xiaoan.rasa_client import RasaClient
+
+EXTENSION_KEY = "xiaoan"
+
+
+def get_settings() -> Settings:
+    """The settings the app was created with."""
+    return current_app.extensions[EXTENSION_KEY]["settings"]
+
+
+def get_rasa_client() -> RasaClient:
+    """The app's Rasa client (tests may replace `app.extensions["xiaoan"]["rasa_client"]`)."""
+    return current_app.extensions[EXTENSION_KEY]["rasa_client"]
+
+
+@contextlib.contextmanager
+def db_session() -> Iterator[Session]:
+    """A session on the app's database, committed on success and rolled back on error."""
+    with session_scope(get_settings().database_url) as session:
+        yield session
