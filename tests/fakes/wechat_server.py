@@ -1,0 +1,421 @@
+"""A local fake of WeChat's servers, for end-to-end tests of the WeChat channel.
+
+Two sides:
+
+- :class:`FakeWeChatServer` is WeChat's API (a real HTTP server in a thread):
+  ``POST /cgi-bin/stable_token`` (counts fetches; a token can be expired on demand so that
+  calls with it get 40001) and ``POST /cgi-bin/message/custom/send`` (records messages; can
+  answer 45015 or any error, or fail with HTTP 500, on demand).
+- :class:`WeChatPusher` is WeChat calling the bureau's server: it signs the query string
+  (signature, timestamp, nonce; in safe mode also encrypts the message and adds
+  ``encrypt_type=aes`` and ``msg_signature``), posts it, and decrypts the passive reply.
+
+:func:`serve_sanic` runs a Sanic app (the channel's blueprint) in a thread on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator, Optional
+from urllib.parse import parse_qs, urlparse
+
+import requests
+import xmltodict
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner
+
+APPID = "wx5f3c0ffee0000001"
+SECRET = "fake-app-secret-0123456789abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, like an EncodingAESKey
+TOKEN = "xiaoanServerToken"
+ACCOUNT = "gh_0123456789ab"  # the Official Account's original id (ToUserName)
+
+
+@dataclass
+class SentMessage:
+    """A customer-service message the fake accepted."""
+
+    touser: str
+    msgtype: str
+    content: str
+    access_token: str
+
+
+@dataclass
+class _State:
+    tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
+    current: Optional[str] = None
+    token_fetches: list[dict] = field(default_factory=list)
+    legacy_token_fetches: int = 0
+    messages: list[SentMessage] = field(default_factory=list)
+    send_attempts: int = 0
+    send_failures: list[Any] = field(default_factory=list)  # next answers: errcode (int) or "http500"
+    reject_openids: dict[str, int] = field(default_factory=dict)  # openid -> errcode, always
+    stable_token_delay: float = 0.0
+    send_rejects: set[str] = field(default_factory=set)  # tokens the send API rejects, stable_token still returns
+
+
+class FakeWeChatServer:
+    """WeChat's API on 127.0.0.1; use as a context manager. ``url`` is the base URL."""
+
+    def __init__(self, appid: str = APPID, secret: str = SECRET) -> None:
+        self.appid = appid
+        self.secret = secret
+        self.state = _State()
+        self._lock = threading.Condition()
+        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # ------------------------------------------------------------ life cycle
+
+    def __enter__(self) -> "FakeWeChatServer":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = urlparse(self.path).path
+                if path == "/cgi-bin/token":
+                    with fake._lock:
+                        fake.state.legacy_token_fetches += 1
+                    self._json({"errcode": 40164, "errmsg": "use the stable token endpoint (fake)"})
+                else:
+                    self._json({"errcode": 404, "errmsg": "not found"}, status=404)
+
+            def do_POST(self) -> None:  # noqa: N802
+                parsed = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw.decode("utf-8")) if raw else {}
+                except ValueError:
+                    self._json({"errcode": 47001, "errmsg": "data format error"})
+                    return
+                if parsed.path == "/cgi-bin/stable_token":
+                    self._json(fake._stable_token(body))
+                elif parsed.path == "/cgi-bin/message/custom/send":
+                    status, answer = fake._custom_send(query.get("access_token", ""), body)
+                    self._json(answer, status=status)
+                else:
+                    self._json({"errcode": 404, "errmsg": "not found"}, status=404)
+
+            def _json(self, data: dict, status: int = 200) -> None:
+                payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ------------------------------------------------------------ behaviour
+
+    def _stable_token(self, body: dict) -> dict:
+        if self.state.stable_token_delay:
+            time.sleep(self.state.stable_token_delay)
+        if body.get("grant_type") != "client_credential":
+            return {"errcode": 40002, "errmsg": "invalid grant_type"}
+        if body.get("appid") != self.appid:
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        if body.get("secret") != self.secret:
+            return {"errcode": 40125, "errmsg": "invalid appsecret"}
+        with self._lock:
+            force = bool(body.get("force_refresh"))
+            self.state.token_fetches.append({"force_refresh": force})
+            current = self.state.current
+            if force or current is None or not self.state.tokens.get(current):
+                if current is not None:
+                    self.state.tokens[current] = False  # a new token invalidates the old one
+                current = f"TOKEN-{uuid.uuid4().hex}"
+                self.state.tokens[current] = True
+                self.state.current = current
+            return {"access_token": current, "expires_in": 7200}
+
+    def _custom_send(self, access_token: str, body: dict) -> tuple[int, dict]:
+        with self._lock:
+            self.state.send_attempts += 1
+            if not self.state.tokens.get(access_token) or access_token in self.state.send_rejects:
+                code = 42001 if access_token in self.state.tokens else 40001
+                return 200, {"errcode": code, "errmsg": "invalid credential, access_token is invalid or not latest"}
+            if self.state.send_failures:
+                failure = self.state.send_failures.pop(0)
+                if failure == "http500":
+                    return 500, {"errcode": -1, "errmsg": "internal error"}
+                return 200, {"errcode": failure, "errmsg": f"fake error {failure}"}
+            touser = body.get("touser", "")
+            if touser in self.state.reject_openids:
+                code = self.state.reject_openids[touser]
+                return 200, {"errcode": code, "errmsg": "response out of time limit or subscription is canceled"}
+            content = (body.get("text") or {}).get("content", "")
+            if body.get("msgtype") != "text" or not content:
+                return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if len(content.encode("utf-8")) > 2048:
+                return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
+            self.state.messages.append(SentMessage(touser, body["msgtype"], content, access_token))
+            self._lock.notify_all()
+            return 200, {"errcode": 0, "errmsg": "ok"}
+
+    # ------------------------------------------------------------ test controls
+
+    @property
+    def messages(self) -> list[SentMessage]:
+        """Customer-service messages accepted so far."""
+        with self._lock:
+            return list(self.state.messages)
+
+    @property
+    def token_fetches(self) -> int:
+        """How many times a token was fetched through the stable-token endpoint."""
+        with self._lock:
+            return len(self.state.token_fetches)
+
+    @property
+    def forced_fetches(self) -> int:
+        """How many of those fetches forced a new token."""
+        with self._lock:
+            return sum(1 for f in self.state.token_fetches if f["force_refresh"])
+
+    @property
+    def current_token(self) -> Optional[str]:
+        with self._lock:
+            return self.state.current
+
+    def expire_token(self) -> None:
+        """Invalidate the current token: calls with it get 40001 until a new one is fetched."""
+        with self._lock:
+            if self.state.current:
+                self.state.tokens[self.state.current] = False
+
+    def revoke_token_silently(self) -> None:
+        """The send API rejects the current token (40001) while a normal stable_token fetch still
+        returns it: only a forced refresh gets a working token."""
+        with self._lock:
+            if self.state.current:
+                self.state.send_rejects.add(self.state.current)
+
+    def fail_next_sends(self, *failures: Any) -> None:
+        """The next message sends answer these errcodes (or ``"http500"``), in order."""
+        with self._lock:
+            self.state.send_failures.extend(failures)
+
+    def reject_openid(self, openid: str, errcode: int = 45015) -> None:
+        """Every message to `openid` gets `errcode` (45015: outside the 48-hour window)."""
+        with self._lock:
+            self.state.reject_openids[openid] = errcode
+
+    def slow_token_endpoint(self, seconds: float) -> None:
+        """The stable-token endpoint takes `seconds` to answer (concurrent refresh tests)."""
+        self.state.stable_token_delay = seconds
+
+    def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[SentMessage]:
+        """Wait until at least `count` messages were accepted; the messages (maybe fewer on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.state.messages) < count and time.monotonic() < deadline:
+                self._lock.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return list(self.state.messages)
+
+
+# ---------------------------------------------------------------- WeChat calling the bureau
+
+
+def sign(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's request signature: SHA-1 of the sorted token, timestamp and nonce."""
+    signer = WeChatSigner()
+    signer.add_data(token, timestamp, nonce)
+    return signer.signature
+
+
+def _xml(fields: dict[str, Any]) -> str:
+    return xmltodict.unparse({"xml": fields}, full_document=False)
+
+
+def _base(openid: str, msg_type: str, create_time: Optional[int]) -> dict[str, Any]:
+    return {
+        "ToUserName": ACCOUNT,
+        "FromUserName": openid,
+        "CreateTime": str(create_time or int(time.time())),
+        "MsgType": msg_type,
+    }
+
+
+def text_xml(openid: str, content: str, msg_id: int, create_time: Optional[int] = None) -> str:
+    """A text message as WeChat posts it."""
+    return _xml({**_base(openid, "text", create_time), "Content": content, "MsgId": str(msg_id)})
+
+
+def voice_xml(openid: str, msg_id: int, recognition: Optional[str] = None) -> str:
+    """A voice message; `recognition` is WeChat's speech-to-text (absent when None)."""
+    fields = {**_base(openid, "voice", None), "MediaId": "media-voice", "Format": "amr", "MsgId": str(msg_id)}
+    if recognition is not None:
+        fields["Recognition"] = recognition
+    return _xml(fields)
+
+
+def image_xml(openid: str, msg_id: int) -> str:
+    """An image message."""
+    return _xml({**_base(openid, "image", None), "PicUrl": "http://mmbiz.example/pic.jpg", "MediaId": "m1", "MsgId": str(msg_id)})
+
+
+def location_xml(openid: str, msg_id: int) -> str:
+    """A location message."""
+    return _xml(
+        {
+            **_base(openid, "location", None),
+            "Location_X": "31.2304",
+            "Location_Y": "121.4737",
+            "Scale": "15",
+            "Label": "上海市黄浦区",
+            "MsgId": str(msg_id),
+        }
+    )
+
+
+def link_xml(openid: str, msg_id: int) -> str:
+    """A link message."""
+    return _xml(
+        {**_base(openid, "link", None), "Title": "文章", "Description": "d", "Url": "http://example.com", "MsgId": str(msg_id)}
+    )
+
+
+def raw_type_xml(openid: str, msg_type: str, msg_id: int) -> str:
+    """A message of any type (e.g. ``file`` or a type wechatpy does not know)."""
+    return _xml({**_base(openid, msg_type, None), "MsgId": str(msg_id)})
+
+
+def event_xml(openid: str, event: str, create_time: int, event_key: Optional[str] = None) -> str:
+    """An event (subscribe, unsubscribe, CLICK...)."""
+    fields = {**_base(openid, "event", create_time), "Event": event}
+    if event_key is not None:
+        fields["EventKey"] = event_key
+    return _xml(fields)
+
+
+@dataclass
+class Reply:
+    """The bureau's answer to one push."""
+
+    status: int
+    body: str
+    content: Optional[str]
+    """Content of the passive text reply (decrypted in safe mode); None for "success"/empty."""
+    to_user: Optional[str] = None
+    encrypted: bool = False
+
+
+class WeChatPusher:
+    """Plays WeChat calling the bureau's server URL, in plaintext or safe mode."""
+
+    def __init__(self, url: str, token: str = TOKEN, *, aes_key: Optional[str] = None, appid: str = APPID) -> None:
+        self.url = url
+        self.token = token
+        self.crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
+
+    def signed_params(self, **extra: str) -> dict[str, str]:
+        """Query parameters with a valid signature."""
+        timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+        return {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
+
+    def verify(self, echostr: str, *, params: Optional[dict] = None) -> requests.Response:
+        """The server verification GET."""
+        query = params if params is not None else self.signed_params(echostr=echostr)
+        return requests.get(self.url, params=query, timeout=10)
+
+    def post(self, xml: str, *, params: Optional[dict] = None, timeout: float = 10.0) -> Reply:
+        """Post one message as WeChat does (signed, encrypted in safe mode) and read the reply."""
+        query = dict(params) if params is not None else self.signed_params(openid="ignored")
+        body = xml
+        if self.crypto is not None and params is None:
+            envelope = xmltodict.parse(self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
+            query.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
+            body = _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
+        resp = requests.post(self.url, params=query, data=body.encode("utf-8"), timeout=timeout)
+        return self._reply(resp)
+
+    def _reply(self, resp: requests.Response) -> Reply:
+        text = resp.text
+        if resp.status_code != 200 or not text.strip().startswith("<xml"):
+            return Reply(resp.status_code, text, None)
+        encrypted = False
+        fields = xmltodict.parse(text)["xml"]
+        if "Encrypt" in fields:
+            encrypted = True
+            plain = self.crypto.decrypt_message(text, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+            fields = xmltodict.parse(plain)["xml"]
+        return Reply(resp.status_code, text, fields.get("Content"), fields.get("ToUserName"), encrypted)
+
+
+# ---------------------------------------------------------------- running the channel
+
+
+@contextlib.contextmanager
+def serve_sanic(app: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """Run a Sanic app on a free loopback port in a thread; yields its base URL and event loop."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            server = loop.run_until_complete(app.create_server(sock=sock, return_asyncio_server=True, access_log=False))
+            loop.run_until_complete(server.startup())
+            loop.run_until_complete(server.before_start())
+            loop.run_until_complete(server.after_start())
+            holder["server"] = server
+        except BaseException as exc:  # surface start-up errors to the test
+            holder["error"] = exc
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not ready.wait(15) or "error" in holder:
+        raise RuntimeError(f"Sanic app did not start: {holder.get('error')!r}")
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", loop
+    finally:
+        server = holder["server"]
+
+        async def stop() -> None:
+            await server.before_stop()
+            server.close()
+            await server.wait_closed()
+            await server.after_stop()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        sock.close()

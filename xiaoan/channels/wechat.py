@@ -1,0 +1,639 @@
+"""小安 on the bureau's WeChat Official Account (公众号): a Rasa input and output channel.
+
+Mounted by Rasa at ``/webhooks/wechat/webhook`` (CONTRACT §1) from ``credentials.yml``::
+
+    xiaoan.channels.wechat.WeChatInput:
+
+with the values from the environment (CONTRACT §2): ``XIAOAN_WECHAT_TOKEN`` (unset: the
+channel is off and its webhook answers 404), ``XIAOAN_WECHAT_APPID``,
+``XIAOAN_WECHAT_SECRET``, ``XIAOAN_WECHAT_AES_KEY`` (set: safe mode), ``XIAOAN_WECHAT_API_URL``.
+
+How a message is answered (DOMAIN.md §6): WeChat waits 5 seconds for the HTTP answer and
+otherwise retries the same ``MsgId`` up to three times. Each message is claimed once in the
+database (``wechat_processed_messages``), so a retry, also one reaching another process,
+never starts a second run. The assistant gets about 4 seconds: if it answers in time, its
+messages for the turn go back merged into one passive XML reply; if not, WeChat gets
+``success`` at once and the answer follows through the customer-service message API, within
+WeChat's budget of 5 messages in 48 hours (see :mod:`xiaoan.channels.wechat_api`). Buttons
+become numbered choices; a reply of just the number (or the exact title) sends the button's
+payload. The conversation id of a WeChat conversation is the citizen's openid.
+
+Texts the channel sends by itself (unsupported message types, unrecognised voice, the
+choice hint, an apology when the assistant fails) live in ``domain/wechat.yml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+import yaml
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.exceptions import RasaException
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import WeChatSigner
+
+from xiaoan.channels import wechat_api
+from xiaoan.channels import wechat_store as store
+from xiaoan.channels.wechat_api import mask_openid
+from xiaoan.config import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+TEXTS_FILE = PROJECT_ROOT / "domain" / "wechat.yml"
+MAX_USER_TEXT = 2000  # characters of a citizen's message passed to the assistant
+DEFAULT_API_URL = "https://api.weixin.qq.com"
+SUBSCRIBE_EVENTS = frozenset({"subscribe", "subscribe_scan", "subscribe_scan_product"})
+WELCOME_PAYLOAD = "/greet"  # the domain's greeting (utter_greet) is the welcome
+PRUNE_EVERY_SECONDS = 3600.0
+KEEP_PROCESSED = dt.timedelta(days=2)  # WeChat retries within seconds; keep dedupe keys well beyond
+
+
+# ---------------------------------------------------------------- texts from the domain
+
+
+@dataclass(frozen=True)
+class ChannelTexts:
+    """Texts the channel sends without a dialogue turn (responses of ``domain/wechat.yml``)."""
+
+    unsupported: str
+    voice_unrecognized: str
+    choice_hint: str
+    error: str
+
+    _RESPONSES = {
+        "unsupported": "utter_wechat_unsupported",
+        "voice_unrecognized": "utter_wechat_voice_unrecognized",
+        "choice_hint": "utter_wechat_choice_hint",
+        "error": "utter_wechat_error",
+    }
+
+    @classmethod
+    def load(cls, path: Path = TEXTS_FILE) -> "ChannelTexts":
+        """Read the texts from the domain file; a missing file or response is a clear start-up error."""
+        try:
+            responses = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("responses") or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise RasaException(f"WeChat channel: cannot read its texts from {path}: {exc}") from exc
+        values = {}
+        for attr, name in cls._RESPONSES.items():
+            variants = responses.get(name) or []
+            text = variants[0].get("text") if variants and isinstance(variants[0], dict) else None
+            if not text:
+                raise RasaException(f"WeChat channel: response '{name}' with a text is missing in {path}")
+            values[attr] = str(text).strip()
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def match_choice(text: str, choices: List[Dict[str, str]]) -> Optional[str]:
+    """The payload of the numbered choice a citizen picked, or None.
+
+    Args:
+        text: The citizen's message: a number (full-width digits too, "2." / "2、" accepted)
+            or exactly a choice's title.
+        choices: The choices last shown, in numbering order (``{"title", "payload"}``).
+    """
+    if not choices:
+        return None
+    normalized = unicodedata.normalize("NFKC", text or "").strip()
+    number = normalized.rstrip(".、。)） ")
+    if number.isdigit() and number.isascii():
+        index = int(number)
+        if 1 <= index <= len(choices):
+            return choices[index - 1]["payload"]
+        return None
+    for choice in choices:
+        if unicodedata.normalize("NFKC", choice["title"]).strip() == normalized:
+            return choice["payload"]
+    return None
+
+
+def compose(parts: List[tuple[str, List[Dict[str, Any]]]], choice_hint: str) -> tuple[List[str], List[Dict[str, str]]]:
+    """Turn the assistant's messages of one turn into WeChat texts and the numbered choices.
+
+    Buttons become lines ``1. 标题`` under the choice hint, numbered across the turn.
+
+    Returns:
+        The texts merged into as few messages as fit WeChat's limit, and the choices.
+    """
+    texts: List[str] = []
+    choices: List[Dict[str, str]] = []
+    for text, buttons in parts:
+        block = text.strip() if text else ""
+        titled = [b for b in buttons or [] if isinstance(b, dict) and str(b.get("title") or "").strip()]
+        if titled:
+            lines = [choice_hint]
+            for button in titled:
+                title = str(button["title"]).strip()
+                choices.append({"title": title, "payload": str(button.get("payload") or title)})
+                lines.append(f"{len(choices)}. {title}")
+            block = f"{block}\n\n" + "\n".join(lines) if block else "\n".join(lines)
+        if block:
+            texts.append(block)
+    return wechat_api.merge_texts(texts), choices
+
+
+def _cdata_safe(text: str) -> str:
+    """Text safe inside wechatpy's CDATA sections (a literal ``]]>`` would end them)."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def _neutralize_command(text: str) -> str:
+    """Typed text is never a Rasa command: ``/intent{...}`` comes only from button payloads."""
+    return text.lstrip("/").strip()
+
+
+class _Exchange:
+    """One HTTP exchange with WeChat; `abandoned` once WeChat hung up (after its 5 s)."""
+
+    __slots__ = ("abandoned",)
+
+    def __init__(self) -> None:
+        self.abandoned = False
+
+
+def _not_configured() -> HTTPResponse:
+    return response.json({"error": "wechat channel not configured"}, status=404)
+
+
+def _forbidden() -> HTTPResponse:
+    return response.text("forbidden", status=403)
+
+
+# ---------------------------------------------------------------- output channel
+
+
+class WeChatOutput(OutputChannel):
+    """Sends the assistant's messages to a WeChat citizen.
+
+    During a webhook turn (``push=False``) the messages are collected and the input channel
+    answers with them passively or through the customer-service API. For messages Rasa sends
+    outside a turn (``output_channel=wechat`` on Rasa's HTTP API) (``push=True``) they are
+    gathered for a moment, merged and sent through the customer-service API.
+    """
+
+    def __init__(self, channel: "WeChatInput", *, push: bool = False) -> None:
+        self._channel = channel
+        self.push = push
+        self.parts: List[tuple[str, str, List[Dict[str, Any]]]] = []
+        self._flush_task: Optional[asyncio.Task] = None
+
+    @classmethod
+    def name(cls) -> Text:
+        return "wechat"
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self._add(recipient_id, text, [])
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        self._add(recipient_id, text, buttons)
+
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        self._add(recipient_id, text, quick_replies)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        self._add(recipient_id, image, [])  # WeChat shows a bare URL as a link
+
+    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+        self._add(recipient_id, attachment if isinstance(attachment, str) else "", [])
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        logger.debug("custom payload dropped: the WeChat channel sends text only")
+
+    def compose(self, recipient_id: Optional[str] = None) -> tuple[List[str], List[Dict[str, str]]]:
+        """The collected messages (for `recipient_id`, default all) as WeChat texts and choices."""
+        parts = [(text, buttons) for rid, text, buttons in self.parts if recipient_id is None or rid == recipient_id]
+        return compose(parts, self._channel.texts.choice_hint)
+
+    def _add(self, recipient_id: str, text: Optional[str], buttons: List[Dict[str, Any]]) -> None:
+        self.parts.append((recipient_id, text or "", list(buttons or [])))
+        if self.push and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = self._channel.spawn(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        """Push mode: wait for the rest of the messages, then send them merged."""
+        while self.parts:
+            await asyncio.sleep(self._channel.push_delay)
+            parts, self.parts = self.parts, []
+            for recipient in dict.fromkeys(rid for rid, _, _ in parts):
+                texts, choices = compose([(t, b) for rid, t, b in parts if rid == recipient], self._channel.texts.choice_hint)
+                if choices:
+                    await self._channel.db(store.save_choices, recipient, choices)
+                if texts:
+                    await self._channel.deliver(recipient, texts, wechat_api.SOURCE_PUSH)
+
+
+# ---------------------------------------------------------------- input channel
+
+
+class WeChatInput(InputChannel):
+    """The Official Account's server URL (服务器配置): verification, messages, replies."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "wechat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
+        """Build the channel from ``credentials.yml`` (keys token, appid, secret, aes_key,
+        api_url), falling back to the environment for each value (CONTRACT §2).
+
+        Raises:
+            RasaException: Safe mode (AES key set) without appid or secret, or a malformed
+                AES key; the message names the variable.
+        """
+        settings = Settings.from_env()
+        credentials = credentials or {}
+        token = credentials.get("token") or settings.wechat_token
+        if not token:
+            logger.warning("WeChat channel is off: XIAOAN_WECHAT_TOKEN is not set (its webhook answers 404)")
+            return cls(token=None, database_url=settings.database_url)
+        return cls(
+            token=token,
+            appid=credentials.get("appid") or settings.wechat_appid,
+            secret=credentials.get("secret") or settings.wechat_secret,
+            aes_key=credentials.get("aes_key") or settings.wechat_aes_key,
+            api_url=credentials.get("api_url") or settings.wechat_api_url,
+            database_url=settings.database_url,
+        )
+
+    def __init__(
+        self,
+        token: Optional[str],
+        appid: Optional[str] = None,
+        secret: Optional[str] = None,
+        aes_key: Optional[str] = None,
+        api_url: str = DEFAULT_API_URL,
+        database_url: Optional[str] = None,
+        *,
+        reply_budget: float = 4.0,
+        push_delay: float = 0.3,
+        poll_interval: float = 0.2,
+        texts: Optional[ChannelTexts] = None,
+    ) -> None:
+        """Create the channel.
+
+        Args:
+            token: The server token (令牌) set in the Official Account; None: channel off.
+            appid: AppID (开发者ID), for the API and safe mode.
+            secret: AppSecret (开发者密码), for the API.
+            aes_key: EncodingAESKey (消息加解密密钥, 43 characters): safe mode.
+            api_url: Base URL of WeChat's API.
+            database_url: The project database (default ``DATABASE_URL``).
+            reply_budget: Seconds the assistant gets before WeChat is answered ``success``
+                and the answer goes through the customer-service API (WeChat waits 5).
+            push_delay: Seconds messages pushed outside a turn are gathered before sending.
+            poll_interval: Seconds between checks while a retry waits for the first delivery.
+            texts: The channel's own texts (default: read from ``domain/wechat.yml``).
+        """
+        self.token = token or None
+        self.enabled = self.token is not None
+        self.reply_budget = reply_budget
+        self.push_delay = push_delay
+        self.poll_interval = poll_interval
+        self.crypto: Optional[WeChatCrypto] = None
+        self._tasks: set[asyncio.Task] = set()
+        self._last_prune = 0.0
+        self.settings = Settings(
+            database_url=database_url or Settings.from_env().database_url,
+            wechat_token=self.token,
+            wechat_appid=appid or None,
+            wechat_secret=secret or None,
+            wechat_aes_key=aes_key or None,
+            wechat_api_url=(api_url or DEFAULT_API_URL).rstrip("/"),
+        )
+        if not self.enabled:
+            self.texts = texts
+            return
+        if aes_key:
+            for variable, value in (("XIAOAN_WECHAT_APPID", appid), ("XIAOAN_WECHAT_SECRET", secret)):
+                if not value:
+                    raise RasaException(
+                        f"WeChat channel: {variable} is required in safe mode (XIAOAN_WECHAT_AES_KEY is set)"
+                    )
+            if len(aes_key) != 43:
+                raise RasaException("WeChat channel: XIAOAN_WECHAT_AES_KEY must be the 43-character EncodingAESKey")
+            try:
+                self.crypto = WeChatCrypto(self.token, aes_key, appid)
+            except Exception as exc:  # binascii.Error / AssertionError from a malformed key
+                raise RasaException("WeChat channel: XIAOAN_WECHAT_AES_KEY is not a valid EncodingAESKey") from exc
+        elif not (appid and secret):
+            logger.warning(
+                "WeChat channel: XIAOAN_WECHAT_APPID / XIAOAN_WECHAT_SECRET unset: only passive replies; "
+                "answers slower than %.0fs cannot be delivered",
+                reply_budget,
+            )
+        self.texts = texts or ChannelTexts.load()
+        logger.info("WeChat channel on (%s mode)", "safe" if self.crypto else "plaintext")
+
+    @property
+    def database_url(self) -> str:
+        """The project database the channel keeps its state in."""
+        return self.settings.database_url
+
+    # ------------------------------------------------------------ plumbing
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
+        """Run a background coroutine, keeping a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("WeChat background task failed", exc_info=task.exception())
+
+    async def db(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call a :mod:`wechat_store` function on the channel's database in a worker thread."""
+        return await asyncio.to_thread(function, self.database_url, *args)
+
+    async def deliver(self, openid: str, texts: List[str], source: str) -> wechat_api.DeliveryResult:
+        """Send texts through the customer-service API (budgeted; failures recorded)."""
+        client = wechat_api.get_client(self.settings)
+        return await asyncio.to_thread(
+            wechat_api.deliver_texts, openid, texts, source=source, client=client, settings=self.settings
+        )
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until the background work (late answers, pushes) is finished (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """The channel for messages Rasa sends outside a turn (``output_channel=wechat``)."""
+        return WeChatOutput(self, push=True) if self.enabled else None
+
+    # ------------------------------------------------------------ signatures
+
+    def _signature_ok(self, args: Any) -> bool:
+        signature, timestamp, nonce = args.get("signature"), args.get("timestamp"), args.get("nonce")
+        if not (signature and timestamp and nonce):
+            return False
+        signer = WeChatSigner()
+        signer.add_data(self.token, timestamp, nonce)
+        return hmac.compare_digest(signer.signature.encode(), signature.lower().encode("utf-8"))
+
+    def _decrypt(self, body: bytes, msg_signature: Optional[str], timestamp: str, nonce: str) -> str:
+        """The plaintext XML of a safe-mode message; InvalidSignatureException on a bad msg_signature."""
+        if not msg_signature:
+            raise InvalidSignatureException()
+        return self.crypto.decrypt_message(body, msg_signature, timestamp, nonce)
+
+    # ------------------------------------------------------------ routes
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """GET ``/webhook`` answers WeChat's server verification, POST ``/webhook`` takes messages."""
+        wechat_webhook = Blueprint("wechat_webhook", __name__)
+
+        @wechat_webhook.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            """Health check."""
+            if not self.enabled:
+                return _not_configured()
+            return response.json({"status": "ok"})
+
+        @wechat_webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            """Server verification: the signed echostr is echoed."""
+            if not self.enabled:
+                return _not_configured()
+            if not self._signature_ok(request.args):
+                logger.warning("WeChat verification rejected: bad or missing signature")
+                return _forbidden()
+            return response.text(request.args.get("echostr") or "")
+
+        @wechat_webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            """A message or event from WeChat."""
+            if not self.enabled:
+                return _not_configured()
+            return await self._receive(request, on_new_message)
+
+        return wechat_webhook
+
+    async def _receive(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        args = request.args
+        if not self._signature_ok(args):
+            logger.warning("WeChat message rejected: bad or missing signature")
+            return _forbidden()
+        timestamp, nonce = args.get("timestamp"), args.get("nonce")
+        encrypted = (args.get("encrypt_type") or "raw").lower() == "aes"
+        body = request.body or b""
+        if encrypted:
+            if self.crypto is None:
+                logger.error("WeChat sent an encrypted message but XIAOAN_WECHAT_AES_KEY is not set (safe mode)")
+                return response.text("safe mode not configured", status=400)
+            try:
+                xml = self._decrypt(body, args.get("msg_signature"), timestamp, nonce)
+            except InvalidSignatureException:
+                logger.warning("WeChat message rejected: bad or missing msg_signature")
+                return _forbidden()
+            except Exception as exc:  # malformed body, wrong AppID inside, bad padding
+                logger.warning("WeChat message rejected: cannot decrypt (%s)", exc.__class__.__name__)
+                return _forbidden()
+        else:
+            xml = body
+        try:
+            message = parse_message(xml)
+        except Exception as exc:  # not XML, no MsgType
+            logger.warning("WeChat message rejected: unreadable XML (%s)", exc.__class__.__name__)
+            return response.text("bad request", status=400)
+        if message is None or not message.source:
+            return response.text("bad request", status=400)
+
+        # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
+        # the answer must then still be produced, and go through the API instead.
+        exchange = _Exchange()
+        work = self.spawn(self._handle(message, on_new_message, exchange))
+        try:
+            reply = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            exchange.abandoned = True
+            logger.warning("WeChat hung up before the answer to %s; it follows through the API", mask_openid(message.source))
+            raise
+        if reply is None:
+            return response.text("success")
+        xml_reply = TextReply(message=message, content=_cdata_safe(reply)).render()
+        if encrypted:
+            xml_reply = self.crypto.encrypt_message(xml_reply, nonce, timestamp)
+        return response.text(xml_reply, content_type="application/xml; charset=utf-8")
+
+    # ------------------------------------------------------------ message handling
+
+    async def _handle(
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
+    ) -> Optional[str]:
+        """The passive reply text for a message, or None to answer ``success``."""
+        openid = message.source
+        self._maybe_prune()
+        if message.type == "event":
+            return await self._handle_event(message, on_new_message, exchange)
+        key = f"msg:{message.id}" if message.id else f"msg:{openid}:{message.time}"
+        if not await self.db(store.claim_message, key, openid, message.type):
+            logger.info("WeChat retry of a %s message from %s: not processed again", message.type, mask_openid(openid))
+            return await self._answer_retry(key)
+        logger.info("WeChat %s message from %s", message.type, mask_openid(openid))
+        await self.db(store.record_citizen_message, openid)
+
+        if message.type == "text":
+            text = message.content or ""
+        elif message.type == "voice":
+            text = (message.recognition or "").strip()
+            if not text:
+                return await self._reply_fixed(key, self.texts.voice_unrecognized)
+        else:  # image, location, link, video, shortvideo, file, stickers and unknown types
+            return await self._reply_fixed(key, self.texts.unsupported)
+
+        choices = await self.db(store.load_choices, openid)
+        payload = match_choice(text, choices)
+        text = payload if payload is not None else _neutralize_command(text)
+        if not text:
+            return await self._reply_fixed(key, self.texts.unsupported)
+        metadata = {"wechat": {"msg_type": message.type, "msg_id": str(message.id or "")}}
+        return await self._run_turn(key, openid, text[:MAX_USER_TEXT], on_new_message, metadata, exchange)
+
+    async def _handle_event(
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
+    ) -> Optional[str]:
+        openid = message.source
+        event = (message.event or "").lower()
+        if event not in SUBSCRIBE_EVENTS and event != "unsubscribe":
+            return None  # menu clicks, scans, location reports...: nothing to answer
+        key = f"evt:{openid}:{message.time}"
+        if not await self.db(store.claim_message, key, openid, f"event:{event}"[:32]):
+            return await self._answer_retry(key)
+        event_time = dt.datetime.fromtimestamp(int(message.time or 0), tz=dt.timezone.utc)
+        if event == "unsubscribe":
+            logger.info("WeChat unsubscribe from %s", mask_openid(openid))
+            await self.db(store.record_subscription_event, openid, "unsubscribe", event_time)
+            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DONE)
+            return None
+        logger.info("WeChat subscribe from %s", mask_openid(openid))
+        await self.db(store.record_subscription_event, openid, "subscribe", event_time)
+        await self.db(store.record_citizen_message, openid)
+        metadata = {"wechat": {"msg_type": "event", "event": event}}
+        return await self._run_turn(key, openid, WELCOME_PAYLOAD, on_new_message, metadata, exchange)
+
+    async def _reply_fixed(self, key: str, text: str) -> str:
+        await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_PASSIVE, text)
+        return text
+
+    async def _answer_retry(self, key: str) -> Optional[str]:
+        """Answer WeChat's retry of a claimed message without running the assistant again.
+
+        The stored passive reply is sent again (WeChat did not get it); a message answered
+        through the API gets ``success``; while the first delivery is still running the retry
+        waits for it up to the reply budget, then hands the answer over to the API.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reply_budget
+        while True:
+            state = await self.db(store.message_state, key)
+            if state is None:
+                return None
+            status, reply = state
+            if status == store.STATUS_PASSIVE:
+                return reply
+            if status != store.STATUS_PROCESSING:
+                return None
+            if loop.time() >= deadline:
+                if await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED):
+                    return None
+                continue
+            await asyncio.sleep(self.poll_interval)
+
+    async def _run_turn(
+        self,
+        key: str,
+        openid: str,
+        text: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        metadata: Dict[str, Any],
+        exchange: _Exchange,
+    ) -> Optional[str]:
+        """Run the assistant; the passive reply if it answers within the budget, else None."""
+        output = WeChatOutput(self)
+        user_message = UserMessage(
+            text, output, openid, input_channel=self.name(), message_id=key, metadata=metadata
+        )
+        task = asyncio.ensure_future(self._run_assistant(on_new_message, user_message))
+        done, _ = await asyncio.wait({task}, timeout=self.reply_budget)
+        if task not in done:
+            logger.info(
+                "assistant slower than %.1fs for %s: acknowledged, the answer follows through the API",
+                self.reply_budget,
+                mask_openid(openid),
+            )
+            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
+            self.spawn(self._finish_late(task, key, openid, output))
+            return None
+
+        texts = await self._finish_turn(openid, output, ok=task.result())
+        if not texts:
+            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DONE)
+            return None
+        if exchange.abandoned:  # nobody is listening for a passive reply any more
+            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
+            self.spawn(self._deliver_deferred(key, openid, texts))
+            return None
+        if await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_PASSIVE, texts[0]):
+            if len(texts) > 1:  # longer than one message: the rest through the API
+                self.spawn(self.deliver(openid, texts[1:], wechat_api.SOURCE_ASSISTANT))
+            return texts[0]
+        # A retry took the message over meanwhile (it answered WeChat "success"): use the API.
+        self.spawn(self._deliver_deferred(key, openid, texts))
+        return None
+
+    async def _run_assistant(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
+        try:
+            await on_new_message(message)
+            return True
+        except Exception:
+            logger.exception("the assistant failed on a WeChat message from %s", mask_openid(message.sender_id))
+            return False
+
+    async def _finish_turn(self, openid: str, output: WeChatOutput, ok: bool) -> List[str]:
+        """The turn's texts; remembers its numbered choices (forgets older ones)."""
+        texts, choices = output.compose()
+        if not ok:
+            texts = wechat_api.merge_texts([*texts, self.texts.error])
+        await self.db(store.save_choices, openid, choices)
+        return texts
+
+    async def _finish_late(self, task: asyncio.Task, key: str, openid: str, output: WeChatOutput) -> None:
+        texts = await self._finish_turn(openid, output, ok=await task)
+        await self._deliver_deferred(key, openid, texts)
+
+    async def _deliver_deferred(self, key: str, openid: str, texts: List[str]) -> None:
+        if texts:
+            await self.deliver(openid, texts, wechat_api.SOURCE_ASSISTANT)
+        await self.db(store.transition_message, key, store.STATUS_DEFERRED, store.STATUS_DONE)
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            self.spawn(self.db(store.prune_processed_messages, KEEP_PROCESSED))
