@@ -1,0 +1,418 @@
+"""Shared helpers and abstract bases for the form actions (complaint, report, ticket status).
+
+Two bases, each documented below:
+
+- :class:`FormSlotValidation` — the ``validate_<form>`` action of a form. Subclass it, name
+  the action, write ``validate_<slot>`` methods that return :meth:`FormSlotValidation.ok` or
+  :meth:`FormSlotValidation.fail`, and optionally :meth:`FormSlotValidation.prefill` (what the
+  opening message already says). The base tells activation, answers and returns from an
+  interruption apart, lets interruptions through (so the rules handle them), counts failed
+  answers per slot and offers a human agent after the second, and handles the "继续填写"
+  button.
+- :class:`AskSlotAction` — the ``action_ask_<slot>`` action the form runs to ask a question.
+  Subclass it with ``slot = "<slot>"``; it utters ``utter_ask_<slot>`` (override
+  :meth:`AskSlotAction.response`) unless the validation message already asked again.
+
+Plus small tracker helpers (latest text/intent/entity, the form's start, the idempotency key,
+the channel), :func:`response_text` to read wording from the domain's responses, and
+:func:`ticket_service` (the tickets service factory, imported at call time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import string
+from abc import ABC, abstractmethod
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from rasa_sdk.utils import call_potential_coroutine
+
+logger = logging.getLogger(__name__)
+
+#: Version of `utter_privacy_notice` (domain/forms.yml). Bump it whenever that text changes:
+#: it is stored with every ticket so that one knows which notice the citizen saw.
+PRIVACY_NOTICE_VERSION = "2026-11-v1"
+
+#: Bookkeeping slots (domain/forms.yml).
+FAILED_SLOT = "form_failed_slot"
+FAILURE_COUNT = "form_failure_count"
+REPROMPTED = "form_reprompted"
+#: After this many consecutive failed answers to one question, a human agent is offered.
+MAX_FAILURES = 2
+#: The entity set by this area's buttons (`/inform{"form_choice": "..."}`).
+FORM_CHOICE = "form_choice"
+CONTINUE = "continue"
+#: Tells action_handoff why the citizen went to a human (its REASONS, actions/handoff.py).
+HANDOFF_REASON = "handoff_reason"
+FORM_FAILED_REASON = "form_failed"
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the tracker
+# --------------------------------------------------------------------------------------------
+
+
+def latest_text(tracker: Tracker) -> Text:
+    """The citizen's latest message ("" for none); a button click gives its payload ("/affirm")."""
+    return ((tracker.latest_message or {}).get("text") or "").strip()
+
+
+def latest_intent(tracker: Tracker) -> Optional[Text]:
+    """The intent of the citizen's latest message."""
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
+    """The value of `entity` in the latest message (the last one when there are several)."""
+    values = [e.get("value") for e in (tracker.latest_message or {}).get("entities") or []
+              if e.get("entity") == entity and e.get("value") not in (None, "")]
+    return str(values[-1]) if values else None
+
+
+def is_payload(text: Text) -> bool:
+    """Whether a message is a button payload ("/inform{...}") rather than typed text."""
+    return text.startswith("/")
+
+
+def started_by_latest_message(tracker: Tracker, form_name: Text) -> bool:
+    """Whether `form_name`, now starting, was started by the citizen's latest message.
+
+    False when other actions ran between that message and the activation (a rule that
+    re-activates the form after a failed look-up, say): then the message is no opening to
+    take slots from.
+    """
+    activated = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if not activated:
+            activated = kind == "active_loop" and event.get("name") == form_name
+            continue
+        if kind == "user":
+            return True
+        if kind == "action" and event.get("name") != "action_listen":
+            return False
+    return False
+
+
+def form_started_at(tracker: Tracker, form_name: Text) -> Optional[float]:
+    """Timestamp of the event that activated `form_name` most recently (None if none)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == form_name:
+            timestamp = event.get("timestamp")
+            return float(timestamp) if timestamp is not None else None
+    return None
+
+
+def idempotency_key(tracker: Tracker, form_name: Text, *fallback_parts: Any) -> Text:
+    """The key that makes a form's submission create one ticket however often it is sent.
+
+    ``f"{conversation_id}:{timestamp of the form's activation}"`` (docs/tickets-interface.md):
+    a repeated confirmation, a retried action call or a double click of the same filled form
+    gives the same key. Without an activation event in the tracker (a trimmed history), a
+    digest of `fallback_parts` (the draft's fields) stands in for the timestamp.
+    """
+    started = form_started_at(tracker, form_name)
+    if started is not None:
+        return f"{tracker.sender_id}:{started:.6f}"
+    digest = hashlib.sha256(repr(fallback_parts).encode("utf-8")).hexdigest()[:24]
+    return f"{tracker.sender_id}:draft-{digest}"
+
+
+def ticket_channel(tracker: Tracker) -> Text:
+    """The channel stored with a ticket.
+
+    The web chat page talks to Rasa over socket.io, or over REST with conversation ids that
+    start with "web-": both are "web". Other channels keep their name ("wechat", "rest").
+    """
+    channel = tracker.get_latest_input_channel()
+    if channel == "socketio" or (channel == "rest" and str(tracker.sender_id).startswith("web-")):
+        return "web"
+    return channel or "unknown"
+
+
+def response_text(domain: DomainDict, name: Text, **values: Any) -> Text:
+    """The first text of response `name` in the domain, with `{variables}` filled in.
+
+    Used for labels the actions put into other messages (utter_label_*), so that all wording
+    stays in domain/forms.yml. A variable without a value stays as it is.
+    """
+    variations = (domain.get("responses") or {}).get(name) or []
+    template = next((v.get("text") for v in variations if v.get("text")), None)
+    if template is None:
+        logger.warning("response %s missing from the domain", name)
+        return ""
+
+    class _Keep(dict):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    return string.Formatter().vformat(template, (), _Keep(values))
+
+
+def zh_date(domain: DomainDict, value: dt.date | dt.datetime | None) -> Text:
+    """A date as citizens read it ("11月27日", utter_label_date); datetimes in Shanghai time."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(SHANGHAI).date()
+    return response_text(domain, "utter_label_date", month=value.month, day=value.day) or value.isoformat()
+
+
+def ticket_service():
+    """The tickets service (`xiaoan.tickets.service.get_ticket_service()`), imported at call time.
+
+    Tests replace the factory with `monkeypatch.setattr(xiaoan.tickets.service,
+    "get_ticket_service", ...)`.
+    """
+    from xiaoan.tickets import service
+
+    return service.get_ticket_service()
+
+
+# --------------------------------------------------------------------------------------------
+# Validation base
+# --------------------------------------------------------------------------------------------
+
+ACTIVATION, ANSWER, RESUME = "activation", "answer", "resume"
+
+
+class FormSlotValidation(FormValidationAction, ABC):
+    """Base of the ``validate_<form>`` actions of this area.
+
+    How to use it::
+
+        class ValidateMyForm(FormSlotValidation):
+            def name(self):
+                return "validate_my_form"
+
+            def prefill(self, dispatcher, tracker, domain):
+                return {"some_slot": ...}        # from the opening message; optional
+
+            def validate_some_slot(self, value, dispatcher, tracker, domain):
+                if good(value):
+                    return self.ok("some_slot", value, tracker)
+                return self.fail("some_slot", dispatcher, tracker, "utter_invalid_some_slot")
+
+    Each run is one of three kinds (:meth:`run_kind`):
+
+    - activation — the form starts: :meth:`prefill` fills what the opening message gives;
+      nothing is validated and nothing is said about values kept from before.
+    - answer — the citizen answered the question: the slot candidates of this message are
+      validated with the ``validate_<slot>`` methods. A message that filled nothing (an
+      excluded intent: cancel, question, human agent) returns no event, so Rasa rejects the
+      form and the rules handle the interruption. The "继续填写" button (form_choice
+      "continue") resets the failure count and the question is asked again.
+      :meth:`before_validation` may handle a message first (corrections, codes found in it).
+    - resume — the form comes back after an interruption: nothing to validate.
+
+    :meth:`fail` utters the explanation (which asks again) the first time and the offer of a
+    human agent (`utter_offer_human_form`) the second time in a row for the same slot; the
+    flag slot `form_reprompted` then keeps :class:`AskSlotAction` from repeating the
+    question. :meth:`ok` clears the count when the failing slot is answered.
+    """
+
+    #: What the second failed answer in a row says instead of asking again.
+    offer_human_response = "utter_offer_human_form"
+
+    @abstractmethod
+    def name(self) -> Text:
+        """`validate_<form>` (abstract: the action server registers only concrete subclasses)."""
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run_kind(self, tracker: Tracker) -> Text:
+        """ACTIVATION, ANSWER or RESUME for the tracker Rasa sends to the validation action."""
+        for event in reversed(tracker.events):
+            kind = event.get("event")
+            if kind == "active_loop" and event.get("name") == self.form_name():
+                return ACTIVATION
+            if kind == "user":
+                return ANSWER
+            if kind == "action" and event.get("name") not in (self.form_name(), "action_listen"):
+                return RESUME
+        return ANSWER
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[EventType]:
+        """Validate, prefill or pass through (see the class docstring), then name the next slot."""
+        kind = self.run_kind(tracker)
+        updates: Dict[Text, Any] = {}
+        if kind == ACTIVATION:
+            updates.update(self.reset_bookkeeping(tracker))
+            updates.update(await call_potential_coroutine(self.prefill(dispatcher, tracker, domain)) or {})
+        elif kind == ANSWER:
+            required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+            requested = tracker.get_slot("requested_slot")
+            candidates = {name: value for name, value in tracker.slots_to_validate().items()
+                          if name in required or name == requested}
+            if not candidates:
+                return []  # an interruption: let the form be rejected
+            if latest_entity(tracker, FORM_CHOICE) == CONTINUE:
+                updates.update({FAILURE_COUNT: 0, FAILED_SLOT: None})
+                if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
+                    updates[HANDOFF_REASON] = None
+                for name in candidates:
+                    updates[name] = None
+            else:
+                updates.update(await self._validate_candidates(candidates, dispatcher, tracker, domain))
+        if REPROMPTED not in updates and tracker.get_slot(REPROMPTED):
+            updates[REPROMPTED] = False  # a new question: the form asks it again
+        tracker.slots.update(updates)
+        events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
+        next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+        if next_slot:
+            events.append(next_slot)
+        return events
+
+    async def _validate_candidates(self, candidates: Dict[Text, Any], dispatcher: CollectingDispatcher,
+                                   tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        updates: Dict[Text, Any] = {}
+        handled = await call_potential_coroutine(self.before_validation(candidates, dispatcher, tracker, domain))
+        if handled is not None:
+            updates.update(handled)
+            tracker.slots.update(handled)
+            candidates = {k: v for k, v in candidates.items() if k not in handled}
+            if not candidates:
+                return updates
+        for name, value in candidates.items():
+            method = getattr(self, f"validate_{name}", None)
+            if method is None:
+                updates[name] = value
+                continue
+            result = await call_potential_coroutine(method(value, dispatcher, tracker, domain))
+            if isinstance(result, dict):
+                updates.update(result)
+                tracker.slots.update(result)
+        return updates
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def prefill(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                domain: DomainDict) -> Dict[Text, Any]:
+        """Slots to set from the opening message when the form starts (default: none)."""
+        return {}
+
+    def before_validation(self, candidates: Dict[Text, Any], dispatcher: CollectingDispatcher,
+                          tracker: Tracker, domain: DomainDict) -> Optional[Dict[Text, Any]]:
+        """Handle an answer before the ``validate_<slot>`` methods.
+
+        Returns:
+            None to validate as usual; else slot updates, and candidates named in them are not
+            validated any more (e.g. a correction resets a field instead of using the message).
+        """
+        return None
+
+    def reset_bookkeeping(self, tracker: Tracker) -> Dict[Text, Any]:
+        """Failure count and flags back to their start values (only those that changed)."""
+        updates: Dict[Text, Any] = {}
+        if tracker.get_slot(FAILED_SLOT) is not None:
+            updates[FAILED_SLOT] = None
+        if tracker.get_slot(FAILURE_COUNT):
+            updates[FAILURE_COUNT] = 0
+        return updates
+
+    # -- results of validate_<slot> -----------------------------------------------------------
+
+    def ok(self, slot: Text, value: Any, tracker: Tracker, **more: Any) -> Dict[Text, Any]:
+        """A valid answer: set `slot` (and `more`), clear the failure count of that slot."""
+        result: Dict[Text, Any] = {slot: value, **more}
+        if tracker.get_slot(FAILED_SLOT) == slot:
+            result.update({FAILED_SLOT: None, FAILURE_COUNT: 0})
+            if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
+                result[HANDOFF_REASON] = None
+        return result
+
+    def fail(self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, response: Text,
+             *, reasks: bool = True, **more: Any) -> Dict[Text, Any]:
+        """A failed answer: explain (`response`) or, the second time in a row, offer a human.
+
+        Args:
+            slot: The slot whose answer failed (set back to None).
+            dispatcher: To utter the explanation or the offer.
+            tracker: The conversation.
+            response: The explanation; it asks again when `reasks` (the default), so the
+                form's question is not repeated after it.
+            reasks: False when the form's question should follow the explanation.
+            **more: Further slot updates (e.g. an address kept for later).
+
+        Returns:
+            The slot updates.
+        """
+        count = int(tracker.get_slot(FAILURE_COUNT) or 0) + 1 if tracker.get_slot(FAILED_SLOT) == slot else 1
+        result: Dict[Text, Any] = {slot: None, FAILED_SLOT: slot, FAILURE_COUNT: count, **more}
+        if count >= MAX_FAILURES:
+            logger.info("conversation %s: answer for %s failed %d times, offering a human agent",
+                        tracker.sender_id, slot, count)
+            dispatcher.utter_message(response=self.offer_human_response)
+            result.update({REPROMPTED: True, HANDOFF_REASON: FORM_FAILED_REASON})
+        else:
+            dispatcher.utter_message(response=response)
+            result[REPROMPTED] = reasks
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# Ask base
+# --------------------------------------------------------------------------------------------
+
+
+class AskSlotAction(Action, ABC):
+    """Base of the ``action_ask_<slot>`` actions: the question a form asks for one slot.
+
+    How to use it::
+
+        class ActionAskPhone(AskSlotAction):
+            slot = "phone"                         # name() is "action_ask_phone"
+
+            def response(self, tracker):           # optional: default "utter_ask_<slot>"
+                return "utter_ask_phone"
+
+            def response_values(self, tracker, domain):   # optional: variables of the response
+                return {}
+
+            def before_asking(self, dispatcher, tracker, domain):  # optional: e.g. a notice
+                return []
+
+    Rasa prefers ``action_ask_<slot>`` over ``utter_ask_<slot>``, so the same slot can be asked
+    differently per form and situation. Nothing is asked when the validation's explanation
+    already asked again (slot `form_reprompted`).
+    """
+
+    @property
+    @abstractmethod
+    def slot(self) -> Text:
+        """The slot asked; subclasses set it as a class attribute (`slot = "phone"`)."""
+
+    def name(self) -> Text:
+        """`action_ask_<slot>`."""
+        return f"action_ask_{self.slot}"
+
+    def response(self, tracker: Tracker) -> Text:
+        """The response that asks the question."""
+        return f"utter_ask_{self.slot}"
+
+    def response_values(self, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        """Variables of the response."""
+        return {}
+
+    def before_asking(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> List[EventType]:
+        """Said before the question (default nothing); returns events."""
+        return []
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> List[EventType]:
+        """Ask the question, unless the validation already asked again."""
+        if tracker.get_slot(REPROMPTED):
+            return []
+        events = self.before_asking(dispatcher, tracker, domain)
+        dispatcher.utter_message(response=self.response(tracker), **self.response_values(tracker, domain))
+        return events

@@ -1,0 +1,817 @@
+"""Complaint and report forms: validation, questions, read-back, submission, cancel.
+
+The forms (domain/forms.yml, rules in data/rules/forms.yml):
+
+- ``complaint_form`` (complain_refund / complain_prepaid / complain_general): complainant_name,
+  phone, complainant_address, respondent_name, respondent_address, facts, claim, amount,
+  then the read-back (slot ``confirmation``).
+- ``report_form`` (report_violation): respondent_name, respondent_address, facts, anonymous
+  (匿名/实名; 实名 adds complainant_name and phone), then the read-back.
+
+What the opening message already gives is filled in and not asked (the merchant, the amount,
+the district, the platform, and the message itself as the facts when it describes the
+matter). The privacy notice comes before the first personal question. Each answer is checked
+with ``xiaoan.tickets.validators``; the second failed answer to a question offers a human
+agent. At the read-back the citizen confirms, changes a field (修改, or "电话填错了" in one
+go) or cancels. ``action_submit_complaint`` / ``action_submit_report`` then create the ticket
+through the tickets service, once per form activation (idempotency key), and tell the
+ticket number, the bureau and the due dates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from decimal import Decimal, InvalidOperation
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    FAILED_SLOT,
+    FAILURE_COUNT,
+    FORM_CHOICE,
+    FORM_FAILED_REASON,
+    HANDOFF_REASON,
+    PRIVACY_NOTICE_VERSION,
+    REPROMPTED,
+    AskSlotAction,
+    FormSlotValidation,
+    idempotency_key,
+    is_payload,
+    latest_entity,
+    latest_intent,
+    latest_text,
+    response_text,
+    started_by_latest_message,
+    ticket_channel,
+    ticket_service,
+    zh_date,
+)
+from xiaoan.config import Settings
+from xiaoan.privacy import mask_phone
+from xiaoan.tickets.validators import (
+    detect_online_platform,
+    district_name,
+    extract_phone,
+    find_credit_code,
+    is_outside_shanghai,
+    normalize_phone,
+    parse_amount,
+    resolve_district,
+    strip_credit_code,
+)
+
+logger = logging.getLogger(__name__)
+
+COMPLAINT_FORM = "complaint_form"
+REPORT_FORM = "report_form"
+STATUS_FORM = "ticket_status_form"
+
+#: The fields of each form a citizen can change at the read-back.
+COMPLAINT_FIELDS = ("complainant_name", "phone", "complainant_address", "respondent_name",
+                    "respondent_address", "facts", "claim", "amount")
+REPORT_FIELDS = ("respondent_name", "respondent_address", "facts", "anonymous", "complainant_name", "phone")
+#: Questions before which the privacy notice must have been shown.
+PERSONAL_SLOTS = ("complainant_name", "phone", "complainant_address", "anonymous")
+#: Everything a form fills; cleared after a submission or a cancel (not last_ticket_no and
+#: privacy_notice_version, which belong to the conversation).
+TICKET_SLOTS = COMPLAINT_FIELDS + (
+    "anonymous", "confirmation", "edit_field", "district", "online_platform", "respondent_credit_code",
+    "ticket_intent", "pending_address", FAILED_SLOT, FAILURE_COUNT, REPROMPTED, "ticket_retry",
+)
+
+#: An opening message that says more than this (characters, spaces and a leading "我要投诉"
+#: not counted) is taken as the facts.
+FACTS_FROM_OPENING_MIN_CHARS = 10
+MIN_FACTS_CHARS = 8
+NO_AMOUNT = "none"
+CONFIRMED, EDIT = "confirmed", "edit"
+
+# Words that name a field, tried in this order (the specific before the general: 商家地址
+# before 商家); a bare 地址 is handled separately.
+FIELD_WORDS: Tuple[Tuple[Text, Text], ...] = (
+    ("respondent_address", r"(?:商家|店铺|店家|店|公司|经营|商户|对方)的?(?:地址|位置)"),
+    ("complainant_address", r"(?:我的|我家|通信|通讯|联系|邮寄|收件|家庭|居住)(?:的)?地址|住址"),
+    ("respondent_name", r"商家(?:的)?(?:名称|名字)?|店名|店铺名|店的名字|公司名|商户名|被投诉(?:人|方|的)|被举报(?:人|方|的)"),
+    ("complainant_name", r"姓名|名字|称呼|真名"),
+    ("phone", r"电话|手机|号码|联系方式"),
+    ("amount", r"金额|钱数|数额|多少钱"),
+    ("claim", r"诉求|要求"),
+    ("facts", r"经过|事实|情况|描述|违法行为"),
+    ("anonymous", r"匿名|实名"),
+)
+_CORRECTION_RE = re.compile(r"错|不对|改|更正|有误|重新填|重填|写反")
+_NO_CHANGE_RE = re.compile(r"不用改|不需要改|不必改|没有要改|没什么要改|不用修改|不需要修改")
+_CONFIRM_RE = re.compile(r"确认|确定|提交|没问题|无误|正确|没错|都对|对的|可以")
+_MAX_CORRECTION_CHARS = 24  # longer answers are taken as answers, not as corrections
+
+_NON_ANSWER_RE = re.compile(
+    r"^(?:不知道|不清楚|不记得|记不清|忘了|没有|无|不想说|不方便|不告诉你|随便|算了吧?|嗯+|哦+|啊+|好的?|"
+    r"对的?|是的?|不是|不对|没了|没有了|不晓得|没|不|行|ok|确认|确定|可以|没问题|提交|继续)$",
+    re.IGNORECASE,
+)
+_UNKNOWN_RE = re.compile(r"不清楚|不知道|不确定|不记得|记不清|忘了|不晓得")
+_NO_AMOUNT_RE = re.compile(r"^(?:没有|无|没|不涉及|没涉及|不涉及金额|没有金额|不涉及钱|没涉及钱|零|0|免费|不要钱)")
+_ANONYMOUS_RE = re.compile(r"匿名|不留名|不想留名|不要留名|不留姓名|不用留")
+_REAL_NAME_RE = re.compile(r"实名|留名|真名|可以留|留姓名|写我")
+_NAME_PREFIX_RE = re.compile(r"^(?:我的?(?:名字|姓名)?(?:是|叫)|我叫|我是|姓名[:：是]?|名字[:：是]?|叫我|本人)\s*")
+_MERCHANT_PREFIX_RE = re.compile(
+    r"^(?:被投诉的是|被举报的是|商家叫|商家是|店名叫|店名是|店叫|名字叫|名字是|他们叫|它家叫|叫|是)\s*")
+_ADDRESS_HINT_RE = re.compile(r"\d|路|街|弄|号|村|镇|区|室|栋|幢|楼|小区|公寓|大厦|乡|县|市|苑|园|里|坊|巷")
+_REQUEST_PREFIX_RE = re.compile(r"^(?:你好|您好)?[，,]?(?:我|本人)?(?:要|想|需要)?(?:投诉|举报|反映)(?:一下)?")
+# A short answer that names only a district ("长宁区", "应该是在长宁吧"), no street or number.
+_JUST_A_DISTRICT_RE = re.compile(r"[^\d路街弄号道巷村室楼栋幢]{1,10}")
+_TITLE_ONLY_RE = re.compile(r"^[\u4e00-\u9fff]?(?:先生|女士|小姐|老师|师傅)$")
+
+
+def _clean(text: Any) -> Text:
+    return str(text or "").strip().strip("。.！!，,；;~～ ")
+
+
+def _field_mentions(text: Text) -> List[Text]:
+    """Fields named in `text`, most specific words first; "地址" alone gives "address"."""
+    found: List[Text] = []
+    rest = text
+    for field, pattern in FIELD_WORDS:
+        match = re.search(pattern, rest)
+        if match:
+            found.append(field)
+            rest = rest[:match.start()] + " " + rest[match.end():]
+    if "地址" in rest:
+        found.append("address")
+    return found
+
+
+def amount_decimal(value: Any) -> Optional[Decimal]:
+    """The `amount` slot as a Decimal (None for "none" or empty)."""
+    if value in (None, "", NO_AMOUNT):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+class TicketFormValidation(FormSlotValidation, ABC):
+    """The validation shared by the complaint and the report form."""
+
+    #: "complaint" or "report"
+    kind: Text = ""
+    #: fields that can be changed at the read-back, in form order
+    fields: Tuple[Text, ...] = ()
+
+    # -- slots ------------------------------------------------------------------------------
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+        """The domain's slots; `edit_field` only while the citizen chooses what to change."""
+        return [s for s in domain_slots if s != "edit_field" or tracker.get_slot("confirmation") == EDIT]
+
+    def editable(self, tracker: Tracker) -> Tuple[Text, ...]:
+        """The fields the citizen may change now."""
+        return self.fields
+
+    def address_field(self) -> Optional[Text]:
+        """The field a bare "地址" means in this form (None: ambiguous, ask which)."""
+        return None
+
+    def correction_field(self, text: Text, tracker: Tracker) -> Optional[Text]:
+        """The one field a message like "我电话填错了" asks to change, else None."""
+        mentioned = []
+        for field in _field_mentions(text):
+            field = self.address_field() if field == "address" else field
+            if field is not None and field not in mentioned:
+                mentioned.append(field)
+        editable = [f for f in mentioned if f in self.editable(tracker)]
+        return editable[0] if len(editable) == 1 and len(mentioned) == 1 else None
+
+    def reset_field(self, field: Text, tracker: Tracker) -> Dict[Text, Any]:
+        """Slot updates that make the form ask `field` again and then read back again."""
+        reset = [field, "confirmation", "edit_field"]
+        if field == "respondent_address":
+            reset += ["district", "pending_address"]
+        if field == "anonymous":
+            reset += ["complainant_name", "phone"]
+        if field in ("complainant_name", "phone") and tracker.get_slot("anonymous") is True:
+            reset = ["anonymous", "confirmation", "edit_field"]  # an anonymous reporter first chooses 实名
+        return {name: None for name in reset if tracker.get_slot(name) is not None}
+
+    # -- the opening message ------------------------------------------------------------------
+
+    def prefill(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                domain: DomainDict) -> Dict[Text, Any]:
+        """Fill what the opening message says; start the read-back afresh."""
+        updates: Dict[Text, Any] = {"ticket_intent": latest_intent(tracker)}
+        for name in ("confirmation", "edit_field", "pending_address"):
+            if tracker.get_slot(name) is not None:
+                updates[name] = None
+        if not started_by_latest_message(tracker, self.form_name()):
+            return updates
+        text = latest_text(tracker)
+        typed = "" if is_payload(text) else text
+        required = set(self.domain_slots(domain))
+
+        merchant = _clean(latest_entity(tracker, "respondent_name"))
+        if merchant and tracker.get_slot("respondent_name") is None and "respondent_name" in required:
+            updates["respondent_name"] = merchant
+        amount = parse_amount(latest_entity(tracker, "amount"))
+        if amount is not None and tracker.get_slot("amount") is None and "amount" in required:
+            updates["amount"] = str(amount)
+        phone = normalize_phone(latest_entity(tracker, "phone"))
+        if phone and tracker.get_slot("phone") is None and self.kind == "complaint":
+            updates["phone"] = phone
+        district = self._district_from(tracker, typed)
+        if district and tracker.get_slot("district") is None:
+            updates["district"] = district
+        platform = detect_online_platform(typed)
+        if platform and tracker.get_slot("online_platform") is None:
+            updates["online_platform"] = platform
+        updates.update(self._take_credit_code(typed, dispatcher, tracker))
+        said = _REQUEST_PREFIX_RE.sub("", re.sub(r"\s+", "", typed))
+        if typed and "facts" in required and tracker.get_slot("facts") is None \
+                and len(said) > FACTS_FROM_OPENING_MIN_CHARS:
+            updates["facts"] = typed
+        return updates
+
+    @staticmethod
+    def _district_from(tracker: Tracker, text: Text) -> Optional[Text]:
+        entity = latest_entity(tracker, "district")
+        if entity:
+            code = entity[5:] if entity.startswith("dist-") else entity
+            if district_name(code):
+                return code
+        return resolve_district(text) if text else None
+
+    # -- every answer -------------------------------------------------------------------------
+
+    def before_validation(self, candidates: Dict[Text, Any], dispatcher: CollectingDispatcher,
+                          tracker: Tracker, domain: DomainDict) -> Optional[Dict[Text, Any]]:
+        """Take a credit code or a platform from any answer; handle "我电话填错了"."""
+        text = latest_text(tracker)
+        if is_payload(text):
+            return None
+        requested = tracker.get_slot("requested_slot")
+        updates: Dict[Text, Any] = {}
+
+        match = find_credit_code(text)
+        if match:
+            updates.update(self._take_credit_code(text, dispatcher, tracker))
+            if requested in candidates and requested not in ("edit_field", "phone"):
+                rest = strip_credit_code(text, match.code)
+                if rest:
+                    candidates[requested] = rest
+                else:
+                    updates[requested] = None  # the message was only the code: ask again normally
+
+        if requested in ("respondent_name", "respondent_address", "facts") and not tracker.get_slot("online_platform"):
+            platform = detect_online_platform(text)
+            if platform:
+                updates["online_platform"] = platform
+
+        # "我电话填错了": at the read-back always, during the questions only as a short message
+        # and not as the description of what happened (where "地址写错了" may be the facts)
+        at_readback = requested in ("confirmation", "edit_field")
+        short = len(text) <= _MAX_CORRECTION_CHARS and requested not in ("facts", "claim")
+        if (at_readback or short) and _CORRECTION_RE.search(text) and not _NO_CHANGE_RE.search(text):
+            field = self.correction_field(text, tracker)
+            if field:
+                logger.info("conversation %s: citizen corrects %s", tracker.sender_id, field)
+                updates.update(self.reset_field(field, tracker))
+                for name in candidates:
+                    updates.setdefault(name, None)
+        return updates or None
+
+    def _take_credit_code(self, text: Text, dispatcher: CollectingDispatcher,
+                          tracker: Tracker) -> Dict[Text, Any]:
+        match = find_credit_code(text)
+        if not match:
+            return {}
+        if not match.valid:
+            dispatcher.utter_message(response="utter_credit_code_invalid", credit_code=match.code)
+            return {}
+        if tracker.get_slot("respondent_credit_code") == match.code:
+            return {}
+        dispatcher.utter_message(response="utter_credit_code_accepted", credit_code=match.code)
+        return {"respondent_credit_code": match.code}
+
+    # -- validate_<slot> ----------------------------------------------------------------------
+
+    def validate_complainant_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> Dict[Text, Any]:
+        """A real name: 2-20 characters, no digits, not a non-answer or a title alone."""
+        name = _NAME_PREFIX_RE.sub("", _clean(value))
+        if (is_payload(name) or latest_intent(tracker) in ("affirm", "deny") or _NON_ANSWER_RE.match(name)
+                or not 2 <= len(name) <= 20 or re.search(r"\d", name) or _TITLE_ONLY_RE.match(name)):
+            return self.fail("complainant_name", dispatcher, tracker, "utter_invalid_complainant_name")
+        return self.ok("complainant_name", name, tracker)
+
+    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: DomainDict) -> Dict[Text, Any]:
+        """A mobile or Shanghai landline number, also inside a sentence."""
+        phone = normalize_phone(latest_entity(tracker, "phone")) or extract_phone(_clean(value))
+        if not phone:
+            return self.fail("phone", dispatcher, tracker, "utter_invalid_phone")
+        return self.ok("phone", phone, tracker)
+
+    def validate_complainant_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> Dict[Text, Any]:
+        """A mailing address: at least 6 characters with a road, number, district or the like."""
+        address = _clean(value)
+        if (is_payload(address) or _NON_ANSWER_RE.match(address) or len(address) < 6
+                or not _ADDRESS_HINT_RE.search(address)):
+            return self.fail("complainant_address", dispatcher, tracker, "utter_invalid_complainant_address")
+        return self.ok("complainant_address", address, tracker)
+
+    def validate_respondent_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> Dict[Text, Any]:
+        """The merchant: the NLU entity when there is one, else the answer (2-100 characters)."""
+        text = _clean(value)
+        name = _clean(latest_entity(tracker, "respondent_name")) or _MERCHANT_PREFIX_RE.sub("", text)
+        if is_payload(text) or _NON_ANSWER_RE.match(name) or _UNKNOWN_RE.fullmatch(name) or not 2 <= len(name) <= 100:
+            return self.fail("respondent_name", dispatcher, tracker, "utter_invalid_respondent_name")
+        return self.ok("respondent_name", name, tracker)
+
+    def validate_respondent_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> Dict[Text, Any]:
+        """An address in a district, a district button, "不清楚", or an address outside Shanghai."""
+        text = _clean(value)
+        pending = tracker.get_slot("pending_address")
+        known = tracker.get_slot("district")
+        chosen = self._district_from(tracker, "")
+        clear_pending = {"pending_address": None} if pending else {}
+
+        if is_payload(text):
+            if chosen:  # a district button after an address that did not resolve
+                address = f"{district_name(chosen)}{pending}" if pending else district_name(chosen)
+                return self.ok("respondent_address", address, tracker, district=chosen, **clear_pending)
+            if latest_entity(tracker, FORM_CHOICE) == "unknown":
+                address = pending or response_text(domain, "utter_label_address_unknown")
+                return self.ok("respondent_address", address, tracker, district=None, **clear_pending)
+            return self.fail("respondent_address", dispatcher, tracker, "utter_ask_respondent_district")
+
+        district = resolve_district(text) or chosen
+        if district:
+            if pending and _JUST_A_DISTRICT_RE.fullmatch(text):
+                text = f"{text}{pending}"  # "长宁区" after "仙霞西路88号": the street is kept
+            return self.ok("respondent_address", text, tracker, district=district, **clear_pending)
+        if is_outside_shanghai(text):
+            dispatcher.utter_message(response="utter_respondent_outside_shanghai")
+            return self.ok("respondent_address", text, tracker, district=None, **clear_pending)
+        unknown = bool(_UNKNOWN_RE.search(text)) or bool(_NON_ANSWER_RE.match(text))
+        if known and district_name(known) and not tracker.get_slot("online_platform"):
+            # the district is known from earlier (opening message or a button): keep it
+            address = district_name(known) if unknown else f"{district_name(known)}{text}"
+            return self.ok("respondent_address", address, tracker, **clear_pending)
+        if unknown and pending:
+            return self.ok("respondent_address", pending, tracker, district=None, pending_address=None)
+        more = {} if unknown else {"pending_address": text}
+        return self.fail("respondent_address", dispatcher, tracker, "utter_ask_respondent_district", **more)
+
+    def validate_facts(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: DomainDict) -> Dict[Text, Any]:
+        """A description of at least a sentence."""
+        facts = _clean(value)
+        if is_payload(facts) or _NON_ANSWER_RE.match(facts) or len(re.sub(r"\s+", "", facts)) < MIN_FACTS_CHARS:
+            response = "utter_invalid_facts_report" if self.kind == "report" else "utter_invalid_facts"
+            return self.fail("facts", dispatcher, tracker, response)
+        return self.ok("facts", facts, tracker)
+
+    def validate_claim(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: DomainDict) -> Dict[Text, Any]:
+        """What the citizen wants: at least two characters and not a non-answer."""
+        claim = _clean(value)
+        if is_payload(claim) or _NON_ANSWER_RE.match(claim) or len(claim) < 2:
+            return self.fail("claim", dispatcher, tracker, "utter_invalid_claim")
+        return self.ok("claim", claim, tracker)
+
+    def validate_amount(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                        domain: DomainDict) -> Dict[Text, Any]:
+        """An amount in any common form, or "不涉及" (stored as "none")."""
+        text = _clean(value)
+        if latest_entity(tracker, FORM_CHOICE) == NO_AMOUNT:
+            return self.ok("amount", NO_AMOUNT, tracker)
+        amount = parse_amount(latest_entity(tracker, "amount")) or parse_amount(None if is_payload(text) else text)
+        if amount is not None:
+            return self.ok("amount", str(amount) if amount > 0 else NO_AMOUNT, tracker)
+        if not is_payload(text) and (_NO_AMOUNT_RE.match(text) or latest_intent(tracker) == "deny"):
+            return self.ok("amount", NO_AMOUNT, tracker)
+        return self.fail("amount", dispatcher, tracker, "utter_invalid_amount")
+
+    def validate_anonymous(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                           domain: DomainDict) -> Dict[Text, Any]:
+        """匿名 (true: name and phone are not kept) or 实名 (false: they are asked next)."""
+        choice = latest_entity(tracker, FORM_CHOICE)
+        text = "" if is_payload(_clean(value)) else _clean(value)
+        anonymous = None
+        if choice in ("anonymous", "real_name"):
+            anonymous = choice == "anonymous"
+        elif _ANONYMOUS_RE.search(text) and not re.search(r"不(?:要|用|想)?匿名", text):
+            anonymous = True
+        elif _REAL_NAME_RE.search(text) or re.search(r"不(?:要|用|想)?匿名", text):
+            anonymous = False
+        if anonymous is None:
+            return self.fail("anonymous", dispatcher, tracker, "utter_invalid_anonymous")
+        if anonymous:
+            dispatcher.utter_message(response="utter_anonymous_chosen")
+            forget = {name: None for name in ("complainant_name", "phone", "complainant_address")
+                      if tracker.get_slot(name) is not None}
+            return self.ok("anonymous", True, tracker, **forget)
+        return self.ok("anonymous", False, tracker)
+
+    def validate_confirmation(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> Dict[Text, Any]:
+        """确认 (affirm) -> "confirmed"; 修改 (deny, 改, 错) -> "edit" (edit_field asks which)."""
+        text = "" if is_payload(_clean(value)) else _clean(value)
+        intent = latest_intent(tracker)
+        if _NO_CHANGE_RE.search(text):
+            return self.ok("confirmation", CONFIRMED, tracker)
+        if intent == "deny" or _CORRECTION_RE.search(text):
+            return self.ok("confirmation", EDIT, tracker)
+        if intent == "affirm" or _CONFIRM_RE.search(text):
+            return self.ok("confirmation", CONFIRMED, tracker)
+        return self.fail("confirmation", dispatcher, tracker, "utter_invalid_confirmation")
+
+    def validate_edit_field(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> Dict[Text, Any]:
+        """The field to change: a button (form_choice) or its name typed."""
+        choice = latest_entity(tracker, FORM_CHOICE)
+        field = choice if choice in self.editable(tracker) else None
+        if field is None and not is_payload(_clean(value)):
+            mentioned = [self.address_field() if f == "address" else f for f in _field_mentions(_clean(value))]
+            mentioned = [f for f in dict.fromkeys(mentioned) if f in self.editable(tracker)]
+            field = mentioned[0] if len(mentioned) == 1 else None
+        if field is None:
+            return self.fail("edit_field", dispatcher, tracker, "utter_invalid_edit_field", reasks=False)
+        reset = self.reset_field(field, tracker)
+        reset.setdefault("edit_field", None)
+        return self.ok("edit_field", None, tracker, **{k: v for k, v in reset.items() if k != "edit_field"})
+
+
+class ValidateComplaintForm(TicketFormValidation):
+    """Validates the complaint form's answers (validate_complaint_form)."""
+
+    kind = "complaint"
+    fields = COMPLAINT_FIELDS
+
+    def name(self) -> Text:
+        return "validate_complaint_form"
+
+
+class ValidateReportForm(TicketFormValidation):
+    """Validates the report form's answers; 实名 adds name and phone (validate_report_form)."""
+
+    kind = "report"
+    fields = REPORT_FIELDS
+
+    def name(self) -> Text:
+        return "validate_report_form"
+
+    def address_field(self) -> Optional[Text]:
+        return "respondent_address"
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+        """Name and phone only after the choice of 实名 (anonymous = false)."""
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        if tracker.get_slot("anonymous") is not False:
+            slots = [s for s in slots if s not in ("complainant_name", "phone")]
+        return slots
+
+
+# --------------------------------------------------------------------------------------------
+# Questions
+# --------------------------------------------------------------------------------------------
+
+
+def _form(tracker: Tracker) -> Optional[Text]:
+    return tracker.active_loop_name
+
+
+class PersonalSlotAsk(AskSlotAction, ABC):
+    """A question for personal data: the privacy notice comes first, once per conversation."""
+
+    def before_asking(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> List[EventType]:
+        if tracker.get_slot("privacy_notice_version"):
+            return []
+        dispatcher.utter_message(response="utter_privacy_notice", privacy_notice_version=PRIVACY_NOTICE_VERSION)
+        return [SlotSet("privacy_notice_version", PRIVACY_NOTICE_VERSION)]
+
+
+class ActionAskComplainantName(PersonalSlotAsk):
+    """Asks the complainant's (or real-name reporter's) name."""
+
+    slot = "complainant_name"
+
+    def response(self, tracker: Tracker) -> Text:
+        return "utter_ask_complainant_name_report" if _form(tracker) == REPORT_FORM else "utter_ask_complainant_name"
+
+
+class ActionAskPhone(PersonalSlotAsk):
+    """Asks the phone number."""
+
+    slot = "phone"
+
+
+class ActionAskComplainantAddress(PersonalSlotAsk):
+    """Asks the complainant's mailing address."""
+
+    slot = "complainant_address"
+
+
+class ActionAskAnonymous(PersonalSlotAsk):
+    """Asks 实名 or 匿名, saying what an anonymous reporter will not receive."""
+
+    slot = "anonymous"
+
+
+class ActionAskRespondentName(AskSlotAction):
+    """Asks the merchant's name."""
+
+    slot = "respondent_name"
+
+    def response(self, tracker: Tracker) -> Text:
+        return "utter_ask_respondent_name_report" if _form(tracker) == REPORT_FORM else "utter_ask_respondent_name"
+
+
+class ActionAskRespondentAddress(AskSlotAction):
+    """Asks the merchant's address: with district buttons after an unresolved one, the
+    platform's shop page for an online seller, or within the district already known."""
+
+    slot = "respondent_address"
+
+    def response(self, tracker: Tracker) -> Text:
+        if tracker.get_slot("pending_address"):
+            return "utter_ask_respondent_district"
+        if tracker.get_slot("online_platform"):
+            return "utter_ask_respondent_address_online"
+        if district_name(tracker.get_slot("district")):
+            return "utter_ask_respondent_address_in_district"
+        return "utter_ask_respondent_address"
+
+    def response_values(self, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        response = self.response(tracker)
+        if response == "utter_ask_respondent_address_online":
+            return {"online_platform": tracker.get_slot("online_platform")}
+        if response == "utter_ask_respondent_address_in_district":
+            return {"district_name": district_name(tracker.get_slot("district"))}
+        return {}
+
+
+class ActionAskFacts(AskSlotAction):
+    """Asks what happened (or, for a report, what the violation is)."""
+
+    slot = "facts"
+
+    def response(self, tracker: Tracker) -> Text:
+        return "utter_ask_facts_report" if _form(tracker) == REPORT_FORM else "utter_ask_facts"
+
+
+class ActionAskClaim(AskSlotAction):
+    """Asks what the complainant wants."""
+
+    slot = "claim"
+
+
+class ActionAskAmount(AskSlotAction):
+    """Asks the amount involved (with a 不涉及 button)."""
+
+    slot = "amount"
+
+
+def readback_values(tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    """The variables of utter_confirm_complaint / utter_confirm_report.
+
+    The phone is shown in full: the read-back goes only to the citizen's own chat, and a
+    masked number could not be checked digit by digit. Receipts and logs mask it.
+    """
+    def label(name: Text, **values: Any) -> Text:
+        return response_text(domain, name, **values)
+
+    slots = {name: tracker.get_slot(name) for name in (
+        "complainant_name", "phone", "complainant_address", "respondent_name", "respondent_address",
+        "facts", "claim")}
+    address = tracker.get_slot("respondent_address") or ""
+    district = district_name(tracker.get_slot("district"))
+    if district:
+        district_text = district
+    elif is_outside_shanghai(address):
+        district_text = label("utter_label_district_outside")
+    else:
+        district_text = label("utter_label_district_unknown")
+    amount = amount_decimal(tracker.get_slot("amount"))
+    if tracker.get_slot("anonymous") is True:
+        identity = label("utter_label_identity_anonymous")
+    else:
+        identity = label("utter_label_identity_real", complainant_name=slots["complainant_name"] or "",
+                         phone=slots["phone"] or "")
+    return {
+        **slots,
+        "credit_code_text": tracker.get_slot("respondent_credit_code") or label("utter_label_not_provided"),
+        "district_text": district_text,
+        "platform_text": tracker.get_slot("online_platform") or label("utter_label_not_applicable"),
+        "amount_text": label("utter_label_amount", amount=amount) if amount else label("utter_label_not_applicable"),
+        "identity_text": identity,
+    }
+
+
+class ActionAskConfirmation(AskSlotAction):
+    """Reads every field back and asks 确认 / 修改 / 取消."""
+
+    slot = "confirmation"
+
+    def response(self, tracker: Tracker) -> Text:
+        return "utter_confirm_report" if _form(tracker) == REPORT_FORM else "utter_confirm_complaint"
+
+    def response_values(self, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return readback_values(tracker, domain)
+
+
+class ActionAskEditField(AskSlotAction):
+    """Asks which field to change (buttons)."""
+
+    slot = "edit_field"
+
+    def response(self, tracker: Tracker) -> Text:
+        return "utter_ask_edit_field_report" if _form(tracker) == REPORT_FORM else "utter_ask_edit_field_complaint"
+
+
+# --------------------------------------------------------------------------------------------
+# Submission and cancel
+# --------------------------------------------------------------------------------------------
+
+
+def clear_ticket_slots(tracker: Tracker) -> List[EventType]:
+    """SlotSet(None) for every form slot that is set (bookkeeping included)."""
+    events = []
+    for name in TICKET_SLOTS:
+        value = tracker.get_slot(name)
+        if name == FAILURE_COUNT:
+            if value:
+                events.append(SlotSet(name, 0))
+        elif value is not None:
+            events.append(SlotSet(name, None))
+    return events
+
+
+class SubmitTicketAction(Action, ABC):
+    """Creates the ticket of a confirmed form and tells the citizen the receipt.
+
+    Subclasses set `kind` and `form` and build the draft. Nothing is created unless the
+    read-back was confirmed. A failure of the service says so (utter_ticket_failed), keeps
+    every slot and sets `ticket_retry`, so that "重试" (affirm) runs the action again with the
+    same idempotency key: the same ticket, never two.
+    """
+
+    kind: Text = ""
+    form: Text = ""
+
+    @abstractmethod
+    def build_draft(self, tracker: Tracker):
+        """The TicketDraft of the filled form."""
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> List[EventType]:
+        """Create the ticket once and utter the receipt, or utter the failure and keep the form."""
+        if tracker.get_slot("confirmation") != CONFIRMED:
+            logger.warning("conversation %s: %s without a confirmed read-back; nothing created",
+                           tracker.sender_id, self.name())
+            return []
+        draft = self.build_draft(tracker)
+        key = idempotency_key(tracker, self.form, *(getattr(draft, f) for f in draft.__dataclass_fields__))
+        try:
+            receipt = ticket_service().create(draft, idempotency_key=key)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the citizen hears it and keeps the form
+            logger.error("conversation %s: %s ticket could not be created (%s: %s)", tracker.sender_id,
+                         self.kind, exc.__class__.__name__, exc)
+            dispatcher.utter_message(response="utter_ticket_failed")
+            events: List[EventType] = []
+            if tracker.get_slot("ticket_retry") != self.kind:
+                events.append(SlotSet("ticket_retry", self.kind))
+            if tracker.get_slot(HANDOFF_REASON) != FORM_FAILED_REASON:
+                events.append(SlotSet(HANDOFF_REASON, FORM_FAILED_REASON))
+            return events
+
+        logger.info("conversation %s: ticket %s %s (agency %s, forwarded %s)", tracker.sender_id,
+                    receipt.ticket_no, "created" if receipt.created else "already existed",
+                    receipt.agency, receipt.forwarded)
+        values = {
+            "ticket_no": receipt.ticket_no,
+            "agency_name": receipt.agency_name,
+            "contact_by": zh_date(domain, receipt.contact_by),
+            "resolve_by": zh_date(domain, receipt.resolve_by),
+        }
+        if draft.anonymous:
+            dispatcher.utter_message(response="utter_ticket_created_anonymous", **values)
+        else:
+            dispatcher.utter_message(response="utter_ticket_created", phone_masked=mask_phone(draft.phone), **values)
+        if not receipt.forwarded and Settings.from_env().ticket_api_url:
+            dispatcher.utter_message(response="utter_ticket_forward_pending")
+        events = clear_ticket_slots(tracker)
+        if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
+            events.append(SlotSet(HANDOFF_REASON, None))
+        events.append(SlotSet("last_ticket_no", receipt.ticket_no))
+        return events
+
+
+class ActionSubmitComplaint(SubmitTicketAction):
+    """Creates the complaint ticket after the citizen confirmed (action_submit_complaint)."""
+
+    kind = "complaint"
+    form = COMPLAINT_FORM
+
+    def name(self) -> Text:
+        return "action_submit_complaint"
+
+    def build_draft(self, tracker: Tracker):
+        from xiaoan.tickets.service import TicketDraft
+
+        slot = tracker.get_slot
+        return TicketDraft(
+            kind="complaint",
+            intent=slot("ticket_intent") or "complain_general",
+            channel=ticket_channel(tracker),
+            conversation_id=tracker.sender_id,
+            complainant_name=slot("complainant_name"),
+            phone=slot("phone"),
+            complainant_address=slot("complainant_address"),
+            respondent_name=slot("respondent_name"),
+            respondent_address=slot("respondent_address"),
+            district=slot("district"),
+            facts=slot("facts"),
+            claim=slot("claim"),
+            amount=amount_decimal(slot("amount")),
+            anonymous=False,
+            respondent_credit_code=slot("respondent_credit_code"),
+            online_platform=slot("online_platform"),
+            privacy_notice_version=slot("privacy_notice_version") or "not-shown",
+        )
+
+
+class ActionSubmitReport(SubmitTicketAction):
+    """Creates the report ticket after the citizen confirmed (action_submit_report)."""
+
+    kind = "report"
+    form = REPORT_FORM
+
+    def name(self) -> Text:
+        return "action_submit_report"
+
+    def build_draft(self, tracker: Tracker):
+        from xiaoan.tickets.service import TicketDraft
+
+        slot = tracker.get_slot
+        anonymous = slot("anonymous") is True
+        return TicketDraft(
+            kind="report",
+            intent=slot("ticket_intent") or "report_violation",
+            channel=ticket_channel(tracker),
+            conversation_id=tracker.sender_id,
+            complainant_name=None if anonymous else slot("complainant_name"),
+            phone=None if anonymous else slot("phone"),
+            complainant_address=None,
+            respondent_name=slot("respondent_name"),
+            respondent_address=slot("respondent_address"),
+            district=slot("district"),
+            facts=slot("facts"),
+            claim=None,
+            amount=None,
+            anonymous=anonymous,
+            respondent_credit_code=slot("respondent_credit_code"),
+            online_platform=slot("online_platform"),
+            privacy_notice_version=slot("privacy_notice_version") or "not-shown",
+        )
+
+
+class ActionCancelForm(Action):
+    """Cancels the complaint, report or status form: nothing is created, the answers are cleared."""
+
+    def name(self) -> Text:
+        return "action_cancel_form"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> List[EventType]:
+        """Deactivate the form, clear its slots, say so."""
+        form = tracker.active_loop_name
+        logger.info("conversation %s: form %s cancelled", tracker.sender_id, form)
+        dispatcher.utter_message(response="utter_form_cancelled")
+        events: List[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
+        if form == STATUS_FORM:
+            # a status look-up cancelled: a complaint kept for a retry stays as it is
+            events += [SlotSet(name, None) for name in ("ticket_no", "phone_last4", FAILED_SLOT, REPROMPTED)
+                       if tracker.get_slot(name) is not None]
+        else:
+            events += clear_ticket_slots(tracker)
+        if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
+            events.append(SlotSet(HANDOFF_REASON, None))
+        return events
