@@ -62,6 +62,7 @@ class Settings:
     wechat_api_url: str = "https://api.weixin.qq.com"
     web_secret_key: str | None = None
     environment: str = "development"
+    handoff_idle_minutes: int = 30
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -77,4 +78,5 @@ class Settings:
             wechat_api_url=(env("XIAOAN_WECHAT_API_URL") or "https://api.weixin.qq.com").rstrip("/"),
             web_secret_key=env("XIAOAN_WEB_SECRET_KEY") or None,
             environment=env("XIAOAN_ENV") or "development",
+            handoff_idle_minutes=int(env("XIAOAN_HANDOFF_IDLE_MINUTES") or 30),
         )

@@ -1,0 +1,662 @@
+"""The agents' inbox (`/console/inbox`, roles agent / supervisor / admin).
+
+Pages: the queue (reason, wait, channel; take), one conversation (the whole transcript from the
+Rasa tracker, the intent, the gathered slots as a ticket form, a reply box, 交还小安 / 结束会话 /
+创建工单), and the callback requests. The conversation page polls
+`/console/api/inbox/<id>/transcript` every 2 s, so the citizen's new messages appear without a
+reload; the queue page polls `/console/api/inbox/queue`. Every poll is also the agent's presence
+heartbeat (an agent is online for 2 minutes after it).
+
+Scripts are template-rendered files served by this blueprint (`/console/inbox/inbox.js`): the
+Content-Security-Policy allows scripts from this site only, never inline.
+
+A daemon thread started when the blueprint is registered hands idle conversations back to 小安
+(`HandoffService.return_idle`) every minute; it is off in testing mode (`create_app(testing=True)`).
+`xiaoan handoff return-idle` does the same from cron; running both is safe (each return is a
+conditional UPDATE, so a conversation is returned once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+from decimal import Decimal
+from typing import Any, Optional
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+
+from xiaoan.db import utcnow
+from xiaoan.handoff.models import ACTIVE, WAITING
+from xiaoan.handoff.service import (
+    DeliveryFailed,
+    HandoffError,
+    HandoffService,
+    InvalidInput,
+    SessionNotFound,
+    SessionView,
+)
+from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
+from xiaoan.privacy import mask_phone, mask_text
+from xiaoan.rasa_client import RasaError
+from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
+from xiaoan.web.deps import EXTENSION_KEY, get_rasa_client, get_settings
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("inbox", __name__)
+
+POLL_SECONDS = 2
+IDLE_CHECK_SECONDS = 60
+OVERRIDE_ROLES = ("supervisor", "admin")
+"""May answer, hand back or close a conversation another agent holds."""
+
+REASON_LABELS = {
+    "requested": "市民要求转人工",
+    "fallback": "小安多次未能理解",
+    "form_failed": "填表多次未通过",
+    "angry": "市民情绪激动",
+    "urgent": "紧急情况",
+}
+CHANNEL_LABELS = {"web": "网页", "wechat": "微信"}
+INTENT_LABELS = {
+    "greet": "问候", "goodbye": "告别", "thank": "致谢", "affirm": "肯定", "deny": "否定", "cancel": "取消",
+    "bot_challenge": "问是否机器人", "request_human": "要求转人工", "complain_refund": "退款退货投诉",
+    "complain_prepaid": "预付卡投诉", "complain_general": "消费投诉", "report_violation": "举报",
+    "ask_business_registration": "咨询登记注册", "ask_consumer_rights": "咨询消费维权", "ask_regulation": "咨询监管问题",
+    "check_ticket_status": "查询工单", "rate_service": "满意度评价", "inform": "提供信息",
+    "out_of_scope": "非市场监管事项", "nlu_fallback": "未能理解",
+}
+STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
+FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
+TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
+REPORT_INTENT, COMPLAINT_INTENT = "report_violation", "complain_general"
+COMPLAINT_INTENTS = ("complain_refund", "complain_prepaid", "complain_general")
+
+MSG_TAKEN = "已接入该会话。"
+MSG_HANDED_BACK = "已交还小安。"
+MSG_CLOSED = "会话已结束。"
+MSG_CALLBACK_DONE = "已标记为已回电。"
+MSG_TRANSCRIPT_UNAVAILABLE = "暂时无法读取对话记录（小安服务无法连接），请稍后刷新。"
+MSG_TICKET_FAILED = "工单暂时无法创建，请稍后重试。"
+MSG_BAD_REQUEST = "请求格式有误，请刷新页面后重试。"
+
+
+# --- the service and the signed-in agent ---------------------------------------------------------
+
+def _service() -> HandoffService:
+    return HandoffService(get_settings(), rasa=get_rasa_client())
+
+
+def _agent():
+    """The signed-in staff member (login_required guarantees one)."""
+    return current_user()
+
+
+def _may_override(user) -> bool:
+    return has_role(user, *OVERRIDE_ROLES)
+
+
+def _heartbeat(service: HandoffService, user) -> None:
+    try:
+        service.heartbeat(user.id, user.display_name)
+    except Exception:  # noqa: BLE001 - presence is best effort; the page must still work
+        logger.exception("agent presence not recorded")
+
+
+# --- rendering helpers -----------------------------------------------------------------------------
+
+def intent_label(name: Optional[str]) -> Optional[str]:
+    """E.g. "预付卡投诉（complain_prepaid）"; None stays None."""
+    if not name:
+        return None
+    label = INTENT_LABELS.get(name)
+    return f"{label}（{name}）" if label else name
+
+
+def _minutes_since(moment: Optional[dt.datetime], now: dt.datetime) -> int:
+    if moment is None:
+        return 0
+    return max(0, int((now - moment).total_seconds() // 60))
+
+
+def _local(moment: Optional[dt.datetime]) -> str:
+    """A time in Shanghai as HH:MM (with the date when not today)."""
+    if moment is None:
+        return ""
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    local = moment.astimezone(shanghai)
+    today = utcnow().astimezone(shanghai).date()
+    return local.strftime("%H:%M") if local.date() == today else local.strftime("%m-%d %H:%M")
+
+
+def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = None) -> dict:
+    """A session for the inbox's JSON and templates."""
+    return {
+        "id": view.id,
+        "position": position,
+        "conversation_id": view.conversation_id,
+        "channel": view.channel,
+        "channel_label": CHANNEL_LABELS.get(view.channel, view.channel),
+        "reason": view.reason,
+        "reason_label": REASON_LABELS.get(view.reason, view.reason),
+        "status": view.status,
+        "status_label": STATUS_LABELS.get(view.status, view.status),
+        "urgent": view.reason == "urgent",
+        "waiting_since": view.waiting_since.isoformat(),
+        "waiting_since_local": _local(view.waiting_since),
+        "wait_minutes": _minutes_since(view.waiting_since, now),
+        "agent_name": view.agent_name,
+        "url": url_for("inbox.conversation", session_id=view.id),
+        "take_url": url_for("inbox.take", session_id=view.id),
+    }
+
+
+def _timestamp(event: dict) -> Optional[float]:
+    ts = event.get("timestamp")
+    return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+
+
+def transcript(events: list[dict]) -> list[dict]:
+    """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
+
+    Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
+    """
+    out: list[dict] = []
+    for event in events:
+        kind, ts = event.get("event"), _timestamp(event)
+        entry: Optional[dict] = None
+        if kind == "user":
+            text = (event.get("metadata") or {}).get("display_text") or event.get("text")
+            if isinstance(text, str) and text:
+                intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+                entry = {"kind": "user", "text": text, "intent": intent_label(intent)}
+        elif kind == "bot":
+            text = event.get("text") if isinstance(event.get("text"), str) else ""
+            data = event.get("data") or {}
+            buttons = [str(b.get("title") or b.get("payload")) for b in (data.get("buttons") or [])
+                       if isinstance(b, dict)]
+            agent = (event.get("metadata") or {}).get("agent")
+            if text or buttons:
+                entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": text,
+                         "buttons": buttons, "agent": agent if isinstance(agent, str) else None}
+        elif kind == "pause":
+            entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
+        elif kind == "resume":
+            entry = {"kind": "system", "text": "—— 转回小安 ——"}
+        if entry is not None:
+            entry.setdefault("intent", None)
+            entry.setdefault("agent", None)
+            entry.setdefault("buttons", [])
+            entry.update(ts=ts, time=_local(dt.datetime.fromtimestamp(ts, dt.timezone.utc)) if ts else "")
+            out.append(entry)
+    return out
+
+
+def _latest_ts(events: list[dict]) -> Optional[float]:
+    stamps = [ts for ts in map(_timestamp, events) if ts is not None]
+    return max(stamps) if stamps else None
+
+
+def gathered_slots(slots: dict) -> list[dict]:
+    """The slots shown to the agent: labelled ones first in form order, then any others by name;
+    phone numbers masked, bookkeeping left out."""
+    shown = citizen_slots(slots)
+    names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
+    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n])} for n in names]
+
+
+def _display(name: str, value: Any) -> str:
+    if name == "phone":
+        return mask_phone(str(value)) or ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return mask_text(str(value)) or ""
+
+
+def _tracker(service: HandoffService, view: SessionView) -> tuple[Optional[dict], Optional[str]]:
+    try:
+        return service.rasa.get_tracker(view.conversation_id), None
+    except RasaError as exc:
+        logger.warning("handoff %s: tracker unavailable: %s", view.id, exc)
+        return None, MSG_TRANSCRIPT_UNAVAILABLE
+
+
+def _current_slots(tracker: Optional[dict], view: SessionView) -> dict:
+    """The tracker's slots when Rasa answered, else the snapshot taken at handoff time."""
+    if tracker and isinstance(tracker.get("slots"), dict):
+        merged = dict(view.slots or {})
+        merged.update({k: v for k, v in tracker["slots"].items() if v not in (None, "")})
+        return merged
+    return dict(view.slots or {})
+
+
+# --- the ticket form -------------------------------------------------------------------------------
+
+class TicketForm(FlaskForm):
+    """The gathered slots as an editable ticket (CSRF included)."""
+
+    kind = SelectField("类型", choices=[("complaint", "投诉"), ("report", "举报")])
+    complainant_name = StringField("姓名")
+    phone = StringField("电话")
+    complainant_address = StringField("地址")
+    respondent_name = StringField("被投诉方")
+    respondent_address = StringField("被投诉方地址")
+    facts = TextAreaField("事实经过")
+    claim = TextAreaField("诉求")
+    amount = StringField("涉及金额（元）")
+    anonymous = BooleanField("匿名举报")
+
+
+def _ticket_form(view: SessionView, slots: dict, formdata=None) -> TicketForm:
+    kind = "report" if (view.intent == REPORT_INTENT or view.active_form == "report_form") else "complaint"
+    data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
+    data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
+    data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
+    form = TicketForm(formdata=formdata, data=data)
+    gathered_phone = slots.get("phone")
+    form.phone.render_kw = {"placeholder": f"{mask_phone(str(gathered_phone))}（市民已提供，留空即使用）"
+                            if gathered_phone else "手机号或固定电话"}
+    return form
+
+
+class _FormError(Exception):
+    def __init__(self, field: Optional[str], message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _draft_from_form(form: TicketForm, view: SessionView, slots: dict):
+    """A TicketDraft from the form, falling back to the gathered phone; `_FormError` on bad input."""
+    from xiaoan.tickets.service import TicketDraft
+    from xiaoan.tickets.validators import extract_phone, parse_amount, resolve_district
+
+    def text(name: str) -> Optional[str]:
+        value = (getattr(form, name).data or "").strip()
+        return value or None
+
+    kind = form.kind.data if form.kind.data in ("complaint", "report") else "complaint"
+    anonymous = kind == "report" and bool(form.anonymous.data)
+    phone = None
+    if not anonymous:
+        typed = text("phone")
+        if typed:
+            phone = extract_phone(typed)
+            if not phone:
+                raise _FormError("phone", "电话号码格式不对，请填写11位手机号或带区号的固定电话。")
+        else:
+            phone = extract_phone(str(slots.get("phone") or "")) or None
+    amount = None
+    if text("amount"):
+        amount = parse_amount(text("amount"))
+        if amount is None:
+            raise _FormError("amount", "涉及金额请填写数字，如 2000 或 2000元。")
+    required = ["respondent_name", "facts"]
+    if kind == "complaint":
+        required += ["complainant_name", "complainant_address", "claim"]
+    elif not anonymous:
+        required += ["complainant_name"]
+    for name in required:
+        if not text(name):
+            raise _FormError(name, f"请填写{SLOT_LABELS[name]}。")
+    if not anonymous and not phone:
+        raise _FormError("phone", "请填写电话。")
+    district = resolve_district(text("respondent_address") or "") or resolve_district(
+        text("complainant_address") or "")
+    if view.intent in COMPLAINT_INTENTS + (REPORT_INTENT,):
+        intent = view.intent
+    else:
+        intent = REPORT_INTENT if kind == "report" else COMPLAINT_INTENT
+    return TicketDraft(
+        kind=kind, intent=intent, channel=view.channel, conversation_id=view.conversation_id,
+        complainant_name=None if anonymous else text("complainant_name"), phone=None if anonymous else phone,
+        complainant_address=None if anonymous else text("complainant_address"),
+        respondent_name=text("respondent_name") or "", respondent_address=text("respondent_address"),
+        district=district, facts=text("facts") or "", claim=text("claim"),
+        amount=Decimal(amount) if amount is not None else None, anonymous=anonymous,
+        respondent_credit_code=_optional_text(slots.get("respondent_credit_code")),
+        online_platform=_optional_text(slots.get("online_platform")))
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    return str(value).strip() or None if value not in (None, "") else None
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+@bp.get("/console/inbox")
+@login_required(*INBOX_ROLES)
+def index():
+    """The waiting queue, my conversations, and (supervisors) everyone's."""
+    user = _agent()
+    service = _service()
+    _heartbeat(service, user)
+    return render_template("inbox/index.html", state=_queue_state(service, user), poll_seconds=5)
+
+
+def _queue_state(service: HandoffService, user) -> dict:
+    now = service.clock()
+    queue = [session_json(v, now, position) for position, v in enumerate(service.queue(), start=1)]
+    active = service.active()
+    mine = [session_json(v, now) for v in active if v.agent_id == user.id]
+    others = [session_json(v, now) for v in active if v.agent_id != user.id] if _may_override(user) else []
+    return {"queue": queue, "mine": mine, "others": others, "callbacks_open": len(service.callbacks()),
+            "agents_online": service.agents_online(now)}
+
+
+@bp.get("/console/api/inbox/queue")
+@login_required(*INBOX_ROLES)
+def queue_api():
+    """The queue as JSON (polled by the inbox page; also the agent's heartbeat)."""
+    user = _agent()
+    service = _service()
+    _heartbeat(service, user)
+    return jsonify(_queue_state(service, user))
+
+
+@bp.post("/console/inbox/<int:session_id>/take")
+@login_required(*INBOX_ROLES)
+def take(session_id: int):
+    """Take a waiting conversation (only one agent can)."""
+    user = _agent()
+    service = _service()
+    try:
+        service.take(session_id, user.id, user.display_name)
+    except HandoffError as exc:
+        flash(str(exc))
+        return redirect(url_for("inbox.index"))
+    flash(MSG_TAKEN)
+    return redirect(url_for("inbox.conversation", session_id=session_id))
+
+
+@bp.get("/console/inbox/<int:session_id>")
+@login_required(*INBOX_ROLES)
+def conversation(session_id: int):
+    """One conversation: transcript, intent, gathered slots as a ticket form, reply box."""
+    user = _agent()
+    service = _service()
+    _heartbeat(service, user)
+    try:
+        view = service.get(session_id)
+    except HandoffError:
+        abort(404)
+    tracker, error = _tracker(service, view)
+    slots = _current_slots(tracker, view)
+    return _render_conversation(service, user, view, tracker, slots, _ticket_form(view, slots), error)
+
+
+def _render_conversation(service, user, view, tracker, slots, form, error=None, form_error=None, status=200):
+    events = (tracker or {}).get("events") or []
+    latest = (tracker or {}).get("latest_message") or {}
+    active_loop = ((tracker or {}).get("active_loop") or {}).get("name") or view.active_form
+    holder = view.status == ACTIVE and (view.agent_id == user.id or _may_override(user))
+    context = {
+        "session": session_json(view, service.clock()),
+        "view": view,
+        "messages": transcript(events),
+        "cursor": _latest_ts(events) or 0,
+        "latest_intent": intent_label((latest.get("intent") or {}).get("name") or view.intent),
+        "topic_intent": intent_label(view.intent),
+        "active_form": FORM_LABELS.get(active_loop, active_loop) if active_loop else None,
+        "slots": gathered_slots(slots),
+        "form": form,
+        "form_error": form_error,
+        "can_act": holder,
+        "can_take": view.status == WAITING,
+        "error": error,
+        "poll_seconds": POLL_SECONDS,
+        "holder_is_other": view.status == ACTIVE and view.agent_id != user.id,
+    }
+    return render_template("inbox/conversation.html", **context), status
+
+
+@bp.get("/console/api/inbox/<int:session_id>/transcript")
+@login_required(*INBOX_ROLES)
+def transcript_api(session_id: int):
+    """Transcript entries after `after` (unix seconds), the session's status; the agent's heartbeat."""
+    raw = request.args.get("after", "0")
+    try:
+        after = float(raw)
+    except ValueError:
+        return jsonify(error=MSG_BAD_REQUEST), 400
+    if not math.isfinite(after) or after < 0:
+        return jsonify(error=MSG_BAD_REQUEST), 400
+    user = _agent()
+    service = _service()
+    _heartbeat(service, user)
+    try:
+        view = service.get(session_id)
+    except HandoffError as exc:
+        return jsonify(error=str(exc)), 404
+    tracker, error = _tracker(service, view)
+    if tracker is None:
+        return jsonify(error=error, status=view.status, status_label=STATUS_LABELS[view.status]), 503
+    events = tracker.get("events") or []
+    new = [m for m in transcript(events) if m["ts"] is not None and m["ts"] > after]
+    latest = _latest_ts(events)
+    return jsonify(messages=new, cursor=max(latest, after) if latest is not None else after,
+                   status=view.status, status_label=STATUS_LABELS[view.status],
+                   latest_intent=intent_label(((tracker.get("latest_message") or {}).get("intent") or {}).get("name")))
+
+
+@bp.post("/console/api/inbox/<int:session_id>/reply")
+@login_required(*INBOX_ROLES)
+def reply(session_id: int):
+    """Send the agent's message to the citizen (JSON `{"text"}`)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return jsonify(error=MSG_BAD_REQUEST), 400
+    user = _agent()
+    try:
+        message = _service().reply(session_id, user.id, user.display_name, data["text"],
+                                   override=_may_override(user))
+    except InvalidInput as exc:
+        return jsonify(error=str(exc)), 400
+    except SessionNotFound as exc:
+        return jsonify(error=str(exc)), 404
+    except DeliveryFailed as exc:
+        return jsonify(error=str(exc)), 503
+    except HandoffError as exc:  # not (or no longer) this agent's conversation
+        return jsonify(error=str(exc)), 409
+    return jsonify(message={"id": message.id, "text": message.text, "agent": message.agent_name,
+                            "sent_at": message.sent_at.isoformat()})
+
+
+@bp.post("/console/inbox/<int:session_id>/handback")
+@login_required(*INBOX_ROLES)
+def hand_back(session_id: int):
+    """交还小安."""
+    return _end(session_id, "hand_back", MSG_HANDED_BACK)
+
+
+@bp.post("/console/inbox/<int:session_id>/close")
+@login_required(*INBOX_ROLES)
+def close(session_id: int):
+    """结束会话."""
+    return _end(session_id, "close", MSG_CLOSED)
+
+
+def _end(session_id: int, operation: str, done_message: str):
+    user = _agent()
+    try:
+        getattr(_service(), operation)(session_id, user.id, user.display_name, override=_may_override(user))
+    except HandoffError as exc:
+        flash(str(exc))
+        return redirect(url_for("inbox.conversation", session_id=session_id))
+    flash(done_message)
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/console/inbox/<int:session_id>/ticket")
+@login_required(*INBOX_ROLES)
+def create_ticket(session_id: int):
+    """创建工单 from the (completed) form; the citizen is told the number."""
+    from xiaoan.tickets.service import TicketValidationError, get_ticket_service
+
+    user = _agent()
+    service = _service()
+    try:
+        view = service.get(session_id)
+    except HandoffError:
+        abort(404)
+    tracker, error = _tracker(service, view)
+    slots = _current_slots(tracker, view)
+    form = _ticket_form(view, slots, formdata=request.form)
+
+    def again(message: str, field: Optional[str] = None, status: int = 400):
+        if field and hasattr(form, field):
+            getattr(form, field).errors = [message]
+        return _render_conversation(service, user, view, tracker, slots, form, error, form_error=message,
+                                    status=status)
+
+    if not (view.status == ACTIVE and (view.agent_id == user.id or _may_override(user))):
+        flash("请先接入该会话，再创建工单。")
+        return redirect(url_for("inbox.conversation", session_id=session_id))
+    if not form.validate_on_submit():
+        return again("页面已过期，请刷新页面后重试。")
+    try:
+        draft = _draft_from_form(form, view, slots)
+        receipt = get_ticket_service().create(draft, idempotency_key=f"handoff:{view.id}")
+    except _FormError as exc:
+        return again(str(exc), exc.field)
+    except TicketValidationError as exc:
+        label = SLOT_LABELS.get(exc.field or "", "")
+        return again(f"请检查{label}。" if label else "工单内容有误，请检查后重试。", exc.field)
+    except Exception:  # noqa: BLE001 - the agent keeps what they typed and may retry
+        logger.exception("handoff %s: ticket creation failed", view.id)
+        return again(MSG_TICKET_FAILED, status=503)
+    service.record_ticket(view.id, view.agent_id or user.id, receipt, override=True)
+    flash(f"工单已创建：{receipt.ticket_no}（{receipt.agency_name}）" if receipt.created
+          else f"该会话已创建过工单：{receipt.ticket_no}")
+    return redirect(url_for("inbox.conversation", session_id=session_id))
+
+
+# --- callbacks -------------------------------------------------------------------------------------
+
+class CallbackDoneForm(FlaskForm):
+    """Mark a callback request done (CSRF included)."""
+
+    note = TextAreaField("处理备注")
+
+
+@bp.get("/console/inbox/callbacks")
+@login_required(*INBOX_ROLES)
+def callbacks():
+    """Open callback requests (phones masked) and the latest handled ones."""
+    service = _service()
+    _heartbeat(service, _agent())
+    done = [c for c in service.callbacks(None) if c.status == "done"][:20]
+    return render_template("inbox/callbacks.html", open_items=service.callbacks(), done_items=done,
+                           reason_labels=REASON_LABELS, channel_labels=CHANNEL_LABELS, local=_local)
+
+
+@bp.route("/console/inbox/callbacks/<int:callback_id>", methods=["GET", "POST"])
+@login_required(*INBOX_ROLES)
+def callback_detail(callback_id: int):
+    """One callback request with the full number to call, and the form to mark it done."""
+    user = _agent()
+    service = _service()
+    try:
+        item = service.get_callback(callback_id)
+    except HandoffError:
+        abort(404)
+    form = CallbackDoneForm()
+    error = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                service.complete_callback(callback_id, user.display_name, form.note.data)
+            except HandoffError as exc:
+                error = str(exc)
+            else:
+                flash(MSG_CALLBACK_DONE)
+                return redirect(url_for("inbox.callbacks"))
+        else:
+            error = "页面已过期，请刷新页面后重试。"
+    slots = gathered_slots(item.slots or {})
+    return render_template("inbox/callback.html", item=item, form=form, error=error, slots=slots,
+                           reason_labels=REASON_LABELS, channel_labels=CHANNEL_LABELS, local=_local), \
+        (400 if error else 200)
+
+
+# --- assets ----------------------------------------------------------------------------------------
+
+@bp.get("/console/inbox/inbox.js")
+def inbox_js():
+    """The inbox pages' script (a file from this site, as the CSP requires)."""
+    return Response(render_template("inbox/inbox.js"), mimetype="application/javascript",
+                    headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/console/inbox/inbox.css")
+def inbox_css():
+    """The inbox pages' stylesheet."""
+    return Response(render_template("inbox/inbox.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+# --- idle return in the web app process -------------------------------------------------------------
+
+class IdleReturner:
+    """A daemon thread that calls `HandoffService.return_idle()` every `interval` seconds.
+
+    Args:
+        make_service: builds the service (called each round, so settings changes apply).
+        interval: seconds between rounds.
+    """
+
+    def __init__(self, make_service, interval: float = IDLE_CHECK_SECONDS) -> None:
+        self.make_service = make_service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "IdleReturner":
+        """Start the thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="handoff-idle-return", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5) -> None:
+        """Stop after the current round."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_once(self) -> list[int]:
+        """One round; errors are logged, never raised (the thread must live on)."""
+        try:
+            return self.make_service().return_idle()
+        except Exception:  # noqa: BLE001
+            logger.exception("idle return round failed")
+            return []
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once()
+
+
+@bp.record_once
+def _start_idle_returner(state) -> None:
+    app = state.app
+    if app.testing:
+        return
+    extension = app.extensions[EXTENSION_KEY]
+    settings, rasa = extension["settings"], extension["rasa_client"]
+    returner = IdleReturner(lambda: HandoffService(settings, rasa=rasa)).start()
+    extension["handoff_idle_returner"] = returner
+    logger.info("idle conversations go back to the assistant after %d minutes",
+                HandoffService(settings, rasa=rasa).idle_minutes)
