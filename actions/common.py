@@ -77,6 +77,40 @@ def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
     return str(values[-1]) if values else None
 
 
+# Words that name a kind of business, not a business: "健身" alone is no respondent.
+GENERIC_MERCHANT_WORDS = frozenset(
+    "商家 老板 店 店家 店铺 门店 网店 公司 商场 超市 饭店 餐厅 健身 健身房 健身馆 美容 美容院 美发 理发店 "
+    "培训 培训机构 培训班 早教 早教中心 机构 学校 药店 药房 旅行社 酒店 宾馆 4S店 快递 平台 卖家".split())
+# Characters that end a business name when reading leftwards from the word DIET tagged.
+_NAME_LEFT_STOP = frozenset("的在家个那这一是叫了从去到和跟与被给对向找说把我你他她们有个")
+MAX_MERCHANT_CHARS = 30
+
+
+def merchant_from_message(tracker: Tracker) -> Optional[Text]:
+    """The business named in the latest message, or None.
+
+    The NLU often tags only the last word of a name ("乐活健身" -> "健身"), so the span is
+    widened leftwards over Chinese characters up to a word that ends a name (的, 在, 那家 ...);
+    a bare kind of business ("健身房", "商家") is not a name.
+    """
+    message = tracker.latest_message or {}
+    text = message.get("text") or ""
+    for entity in reversed(message.get("entities") or []):
+        if entity.get("entity") != "respondent_name" or not entity.get("value"):
+            continue
+        start, end = entity.get("start"), entity.get("end")
+        if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+            while (start > 0 and "\u4e00" <= text[start - 1] <= "\u9fff" and text[start - 1] not in _NAME_LEFT_STOP
+                   and end - start < MAX_MERCHANT_CHARS):
+                start -= 1
+            name = text[start:end].strip()
+        else:
+            name = str(entity["value"]).strip()
+        if name and name not in GENERIC_MERCHANT_WORDS:
+            return name
+    return None
+
+
 def is_payload(text: Text) -> bool:
     """Whether a message is a button payload ("/inform{...}") rather than typed text."""
     return text.startswith("/")

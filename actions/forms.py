@@ -32,6 +32,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
+    merchant_from_message,
     FAILED_SLOT,
     FAILURE_COUNT,
     FORM_CHOICE,
@@ -221,7 +222,7 @@ class TicketFormValidation(FormSlotValidation, ABC):
         typed = "" if is_payload(text) else text
         required = set(self.domain_slots(domain))
 
-        merchant = _clean(latest_entity(tracker, "respondent_name"))
+        merchant = _clean(merchant_from_message(tracker))
         if merchant and tracker.get_slot("respondent_name") is None and "respondent_name" in required:
             updates["respondent_name"] = merchant
         amount = parse_amount(latest_entity(tracker, "amount"))
@@ -336,7 +337,7 @@ class TicketFormValidation(FormSlotValidation, ABC):
                                  domain: DomainDict) -> Dict[Text, Any]:
         """The merchant: the NLU entity when there is one, else the answer (2-100 characters)."""
         text = _clean(value)
-        name = _clean(latest_entity(tracker, "respondent_name")) or _MERCHANT_PREFIX_RE.sub("", text)
+        name = _clean(merchant_from_message(tracker)) or _MERCHANT_PREFIX_RE.sub("", text)
         if is_payload(text) or _NON_ANSWER_RE.match(name) or _UNKNOWN_RE.fullmatch(name) or not 2 <= len(name) <= 100:
             return self.fail("respondent_name", dispatcher, tracker, "utter_invalid_respondent_name")
         return self.ok("respondent_name", name, tracker)

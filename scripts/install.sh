@@ -13,9 +13,16 @@ else
   "$py" -m venv .venv
 fi
 echo "==> installing locked dependencies (requirements.lock)"
-.venv/bin/python -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+pipq() {  # quiet pip; its output is shown only when it fails
+  if ! .venv/bin/python -m pip install --quiet "$@" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2; echo "pip install $* failed" >&2; exit 1
+  fi
+}
+pipq --upgrade "pip>=24"
+pipq -r requirements.lock
+pipq --no-deps -e .
 .venv/bin/python -m pip check
 echo "$want" > "$stamp"
 echo "==> .venv is ready"

@@ -131,3 +131,14 @@ def stack(tmp_path_factory) -> Stack:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the tail of each server's log to the report (what CI prints)."""
+    outcome = yield
+    report = outcome.get_result()
+    stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(stack, Stack):
+        for name in ("actions", "rasa", "web"):
+            report.sections.append((f"{name} server log (tail)", stack.log(name)[-3000:]))

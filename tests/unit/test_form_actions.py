@@ -1195,3 +1195,25 @@ def test_real_service_creates_one_ticket_and_the_status_can_be_checked(db_url, m
         assert names(status) == ["utter_ticket_status_not_found"]
     finally:
         ticket_service_module.reset_ticket_service()
+
+
+def _message_tracker(text, entities):
+    from rasa_sdk import Tracker
+
+    return Tracker("s", {}, {"text": text, "entities": entities}, [], False, None, {}, "")
+
+
+def test_merchant_name_is_widened_from_the_tagged_last_word():
+    from actions.common import merchant_from_message
+
+    tagged_tail = [{"entity": "respondent_name", "value": "健身", "start": 5, "end": 7}]
+    assert merchant_from_message(_message_tracker("浦东的乐活健身老板跑路了", tagged_tail)) == "乐活健身"
+    whole = [{"entity": "respondent_name", "value": "乐活健身", "start": 0, "end": 4}]
+    assert merchant_from_message(_message_tracker("乐活健身", whole)) == "乐活健身"
+
+
+def test_a_bare_kind_of_business_is_not_a_merchant_name():
+    from actions.common import merchant_from_message
+
+    kind_only = [{"entity": "respondent_name", "value": "健身房", "start": 2, "end": 5}]
+    assert merchant_from_message(_message_tracker("那家健身房跑路了", kind_only)) is None
