@@ -7,3 +7,6 @@ import xiaoan.db  # noqa: F401
 import xiaoan.ratings  # noqa: F401
 import xiaoan.kb.models  # noqa: F401
 import xiaoan.tickets.models  # noqa: F401
+import xiaoan.web.auth_models  # noqa: F401
+import xiaoan.handoff.models  # noqa: F401
+import xiaoan.channels.wechat_store  # noqa: F401

@@ -28,6 +28,7 @@ BLUEPRINTS = [
     "xiaoan.web.chat:bp",
     "xiaoan.web.auth:bp",
     "xiaoan.handoff.inbox:bp",
+    "xiaoan.kb.console:bp",
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024

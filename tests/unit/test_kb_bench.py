@@ -1,0 +1,51 @@
+"""The knowledge-base benchmark's pieces (no timing assertions): threshold fitting, held-out
+loading, synthetic entries."""
+
+from __future__ import annotations
+
+from bench.kb_bench import TfidfBaseline, fit_thresholds, load_heldout, phrasing_folds, synthetic_entries
+from xiaoan.kb.loader import read_dir
+from xiaoan.kb.schema import EntryData
+from xiaoan.kb.search import Hit, decide
+
+
+def hit(entry_id: str, score: float) -> Hit:
+    return Hit(entry=EntryData(id=entry_id, area="biz", title=entry_id, phrasings=[], answer="a"), score=score,
+               rank_score=score)
+
+
+def test_fit_thresholds_separates_answers_from_off_topic():
+    positives = [([hit("biz.a", 0.8), hit("biz.b", 0.3)], "biz.a")] * 20
+    positives += [([hit("biz.b", 0.45), hit("biz.a", 0.44)], "biz.a")] * 5  # close call: right one second
+    negatives = [[hit("biz.a", 0.1)]] * 20 + [[hit("biz.b", 0.2)]] * 2
+    cal = fit_thresholds(positives, negatives)
+    t = cal.thresholds
+    assert decide(positives[0][0], t) == "answer"
+    assert decide(positives[-1][0], t) == "choices"  # a close call is offered, not answered wrongly
+    assert all(decide(n, t) == "none" for n in negatives)
+    assert cal.answered_wrong == 0 and cal.refused == 1.0
+
+
+def test_heldout_sets_reference_known_entries():
+    questions, offtopic = load_heldout()
+    ids = {e.id for e in read_dir().entries}
+    assert questions and offtopic
+    assert {expected for _, expected in questions} <= ids
+
+
+def test_folds_hold_each_phrasing_out_once():
+    entries = read_dir().entries[:5]
+    folds = phrasing_folds(entries, k=3)
+    asked = [q for _, qs in folds for q, _ in qs]
+    assert sorted(asked) == sorted(p for e in entries for p in e.phrasings)
+    for reduced, qs in folds:
+        kept = {p for e in reduced for p in e.phrasings}
+        assert not kept & {q for q, _ in qs}
+
+
+def test_synthetic_entries_are_unique_and_published():
+    real = [e for e in read_dir().entries if e.status == "published"]
+    pool = synthetic_entries(real, len(real) + 50)
+    assert len(pool) == len(real) + 50 and len({e.id for e in pool}) == len(pool)
+    assert all(e.status == "published" and e.phrasings and e.answer for e in pool)
+    assert TfidfBaseline(pool).hits("营业执照丢了怎么补办")

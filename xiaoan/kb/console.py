@@ -1,0 +1,349 @@
+"""The maintainers' console for the knowledge base at ``/console/kb`` (Flask blueprint `bp`).
+
+Maintainers (and supervisors, admins) edit; agents may read. Workflow: create or edit (a
+draft) -> send for review -> another maintainer publishes -> citizens get it within seconds.
+Also: retire, history with roll back to any version, unanswered questions, down-voted answers,
+and a test search that shows what the assistant would do with a question. Every change is a
+version row with who and when (`xiaoan.kb.repository`). Forms are plain POSTs protected by
+the app's CSRFProtect (hidden ``csrf_token``); the page's script and stylesheet are template
+files served by this blueprint, as the Content-Security-Policy forbids inline code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
+from xiaoan.kb.schema import AREAS, SHANGHAI, STATUSES, EntryData, parse_entry, today_shanghai
+from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("kb", __name__, url_prefix="/console/kb")
+
+#: Roles that may read the knowledge base in the console (admin passes every check).
+READ_ROLES = (*KB_ROLES, "agent")
+#: Roles that may change it.
+WRITE_ROLES = KB_ROLES
+
+ACTIONS = {
+    "create": "新建",
+    "edit": "修改",
+    "submit": "提交审核",
+    "publish": "审核发布",
+    "retire": "下线",
+    "rollback": "回滚",
+    "import": "从文件导入",
+}
+MESSAGES = {
+    "created": "已新建草稿“{id}”。完成后请提交审核。",
+    "saved": "已保存为草稿（第 {version} 版）。线上仍是已发布的版本，提交审核并由另一位维护员发布后生效。",
+    "submitted": "已提交审核，请另一位维护员审核发布。",
+    "published": "已发布（第 {version} 版），几秒钟内小安就会用新内容回答市民。",
+    "retired": "已下线，小安不再用这个条目回答。",
+    "rolled_back_live": "已回滚到第 {to} 版（该版本曾审核发布，已立即生效）。",
+    "rolled_back_draft": "已回滚到第 {to} 版的内容，保存为草稿，需要提交审核后发布。",
+    "bad_version": "请选择要回滚到的版本。",
+}
+_SPLIT_TAGS = re.compile(r"[,，、;；\s]+")
+
+
+def _repo() -> KbRepository:
+    from xiaoan.web.deps import get_settings
+
+    return KbRepository(get_settings().database_url)
+
+
+def _search_service():
+    from xiaoan.kb.service import get_search_service
+    from xiaoan.web.deps import get_settings
+
+    return get_search_service(get_settings().database_url)
+
+
+def _username() -> str:
+    user = current_user()
+    assert user is not None  # guarded by login_required
+    return user.username
+
+
+def _can_write() -> bool:
+    return has_role(current_user(), *WRITE_ROLES)
+
+
+@bp.app_template_filter("kb_time")
+def _kb_time(value: dt.datetime | None) -> str:
+    """A timestamp in Shanghai time, e.g. 2026-11-26 14:03."""
+    if value is None:
+        return ""
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_context_processor
+def _kb_labels() -> dict[str, Any]:
+    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS}
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@bp.get("")
+@bp.get("/")
+@login_required(*READ_ROLES)
+def index():
+    """List and filter entries."""
+    text = request.args.get("q", "").strip()
+    area = request.args.get("area") or None
+    status = request.args.get("status") or None
+    if area not in (None, *AREAS):
+        area = None
+    if status not in (None, "expired", *STATUSES):
+        status = None
+    records = _repo().list_entries(text=text or None, area=area, status=status)
+    return render_template(
+        "kb/index.html",
+        records=records,
+        q=text,
+        area=area,
+        status=status,
+        today=today_shanghai(),
+        can_write=_can_write(),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required(*WRITE_ROLES)
+def new():
+    """Create an entry (a draft)."""
+    form = _empty_form()
+    errors: list[str] = []
+    if request.method == "POST":
+        form = _form_from_request()
+        data, errors = _validate(form)
+        if data is not None:
+            try:
+                record = _repo().create(data, _username())
+            except KbError as exc:
+                errors = [str(exc)]
+            else:
+                flash(MESSAGES["created"].format(id=record.data.id))
+                return redirect(url_for("kb.detail", entry_id=record.data.id))
+    return render_template("kb/edit.html", form=form, errors=errors, creating=True), 400 if errors else 200
+
+
+@bp.get("/<entry_id>")
+@login_required(*READ_ROLES)
+def detail(entry_id: str):
+    """An entry: working copy with chat preview, workflow buttons, history."""
+    repo = _repo()
+    record = _get_or_404(repo, entry_id)
+    history = repo.history(entry_id)
+    live = next((v for v in history if v.version == record.published_version), None)
+    user = current_user()
+    return render_template(
+        "kb/detail.html",
+        record=record,
+        entry=record.data,
+        history=history,
+        live=live,
+        today=today_shanghai(),
+        can_write=_can_write(),
+        can_publish=_can_write() and record.data.status == "review" and record.data.updated_by != user.username,
+    )
+
+
+@bp.route("/<entry_id>/edit", methods=["GET", "POST"])
+@login_required(*WRITE_ROLES)
+def edit(entry_id: str):
+    """Edit every field of an entry (saved as a draft; the published version stays live)."""
+    repo = _repo()
+    record = _get_or_404(repo, entry_id)
+    form = _form_from_entry(record.data, record.version)
+    errors: list[str] = []
+    if request.method == "POST":
+        form = _form_from_request()
+        form["id"] = entry_id
+        data, errors = _validate(form)
+        if data is not None:
+            try:
+                saved = repo.update(entry_id, data, _username(), expected_version=_int(form.get("version")))
+            except KbError as exc:
+                errors = [str(exc)]
+            else:
+                flash(MESSAGES["saved"].format(version=saved.version))
+                return redirect(url_for("kb.detail", entry_id=entry_id))
+    return render_template(
+        "kb/edit.html", form=form, errors=errors, creating=False, record=record
+    ), 400 if errors else 200
+
+
+@bp.post("/<entry_id>/submit")
+@login_required(*WRITE_ROLES)
+def submit(entry_id: str):
+    """Send a draft for review."""
+    return _workflow(entry_id, "submit", lambda repo, v: repo.submit(entry_id, _username(), expected_version=v),
+                     lambda r: MESSAGES["submitted"])
+
+
+@bp.post("/<entry_id>/publish")
+@login_required(*WRITE_ROLES)
+def publish(entry_id: str):
+    """Approve and publish an entry in review (not by its last editor)."""
+    return _workflow(entry_id, "publish", lambda repo, v: repo.publish(entry_id, _username(), expected_version=v),
+                     lambda r: MESSAGES["published"].format(version=r.version))
+
+
+@bp.post("/<entry_id>/retire")
+@login_required(*WRITE_ROLES)
+def retire(entry_id: str):
+    """Take an entry offline."""
+    return _workflow(entry_id, "retire", lambda repo, v: repo.retire(entry_id, _username(), expected_version=v),
+                     lambda r: MESSAGES["retired"])
+
+
+@bp.post("/<entry_id>/rollback")
+@login_required(*WRITE_ROLES)
+def rollback(entry_id: str):
+    """Restore an earlier version as a new version."""
+    to_version = _int(request.form.get("to_version"))
+    if to_version is None:
+        flash(MESSAGES["bad_version"])
+        return redirect(url_for("kb.detail", entry_id=entry_id))
+
+    def message(record):
+        key = "rolled_back_live" if record.published_version == record.version else "rolled_back_draft"
+        return MESSAGES[key].format(to=to_version)
+
+    return _workflow(entry_id, "rollback", lambda repo, v: repo.rollback(entry_id, to_version, _username()), message)
+
+
+@bp.get("/<entry_id>/versions/<int:version>")
+@login_required(*READ_ROLES)
+def version(entry_id: str, version: int):
+    """One earlier version of an entry, with its chat preview."""
+    repo = _repo()
+    record = _get_or_404(repo, entry_id)
+    try:
+        old = repo.version(entry_id, version)
+    except EntryNotFound:
+        abort(404)
+    return render_template("kb/version.html", record=record, old=old, can_write=_can_write())
+
+
+@bp.get("/unanswered")
+@login_required(*READ_ROLES)
+def unanswered():
+    """Questions the assistant could not answer, newest first."""
+    return render_template("kb/unanswered.html", rows=_repo().unanswered(limit=500))
+
+
+@bp.get("/downvoted")
+@login_required(*READ_ROLES)
+def downvoted():
+    """Answers citizens said did not help, most down-votes first."""
+    return render_template("kb/downvoted.html", rows=_repo().vote_summaries(only_downvoted=True))
+
+
+@bp.get("/try")
+@login_required(*READ_ROLES)
+def try_search():
+    """What the assistant would do with a question (the live search service)."""
+    text = request.args.get("q", "").strip()[:500]
+    intent = request.args.get("intent") or None
+    result = _search_service().search(text, intent=intent, top=5) if text else None
+    return render_template("kb/try.html", q=text, intent=intent, result=result)
+
+
+@bp.get("/kb.js")
+def script():
+    """The console script (template file; no inline scripts under the CSP)."""
+    return Response(render_template("kb/kb.js"), mimetype="application/javascript",
+                    headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/kb.css")
+def stylesheet():
+    """The console stylesheet (incl. the chat-bubble preview)."""
+    return Response(render_template("kb/kb.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _get_or_404(repo: KbRepository, entry_id: str):
+    try:
+        return repo.get(entry_id)
+    except EntryNotFound:
+        abort(404)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _workflow(entry_id: str, action: str, call, message):
+    repo = _repo()
+    _get_or_404(repo, entry_id)
+    try:
+        record = call(repo, _int(request.form.get("version")))
+    except EntryNotFound:
+        abort(404)
+    except KbError as exc:
+        flash(f"操作未完成：{exc}")
+        return redirect(url_for("kb.detail", entry_id=entry_id)), 303
+    log.info("kb %s %s by %s", action, entry_id, _username())
+    flash(message(record))
+    return redirect(url_for("kb.detail", entry_id=entry_id)), 303
+
+
+def _empty_form() -> dict[str, str]:
+    return {k: "" for k in ("id", "title", "phrasings", "answer", "tags", "basis", "agency",
+                            "effective_from", "expires_on", "version")}
+
+
+def _form_from_entry(entry: EntryData, version: int) -> dict[str, str]:
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "phrasings": "\n".join(entry.phrasings),
+        "answer": entry.answer,
+        "tags": "、".join(entry.tags),
+        "basis": entry.basis or "",
+        "agency": entry.agency or "",
+        "effective_from": entry.effective_from.isoformat() if entry.effective_from else "",
+        "expires_on": entry.expires_on.isoformat() if entry.expires_on else "",
+        "version": str(version),
+    }
+
+
+def _form_from_request() -> dict[str, str]:
+    form = _empty_form()
+    for key in form:
+        form[key] = (request.form.get(key) or "").replace("\r\n", "\n")
+    return form
+
+
+def _validate(form: dict[str, str]) -> tuple[EntryData | None, list[str]]:
+    """The form as an entry, or Chinese error messages (the same rules as the YAML import)."""
+    raw = {
+        "id": form["id"].strip(),
+        "title": form["title"],
+        "phrasings": [line.strip() for line in form["phrasings"].split("\n") if line.strip()],
+        "answer": form["answer"],
+        "tags": [t for t in _SPLIT_TAGS.split(form["tags"]) if t],
+        "basis": form["basis"].strip() or None,
+        "agency": form["agency"].strip() or None,
+        "effective_from": form["effective_from"].strip() or None,
+        "expires_on": form["expires_on"].strip() or None,
+        "status": "draft",
+    }
+    data, errors, _warnings = parse_entry(raw, default_updated_by=_username())
+    return data, errors

@@ -1,0 +1,545 @@
+"""Every database operation of the knowledge base.
+
+The editing workflow (status of the working copy)::
+
+    create/edit -> draft --submit--> review --publish (another maintainer)--> published
+                                                        retire --> retired
+    rollback to version N -> a new version copying N: published at once when N was a
+                             published (already approved) version, else a draft
+
+Editing a published entry leaves its published version answering citizens until the edit is
+published. Every change writes a `KbEntryVersion` row (who, when, what, full snapshot), and
+every change of what citizens see bumps the revision counter that search processes poll.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Sequence
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from xiaoan.db import session_scope, utcnow
+from xiaoan.kb.models import KbEntry, KbEntryVersion, KbRevision, KbUnanswered, KbVote
+from xiaoan.kb.schema import EntryData, today_shanghai
+from xiaoan.privacy import mask_text
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+
+
+class KbError(Exception):
+    """A refused knowledge-base operation; the message is Chinese and shown to the maintainer."""
+
+
+class EntryNotFound(KbError):
+    """No entry with that id."""
+
+
+@dataclasses.dataclass
+class EntryRecord:
+    """An entry's working copy with its workflow state.
+
+    Attributes:
+        data: the working copy.
+        version: number of its newest version.
+        published_version: number of the version answering citizens, or None.
+        position: order in its area file.
+    """
+
+    data: EntryData
+    version: int
+    published_version: int | None
+    position: int | None
+
+    @property
+    def live(self) -> bool:
+        """Whether some version of the entry answers citizens (ignoring dates)."""
+        return self.published_version is not None
+
+    @property
+    def pending_changes(self) -> bool:
+        """Published, but the working copy holds an unpublished edit."""
+        return self.published_version is not None and self.published_version != self.version
+
+
+@dataclasses.dataclass
+class VersionRecord:
+    """One row of an entry's history."""
+
+    entry_id: str
+    version: int
+    action: str
+    data: EntryData
+    changed_by: str
+    changed_at: dt.datetime
+    note: str | None
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What `KbRepository.import_entries` did (ids per outcome)."""
+
+    created: list[str] = dataclasses.field(default_factory=list)
+    updated: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class VoteSummary:
+    """Votes of one entry."""
+
+    entry_id: str
+    title: str | None
+    helpful: int
+    unhelpful: int
+    last_vote_at: dt.datetime
+
+
+@dataclasses.dataclass
+class UnansweredRecord:
+    """A question that got no answer."""
+
+    id: int
+    text: str
+    conversation_id: str | None
+    best_score: float | None
+    best_entry_id: str | None
+    created_at: dt.datetime
+
+
+def _entry_data(row: KbEntry) -> EntryData:
+    return EntryData(
+        id=row.id,
+        area=row.area,
+        title=row.title,
+        phrasings=list(row.phrasings or []),
+        answer=row.answer,
+        tags=list(row.tags or []),
+        basis=row.basis,
+        agency=row.agency,
+        effective_from=row.effective_from,
+        expires_on=row.expires_on,
+        status=row.status,
+        updated_by=row.updated_by,
+        updated_at=row.updated_at,
+    )
+
+
+def _record(row: KbEntry) -> EntryRecord:
+    return EntryRecord(
+        data=_entry_data(row), version=row.version, published_version=row.published_version, position=row.position
+    )
+
+
+def _apply(row: KbEntry, data: EntryData) -> None:
+    row.area = data.area
+    row.title = data.title
+    row.phrasings = list(data.phrasings)
+    row.answer = data.answer
+    row.tags = list(data.tags)
+    row.basis = data.basis
+    row.agency = data.agency
+    row.effective_from = data.effective_from
+    row.expires_on = data.expires_on
+    row.status = data.status
+    row.updated_by = data.updated_by
+    row.updated_at = data.updated_at
+
+
+class KbRepository:
+    """Knowledge-base storage at one database URL (default ``DATABASE_URL``)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+
+    # --- reading -------------------------------------------------------------------------
+
+    def count_entries(self) -> int:
+        """Number of entries in any status."""
+        with session_scope(self.url) as s:
+            return s.execute(select(func.count()).select_from(KbEntry)).scalar_one()
+
+    def get(self, entry_id: str) -> EntryRecord:
+        """One entry.
+
+        Raises:
+            EntryNotFound: no such id.
+        """
+        with session_scope(self.url) as s:
+            return _record(self._row(s, entry_id))
+
+    def list_entries(
+        self, *, text: str | None = None, area: str | None = None, status: str | None = None
+    ) -> list[EntryRecord]:
+        """Entries ordered by area, file position and id.
+
+        Args:
+            text: substring of id, title, phrasings, tags or answer (case-insensitive).
+            area: only this area.
+            status: only this status; ``expired`` selects entries whose expiry date has passed.
+        """
+        stmt = select(KbEntry)
+        if area:
+            stmt = stmt.where(KbEntry.area == area)
+        if status == "expired":
+            stmt = stmt.where(KbEntry.expires_on < today_shanghai())
+        elif status:
+            stmt = stmt.where(KbEntry.status == status)
+        stmt = stmt.order_by(KbEntry.area, case((KbEntry.position.is_(None), 1), else_=0), KbEntry.position, KbEntry.id)
+        with session_scope(self.url) as s:
+            records = [_record(r) for r in s.execute(stmt).scalars()]
+        if text:
+            needle = text.strip().lower()
+            records = [r for r in records if needle in _haystack(r.data)]
+        return records
+
+    def export_entries(self) -> list[EntryData]:
+        """Working copies of all entries, in file order (for `xiaoan kb export`)."""
+        return [r.data for r in self.list_entries()]
+
+    def published_entries(self) -> list[EntryData]:
+        """The versions that answer citizens (published, not retired), whatever their dates.
+
+        Each is the snapshot of the entry's published version, so an unpublished edit of a
+        published entry is not included.
+        """
+        stmt = (
+            select(KbEntryVersion.snapshot)
+            .join(
+                KbEntry,
+                and_(KbEntry.id == KbEntryVersion.entry_id, KbEntry.published_version == KbEntryVersion.version),
+            )
+            .where(KbEntry.status != "retired")
+            .order_by(KbEntry.area, KbEntry.position, KbEntry.id)
+        )
+        with session_scope(self.url) as s:
+            return [EntryData.from_snapshot(snap) for snap in s.execute(stmt).scalars()]
+
+    def history(self, entry_id: str) -> list[VersionRecord]:
+        """Every version of an entry, newest first."""
+        stmt = (
+            select(KbEntryVersion)
+            .where(KbEntryVersion.entry_id == entry_id)
+            .order_by(KbEntryVersion.version.desc())
+        )
+        with session_scope(self.url) as s:
+            self._row(s, entry_id)
+            return [
+                VersionRecord(
+                    entry_id=v.entry_id,
+                    version=v.version,
+                    action=v.action,
+                    data=EntryData.from_snapshot(v.snapshot),
+                    changed_by=v.changed_by,
+                    changed_at=v.changed_at,
+                    note=v.note,
+                )
+                for v in s.execute(stmt).scalars()
+            ]
+
+    def version(self, entry_id: str, version: int) -> VersionRecord:
+        """One version of an entry.
+
+        Raises:
+            EntryNotFound: no such entry or version.
+        """
+        for record in self.history(entry_id):
+            if record.version == version:
+                return record
+        raise EntryNotFound(f"条目“{entry_id}”没有第 {version} 版")
+
+    def revision(self) -> int:
+        """The revision counter (0 before the first change)."""
+        with session_scope(self.url) as s:
+            return s.execute(select(KbRevision.revision).where(KbRevision.id == 1)).scalar_one_or_none() or 0
+
+    # --- editing workflow ----------------------------------------------------------------
+
+    def create(self, data: EntryData, by: str) -> EntryRecord:
+        """Create an entry as a draft.
+
+        Raises:
+            KbError: the id exists already.
+        """
+        data = dataclasses.replace(data, status="draft", updated_by=by, updated_at=utcnow())
+        with session_scope(self.url) as s:
+            if s.get(KbEntry, data.id) is not None:
+                raise KbError(f"编号“{data.id}”已存在，请换一个编号或编辑已有条目")
+            position = s.execute(select(func.max(KbEntry.position)).where(KbEntry.area == data.area)).scalar()
+            row = KbEntry(id=data.id, version=0, position=(position or 0) + 1)
+            _apply(row, data)
+            s.add(row)
+            self._new_version(s, row, "create", by)
+            return _record(row)
+
+    def update(self, entry_id: str, data: EntryData, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Save an edit of the working copy; the entry becomes a draft again.
+
+        A published version stays live until the edit is published.
+
+        Args:
+            entry_id: the entry edited (its id cannot change).
+            data: the new content.
+            by: the maintainer.
+            expected_version: the version the maintainer started from; refused when the
+                entry changed meanwhile, so nobody overwrites another's edit unseen.
+
+        Raises:
+            EntryNotFound: no such entry.
+            KbError: the id differs or the entry changed meanwhile.
+        """
+        if data.id != entry_id:
+            raise KbError("条目编号不能修改；如需新编号，请新建条目并下线旧条目")
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            _apply(row, dataclasses.replace(data, status="draft", updated_by=by, updated_at=utcnow()))
+            self._new_version(s, row, "edit", by)
+            return _record(row)
+
+    def submit(self, entry_id: str, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Send a draft for review.
+
+        Raises:
+            KbError: the entry is not a draft.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if row.status != "draft":
+                raise KbError("只有草稿可以提交审核")
+            row.status = "review"
+            self._new_version(s, row, "submit", by)
+            return _record(row)
+
+    def publish(self, entry_id: str, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Approve and publish an entry in review; it answers citizens within seconds.
+
+        Raises:
+            KbError: not in review, or the approver is the entry's last editor.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if row.status != "review":
+                raise KbError("只有待审核的条目可以发布，请先提交审核")
+            if row.updated_by == by:
+                raise KbError("发布需要另一位维护员审核：最后修改人不能发布自己的修改")
+            row.status = "published"
+            version = self._new_version(s, row, "publish", by)
+            row.published_version = version
+            self._bump(s)
+            return _record(row)
+
+    def retire(self, entry_id: str, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Take an entry offline; it is no longer answered.
+
+        Raises:
+            KbError: already retired.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if row.status == "retired":
+                raise KbError("该条目已经下线")
+            row.status = "retired"
+            row.published_version = None
+            self._new_version(s, row, "retire", by)
+            self._bump(s)
+            return _record(row)
+
+    def rollback(self, entry_id: str, to_version: int, by: str) -> EntryRecord:
+        """Restore an earlier version as a new version.
+
+        When the restored version had been published (approved by a second maintainer), it
+        answers citizens at once; otherwise the restored content is a draft.
+
+        Raises:
+            EntryNotFound: no such entry or version.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            old = s.execute(
+                select(KbEntryVersion).where(KbEntryVersion.entry_id == entry_id, KbEntryVersion.version == to_version)
+            ).scalar_one_or_none()
+            if old is None:
+                raise EntryNotFound(f"条目“{entry_id}”没有第 {to_version} 版")
+            data = EntryData.from_snapshot(old.snapshot)
+            was_published = data.status == "published"
+            _apply(
+                row,
+                dataclasses.replace(
+                    data, status="published" if was_published else "draft", updated_by=by, updated_at=utcnow()
+                ),
+            )
+            version = self._new_version(s, row, "rollback", by, note=f"回滚到第 {to_version} 版")
+            if was_published:
+                row.published_version = version
+            self._bump(s)
+            return _record(row)
+
+    def import_entries(self, entries: Sequence[EntryData], by: str) -> ImportReport:
+        """Create or update entries from YAML in one transaction (all or nothing).
+
+        Entries keep the status, editor and time written in the file; an entry whose content
+        and status did not change gets no new version. Entries missing from the files stay.
+        """
+        report = ImportReport()
+        positions: dict[str, int] = {}
+        with session_scope(self.url) as s:
+            for data in entries:
+                positions[data.area] = positions.get(data.area, 0) + 1
+                row = s.get(KbEntry, data.id)
+                if row is None:
+                    row = KbEntry(id=data.id, version=0)
+                    s.add(row)
+                    report.created.append(data.id)
+                else:
+                    old = _entry_data(row)
+                    if old.content() == data.content():
+                        row.position = positions[data.area]
+                        report.unchanged.append(data.id)
+                        continue
+                    report.updated.append(data.id)
+                _apply(row, data)
+                row.position = positions[data.area]
+                version = self._new_version(s, row, "import", by)
+                if data.status == "published":
+                    row.published_version = version
+                elif data.status == "retired":
+                    row.published_version = None
+            if report.created or report.updated:
+                self._bump(s)
+        return report
+
+    # --- votes and unanswered questions --------------------------------------------------
+
+    def record_vote(self, entry_id: str, conversation_id: str | None, helpful: bool) -> None:
+        """Record a citizen's answer to 这个回答有帮助吗？."""
+        with session_scope(self.url) as s:
+            s.add(KbVote(entry_id=entry_id, conversation_id=conversation_id, helpful=bool(helpful)))
+
+    def record_unanswered(
+        self,
+        text: str,
+        conversation_id: str | None,
+        best_score: float | None,
+        best_entry_id: str | None = None,
+    ) -> None:
+        """Record a question without an answer (phone numbers masked)."""
+        masked = mask_text((text or "").strip())[:MAX_QUESTION_CHARS]
+        with session_scope(self.url) as s:
+            s.add(
+                KbUnanswered(
+                    text=masked,
+                    conversation_id=conversation_id,
+                    best_score=None if best_score is None else float(best_score),
+                    best_entry_id=best_entry_id,
+                )
+            )
+
+    def unanswered(self, limit: int = 200) -> list[UnansweredRecord]:
+        """The newest unanswered questions."""
+        stmt = select(KbUnanswered).order_by(KbUnanswered.created_at.desc(), KbUnanswered.id.desc()).limit(limit)
+        with session_scope(self.url) as s:
+            return [
+                UnansweredRecord(
+                    id=r.id,
+                    text=r.text,
+                    conversation_id=r.conversation_id,
+                    best_score=r.best_score,
+                    best_entry_id=r.best_entry_id,
+                    created_at=r.created_at,
+                )
+                for r in s.execute(stmt).scalars()
+            ]
+
+    def vote_summaries(self, *, only_downvoted: bool = False) -> list[VoteSummary]:
+        """Votes per entry, most down-votes first."""
+        unhelpful = func.sum(case((KbVote.helpful.is_(False), 1), else_=0))
+        helpful = func.sum(case((KbVote.helpful.is_(True), 1), else_=0))
+        stmt = (
+            select(KbVote.entry_id, KbEntry.title, helpful, unhelpful, func.max(KbVote.created_at))
+            .outerjoin(KbEntry, KbEntry.id == KbVote.entry_id)
+            .group_by(KbVote.entry_id, KbEntry.title)
+            .order_by(unhelpful.desc(), KbVote.entry_id)
+        )
+        if only_downvoted:
+            stmt = stmt.having(unhelpful > 0)
+        with session_scope(self.url) as s:
+            rows = s.execute(stmt).all()
+        return [
+            VoteSummary(entry_id=e, title=t, helpful=int(h or 0), unhelpful=int(u or 0), last_vote_at=last)
+            for e, t, h, u, last in rows
+        ]
+
+    # --- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(s: Session, entry_id: str, *, lock: bool = False) -> KbEntry:
+        stmt = select(KbEntry).where(KbEntry.id == entry_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.execute(stmt).scalar_one_or_none()
+        if row is None:
+            raise EntryNotFound(f"没有编号为“{entry_id}”的条目")
+        return row
+
+    @staticmethod
+    def _check_version(row: KbEntry, expected_version: int | None) -> None:
+        if expected_version is not None and row.version != expected_version:
+            raise KbError(
+                f"该条目已被他人修改（现在是第 {row.version} 版，您打开的是第 {expected_version} 版），"
+                "请刷新页面后再操作"
+            )
+
+    @staticmethod
+    def _new_version(s: Session, row: KbEntry, action: str, by: str, note: str | None = None) -> int:
+        row.version = (row.version or 0) + 1
+        s.flush()
+        s.add(
+            KbEntryVersion(
+                entry_id=row.id,
+                version=row.version,
+                action=action,
+                snapshot=_entry_data(row).to_snapshot(),
+                changed_by=by,
+                changed_at=utcnow(),
+                note=note,
+            )
+        )
+        log.info("kb entry %s v%s %s by %s", row.id, row.version, action, by)
+        return row.version
+
+    @staticmethod
+    def _bump(s: Session) -> None:
+        result = s.execute(
+            update(KbRevision).where(KbRevision.id == 1).values(revision=KbRevision.revision + 1, changed_at=utcnow())
+        )
+        if result.rowcount == 0:
+            try:
+                with s.begin_nested():
+                    s.add(KbRevision(id=1, revision=1, changed_at=utcnow()))
+            except IntegrityError:  # another process created the row first
+                s.execute(
+                    update(KbRevision)
+                    .where(KbRevision.id == 1)
+                    .values(revision=KbRevision.revision + 1, changed_at=utcnow())
+                )
+
+
+def _haystack(data: EntryData) -> str:
+    return "\n".join([data.id, data.title, *data.phrasings, *data.tags, data.answer]).lower()
+
+
+def bump_revision(url: str | None = None) -> None:
+    """Bump the revision counter (e.g. after changing the synonym table), making searches reload."""
+    with session_scope(url) as s:
+        KbRepository._bump(s)
+
