@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "handoff": "xiaoan.handoff.cli:handoff",
     "web": "xiaoan.web.app:web_command",
     "users": "xiaoan.web.auth:users",
+    "alerts": "xiaoan.supervision.cli:alerts",
 }
 
 

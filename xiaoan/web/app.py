@@ -29,6 +29,7 @@ BLUEPRINTS = [
     "xiaoan.web.auth:bp",
     "xiaoan.handoff.inbox:bp",
     "xiaoan.kb.console:bp",
+    "xiaoan.supervision.console:bp",
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024

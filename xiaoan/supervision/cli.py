@@ -1,0 +1,142 @@
+"""`xiaoan alerts ...`: merchant early warnings, the supervisors' figures, and a check of
+alert_rules.yml."""
+
+from __future__ import annotations
+
+import functools
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from xiaoan.config import Settings
+from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
+from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
+from xiaoan.tickets.views import amount_number, iso_datetime
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _friendly_errors(func: Callable) -> Callable:
+    """Turn database and rules problems into one clear Chinese line and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AlertRulesError as exc:
+            raise click.ClickException(f"预警规则文件有误：{exc}") from exc
+        except (OperationalError, ProgrammingError) as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(
+                f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{exc.orig.__class__.__name__}: {first}"
+            ) from exc
+
+    return wrapper
+
+
+def _session():
+    from xiaoan.db import session_scope
+
+    return session_scope(Settings.from_env().database_url)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@click.group()
+def alerts() -> None:
+    """商家预警与统计：同一商家投诉集中（关门跑路迹象）、市民诉求统计。"""
+
+
+@alerts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@click.option("--since", help="检查此时间之后的全部时间窗（ISO-8601，无时区按上海时间）；默认只看截至现在的窗口。")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="预警规则文件（默认 xiaoan/resources/alert_rules.yml）。")
+@_friendly_errors
+def list_command(as_json: bool, since: str | None, rules_path: Path | None) -> None:
+    """列出商家预警，风险高的在前（只含工单编号，不含个人信息）。"""
+    from xiaoan.tickets.cli import parse_since
+
+    rules = load_alert_rules(rules_path)
+    with _session() as session:
+        items = find_alerts(session, since=parse_since(since), rules=rules)
+    if as_json:
+        _echo_json([alert_json(a) for a in items])
+        return
+    if not items:
+        click.echo("目前没有需要预警的商家。")
+        return
+    rows = [[a.severity_label, a.display_name, str(a.count), f"{amount_number(a.total_amount)}",
+             f"{iso_datetime(a.first_at)[:16].replace('T', ' ')} ~ {iso_datetime(a.last_at)[:16].replace('T', ' ')}",
+             ",".join(a.rules), " ".join(a.ticket_nos)] for a in items]
+    click.echo(_table(["风险", "商家", "件数", "金额(元)", "时间", "规则", "工单"], rows))
+
+
+@alerts.command("stats")
+@click.option("--window", "window_key", type=click.Choice(list(WINDOWS)), default="7d", show_default=True,
+              help="统计时段：today 今天，7d 近7天，30d 近30天。")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@_friendly_errors
+def stats_command(window_key: str, as_json: bool) -> None:
+    """市民诉求统计：按类别、承办单位、区，办理时限，满意度，转人工，知识库。"""
+    window = make_window(window_key)
+    with _session() as session:
+        figures = overview(session, window)
+    if as_json:
+        _echo_json(to_json(figures))
+        return
+    click.echo(f"{window.label}（{iso_datetime(window.start)} 起），工单共 {figures.tickets_total} 件")
+    for title, rows in (("按诉求类别", figures.by_intent), ("按承办单位", figures.by_agency),
+                        ("按区", figures.by_district), ("转人工原因", figures.handoffs)):
+        click.echo(f"\n{title}")
+        click.echo(_table(["", "件数", "占比"], [[r.label, str(r.count), _percent(r.share)] for r in rows]))
+    d, r = figures.deadlines, figures.ratings
+    click.echo(f"\n按时办结率 {_percent(d.on_time_rate)}，超期比例 {_percent(d.overdue_rate)}"
+               f"（按时答复 {d.answered_on_time}，逾期答复 {d.answered_late}，已超期未答复 {d.open_overdue}，"
+               f"即将到期 {d.open_near_due}）")
+    click.echo(f"满意率 {_percent(r.satisfaction_rate)}（满意 {r.satisfied}，基本满意 {r.basic}，"
+               f"不满意 {r.dissatisfied}）")
+    if figures.unanswered:
+        click.echo("\n未能回答的问题（次数）")
+        for q in figures.unanswered:
+            click.echo(f"  {q.count:>3}  {q.text}")
+    if figures.downvoted:
+        click.echo("\n被点“没帮助”的回答（没帮助/有帮助）")
+        for e in figures.downvoted:
+            click.echo(f"  {e.unhelpful:>3}/{e.helpful:<3} {e.entry_id}  {e.title or ''}")
+
+
+@alerts.command("check-rules")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
+              show_default=True, help="要检查的规则文件。")
+def check_rules_command(path: Path) -> None:
+    """检查预警规则文件（alert_rules.yml）是否有效。"""
+    try:
+        rules = load_alert_rules(path)
+    except AlertRulesError as exc:
+        raise click.ClickException(f"预警规则文件有误：{exc}") from exc
+    click.echo(f"规则有效：{len(rules.rules)} 条（启用 {len(rules.enabled_rules)} 条）。")

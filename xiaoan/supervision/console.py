@@ -1,0 +1,160 @@
+"""Supervisors' page at ``/console/stats`` (Flask blueprint `bp`): merchant early warnings first,
+then what citizens asked and how it was handled over a chosen window (today / 7 / 30 days).
+
+Only supervisors (and admins) may open it. Each alert links to its tickets by number; the
+ticket view here is de-identified: no complainant name, phone number or address, and those
+(and any phone or ID number) are masked inside the facts and claim too. The stylesheet is a
+template file served by this blueprint, as the Content-Security-Policy forbids inline styles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request
+from sqlalchemy import select
+
+from xiaoan.db import utcnow
+from xiaoan.privacy import mask_text
+from xiaoan.supervision import alerts as alerts_module
+from xiaoan.supervision import stats
+from xiaoan.tickets.due import SHANGHAI, due_flag, shanghai_date
+from xiaoan.tickets.models import DONE_STATUSES, Ticket
+from xiaoan.tickets.numbering import normalize_ticket_no
+from xiaoan.tickets.routing import load_rules
+from xiaoan.tickets.validators import district_name
+from xiaoan.web.auth import login_required
+from xiaoan.web.deps import db_session
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("supervision", __name__, url_prefix="/console/stats")
+
+#: Who may open the page (admin passes every check).
+STATS_ROLES = ("supervisor",)
+
+BAD_WINDOW = "统计时段无效，已显示近7天的数据。"
+RULES_BROKEN = "预警规则文件有误，暂时无法计算商家预警，请联系系统管理员：{error}"
+KIND_LABELS = {"complaint": "投诉", "report": "举报"}
+FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期"}
+HIDDEN_NAME, HIDDEN_PHONE, HIDDEN_ADDRESS = "［姓名已隐去］", "［电话已隐去］", "［地址已隐去］"
+
+# long digit runs left after mobile masking: landlines, ID card numbers, bank cards
+_LONG_NUMBER = re.compile(r"(?<![\d*])\d{6,}[\dXx]?(?![\d*])")
+
+
+def _time(value: dt.datetime | None) -> str:
+    """A timestamp in Shanghai time, e.g. 2026-11-26 14:03."""
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _percent(value: float | None) -> str:
+    """0.9333 -> 93.3%; None -> —."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _amount(value: Any) -> str:
+    """An amount in yuan: 2000 -> 2,000 元; 399.5 -> 399.50 元."""
+    if value is None:
+        return "—"
+    text = f"{value:,.2f}"
+    return (text[:-3] if text.endswith(".00") else text) + " 元"
+
+
+def _district(code: str | None) -> str:
+    return (district_name(code) or code) if code else stats.NO_DISTRICT_LABEL
+
+
+def _signal(value: str) -> str:
+    return stats.INTENT_LABELS.get(value, value)
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"fmt_time": _time, "pct": _percent, "yuan": _amount, "district_label": _district,
+            "signal_label": _signal, "intent_label": stats.intent_label, "WINDOWS": stats.WINDOWS}
+
+
+@bp.get("")
+@bp.get("/")
+@login_required(*STATS_ROLES)
+def index():
+    """Merchant early warnings, then the window's figures."""
+    key = request.args.get("window") or stats.DEFAULT_WINDOW
+    notice = None
+    if key not in stats.WINDOWS:
+        key, notice = stats.DEFAULT_WINDOW, BAD_WINDOW
+    window = stats.make_window(key)
+    rules, alert_error = None, None
+    try:
+        rules = alerts_module.load_alert_rules()
+    except alerts_module.AlertRulesError as exc:
+        log.error("merchant alerts unavailable: %s", exc)
+        alert_error = RULES_BROKEN.format(error=exc)
+    with db_session() as session:
+        alerts = alerts_module.find_alerts(session, now=window.end, rules=rules) if rules else []
+        figures = stats.overview(session, window)
+    return render_template("supervision/stats.html", figures=figures, window=window, alerts=alerts,
+                           alert_error=alert_error, notice=notice, rules=rules)
+
+
+@bp.get("/tickets/<ticket_no>")
+@login_required(*STATS_ROLES)
+def ticket(ticket_no: str):
+    """One ticket of an alert, without the complainant's personal data."""
+    number = normalize_ticket_no(ticket_no)
+    if number is None:
+        abort(404)
+    with db_session() as session:
+        row = session.execute(select(Ticket).where(Ticket.ticket_no == number)).scalar_one_or_none()
+        if row is None:
+            abort(404)
+        rules = load_rules()
+        flag = due_flag(row.resolve_by, row.status, shanghai_date(utcnow()),
+                        near_due_days=rules.deadlines.near_due, done_statuses=DONE_STATUSES)
+        view = {
+            "ticket_no": row.ticket_no,
+            "kind": KIND_LABELS.get(row.kind, row.kind),
+            "intent": stats.intent_label(row.intent),
+            "status": rules.status_label(row.status),
+            "flag": FLAG_LABELS.get(flag or ""),
+            "agency": rules.agency_name(row.agency),
+            "district": _district(row.district),
+            "created_at": row.created_at,
+            "resolve_by": row.resolve_by,
+            "respondent_name": row.respondent_name,
+            "respondent_address": row.respondent_address,
+            "online_platform": row.online_platform,
+            "facts": deidentify(row.facts, row),
+            "claim": deidentify(row.claim, row),
+            "amount": row.amount,
+        }
+    return render_template("supervision/ticket.html", ticket=view)
+
+
+def deidentify(text: str | None, ticket: Ticket) -> str | None:
+    """A ticket's free text without the complainant's name, phone number or address.
+
+    The complainant's own name, phone and address are replaced where they occur; then every
+    other mobile number is masked (138****5678) and so is any run of six or more digits
+    (landlines, ID card and bank card numbers) but its last four.
+    """
+    if not text:
+        return text
+    replacements = [(ticket.complainant_address, HIDDEN_ADDRESS), (ticket.phone, HIDDEN_PHONE),
+                    (ticket.complainant_name, HIDDEN_NAME)]
+    for value, hidden in replacements:
+        if value and len(value.strip()) >= 2:
+            text = text.replace(value.strip(), hidden)
+    text = mask_text(text) or ""
+    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
+
+
+@bp.get("/stats.css")
+def stylesheet():
+    """The page's stylesheet (template file; no inline styles under the CSP)."""
+    return Response(render_template("supervision/stats.css"), mimetype="text/css",
+                    headers={"Cache-Control": "no-cache"})
