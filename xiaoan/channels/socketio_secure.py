@@ -9,6 +9,7 @@ an id the client sends.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -76,7 +77,9 @@ class SecureSocketIOInput(SocketIOInput):
             if conversation_id is None:
                 conversation_id, token = issue_conversation_token()
             await sio.save_session(sid, {"conversation_id": conversation_id}, namespace=self.namespace)
-            sio.enter_room(sid, conversation_id, namespace=self.namespace)
+            joined = sio.enter_room(sid, conversation_id, namespace=self.namespace)
+            if inspect.isawaitable(joined):  # a coroutine in python-socketio 5.x
+                await joined
             await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
