@@ -24,7 +24,7 @@ def _secret_from_env_or_var(variable: str, filename: str) -> str:
     if path.exists():
         return path.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
+    value = secrets.token_hex(32)  # hex: never starts with "-", safe in URLs and on command lines
     tmp = path.with_name(f"{filename}.{os.getpid()}.tmp")
     tmp.write_text(value)
     tmp.chmod(0o600)

@@ -47,8 +47,10 @@ def chromium_executable() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright(chromium_executable):
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, which would break every later test that calls asyncio.run().
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

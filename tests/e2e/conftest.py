@@ -110,7 +110,7 @@ def stack(tmp_path_factory) -> Stack:
 
     commands = {
         "actions": [str(BIN / "rasa"), "run", "actions", "-p", str(ports["actions"]), "--actions", "actions"],
-        "rasa": [str(BIN / "rasa"), "run", "--enable-api", "--auth-token", token, "-i", "127.0.0.1",
+        "rasa": [str(BIN / "rasa"), "run", "--enable-api", f"--auth-token={token}", "-i", "127.0.0.1",
                  "-p", str(ports["rasa"]), "--model", str(MODEL), "--endpoints", "endpoints.yml",
                  "--credentials", "credentials.yml"],
         "web": [str(BIN / "xiaoan"), "web", "--host", "127.0.0.1", "--port", str(ports["web"])],
@@ -142,3 +142,7 @@ def pytest_runtest_makereport(item, call):
     if report.failed and isinstance(stack, Stack):
         for name in ("actions", "rasa", "web"):
             report.sections.append((f"{name} server log (tail)", stack.log(name)[-3000:]))
+
+
+# The headless-Chromium fixtures of the browser tests, for the live-stack page tests here.
+from tests.browser.conftest import browser_context, chromium_executable, page, playwright  # noqa: E402,F401

@@ -135,3 +135,40 @@ def test_request_human_pauses_the_assistant_and_queues(stack):
     assert mine and mine[0]["status"] == "waiting" and mine[0]["reason"] == "requested"
     # while a human holds the conversation the assistant stays silent
     assert stack.say(sender, "你好？有人吗") == []
+
+
+def test_an_agent_replies_and_hands_back_to_the_real_assistant(stack):
+    """Handoff both ways through the real Rasa API: the agent's reply reaches the tracker, and after
+    the hand-back 小安 answers again without replaying the backlog."""
+    from xiaoan.config import Settings
+    from xiaoan.handoff.service import HandoffService
+    from xiaoan.rasa_client import RasaClient
+
+    from xiaoan.db import session_scope
+    from xiaoan.web.auth import create_user
+
+    with session_scope(stack.env["DATABASE_URL"]) as db:
+        agent = create_user(db, f"agent-{uuid.uuid4().hex[:6]}", "agent-password-1", "agent", "王芳")
+    agent_id = agent.id
+
+    sender = f"e2e-{uuid.uuid4().hex}"
+    replies = stack.say(sender, "我要找真人客服")
+    if not stack.tracker(sender)["paused"]:
+        payload = next(b["payload"] for m in replies for b in m.get("buttons", []) if "排队" in b["title"])
+        stack.say(sender, payload)
+    assert stack.tracker(sender)["paused"] is True
+    stack.say(sender, "我的健身卡退不了")  # kept for the agent, no answer from 小安
+
+    settings = Settings(database_url=stack.env["DATABASE_URL"], rasa_url=stack.rasa_url)
+    service = HandoffService(settings, rasa=RasaClient(settings, token=stack.token))
+    session = next(s for s in service.queue() if s.conversation_id == sender)
+    service.take(session.id, agent_id, "王芳")
+    service.reply(session.id, agent_id, "王芳", "您好，我是人工客服王芳，请说一下健身房的名称。")
+    events = stack.tracker(sender)["events"]
+    assert any(e["event"] == "bot" and "王芳" in (e.get("text") or "") for e in events)
+    assert any(e["event"] == "user" and e.get("text") == "我的健身卡退不了" for e in events)
+
+    service.hand_back(session.id, agent_id, "王芳")
+    assert stack.tracker(sender)["paused"] is False
+    after = stack.say(sender, "你好")
+    assert "小安" in texts(after)

@@ -470,3 +470,28 @@ def test_agent_messages_survive_in_the_audit_table(service, clock):
         rows = db.execute(select(AgentMessage.text, AgentMessage.conversation_id)
                           .order_by(AgentMessage.id)).all()
     assert rows == [("第一条", "web-1"), ("第二条", "web-1")]
+
+
+def test_the_action_server_can_queue_without_the_web_app_loaded(tmp_path):
+    """The action server never imports the web app; the staff_users table the handoff tables
+    reference must still be known, or the first handoff fails at flush."""
+    import subprocess
+    import sys
+
+    from xiaoan.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'actions-only.db'}"
+    upgrade(url)
+    code = (
+        "import sys\n"
+        "from xiaoan.config import Settings\n"
+        "from xiaoan.handoff.service import HandoffService\n"
+        "assert 'xiaoan.web.app' not in sys.modules\n"
+        f"service = HandoffService(Settings(database_url={url!r}))\n"
+        "queued = service.enqueue('web-isolated', 'web', 'requested', input_channel='rest', intent='request_human',"
+        " active_form=None, slots={})\n"
+        "print(queued.position)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "1"

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 
 from xiaoan.db import Base, UTCDateTime, utcnow
+# staff_users is the target of the agent foreign keys: load it in processes that never import the web app
+import xiaoan.web.auth_models  # noqa: E402,F401
 
 #: Why a conversation went to a human.
 REASONS = ("requested", "fallback", "form_failed", "angry", "urgent")
