@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_form_actions import _predict, _session_start
+from tests.dialogue_support import predict as _predict, session_start as _session_start, train_rule_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 STORY_FILES = ("test_core.yml", "test_knowledge.yml")
@@ -16,28 +16,8 @@ STORY_FILES = ("test_core.yml", "test_knowledge.yml")
 
 @pytest.fixture(scope="module")
 def rule_policy(tmp_path_factory):
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.engine.graph import ExecutionContext, GraphSchema
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.generator import TrainingDataGenerator
-    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
-    from rasa.shared.core.training_data.structures import StoryGraph
-
-    domain = Domain.load(str(ROOT / "domain"))
-    steps = []
-    for path in sorted((ROOT / "data" / "rules").glob("*.yml")) + sorted((ROOT / "data" / "stories").glob("*.yml")):
-        steps += YAMLStoryReader(domain, str(path)).read_from_file(str(path))
-    trackers = TrainingDataGenerator(StoryGraph(steps), domain, augmentation_factor=0, remove_duplicates=True,
-                                     unique_last_num_states=None).generate()
-    config = {**RulePolicy.get_default_config(), "core_fallback_threshold": 0.3,
-              "core_fallback_action_name": "action_default_fallback", "enable_fallback_prediction": True,
-              "restrict_rules": True}  # as config.yml
-    policy = RulePolicy.create(config, LocalModelStorage(tmp_path_factory.mktemp("rules")), Resource("rules"),
-                               ExecutionContext(GraphSchema({}), "dialogue-rules-test"))
-    policy.train(trackers, domain)  # raises on contradicting or incomplete rules
-    return policy, domain
+    paths = sorted((ROOT / "data" / "rules").glob("*.yml")) + sorted((ROOT / "data" / "stories").glob("*.yml"))
+    return train_rule_policy(paths, tmp_path_factory.mktemp("rules"))
 
 
 @pytest.mark.parametrize("story_file", STORY_FILES)

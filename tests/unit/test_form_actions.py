@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.dialogue_support import predict, said, session_start, train_rule_policy
 import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, ActiveLoop, SlotSet
@@ -1057,51 +1059,11 @@ RULE_FILES = ("core.yml", "handoff.yml", "forms.yml")
 @pytest.fixture(scope="module")
 def rule_policy(tmp_path_factory):
     """A RulePolicy trained as `rasa train` trains it (contradiction checks included)."""
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.engine.graph import ExecutionContext, GraphSchema
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.generator import TrainingDataGenerator
-    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
-    from rasa.shared.core.training_data.structures import StoryGraph
-
-    domain = Domain.load(str(ROOT / "domain"))
     paths = [ROOT / "data" / "rules" / name for name in RULE_FILES] + [ROOT / "data" / "stories" / "forms.yml"]
-    steps = []
-    for path in paths:
-        steps += YAMLStoryReader(domain, str(path)).read_from_file(str(path))
-    trackers = TrainingDataGenerator(StoryGraph(steps), domain, augmentation_factor=0, remove_duplicates=True,
-                                     unique_last_num_states=None).generate()
-    config = {**RulePolicy.get_default_config(), "core_fallback_threshold": 0.3,
-              "core_fallback_action_name": "action_default_fallback", "enable_fallback_prediction": True,
-              "restrict_rules": True}  # as config.yml
-    policy = RulePolicy.create(config, LocalModelStorage(tmp_path_factory.mktemp("rule-policy")),
-                               Resource("rules"), ExecutionContext(GraphSchema({}), "forms-test"))
-    policy.train(trackers, domain)  # raises on contradicting or incomplete rules
-    return policy, domain
+    return train_rule_policy(paths, tmp_path_factory.mktemp("rule-policy"))
 
 
-def _predict(rule_policy, events) -> str:
-    import numpy as np
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    policy, domain = rule_policy
-    tracker = DialogueStateTracker.from_events("t", events, domain.slots)
-    prediction = policy.predict_action_probabilities(tracker, domain)
-    return domain.action_names_or_texts[int(np.argmax(prediction.probabilities))]
-
-
-def _session_start():
-    from rasa.shared.core.events import ActionExecuted as Executed, SessionStarted
-
-    return [Executed("action_session_start"), SessionStarted(), Executed("action_listen")]
-
-
-def _said(intent: str, text: str = "……"):
-    from rasa.shared.core.events import UserUttered
-
-    return UserUttered(text, {"name": intent, "confidence": 0.95})
+_predict, _session_start, _said = predict, session_start, said
 
 
 def test_form_test_stories_follow_the_rules(rule_policy):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from tests.dialogue_support import predict, said, session_start, train_rule_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = ("core.yml", "handoff.yml")
@@ -50,52 +51,13 @@ ESCALATING_INTENTS = ("complain_refund", "complain_prepaid", "complain_general",
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.engine.graph import ExecutionContext, GraphSchema
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.generator import TrainingDataGenerator
-    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
-    from rasa.shared.core.training_data.structures import StoryGraph
-
-    domain = Domain.load(str(ROOT / "domain"))
     stand_ins = tmp_path_factory.mktemp("rules") / "forms_start.yml"
     stand_ins.write_text(FORM_START_RULES, encoding="utf-8")
-    steps = []
-    for path in [ROOT / "data" / "rules" / name for name in RULE_FILES] + [stand_ins]:
-        steps += YAMLStoryReader(domain, str(path)).read_from_file(str(path))
-    trackers = TrainingDataGenerator(StoryGraph(steps), domain, augmentation_factor=0,
-                                     remove_duplicates=True, unique_last_num_states=None).generate()
-    storage_dir = tmp_path_factory.mktemp("rule-policy")
-    config = {**RulePolicy.get_default_config(), "core_fallback_threshold": 0.3,
-              "core_fallback_action_name": "action_default_fallback", "enable_fallback_prediction": True,
-              "restrict_rules": True}  # as config.yml
-    policy = RulePolicy.create(config, LocalModelStorage(storage_dir), Resource("rules"),
-                               ExecutionContext(GraphSchema({}), "handoff-test"))
-    policy.train(trackers, domain)  # raises InvalidRule on contradicting or incomplete rules
-    return policy, domain
+    paths = [ROOT / "data" / "rules" / name for name in RULE_FILES] + [stand_ins]
+    return train_rule_policy(paths, tmp_path_factory.mktemp("rule-policy"))
 
 
-def predict(trained, events) -> str:
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    policy, domain = trained
-    tracker = DialogueStateTracker.from_events("test", events, domain.slots)
-    prediction = policy.predict_action_probabilities(tracker, domain)
-    return domain.action_names_or_texts[int(np.argmax(prediction.probabilities))]
-
-
-def start():
-    from rasa.shared.core.events import ActionExecuted, SessionStarted
-
-    return [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
-
-
-def said(intent: str, text: str = "……"):
-    from rasa.shared.core.events import UserUttered
-
-    return UserUttered(text, {"name": intent, "confidence": 0.95})
+start = session_start
 
 
 @pytest.mark.parametrize("intent", ESCALATING_INTENTS)
@@ -157,10 +119,9 @@ def test_handed_back_conversation_answers_the_next_message_normally(trained):
 
 def test_the_handoff_test_stories_follow_the_rules(trained):
     from rasa.shared.core.events import ActionExecuted
-    from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
-    policy, domain = trained
+    _policy, domain = trained
     path = ROOT / "tests" / "stories" / "test_handoff.yml"
     stories = YAMLStoryReader(domain, str(path)).read_from_file(str(path))
     assert len(stories) >= 8
@@ -168,7 +129,5 @@ def test_the_handoff_test_stories_follow_the_rules(trained):
         events = start()[:2] + story.explicit_events(domain)  # ends with the implicit action_listen
         for index, event in enumerate(events):
             if isinstance(event, ActionExecuted) and index > 2:
-                tracker = DialogueStateTracker.from_events("story", events[:index], domain.slots)
-                prediction = policy.predict_action_probabilities(tracker, domain)
-                predicted = domain.action_names_or_texts[int(np.argmax(prediction.probabilities))]
+                predicted = predict(trained, events[:index])
                 assert predicted == event.action_name, f"{story.block_name}: step {index}"
