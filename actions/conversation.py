@@ -71,26 +71,30 @@ class ActionOutOfScope(Action):
         text = (tracker.latest_message or {}).get("text") or ""
         answer = _redirect_answer(text)
         if answer:
-            dispatcher.utter_message(response="utter_kb_redirect", answer=answer)
+            dispatcher.utter_message(response="utter_kb_answer", kb_answer=answer)
         else:
             dispatcher.utter_message(response="utter_out_of_scope")
         return []
 
 
 def _redirect_answer(text: str) -> Optional[str]:
-    """The answer of a confident `redirect.*` knowledge-base entry for `text`, else None."""
+    """The answer of a `redirect.*` knowledge-base entry the search is confident about, else None.
+
+    An out-of-scope question that matches one redirect entry ("快递丢了找谁") gets that entry's
+    answer (which department, how to reach it); anything else gets the general list.
+    """
     if not text or text.startswith("/"):
         return None
     try:
         from xiaoan.kb.service import get_search_service
 
-        hits = get_search_service().search(text, top=3, areas=("redirect",))
+        result = get_search_service().search(text, intent="out_of_scope", top=3)
     except Exception:  # noqa: BLE001 - the generic redirect list is a true answer too
         logger.exception("knowledge base unavailable for an out-of-scope answer")
         return None
-    for hit in hits:
-        if hit.confident and hit.entry_id.startswith("redirect."):
-            return hit.answer
+    hit = result.answer
+    if hit is not None and hit.entry.area == "redirect":
+        return hit.entry.answer
     return None
 
 

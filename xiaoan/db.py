@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -74,14 +76,39 @@ def _make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # several processes share the file
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
+            try:
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                _ensure_wal(cur)
+            finally:
+                cur.close()
 
         return engine
     # hide_parameters: bound values (names, phone numbers) never appear in error messages or logs
     return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+
+
+def _ensure_wal(cursor, wait: float = 30.0) -> None:
+    """Put an SQLite file in WAL mode (it stays so), waiting for other processes if needed.
+
+    Switching a file to WAL needs an exclusive lock, and SQLite reports "database is locked"
+    at once instead of waiting when another process holds a lock (its busy timeout does not
+    apply). Processes that open a new file at the same moment therefore take turns here.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        mode = "unknown"
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode in ("wal", "memory"):  # in-memory databases cannot use WAL
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"could not switch the database to WAL mode (still {mode})")
+        time.sleep(0.02)
 
 
 def dispose_engines() -> None:
@@ -125,3 +152,6 @@ def upgrade(url: str | None = None) -> None:
     if url.startswith("sqlite:///"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+    if url.startswith("sqlite"):
+        with get_engine(url).connect():  # a new file is switched to WAL now, before processes share it
+            pass

@@ -39,6 +39,13 @@ def test_cli_upgrade_creates_the_schema_on_sqlite(tmp_path):
     again = subprocess.run([str(XIAOAN), "db", "upgrade"], env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
+    # the file is in WAL mode from the start, so the processes that share it never race to switch it
+    engine = create_engine(url, future=True)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -139,3 +139,47 @@ def test_domain_declares_what_the_actions_use():
     assert domain["slots"]["kb_entry_id"]["mappings"] == [{"type": "from_entity", "entity": "kb_entry_id"}]
     assert "kb_entry_id" in domain["entities"]
     assert "{kb_answer}" in domain["responses"]["utter_kb_answer"][0]["text"]
+
+
+# --- out of scope: a matching redirect entry, else the general list ---------------------------
+
+
+@pytest.mark.parametrize("text, entry_id", [
+    ("我的快递丢了，快递公司不赔，该找哪个部门", "redirect.courier"),
+    ("老板拖欠工资三个月了去哪里投诉", "redirect.labour"),
+])
+def test_out_of_scope_question_gets_the_matching_redirect_answer(kb, text, entry_id):
+    from actions.conversation import ActionOutOfScope
+
+    messages, events = run(ActionOutOfScope(), tracker(text, "out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_kb_answer"]
+    assert messages[0]["kb_answer"] == kb.get(entry_id).data.answer
+    assert events == []
+
+
+@pytest.mark.parametrize("text", ["今天天气怎么样", "/out_of_scope", ""])
+def test_out_of_scope_without_a_redirect_entry_gets_the_general_list(kb, text):
+    from actions.conversation import ActionOutOfScope
+
+    messages, _ = run(ActionOutOfScope(), tracker(text, "out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+
+
+def test_out_of_scope_answer_never_comes_from_another_area(kb):
+    from actions.conversation import ActionOutOfScope
+
+    # a confident consumer-rights answer is not a redirect: the general list is shown instead
+    messages, _ = run(ActionOutOfScope(), tracker("营业执照丢了怎么补办", "out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+
+
+def test_out_of_scope_with_the_knowledge_base_down_still_answers(db_url, monkeypatch):
+    from actions.conversation import ActionOutOfScope
+    import xiaoan.kb.service as service
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(service, "get_search_service", broken)
+    messages, _ = run(ActionOutOfScope(), tracker("快递丢了找谁", "out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
