@@ -76,6 +76,7 @@ def test_stdin_gives_one_json_list_per_line_with_the_kb_loaded_once(tmp_path):
     assert not any(r["confident"] for r in results[2])
     assert results[3][0]["id"] == "biz.license-replacement"
     assert done.stderr.count("知识库来源") == 1
+    assert "DEBUG" not in done.stderr  # libraries' chatter stays out of the maintainer's terminal
 
 
 def test_import_if_empty_never_overwrites_the_maintainers_entries(db_url, tmp_path):

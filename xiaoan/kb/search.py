@@ -47,7 +47,6 @@ import yaml
 from xiaoan.kb.schema import EntryData, in_force, today_shanghai
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DICT_DIR = RESOURCES / "dict"
@@ -406,6 +405,9 @@ class _Channel:
 
     def __init__(self, docs: list[list[str]], k1: float, b: float) -> None:
         import bm25s
+
+        # bm25s sets its logger to DEBUG when imported and logs every index build
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         import scipy.sparse
 
         self.n_docs = len(docs)
