@@ -58,6 +58,19 @@ def postgres_url(monkeypatch) -> str:
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request) -> str:
+    """A fresh project database with every table, set as DATABASE_URL: the test runs once on
+    SQLite and once on PostgreSQL (marker `postgres`)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("db_url")
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url, future=True)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture()
 def redis_url() -> str:
     """The loopback Redis (database 15), flushed before use."""

@@ -1,4 +1,6 @@
-"""Forwarding through the transactional outbox, against a real local HTTP server that fails on purpose."""
+"""Forwarding through the transactional outbox, against a real local HTTP server that fails on purpose.
+
+On SQLite; retries, permanent failures and concurrent deliverers run on PostgreSQL too (`database_url`)."""
 
 from __future__ import annotations
 
@@ -120,12 +122,12 @@ def test_outbox_row_is_written_in_the_ticket_transaction(db_url, fake, clock, mo
         assert session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
 
 
-def test_server_errors_are_retried_with_backoff_until_delivered(db_url, fake, clock):
+def test_server_errors_are_retried_with_backoff_until_delivered(database_url, fake, clock):
     fake.fail_next(500, 503)
-    service = make_service(db_url, fake.url, clock)
+    service = make_service(database_url, fake.url, clock)
     receipt = service.create(draft(), "k")
     assert receipt.forwarded is False
-    row = outbox_row(db_url)
+    row = outbox_row(database_url)
     assert (row.state, row.attempts, row.last_status_code) == ("pending", 1, 500)
     assert "HTTP 500" in row.last_error
     assert row.next_attempt_at == clock.now + dt.timedelta(seconds=5)
@@ -135,15 +137,15 @@ def test_server_errors_are_retried_with_backoff_until_delivered(db_url, fake, cl
     clock.advance(5)
     report = deliverer.deliver_pending()
     assert report.retrying == [receipt.ticket_no]
-    row = outbox_row(db_url)
+    row = outbox_row(database_url)
     assert (row.attempts, row.last_status_code) == (2, 503)
     assert row.next_attempt_at == clock.now + dt.timedelta(seconds=10)
     clock.advance(9)
     assert deliverer.deliver_pending().attempted == 0
     clock.advance(1)
     assert deliverer.deliver_pending().delivered == [receipt.ticket_no]
-    assert outbox_row(db_url).state == "delivered"
-    assert ticket_row(db_url).status == "forwarded"
+    assert outbox_row(database_url).state == "delivered"
+    assert ticket_row(database_url).status == "forwarded"
     assert len(fake.requests) == 3
     assert len({r.headers["Idempotency-Key"] for r in fake.requests}) == 1
     assert len(fake.orders) == 1
@@ -167,12 +169,12 @@ def test_slow_platform_never_keeps_the_citizen_waiting_and_makes_no_duplicate(db
     assert ticket_row(db_url).external_id == "WO-000001"
 
 
-def test_client_error_is_permanent_visible_and_replayable(db_url, fake, clock):
+def test_client_error_is_permanent_visible_and_replayable(database_url, fake, clock):
     fake.fail_next(("status", 400, {}, {"error": f"invalid field phone {PHONE}"}))
-    service = make_service(db_url, fake.url, clock)
+    service = make_service(database_url, fake.url, clock)
     receipt = service.create(draft(), "k")
     assert receipt.forwarded is False
-    row = outbox_row(db_url)
+    row = outbox_row(database_url)
     assert (row.state, row.last_status_code, row.attempts) == ("failed", 400, 1)
     assert "HTTP 400" in row.last_error and "138****5678" in row.last_error and PHONE not in row.last_error
     clock.advance(86400)
@@ -217,9 +219,9 @@ def test_connection_refused_loses_nothing(db_url, fake, clock):
     assert {r.body["ticket_no"] for r in fake.requests} == {r.ticket_no for r in receipts}
 
 
-def test_two_deliverers_at_once_send_each_row_once(db_url, fake, clock):
+def test_two_deliverers_at_once_send_each_row_once(database_url, fake, clock):
     fake.fail_next(*[503] * 6)
-    service = make_service(db_url, fake.url, clock)
+    service = make_service(database_url, fake.url, clock)
     for i in range(6):
         service.create(draft(conversation_id=f"c{i}"), f"k{i}")
     clock.advance(3600)
@@ -241,6 +243,8 @@ def test_two_deliverers_at_once_send_each_row_once(db_url, fake, clock):
     assert len(delivered) == 6 and len(set(delivered)) == 6
     assert len(fake.requests) - first_requests == 6
     assert len(fake.orders) == 6
+    with session_scope(database_url) as session:
+        assert [t.status for t in session.execute(select(Ticket)).scalars()] == ["forwarded"] * 6
 
 
 def test_a_creator_that_died_before_sending_is_covered_after_the_lease(db_url, fake, clock, monkeypatch):

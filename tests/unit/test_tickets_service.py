@@ -1,7 +1,11 @@
-"""TicketService on SQLite: creation, numbering, idempotency, validation, status, history, logs."""
+"""TicketService: creation, numbering, idempotency, validation, status, history, logs.
+
+On SQLite; the tests that depend on the database (storage, numbering and idempotency under
+concurrency, status lookup, history, the ticket JSON) run on PostgreSQL too (`database_url`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -60,10 +64,15 @@ def clock() -> Clock:
     return Clock(dt.datetime(2026, 11, 25, 17, 0, tzinfo=UTC))
 
 
+def make_service(url, clock) -> TicketService:
+    return TicketService(Settings(database_url=url), clock=clock,
+                         router=Router(resolve_district=lambda text: "pudong" if "浦东" in text else None))
+
+
 @pytest.fixture()
 def service(db_url, clock) -> TicketService:
-    return TicketService(Settings(database_url=db_url), clock=clock,
-                         router=Router(resolve_district=lambda text: "pudong" if "浦东" in text else None))
+    """The service on SQLite (tests on both databases call `make_service(database_url, clock)`)."""
+    return make_service(db_url, clock)
 
 
 def count(url, model) -> int:
@@ -71,7 +80,8 @@ def count(url, model) -> int:
         return session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_create_complaint_stores_every_field_and_returns_the_receipt(service, db_url):
+def test_create_complaint_stores_every_field_and_returns_the_receipt(database_url, clock):
+    service = make_service(database_url, clock)
     receipt = service.create(draft(respondent_credit_code="91310000MA1K00000X", privacy_notice_version="v2"),
                              "conv-1:1700000000.1")
     assert receipt.ticket_no == "XA-261126-0001"
@@ -80,7 +90,7 @@ def test_create_complaint_stores_every_field_and_returns_the_receipt(service, db
     assert receipt.contact_by == dt.date(2026, 11, 27)
     assert receipt.resolve_by == dt.date(2026, 12, 3)   # 5 working days: 27, 30, 1, 2, 3
     assert receipt.created is True and receipt.forwarded is False
-    with session_scope(db_url) as session:
+    with session_scope(database_url) as session:
         ticket = session.execute(select(Ticket)).scalar_one()
         assert ticket.phone == PHONE and ticket.complainant_name == NAME
         assert ticket.amount == Decimal("2000.00")
@@ -91,7 +101,7 @@ def test_create_complaint_stores_every_field_and_returns_the_receipt(service, db
         assert ticket.created_at == dt.datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
         assert [(e.status, e.by) for e in ticket.history] == [("created", "xiaoan/rest")]
     # without XIAOAN_TICKET_API_URL the database is the system of record: no outbox
-    assert count(db_url, OutboxMessage) == 0
+    assert count(database_url, OutboxMessage) == 0
 
 
 def test_report_gets_fifteen_working_days(service):
@@ -116,17 +126,20 @@ def test_numbers_follow_the_shanghai_day(service, clock):
     assert service.create(draft(), "d").ticket_no == "XA-261127-0001"
 
 
-def test_same_idempotency_key_returns_the_same_ticket(service, db_url, clock):
+def test_same_idempotency_key_returns_the_same_ticket(database_url, clock):
+    service = make_service(database_url, clock)
     first = service.create(draft(), "conv-1:42")
     clock.now += dt.timedelta(days=3)
     again = service.create(draft(facts="再次提交"), "conv-1:42")
     assert again.ticket_no == first.ticket_no
     assert (again.created, again.resolve_by, again.agency) == (False, first.resolve_by, first.agency)
-    assert count(db_url, Ticket) == 1
-    assert count(db_url, TicketStatusEvent) == 1
+    assert again == dataclasses.replace(first, created=False)
+    assert count(database_url, Ticket) == 1
+    assert count(database_url, TicketStatusEvent) == 1
 
 
-def test_racing_creates_with_one_key_make_one_ticket(service, db_url):
+def test_racing_creates_with_one_key_make_one_ticket(database_url, clock):
+    service = make_service(database_url, clock)
     barrier = threading.Barrier(8)
     results, errors = [], []
 
@@ -145,10 +158,13 @@ def test_racing_creates_with_one_key_make_one_ticket(service, db_url):
     assert errors == []
     assert len({r.ticket_no for r in results}) == 1
     assert sorted(r.created for r in results) == [False] * 7 + [True]
-    assert count(db_url, Ticket) == 1
+    assert count(database_url, Ticket) == 1
+    # no number was burnt by the losers: the next ticket is the second
+    assert service.create(draft(), "conv-race:2").ticket_no == "XA-261126-0002"
 
 
-def test_concurrent_creates_get_distinct_consecutive_numbers(service, db_url):
+def test_concurrent_creates_get_distinct_consecutive_numbers(database_url, clock):
+    service = make_service(database_url, clock)
     barrier = threading.Barrier(6)
     numbers, errors = [], []
 
@@ -186,9 +202,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_two_processes_creating_at_once_get_different_numbers(db_url):
-    # db_url is a fresh file in rollback-journal mode: both processes also race to switch it to WAL
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, db_url, f"proc{n}"], stdin=subprocess.PIPE,
+def test_two_processes_creating_at_once_get_different_numbers(database_url):
+    # on SQLite a fresh file in rollback-journal mode: both processes also race to switch it to WAL
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, database_url, f"proc{n}"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
@@ -262,7 +278,8 @@ def test_broken_rules_fail_clearly_and_store_nothing(db_url, clock, tmp_path):
 
 @pytest.mark.parametrize("typed", ["XA-261126-0001", "xa2611260001", "XA 261126 0001", "ＸＡ－２６１１２６－０００１",
                                    "261126-0001", " xa-261126 0001 "])
-def test_status_accepts_the_usual_spellings(service, typed):
+def test_status_accepts_the_usual_spellings(database_url, clock, typed):
+    service = make_service(database_url, clock)
     service.create(draft(), "k")
     view = service.status(typed, "5678")
     assert view is not None and view.ticket_no == "XA-261126-0001"
@@ -280,7 +297,8 @@ def test_status_accepts_the_usual_spellings(service, typed):
     ("not a number", "5678"),
     ("", ""),
 ])
-def test_status_reveals_nothing_unless_both_match(service, ticket_no, last4):
+def test_status_reveals_nothing_unless_both_match(database_url, clock, ticket_no, last4):
+    service = make_service(database_url, clock)
     service.create(draft(), "k")
     assert service.status(ticket_no, last4) is None
 
@@ -312,7 +330,8 @@ def test_status_flags_overdue_and_near_due(service, clock):
     assert (view.overdue, view.near_due, view.status_label) == (False, False, "已办结")
 
 
-def test_set_status_records_history_with_who_and_when(service, clock):
+def test_set_status_records_history_with_who_and_when(database_url, clock):
+    service = make_service(database_url, clock)
     service.create(draft(), "k")
     clock.now += dt.timedelta(hours=2)
     service.set_status("xa2611260001", "accepted", "浦东新区局", None)
@@ -338,10 +357,14 @@ def test_set_status_refuses_unknown_status_ticket_or_author(service):
         service.set_status("XA-261126-0099", "closed", "x")
 
 
-def test_ticket_json_has_exactly_the_contract_fields(service):
+def test_ticket_json_has_exactly_the_contract_fields(database_url, clock):
+    service = make_service(database_url, clock)
     service.create(draft(amount=Decimal("2999.50")), "k")
     item = service.list_tickets()[0]
     assert tuple(item) == CONTRACT_FIELDS
+    shown = service.show(item["ticket_no"])
+    assert list(shown) == list(CONTRACT_FIELDS) + ["history"]
+    assert {k: v for k, v in shown.items() if k != "history"} == item
     assert item["phone_masked"] == "138****5678"
     assert item["amount"] == 2999.5
     assert item["district"] == "pudong" and item["agency"] == "dist-pudong"

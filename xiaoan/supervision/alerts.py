@@ -23,19 +23,18 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xiaoan.datafiles import load_cached
 from xiaoan.db import utcnow
 from xiaoan.tickets.models import KINDS, Ticket
 from xiaoan.tickets.validators import load_districts
@@ -253,10 +252,6 @@ def parse_alert_rules(data: Any, source: str = "alert_rules.yml") -> AlertRules:
                       rules=tuple(rules), normalize=normalize)
 
 
-_cache: dict[Path, tuple[tuple[int, int], AlertRules]] = {}
-_cache_lock = threading.Lock()
-
-
 def load_alert_rules(path: str | Path | None = None) -> AlertRules:
     """Load and validate a rules file; cached until the file changes on disk.
 
@@ -266,24 +261,7 @@ def load_alert_rules(path: str | Path | None = None) -> AlertRules:
     Raises:
         AlertRulesError: the file is missing, not YAML, or invalid.
     """
-    path = Path(path or RULES_PATH)
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise AlertRulesError(f"{path}: cannot read the alert rules: {exc.strerror}") from exc
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    with _cache_lock:
-        cached = _cache.get(path)
-        if cached and cached[0] == stamp:
-            return cached[1]
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise AlertRulesError(f"{path}: not valid YAML: {exc}") from exc
-    rules = parse_alert_rules(data, str(path))
-    with _cache_lock:
-        _cache[path] = (stamp, rules)
-    return rules
+    return load_cached(path or RULES_PATH, parse_alert_rules, AlertRulesError, what="the alert rules")
 
 
 # --- merchant names --------------------------------------------------------------------------------

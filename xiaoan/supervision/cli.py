@@ -3,6 +3,7 @@ alert_rules.yml."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import unicodedata
@@ -10,8 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, since_option
 from xiaoan.config import Settings
 from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
 from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
@@ -31,11 +32,8 @@ def _friendly_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except AlertRulesError as exc:
             raise click.ClickException(f"预警规则文件有误：{exc}") from exc
-        except (OperationalError, ProgrammingError) as exc:
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise click.ClickException(
-                f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{exc.orig.__class__.__name__}: {first}"
-            ) from exc
+        except DATABASE_ERRORS as exc:
+            raise database_error(exc) from exc
 
     return wrapper
 
@@ -73,17 +71,15 @@ def alerts() -> None:
 
 @alerts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
-@click.option("--since", help="检查此时间之后的全部时间窗（ISO-8601，无时区按上海时间）；默认只看截至现在的窗口。")
+@since_option("检查此时间之后的全部时间窗（ISO-8601，无时区按上海时间）；默认只看截至现在的窗口。")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="预警规则文件（默认 xiaoan/resources/alert_rules.yml）。")
 @_friendly_errors
-def list_command(as_json: bool, since: str | None, rules_path: Path | None) -> None:
+def list_command(as_json: bool, since: dt.datetime | None, rules_path: Path | None) -> None:
     """列出商家预警，风险高的在前（只含工单编号，不含个人信息）。"""
-    from xiaoan.tickets.cli import parse_since
-
     rules = load_alert_rules(rules_path)
     with _session() as session:
-        items = find_alerts(session, since=parse_since(since), rules=rules)
+        items = find_alerts(session, since=since, rules=rules)
     if as_json:
         _echo_json([alert_json(a) for a in items])
         return

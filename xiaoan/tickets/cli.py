@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, since_option
 from xiaoan.config import Settings
 from xiaoan.privacy import mask_name
-from xiaoan.tickets.due import SHANGHAI
 from xiaoan.tickets.models import STATUSES
 from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
 
@@ -49,37 +48,10 @@ def _friendly_errors(func: Callable) -> Callable:
             raise click.ClickException(f"输入有误：{exc}") from exc
         except RoutingRulesError as exc:
             raise click.ClickException(f"路由规则文件有误：{exc}") from exc
-        except (OperationalError, ProgrammingError) as exc:
-            raise click.ClickException(
-                f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{exc.orig.__class__.__name__}: "
-                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
-            ) from exc
+        except DATABASE_ERRORS as exc:
+            raise database_error(exc) from exc
 
     return wrapper
-
-
-def parse_since(value: str | None) -> dt.datetime | None:
-    """An ISO-8601 date or date-time; without an offset it is Shanghai time.
-
-    Raises:
-        click.BadParameter: when it is not ISO-8601.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        if len(text) == 10:
-            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-        else:
-            moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"不是 ISO-8601 日期或时间：{value!r}（例如 2026-11-26 或 2026-11-26T08:00:00+08:00）",
-                                 param_hint="--since") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=SHANGHAI)
-    return moment
 
 
 def _width(text: str) -> int:
@@ -109,12 +81,12 @@ def tickets() -> None:
 
 @tickets.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段）。")
-@click.option("--since", help="只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
+@since_option("只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
 @_friendly_errors
-def list_command(as_json: bool, since: str | None) -> None:
+def list_command(as_json: bool, since: dt.datetime | None) -> None:
     """列出工单（姓名、电话已脱敏）。"""
     service = _service()
-    items = service.list_tickets(parse_since(since))
+    items = service.list_tickets(since)
     if as_json:
         _echo_json(items)
         return

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
+from xiaoan.datafiles import load_cached
 from xiaoan.tickets.models import KINDS, STATUSES
 
 logger = logging.getLogger(__name__)
@@ -308,10 +306,6 @@ def _parse_rule(raw: Any, index: int, source: str, agencies: Mapping[str, str],
                 any_=any_, all_of=all_of, none_of=none_of, fields=fields, agency=agency)
 
 
-_cache: dict[Path, tuple[tuple[int, int], RoutingRules]] = {}
-_cache_lock = threading.Lock()
-
-
 def load_rules(path: str | Path | None = None) -> RoutingRules:
     """Load and validate a rules file; cached until the file changes on disk.
 
@@ -321,24 +315,7 @@ def load_rules(path: str | Path | None = None) -> RoutingRules:
     Raises:
         RoutingRulesError: when the file is missing, not YAML, or invalid.
     """
-    path = Path(path or RULES_PATH)
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise RoutingRulesError(f"{path}: cannot read the routing rules: {exc.strerror}") from exc
-    key = (stat.st_mtime_ns, stat.st_size)
-    with _cache_lock:
-        cached = _cache.get(path)
-        if cached and cached[0] == key:
-            return cached[1]
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RoutingRulesError(f"{path}: not valid YAML: {exc}") from exc
-    rules = parse_rules(data, str(path))
-    with _cache_lock:
-        _cache[path] = (key, rules)
-    return rules
+    return load_cached(path or RULES_PATH, parse_rules, RoutingRulesError, what="the routing rules")
 
 
 def _default_resolver() -> Callable[[str], str | None]:

@@ -19,14 +19,13 @@ District names, aliases, old names and places are data: ``xiaoan/resources/distr
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NamedTuple
 
-import yaml
+from xiaoan.datafiles import load_cached
 
 DISTRICTS_PATH = Path(__file__).resolve().parent.parent / "resources" / "districts.yml"
 
@@ -317,8 +316,6 @@ class DistrictDataError(ValueError):
 
 
 _ROAD_AFTER_RE = re.compile(r"[东南西北中]?(?:路|街|大街|大道|弄|巷|公路|支路)")
-_district_cache: dict[Path, tuple[float, DistrictData]] = {}
-_district_lock = threading.Lock()
 
 
 def _district_key(term: str) -> str:
@@ -368,22 +365,9 @@ def load_districts(path: str | Path | None = None) -> DistrictData:
     """The district data of `path` (default: the packaged districts.yml), re-read when it changes.
 
     Raises:
-        DistrictDataError: the file is malformed.
+        DistrictDataError: the file is missing, not YAML, or malformed.
     """
-    path = Path(path or DISTRICTS_PATH)
-    mtime = path.stat().st_mtime
-    with _district_lock:
-        cached = _district_cache.get(path)
-        if cached and cached[0] == mtime:
-            return cached[1]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DistrictDataError(f"{path}: not valid YAML: {exc}") from exc
-    data = _parse_districts(raw, str(path))
-    with _district_lock:
-        _district_cache[path] = (mtime, data)
-    return data
+    return load_cached(path or DISTRICTS_PATH, _parse_districts, DistrictDataError, what="the district data")
 
 
 def district_codes(path: str | Path | None = None) -> list[str]:

@@ -1,0 +1,74 @@
+"""Shared CLI pieces: `--since` parsing and the database-not-ready message."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from xiaoan.cli_support import database_error, parse_since, since_option
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, None),
+    ("2026-11-26", dt.datetime(2026, 11, 26, tzinfo=SHANGHAI)),                 # a date: midnight in Shanghai
+    (" 2026-11-26 ", dt.datetime(2026, 11, 26, tzinfo=SHANGHAI)),
+    ("2026-11-26T08:30", dt.datetime(2026, 11, 26, 8, 30, tzinfo=SHANGHAI)),    # no offset: Shanghai time
+    ("2026-11-26 08:30:15", dt.datetime(2026, 11, 26, 8, 30, 15, tzinfo=SHANGHAI)),
+    ("2026-11-26T00:00:00Z", dt.datetime(2026, 11, 26, tzinfo=UTC)),
+    ("2026-11-26T00:00:00z", dt.datetime(2026, 11, 26, tzinfo=UTC)),
+    ("2026-11-26T08:00:00+08:00", dt.datetime(2026, 11, 26, tzinfo=UTC)),
+    ("2026-11-26T01:00:00-05:00", dt.datetime(2026, 11, 26, 6, tzinfo=UTC)),
+])
+def test_parse_since_accepts_iso_dates_and_times(value, expected):
+    moment = parse_since(value)
+    assert moment == expected
+    assert moment is None or moment.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", ["上周", "", "2026-13-01", "2026/11/26", "26-11-2026", "2026-11-26T25:00",
+                                   "yesterday", "2026-11-26T08:00:00+99:00"])
+def test_parse_since_refuses_anything_else_in_chinese(value):
+    with pytest.raises(click.BadParameter) as err:
+        parse_since(value)
+    assert err.value.param_hint == "--since"
+    assert str(err.value.message).startswith(f"不是 ISO-8601 日期或时间：{value!r}")
+
+
+@click.command()
+@since_option("帮助")
+def show_since(since):
+    click.echo(repr(since))
+
+
+def test_since_option_hands_the_command_a_datetime():
+    result = CliRunner().invoke(show_since, ["--since", "2026-11-26"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == repr(dt.datetime(2026, 11, 26, tzinfo=SHANGHAI))
+    assert CliRunner().invoke(show_since, []).output.strip() == "None"
+
+
+def test_since_option_refuses_a_bad_value_with_exit_status_2():
+    result = CliRunner().invoke(show_since, ["--since", "上周"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for --since: 不是 ISO-8601 日期或时间：'上周'" in result.output
+
+
+def test_database_error_names_the_cause_in_one_line():
+    class UndefinedTable(Exception):
+        pass
+
+    exc = ProgrammingError("SELECT 1", {}, UndefinedTable('relation "tickets" does not exist\nLINE 1: ...'))
+    error = database_error(exc)
+    assert isinstance(error, click.ClickException) and error.exit_code == 1
+    assert error.message == ("数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）："
+                             'UndefinedTable: relation "tickets" does not exist')
+    empty = database_error(OperationalError("SELECT 1", {}, Exception("")))
+    assert empty.message == "数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：Exception: "

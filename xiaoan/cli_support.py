@@ -1,0 +1,73 @@
+"""Pieces shared by the `xiaoan` sub-command modules (`xiaoan tickets`, `xiaoan alerts`, ...).
+
+Usage::
+
+    @group.command("list")
+    @since_option("只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
+    def list_command(since: dt.datetime | None) -> None:   # already parsed, timezone-aware
+        try:
+            ...
+        except DATABASE_ERRORS as exc:
+            raise database_error(exc) from exc
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from xiaoan.tickets.due import SHANGHAI
+
+#: What SQLAlchemy raises when the server is down or the schema was never created.
+DATABASE_ERRORS = (OperationalError, ProgrammingError)
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """An ISO-8601 date or date-time; without an offset it is Shanghai time.
+
+    Args:
+        value: "2026-11-26", "2026-11-26T08:00", "2026-11-26T00:00:00Z", "...+08:00", or None.
+
+    Returns:
+        A timezone-aware datetime (a bare date is its midnight in Shanghai), or None for None.
+
+    Raises:
+        click.BadParameter: when it is not ISO-8601 (click exits with status 2).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        if len(text) == 10:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        else:
+            moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"不是 ISO-8601 日期或时间：{value!r}（例如 2026-11-26 或 2026-11-26T08:00:00+08:00）",
+                                 param_hint="--since") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SHANGHAI)
+    return moment
+
+
+def since_option(help_text: str) -> Callable:
+    """The `--since` option; the command receives the parsed datetime (or None).
+
+    Args:
+        help_text: The option's help in Chinese (what "since" limits in this command).
+    """
+    return click.option("--since", help=help_text, callback=lambda ctx, param, value: parse_since(value))
+
+
+def database_error(exc: OperationalError | ProgrammingError) -> click.ClickException:
+    """The one-line message (exit status 1) for a database that is down or has no schema yet."""
+    orig = exc.orig if exc.orig is not None else exc
+    lines = str(orig).strip().splitlines()
+    return click.ClickException(
+        f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{orig.__class__.__name__}: {lines[0] if lines else ''}"
+    )
