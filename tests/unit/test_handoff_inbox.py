@@ -359,3 +359,22 @@ def test_the_idle_thread_starts_outside_testing_only(settings):
     finally:
         returner.stop()
     assert not returner._thread.is_alive()
+
+
+def test_transcript_marks_each_pause_and_resume_once():
+    events = [
+        {"event": "user", "text": "转人工", "timestamp": 1.0},
+        {"event": "pause", "timestamp": 2.0},        # action_handoff
+        {"event": "pause", "timestamp": 3.0},        # the take pauses again, in case Rasa unpaused
+        {"event": "bot", "text": "您好，我是坐席王芳", "metadata": {"agent": "王芳"}, "timestamp": 4.0},
+        {"event": "resume", "timestamp": 5.0},
+        {"event": "resume", "timestamp": 6.0},
+        {"event": "pause", "timestamp": 7.0},
+    ]
+    assert [(m["kind"], m["text"]) for m in transcript(events)] == [
+        ("user", "转人工"),
+        ("system", "—— 小安暂停，由人工接待 ——"),
+        ("agent", "您好，我是坐席王芳"),
+        ("system", "—— 转回小安 ——"),
+        ("system", "—— 小安暂停，由人工接待 ——"),
+    ]

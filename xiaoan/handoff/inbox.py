@@ -176,6 +176,7 @@ def transcript(events: list[dict]) -> list[dict]:
     Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
     """
     out: list[dict] = []
+    paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
     for event in events:
         kind, ts = event.get("event"), _timestamp(event)
         entry: Optional[dict] = None
@@ -194,9 +195,13 @@ def transcript(events: list[dict]) -> list[dict]:
                 entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": text,
                          "buttons": buttons, "agent": agent if isinstance(agent, str) else None}
         elif kind == "pause":
-            entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
+            if not paused:
+                entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
+            paused = True
         elif kind == "resume":
-            entry = {"kind": "system", "text": "—— 转回小安 ——"}
+            if paused:
+                entry = {"kind": "system", "text": "—— 转回小安 ——"}
+            paused = False
         if entry is not None:
             entry.setdefault("intent", None)
             entry.setdefault("agent", None)
