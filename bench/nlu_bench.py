@@ -55,8 +55,10 @@ def train(config: Path, out: Path, name: str) -> tuple[Path, float]:
 def evaluate(model: Path, examples: list[tuple[str, str]]) -> dict:
     """Parse every held-out text; intent metrics and per-message latency."""
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
     from sklearn.metrics import accuracy_score, f1_score
 
+    configure_structlog(logging.ERROR)  # unconfigured, structlog prints every parse (held-out text, slow)
     agent = Agent.load(str(model))
     loop = asyncio.new_event_loop()
     for text, _ in examples[:20]:  # warm-up (graph and TensorFlow start-up)
