@@ -104,7 +104,7 @@ def _ensure_wal(cursor, wait: float = 30.0) -> None:
                 return
             cursor.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+            if "locked" not in str(exc).lower():
                 raise
         if time.monotonic() > deadline:
             raise sqlite3.OperationalError(f"could not switch the database to WAL mode (still {mode})")

@@ -7,6 +7,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.conversation import ActionOutOfScope
 from actions.knowledge import ActionAnswerKbEntry, ActionAnswerQuestion, ActionKbFeedback, choice_payload
 from xiaoan.kb.loader import read_dir
 from xiaoan.kb.repository import KbRepository
@@ -149,8 +150,6 @@ def test_domain_declares_what_the_actions_use():
     ("老板拖欠工资三个月了去哪里投诉", "redirect.labour"),
 ])
 def test_out_of_scope_question_gets_the_matching_redirect_answer(kb, text, entry_id):
-    from actions.conversation import ActionOutOfScope
-
     messages, events = run(ActionOutOfScope(), tracker(text, "out_of_scope"))
     assert [m["response"] for m in messages] == ["utter_kb_answer"]
     assert messages[0]["kb_answer"] == kb.get(entry_id).data.answer
@@ -159,27 +158,20 @@ def test_out_of_scope_question_gets_the_matching_redirect_answer(kb, text, entry
 
 @pytest.mark.parametrize("text", ["今天天气怎么样", "/out_of_scope", ""])
 def test_out_of_scope_without_a_redirect_entry_gets_the_general_list(kb, text):
-    from actions.conversation import ActionOutOfScope
-
     messages, _ = run(ActionOutOfScope(), tracker(text, "out_of_scope"))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
 
 
 def test_out_of_scope_answer_never_comes_from_another_area(kb):
-    from actions.conversation import ActionOutOfScope
-
     # a confident consumer-rights answer is not a redirect: the general list is shown instead
     messages, _ = run(ActionOutOfScope(), tracker("营业执照丢了怎么补办", "out_of_scope"))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
 
 
 def test_out_of_scope_with_the_knowledge_base_down_still_answers(db_url, monkeypatch):
-    from actions.conversation import ActionOutOfScope
-    import xiaoan.kb.service as service
-
     def broken(*_args, **_kwargs):
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(service, "get_search_service", broken)
+    monkeypatch.setattr("xiaoan.kb.service.get_search_service", broken)
     messages, _ = run(ActionOutOfScope(), tracker("快递丢了找谁", "out_of_scope"))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]

@@ -7,25 +7,20 @@ import threading
 from typing import Any, Callable
 
 import pytest
-from sqlalchemy import create_engine, update
+from sqlalchemy import update
 
 from tests.fakes.wechat_server import APPID, SECRET, FakeWeChatServer
 from xiaoan.channels import wechat_api
 from xiaoan.channels import wechat_store as store
-from xiaoan.db import Base, session_scope, utcnow
+from xiaoan.db import session_scope, utcnow
 
 OPENID = "oXiaoAn_citizen_000000000001"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request) -> str:
-    if request.param == "sqlite":
-        return request.getfixturevalue("db_url")
-    pg = request.getfixturevalue("postgres_url")
-    engine = create_engine(pg, future=True)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return pg
+@pytest.fixture()
+def url(database_url: str) -> str:
+    """The store's database: each test runs on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return database_url
 
 
 def _race(n: int, work: Callable[[], Any]) -> list[Any]:
