@@ -11,3 +11,6 @@ export XIAOAN_HOST="${XIAOAN_HOST:-127.0.0.1}"
 export PYTHONUNBUFFERED=1
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
+# Rasa telemetry and its Sentry crash reports would send tracebacks (which can hold citizens'
+# messages) to Rasa's servers; this machine must not, and offline it only adds retries
+export RASA_TELEMETRY_ENABLED=false

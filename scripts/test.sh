@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install.sh
 scripts/ensure-chromium.sh
 make --no-print-directory train
-export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 RASA_TELEMETRY_ENABLED=false
 echo "==> rasa data validate"
 .venv/bin/rasa data validate --domain domain --data data --config config.yml --quiet
 echo "==> rasa test: test stories (tests/stories)"

@@ -99,6 +99,7 @@ def stack(tmp_path_factory) -> Stack:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
     })
     env.pop("XIAOAN_TICKET_API_URL", None)
     stack = Stack(env=env, workdir=work, rasa_url=env["XIAOAN_RASA_URL"],
