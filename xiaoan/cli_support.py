@@ -14,12 +14,14 @@ Usage::
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+import json
+import unicodedata
+from typing import Any, Callable
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from xiaoan.tickets.due import SHANGHAI
+from xiaoan.db import SHANGHAI
 
 #: What SQLAlchemy raises when the server is down or the schema was never created.
 DATABASE_ERRORS = (OperationalError, ProgrammingError)
@@ -62,6 +64,30 @@ def since_option(help_text: str) -> Callable:
         help_text: The option's help in Chinese (what "since" limits in this command).
     """
     return click.option("--since", help=help_text, callback=lambda ctx, param, value: parse_since(value))
+
+
+def echo_json(data: Any) -> None:
+    """Print data as indented JSON with Chinese characters kept readable (`--json` output)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of text: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, width: int) -> str:
+    """text followed by spaces up to `width` terminal columns."""
+    return text + " " * (width - display_width(text))
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table whose columns line up in a terminal, Chinese included."""
+    widths = [max([display_width(h)] + [display_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
 
 
 def database_error(exc: OperationalError | ProgrammingError) -> click.ClickException:

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterator
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
@@ -28,6 +29,10 @@ Base = declarative_base()
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+
+#: The time zone citizens, agents and supervisors read dates and times in.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def utcnow() -> dt.datetime:

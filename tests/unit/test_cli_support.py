@@ -1,4 +1,4 @@
-"""Shared CLI pieces: `--since` parsing and the database-not-ready message."""
+"""Shared CLI pieces: `--since` parsing, the database-not-ready message, JSON and table output."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from xiaoan import cli_support
 from xiaoan.cli_support import database_error, parse_since, since_option
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -72,3 +73,18 @@ def test_database_error_names_the_cause_in_one_line():
                              'UndefinedTable: relation "tickets" does not exist')
     empty = database_error(OperationalError("SELECT 1", {}, Exception("")))
     assert empty.message == "数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：Exception: "
+
+
+def test_table_lines_up_chinese_and_ascii_columns():
+    text = cli_support.table(["工单号", "状态"], [["XA-261126-0001", "已受理"], ["XA-1", "办结"]])
+    header, rule, first, second = text.splitlines()
+    # the second column starts at the same terminal column on every line
+    starts = {cli_support.display_width(line[: line.index(cell)])
+              for line, cell in ((header, "状态"), (first, "已受理"), (second, "办结"))}
+    assert starts == {len("XA-261126-0001") + 2}
+    assert rule.split() == ["-" * len("XA-261126-0001"), "-" * 6]  # 已受理 takes six columns
+
+
+def test_echo_json_keeps_chinese_readable(capsys):
+    cli_support.echo_json({"状态": "已受理"})
+    assert '"状态": "已受理"' in capsys.readouterr().out

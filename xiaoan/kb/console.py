@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from xiaoan.db import SHANGHAI
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
-from xiaoan.kb.schema import AREAS, SHANGHAI, STATUSES, EntryData, parse_entry, today_shanghai
+from xiaoan.kb.schema import AREAS, STATUSES, EntryData, parse_entry, today_shanghai
 from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
 
 log = logging.getLogger(__name__)

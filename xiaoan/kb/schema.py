@@ -11,11 +11,9 @@ import dataclasses
 import datetime as dt
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from xiaoan.db import utcnow
+from xiaoan.db import SHANGHAI, utcnow
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 #: Areas (one YAML file each) and their Chinese names for the console.
 AREAS: dict[str, str] = {

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import unicodedata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import click
 
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, since_option
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, since_option, table
 from xiaoan.config import Settings
 from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
 from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
 from xiaoan.tickets.views import amount_number, iso_datetime
 
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _friendly_errors(func: Callable) -> Callable:
@@ -44,21 +39,6 @@ def _session():
     return session_scope(Settings.from_env().database_url)
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
@@ -81,7 +61,7 @@ def list_command(as_json: bool, since: dt.datetime | None, rules_path: Path | No
     with _session() as session:
         items = find_alerts(session, since=since, rules=rules)
     if as_json:
-        _echo_json([alert_json(a) for a in items])
+        echo_json([alert_json(a) for a in items])
         return
     if not items:
         click.echo("目前没有需要预警的商家。")
@@ -89,7 +69,7 @@ def list_command(as_json: bool, since: dt.datetime | None, rules_path: Path | No
     rows = [[a.severity_label, a.display_name, str(a.count), f"{amount_number(a.total_amount)}",
              f"{iso_datetime(a.first_at)[:16].replace('T', ' ')} ~ {iso_datetime(a.last_at)[:16].replace('T', ' ')}",
              ",".join(a.rules), " ".join(a.ticket_nos)] for a in items]
-    click.echo(_table(["风险", "商家", "件数", "金额(元)", "时间", "规则", "工单"], rows))
+    click.echo(table(["风险", "商家", "件数", "金额(元)", "时间", "规则", "工单"], rows))
 
 
 @alerts.command("stats")
@@ -103,13 +83,13 @@ def stats_command(window_key: str, as_json: bool) -> None:
     with _session() as session:
         figures = overview(session, window)
     if as_json:
-        _echo_json(to_json(figures))
+        echo_json(to_json(figures))
         return
     click.echo(f"{window.label}（{iso_datetime(window.start)} 起），工单共 {figures.tickets_total} 件")
     for title, rows in (("按诉求类别", figures.by_intent), ("按承办单位", figures.by_agency),
                         ("按区", figures.by_district), ("转人工原因", figures.handoffs)):
         click.echo(f"\n{title}")
-        click.echo(_table(["", "件数", "占比"], [[r.label, str(r.count), _percent(r.share)] for r in rows]))
+        click.echo(table(["", "件数", "占比"], [[r.label, str(r.count), _percent(r.share)] for r in rows]))
     d, r = figures.deadlines, figures.ratings
     click.echo(f"\n按时办结率 {_percent(d.on_time_rate)}，超期比例 {_percent(d.overdue_rate)}"
                f"（按时答复 {d.answered_on_time}，逾期答复 {d.answered_late}，已超期未答复 {d.open_overdue}，"

@@ -17,11 +17,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from xiaoan.db import utcnow
+from xiaoan.db import SHANGHAI, utcnow
 from xiaoan.privacy import mask_text
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import stats
-from xiaoan.tickets.due import SHANGHAI, due_flag, shanghai_date
+from xiaoan.tickets.due import due_flag, shanghai_date
 from xiaoan.tickets.models import DONE_STATUSES, Ticket
 from xiaoan.tickets.numbering import normalize_ticket_no
 from xiaoan.tickets.routing import load_rules

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from xiaoan.db import utcnow
+from xiaoan.db import SHANGHAI, utcnow
 from xiaoan.handoff.models import REASONS, HandoffSession
 from xiaoan.kb.models import KbEntry, KbUnanswered, KbVote
 from xiaoan.privacy import mask_text
 from xiaoan.ratings import BASIC, DISSATISFIED, SATISFIED, ServiceRating
-from xiaoan.tickets.due import SHANGHAI, due_flag, shanghai_date
+from xiaoan.tickets.due import due_flag, shanghai_date
 from xiaoan.tickets.models import DONE_STATUSES, Ticket, TicketStatusEvent
 from xiaoan.tickets.routing import load_rules
 from xiaoan.tickets.validators import district_name

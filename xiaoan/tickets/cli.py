@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import sys
-import unicodedata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import click
 
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, since_option
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, display_width, echo_json, pad, since_option, table
 from xiaoan.config import Settings
 from xiaoan.privacy import mask_name
 from xiaoan.tickets.models import STATUSES
@@ -22,9 +20,6 @@ from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
 _FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期", None: ""}
 _KIND_LABELS = {"complaint": "投诉", "report": "举报"}
 
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _service():
@@ -54,21 +49,6 @@ def _friendly_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
 
 def _short_time(iso: str | None) -> str:
     return iso[:16].replace("T", " ") if iso else ""
@@ -88,7 +68,7 @@ def list_command(as_json: bool, since: dt.datetime | None) -> None:
     service = _service()
     items = service.list_tickets(since)
     if as_json:
-        _echo_json(items)
+        echo_json(items)
         return
     if not items:
         click.echo("没有工单。")
@@ -100,7 +80,7 @@ def list_command(as_json: bool, since: dt.datetime | None) -> None:
          _short_time(t["created_at"]), t["resolve_by"], _FLAG_LABELS[service.flag(t)]]
         for t in items
     ]
-    click.echo(_table(["编号", "类型", "状态", "承办单位", "姓名", "电话", "创建时间", "答复期限", "提醒"], rows))
+    click.echo(table(["编号", "类型", "状态", "承办单位", "姓名", "电话", "创建时间", "答复期限", "提醒"], rows))
     overdue = sum(1 for t in items if service.flag(t) == "overdue")
     near = sum(1 for t in items if service.flag(t) == "near_due")
     click.echo(f"\n共 {len(items)} 件；已超期 {overdue} 件，即将到期 {near} 件。")
@@ -115,7 +95,7 @@ def show_command(ticket_no: str, as_json: bool) -> None:
     service = _service()
     data = service.show(ticket_no)
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     rules = service.router.rules
     flag = _FLAG_LABELS[service.flag(data)]
@@ -137,11 +117,11 @@ def show_command(ticket_no: str, as_json: bool) -> None:
         ("诉求", data["claim"] or ""),
         ("金额", "" if data["amount"] is None else f"{data['amount']} 元"),
     ]
-    width = max(_width(k) for k, _ in lines)
+    width = max(display_width(k) for k, _ in lines)
     for key, value in lines:
-        click.echo(f"{_pad(key, width)}  {value}")
+        click.echo(f"{pad(key, width)}  {value}")
     click.echo("\n状态记录：")
-    click.echo(_table(["时间", "状态", "操作人", "备注"],
+    click.echo(table(["时间", "状态", "操作人", "备注"],
                       [[_short_time(h["at"]), rules.status_label(h["status"]), h["by"], h["note"] or ""]
                        for h in data["history"]]))
 
@@ -157,7 +137,7 @@ def set_status_command(ticket_no: str, status: str, by: str, note: str | None, a
     """记录工单的状态变化（写入状态记录）。"""
     data = _service().set_status(ticket_no, status, by, note)
     if as_json:
-        _echo_json(data)
+        echo_json(data)
     else:
         click.echo(f"{data['ticket_no']} 状态已更新为 {status}。")
 
@@ -173,12 +153,12 @@ def outbox_command(as_json: bool, show_all: bool) -> None:
     states = ("pending", "failed", "delivered") if show_all else ("pending", "failed")
     rows = list_outbox(Settings.from_env(), states=states)
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo("转办队列为空。")
         return
-    click.echo(_table(
+    click.echo(table(
         ["编号", "状态", "次数", "下次尝试", "最后错误"],
         [[r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
           (r["last_error"] or "")[:60]] for r in rows],
@@ -207,7 +187,7 @@ def replay_command(ticket_nos: tuple[str, ...], all_failed: bool, as_json: bool)
     report = OutboxDeliverer(settings).deliver_pending(force=True, include_failed=all_failed,
                                                        ticket_nos=numbers or None)
     if as_json:
-        _echo_json(report.as_dict())
+        echo_json(report.as_dict())
     else:
         click.echo(f"已送达 {len(report.delivered)} 件，待重试 {len(report.retrying)} 件，被拒收 {len(report.failed)} 件。")
     if report.retrying or report.failed:

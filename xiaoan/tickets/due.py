@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from xiaoan.db import SHANGHAI
+
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 _warned_years: set[int] = set()
 _warned_lock = threading.Lock()

@@ -6,8 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from xiaoan.db import SHANGHAI
 from xiaoan.privacy import mask_phone
-from xiaoan.tickets.due import SHANGHAI
 from xiaoan.tickets.models import Ticket
 
 #: The ticket JSON fields of CONTRACT §6, in order (`xiaoan tickets list --json`).
