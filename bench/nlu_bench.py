@@ -89,6 +89,9 @@ def run() -> None:
     """Train both pipelines, evaluate, print the table."""
     logging.getLogger().setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # no training cache: a component cached by an earlier `rasa train` would make the training
+    # time meaningless (and the comparison unfair)
+    os.environ["RASA_MAX_CACHE_SIZE"] = "0"
     examples = load_heldout()
     work = Path(tempfile.mkdtemp(prefix="xiaoan-nlu-bench-"))
     rows = []
