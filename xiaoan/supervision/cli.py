@@ -17,7 +17,6 @@ from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
 from xiaoan.tickets.views import amount_number, iso_datetime
 
 
-
 def _friendly_errors(func: Callable) -> Callable:
     """Turn database and rules problems into one clear Chinese line and a non-zero exit."""
 
@@ -37,7 +36,6 @@ def _session():
     from xiaoan.db import session_scope
 
     return session_scope(Settings.from_env().database_url)
-
 
 
 def _percent(value: float | None) -> str:

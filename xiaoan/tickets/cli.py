@@ -21,7 +21,6 @@ _FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期", None: ""}
 _KIND_LABELS = {"complaint": "投诉", "report": "举报"}
 
 
-
 def _service():
     from xiaoan.tickets.service import TicketService
 
@@ -47,7 +46,6 @@ def _friendly_errors(func: Callable) -> Callable:
             raise database_error(exc) from exc
 
     return wrapper
-
 
 
 def _short_time(iso: str | None) -> str:
