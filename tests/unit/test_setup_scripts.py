@@ -31,7 +31,7 @@ def test_env_defaults_to_the_embedded_database_and_keeps_what_is_set(tmp_path):
     defaults = _sourced_env(tmp_path)
     assert defaults["DATABASE_URL"] == f"sqlite:///{ROOT / 'var' / 'xiaoan.db'}"
     assert defaults["SANIC_HOST"] == "127.0.0.1"
-    chosen = _sourced_env(tmp_path, DATABASE_URL="postgresql://db.example/xiaoan", RASA_TELEMETRY_ENABLED="false")
+    chosen = _sourced_env(tmp_path, DATABASE_URL="postgresql://db.example/xiaoan")
     assert chosen["DATABASE_URL"] == "postgresql://db.example/xiaoan"
 
 

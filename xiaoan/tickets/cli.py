@@ -120,8 +120,8 @@ def show_command(ticket_no: str, as_json: bool) -> None:
         click.echo(f"{pad(key, width)}  {value}")
     click.echo("\n状态记录：")
     click.echo(table(["时间", "状态", "操作人", "备注"],
-                      [[_short_time(h["at"]), rules.status_label(h["status"]), h["by"], h["note"] or ""]
-                       for h in data["history"]]))
+                     [[_short_time(h["at"]), rules.status_label(h["status"]), h["by"], h["note"] or ""]
+                      for h in data["history"]]))
 
 
 @tickets.command("set-status")
