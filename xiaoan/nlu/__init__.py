@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components of 小安 (registered in config.yml)."""
