@@ -1,1 +1,1 @@
-"""Custom Rasa NLU components of 小安 (registered in config.yml)."""
+"""Custom Rasa NLU graph components of 小安 (referenced by name from config.yml)."""
