@@ -223,3 +223,98 @@ def test_script_and_stylesheet_are_served_as_files(app):
     css = client.get("/console/kb/kb.css")
     assert js.status_code == 200 and js.mimetype == "application/javascript" and "textContent" in js.text
     assert css.status_code == 200 and css.mimetype == "text/css" and ".kb-bubble" in css.text
+
+
+# --- 相似问法 in one step ------------------------------------------------------------------------
+
+ELEVATOR = EntryData(id="reg.elevator", area="reg", title="电梯困人找谁？", phrasings=["电梯坏了困人"],
+                     answer="拨打电梯内的应急电话。", status="published")
+PARKING = EntryData(id="reg.parking-fee", area="reg", title="停车收费太贵找谁？", phrasings=["停车场乱收费"],
+                    answer="可以向价格主管部门反映。", status="published")
+
+
+def test_add_phrasing_to_a_published_entry_goes_live_without_retraining(app, db_url):
+    repo = KbRepository(db_url)
+    repo.import_entries([ELEVATOR, PARKING], "test")
+    question = "轿厢卡在两层中间门打不开"
+    assert question not in get_search_service(db_url).get("reg.elevator").phrasings
+
+    alice = signed_in(app, "alice")
+    page = alice.get("/console/kb/reg.elevator")
+    assert "添加相似问法" in page.text and 'name="phrasing"' in page.text
+    page = post(alice, "/console/kb/reg.elevator/phrasings", {"phrasing": f"  {question} ", "version": "1"})
+    assert f"已为“reg.elevator”添加相似问法“{question}”" in page.text
+    record = repo.get("reg.elevator")
+    assert record.data.phrasings == ["电梯坏了困人", question]
+    assert (record.data.status, record.version, record.published_version) == ("published", 2, 2)
+    assert [(v.action, v.changed_by) for v in repo.history("reg.elevator")][0] == ("add_phrasing", "alice")
+    assert "添加相似问法" in page.text  # the history names the action
+    assert [e.phrasings for e in repo.published_entries() if e.id == "reg.elevator"] == [["电梯坏了困人", question]]
+
+    service = get_search_service(db_url)
+    service.reload()
+    assert question in service.get("reg.elevator").phrasings
+    result = service.search(question)
+    assert result.decision == "answer" and result.answer.entry.id == "reg.elevator"
+
+
+def test_add_phrasing_is_validated_with_clear_chinese_messages(app, db_url):
+    repo = KbRepository(db_url)
+    repo.import_entries([ELEVATOR, PARKING], "test")
+    alice = signed_in(app, "alice")
+    url = "/console/kb/reg.elevator/phrasings"
+    assert "相似问法不能为空" in post(alice, url, {"phrasing": "   "}).text
+    assert "已经是这个条目的问法了" in post(alice, url, {"phrasing": "电梯坏了 困人？"}).text
+    assert "已经是这个条目的问法了" in post(alice, url, {"phrasing": "电梯困人找谁"}).text  # the title
+    assert "已经是条目“reg.parking-fee”的问法" in post(alice, url, {"phrasing": "停车场乱收费！"}).text
+    assert "相似问法太长" in post(alice, url, {"phrasing": "电梯" * 150}).text
+    stale = post(alice, url, {"phrasing": "电梯关人了", "version": "7"})
+    assert "已被他人修改" in stale.text
+    record = repo.get("reg.elevator")
+    assert record.version == 1 and record.data.phrasings == ["电梯坏了困人"]
+    assert post(alice, "/console/kb/reg.nothing/phrasings", {"phrasing": "电梯关人了"}, follow=False).status_code == 404
+
+
+def test_add_phrasing_to_a_draft_stays_a_draft(app, db_url):
+    alice = signed_in(app, "alice")
+    create_entry(alice)
+    page = post(alice, "/console/kb/consumer.gift-card/phrasings", {"phrasing": "卡里还有钱过期了伐", "version": "1"})
+    assert "加到“consumer.gift-card”的草稿（第 2 版）" in page.text
+    repo = KbRepository(db_url)
+    record = repo.get("consumer.gift-card")
+    assert record.data.status == "draft" and record.published_version is None
+    assert record.data.phrasings[-1] == "卡里还有钱过期了伐"
+    assert repo.published_entries() == []
+
+
+def test_add_phrasing_needs_a_maintainer_and_the_csrf_token(app, db_url):
+    repo = KbRepository(db_url)
+    repo.import_entries([ELEVATOR], "test")
+    carl = signed_in(app, "carl")
+    assert "添加相似问法" not in carl.get("/console/kb/reg.elevator").text
+    assert post(carl, "/console/kb/reg.elevator/phrasings", {"phrasing": "电梯关人了"}, follow=False).status_code == 403
+    alice = signed_in(app, "alice")
+    assert alice.post("/console/kb/reg.elevator/phrasings", data={"phrasing": "电梯关人了"}).status_code == 400
+    assert alice.post("/console/kb/unanswered/phrasing",
+                      data={"phrasing": "电梯关人了", "entry_id": "reg.elevator"}).status_code == 400
+    assert repo.get("reg.elevator").data.phrasings == ["电梯坏了困人"]
+
+
+def test_unanswered_question_becomes_a_phrasing_in_one_step(app, db_url):
+    repo = KbRepository(db_url)
+    repo.import_entries([ELEVATOR, PARKING], "test")
+    repo.record_unanswered("电梯里头关牢了哪能办", "conv-1", 0.2, "reg.elevator")
+    alice = signed_in(app, "alice")
+    page = alice.get("/console/kb/unanswered").text
+    assert "加为相似问法" in page and 'list="kb-entry-ids"' in page
+    assert '<option value="reg.parking-fee">' in page and 'value="reg.elevator"' in page
+    assert "加为相似问法" not in signed_in(app, "carl").get("/console/kb/unanswered").text
+
+    done = post(alice, "/console/kb/unanswered/phrasing", {"phrasing": "电梯里头关牢了哪能办", "entry_id": "reg.elevator"})
+    assert "已为“reg.elevator”添加相似问法“电梯里头关牢了哪能办”" in done.text
+    assert repo.get("reg.elevator").data.phrasings[-1] == "电梯里头关牢了哪能办"
+    missing = post(alice, "/console/kb/unanswered/phrasing", {"phrasing": "电梯里头关牢了哪能办", "entry_id": ""})
+    assert "请选择要加到哪个条目" in missing.text
+    unknown = post(alice, "/console/kb/unanswered/phrasing", {"phrasing": "停车太贵", "entry_id": "reg.nope"})
+    assert "没有编号为“reg.nope”的条目" in unknown.text
+    assert repo.get("reg.parking-fee").data.phrasings == ["停车场乱收费"]

@@ -2,7 +2,8 @@
 
 Maintainers (and supervisors, admins) edit; agents may read. Workflow: create or edit (a
 draft) -> send for review -> another maintainer publishes -> citizens get it within seconds.
-Also: retire, history with roll back to any version, unanswered questions, down-voted answers,
+Also: retire, history with roll back to any version, adding one 相似问法 in one step (from an
+entry's page or next to an unanswered question), unanswered questions, down-voted answers,
 and a test search that shows what the assistant would do with a question. Every change is a
 version row with who and when (`xiaoan.kb.repository`). Forms are plain POSTs protected by
 the app's CSRFProtect (hidden ``csrf_token``); the page's script and stylesheet are template
@@ -40,6 +41,7 @@ ACTIONS = {
     "retire": "下线",
     "rollback": "回滚",
     "import": "从文件导入",
+    "add_phrasing": "添加相似问法",
 }
 MESSAGES = {
     "created": "已新建草稿“{id}”。完成后请提交审核。",
@@ -50,6 +52,10 @@ MESSAGES = {
     "rolled_back_live": "已回滚到第 {to} 版（该版本曾审核发布，已立即生效）。",
     "rolled_back_draft": "已回滚到第 {to} 版的内容，保存为草稿，需要提交审核后发布。",
     "bad_version": "请选择要回滚到的版本。",
+    "phrasing_live": "已为“{id}”添加相似问法“{text}”，几秒钟内小安就能用它找到这个回答（不用重新训练）。",
+    "phrasing_draft": "已把相似问法“{text}”加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
+    "phrasing_failed": "相似问法没有添加：{error}",
+    "no_entry": "请选择要加到哪个条目（填写条目编号）。",
 }
 _SPLIT_TAGS = re.compile(r"[,，、;；\s]+")
 
@@ -223,6 +229,15 @@ def rollback(entry_id: str):
     return _workflow(entry_id, "rollback", lambda repo, v: repo.rollback(entry_id, to_version, _username()), message)
 
 
+@bp.post("/<entry_id>/phrasings")
+@login_required(*WRITE_ROLES)
+def add_phrasing(entry_id: str):
+    """Append one 相似问法 to an entry in one step (live at once on a published entry)."""
+    _get_or_404(_repo(), entry_id)
+    return _add_phrasing(entry_id, request.form.get("phrasing", ""), _int(request.form.get("version")),
+                         back=url_for("kb.detail", entry_id=entry_id))
+
+
 @bp.get("/<entry_id>/versions/<int:version>")
 @login_required(*READ_ROLES)
 def version(entry_id: str, version: int):
@@ -240,7 +255,25 @@ def version(entry_id: str, version: int):
 @login_required(*READ_ROLES)
 def unanswered():
     """Questions the assistant could not answer, newest first."""
-    return render_template("kb/unanswered.html", rows=_repo().unanswered(limit=500))
+    repo = _repo()
+    return render_template(
+        "kb/unanswered.html",
+        rows=repo.unanswered(limit=500),
+        entries=repo.list_entries() if _can_write() else [],
+        can_write=_can_write(),
+    )
+
+
+@bp.post("/unanswered/phrasing")
+@login_required(*WRITE_ROLES)
+def unanswered_to_phrasing():
+    """Add an unanswered question as a 相似问法 of the entry picked next to it."""
+    entry_id = (request.form.get("entry_id") or "").strip()
+    back = url_for("kb.unanswered")
+    if not entry_id:
+        flash(MESSAGES["phrasing_failed"].format(error=MESSAGES["no_entry"]))
+        return redirect(back), 303
+    return _add_phrasing(entry_id, request.form.get("phrasing", ""), None, back=back)
 
 
 @bp.get("/downvoted")
@@ -303,6 +336,22 @@ def _workflow(entry_id: str, action: str, call, message):
     log.info("kb %s %s by %s", action, entry_id, _username())
     flash(message(record))
     return redirect(url_for("kb.detail", entry_id=entry_id)), 303
+
+
+def _add_phrasing(entry_id: str, phrasing: str, expected_version: int | None, *, back: str):
+    """Add a phrasing, flash the outcome in Chinese and go back to ``back``."""
+    try:
+        record = _repo().add_phrasing(entry_id, phrasing, _username(), expected_version=expected_version)
+    except KbError as exc:  # includes EntryNotFound: the picker takes typed ids
+        flash(MESSAGES["phrasing_failed"].format(error=exc))
+        return redirect(back), 303
+    text = record.data.phrasings[-1]
+    log.info("kb add_phrasing %s v%s by %s", entry_id, record.version, _username())
+    if record.published_version == record.version:
+        flash(MESSAGES["phrasing_live"].format(id=entry_id, text=text))
+    else:
+        flash(MESSAGES["phrasing_draft"].format(id=entry_id, text=text, version=record.version))
+    return redirect(back), 303
 
 
 def _empty_form() -> dict[str, str]:

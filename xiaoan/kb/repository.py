@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 from typing import Sequence
 
 from sqlalchemy import and_, case, func, select, update
@@ -31,6 +32,8 @@ from xiaoan.privacy import mask_text
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
+#: Longest 相似问法 the console accepts (a question, not a text; the schema allows more).
+MAX_PHRASING_CHARS = 200
 
 
 class KbError(Exception):
@@ -384,6 +387,64 @@ class KbRepository:
             self._bump(s)
             return _record(row)
 
+    def add_phrasing(
+        self, entry_id: str, phrasing: str, by: str, *, expected_version: int | None = None
+    ) -> EntryRecord:
+        """Append one alternative question (相似问法) to an entry in one step.
+
+        A phrasing adds a way in to an answer without changing what citizens read, so on an
+        entry that is published with no pending edit it goes live at once: the new version is
+        the published one and the revision counter is bumped, so every search process reloads
+        within seconds (no retraining). On any other entry (draft, in review, published with an
+        unpublished edit, retired) it is added to the working copy, which becomes a draft like
+        any edit and goes live when published.
+
+        Args:
+            entry_id: the entry.
+            phrasing: the question as a citizen asked it (stripped here).
+            by: the maintainer.
+            expected_version: the version the maintainer saw; refused when the entry changed.
+
+        Returns:
+            The entry after the change (``published_version == version`` when it is live).
+
+        Raises:
+            EntryNotFound: no such entry.
+            KbError: empty, too long, already a question of this or another entry, or the
+                entry changed meanwhile (Chinese message for the maintainer).
+        """
+        text = " ".join((phrasing or "").split())
+        if not text:
+            raise KbError("相似问法不能为空")
+        if len(text) > MAX_PHRASING_CHARS:
+            raise KbError(f"相似问法太长（{len(text)} 字，最多 {MAX_PHRASING_CHARS} 字），请只写市民的问题")
+        key = _phrasing_key(text)
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if key in {_phrasing_key(q) for q in [row.title, *(row.phrasings or [])]}:
+                raise KbError(f"“{text}”已经是这个条目的问法了，不用重复添加")
+            for other in s.execute(select(KbEntry).where(KbEntry.id != entry_id)).scalars():
+                if key in {_phrasing_key(q) for q in [other.title, *(other.phrasings or [])]}:
+                    raise KbError(f"“{text}”已经是条目“{other.id}”的问法，同一个问法不能指向两个条目")
+            go_live = row.status == "published" and row.published_version == row.version
+            data = _entry_data(row)
+            _apply(
+                row,
+                dataclasses.replace(
+                    data,
+                    phrasings=[*data.phrasings, text],
+                    status="published" if go_live else "draft",
+                    updated_by=by,
+                    updated_at=utcnow(),
+                ),
+            )
+            version = self._new_version(s, row, "add_phrasing", by, note=text[:200])
+            if go_live:
+                row.published_version = version
+                self._bump(s)
+            return _record(row)
+
     def import_entries(self, entries: Sequence[EntryData], by: str) -> ImportReport:
         """Create or update entries from YAML in one transaction (all or nothing).
 
@@ -532,6 +593,11 @@ class KbRepository:
                     .where(KbRevision.id == 1)
                     .values(revision=KbRevision.revision + 1, changed_at=utcnow())
                 )
+
+
+def _phrasing_key(text: str) -> str:
+    """A question reduced for duplicate checks: no spaces or end punctuation, lower case."""
+    return re.sub(r"[\s？?！!。.，,~～]+", "", text or "").lower()
 
 
 def _haystack(data: EntryData) -> str:
