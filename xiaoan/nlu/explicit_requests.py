@@ -1,0 +1,73 @@
+"""An explicit request for a person is always honoured, wherever it stands in a message.
+
+"我在徐汇一家美容院办了五千块的卡 现在店关门了 我要找人工" is a complaint to the intent
+classifier, and it would start the complaint form; the citizen asked for a person. This
+component runs after the classifiers and before the FallbackClassifier: when the text carries
+an explicit request for a human (``xiaoan.understanding.interruptions.wants_human``: 转人工,
+找人工, 人工客服, 我要找真人 …, but not 不用转人工 or 人工智能), the intent becomes
+``request_human``; the classifier's own ranking follows, so nothing it saw is lost, and the
+message stays in the conversation for the agent to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from xiaoan.understanding.interruptions import wants_human
+
+#: Marks a message whose intent this component set (for logs and tests).
+OVERRIDE_KEY = "explicit_request"
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class ExplicitRequestClassifier(GraphComponent):
+    """Sets `request_human` when a message explicitly asks for a person."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """`intent`: the intent set; `confidence`: its confidence."""
+        return {"intent": "request_human", "confidence": 0.99}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self.intent = str(config.get("intent") or "request_human")
+        self.confidence = float(config.get("confidence", 0.99))
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "ExplicitRequestClassifier":
+        """A new component (it has nothing to train)."""
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training data passes through unchanged."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Override the intent of messages that explicitly ask for a person."""
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if not text or text.startswith("/") or not wants_human(text):
+                continue
+            previous = message.get(INTENT) or {}
+            if previous.get(INTENT_NAME_KEY) == self.intent:
+                continue
+            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
+            top = {INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: self.confidence}
+            message.set(INTENT, top, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+            message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
+        return messages
