@@ -57,6 +57,11 @@ def db_upgrade() -> None:
     url = Settings.from_env().database_url
     upgrade(url)
     click.echo(f"database schema is up to date ({url.split('@')[-1]})")
+    from xiaoan.tickets.due import coverage_warning  # operators run this on every deployment
+
+    warning = coverage_warning()
+    if warning:
+        click.secho(f"警告：{warning}", fg="yellow", err=True)
 
 
 def main() -> None:

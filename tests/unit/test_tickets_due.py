@@ -245,3 +245,64 @@ def test_shanghai_date_of_a_utc_moment():
 ])
 def test_due_flag(resolve_by, status, today, expected):
     assert due_flag(resolve_by, status, today) == expected
+
+
+# --- where the maintainers see the warning ---------------------------------------------------
+
+def _fix_today(monkeypatch, day: dt.date) -> None:
+    """Make "now" noon of `day` in Shanghai for coverage_warning()."""
+    noon = dt.datetime(day.year, day.month, day.day, 4, 0, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(due, "utcnow", lambda: noon)
+
+
+@pytest.fixture()
+def console(db_url):
+    from tests.unit.test_web_auth import add_user, sign_in
+    from xiaoan.config import Settings
+    from xiaoan.web.app import create_app
+
+    app = create_app(Settings(database_url=db_url, rasa_url="http://127.0.0.1:9",
+                              web_secret_key="s" * 16 + "0123456789abcdefXYZ"), testing=True)
+    add_user("zhaomin", "maintainer", "赵敏")
+    client = app.test_client()
+    assert sign_in(client, "zhaomin").status_code == 302
+    return client
+
+
+BANNER = "节假日安排未覆盖未来60天：请在 xiaoan/resources/holidays.yml 中补充 2027 年国务院办公厅公布的安排"
+
+
+def test_console_shows_the_banner_when_the_coming_days_are_not_covered(console, monkeypatch):
+    _fix_today(monkeypatch, D(2026, 12, 4))
+    page = console.get("/console")
+    assert page.status_code == 200
+    assert BANNER in page.text and 'role="alert"' in page.text
+
+
+def test_console_has_no_banner_when_covered(console, monkeypatch):
+    _fix_today(monkeypatch, D(2026, 6, 1))
+    page = console.get("/console")
+    assert page.status_code == 200 and "赵敏" in page.text
+    assert "节假日安排" not in page.text
+
+
+def test_db_upgrade_warns_the_operator(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import xiaoan.db
+    from xiaoan.cli import cli
+
+    upgraded = []
+    monkeypatch.setattr(xiaoan.db, "upgrade", upgraded.append)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    _fix_today(monkeypatch, D(2026, 12, 4))
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert len(upgraded) == 1
+    assert "database schema is up to date" in result.stdout
+    assert f"警告：{BANNER}" in result.stderr
+
+    _fix_today(monkeypatch, D(2026, 6, 1))
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0 and len(upgraded) == 2
+    assert "节假日" not in result.output

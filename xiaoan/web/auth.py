@@ -323,13 +323,15 @@ def logout():
 @login_required()
 def console_index():
     """The console landing page: links to the areas this role may use."""
+    from xiaoan.tickets.due import coverage_warning  # imported at use: tickets code stays out of the sign-in path
+
     user = current_user()
     areas = []
     if has_role(user, *KB_ROLES):
         areas.append({"href": "/console/kb", "title": "知识库", "text": "维护小安回答市民问题所用的知识条目。"})
     if has_role(user, *INBOX_ROLES):
         areas.append({"href": "/console/inbox", "title": "人工坐席", "text": "接待转人工的市民对话。"})
-    return render_template("console/index.html", areas=areas)
+    return render_template("console/index.html", areas=areas, holiday_warning=coverage_warning())
 
 
 @bp.app_context_processor
