@@ -1,0 +1,208 @@
+"""Reading long citizen letters (xiaoan.understanding.letters).
+
+The letters below were written for these tests; they are not training data.
+"""
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from xiaoan.understanding.letters import LetterFields, is_letter, read_letter, split_sentences
+
+TODAY = datetime.date(2026, 12, 4)
+
+GYM = (
+    "尊敬的领导：您好！我姓王，住在闵行区。2026年3月12日我在“力行健身（七宝店）”办了一张年卡，"
+    "当时花了3800元，门店地址是闵行区七宝镇七莘路1888号2楼。11月20日我去锻炼，发现大门紧锁，"
+    "老板电话关机，卡里还有2600元没用完。我的诉求：1. 退还卡内余额2600元；2. 查处老板跑路的行为。"
+)
+ONLINE_SHOES = (
+    "我在网上旗舰店买了一双运动鞋，花了699元，收到后穿了一次就开胶了。10月8号申请退货，"
+    "商家客服一直说在处理，到今天也没退款。希望你们督促商家尽快退款，谢谢。"
+)
+ELDERLY = (
+    "我替我妈妈投诉。她今年七十多岁，上个月在小区门口的一家保健品店听了三次讲座，被店员忽悠买了"
+    "三盒所谓的降压神药，一共花了一万二千元。店名叫康寿堂养生馆，地址在普陀区真北路2100号。"
+    "吃了也没用，说明书上写着保健食品。要求商家退钱并对他们虚假宣传进行处罚。"
+)
+REPORT_FOOD = (
+    "举报：黄浦区某小吃店后厨卫生极差，地上都是污水，冷藏柜里的肉发臭了还在用，"
+    "我12月1日去吃了一碗馄饨回家就拉肚子。店里没有挂食品经营许可证。请执法人员去查一查。"
+)
+TRAINING = (
+    "2025年9月1日给孩子在上海启明星教育科技有限公司报了英语课，一次性交了两万四千元学费，"
+    "一共96节课，才上了20节，机构就通知停课了，说是在搬迁。现在两个月过去了没有任何消息，"
+    "公司地址：杨浦区国定路335号3楼。我们要求按剩余课时退费。"
+)
+HOTEL = (
+    "11月15日通过手机订了静安区一家酒店两晚，一共860元，页面上写着入住前一天可免费取消。"
+    "我提前三天取消了，酒店却扣了一晚的房费430元。打商家客服电话没人接。请帮我追回被扣的房费。"
+)
+HUMAN = (
+    "你们这个机器人根本听不懂我说什么，我已经讲了三遍了。我在超市买的牛奶过期了两天，"
+    "小票还在，花了56块，超市不肯退。我要找人工客服，直接给我转人工！"
+)
+LABOUR_FEE = (
+    "家里装修找的工程队，合同总价八万，人工费另算，结果做完了瓷砖全部空鼓，工头说返工要再付"
+    "一万块人工费，我不同意，他就不接电话了。我的要求是免费返工。"
+)
+COLLOQUIAL = (
+    "气死了！！！上周六在松江万达那边的理发店烫头，说好398，做完了收我1280，说用了进口药水，"
+    "不给钱不让走，我老公报警了才出来，付了钱。我要他们把多收的钱退回来"
+)
+BEAUTY = (
+    "本人于2026.6.18在美容院办储值卡，充值了5000元（送1000），消费了几次后店就转让了，新老板不认"
+    "老会员的卡，卡里余额3600元，店在浦东新区张杨路500号。望尽快处理。"
+)
+SHORT_QUESTION = "网购七天无理由退货怎么算？"
+
+
+def test_letter_fields_type():
+    fields = read_letter(GYM, TODAY)
+    assert isinstance(fields, LetterFields)
+    with pytest.raises(AttributeError):
+        fields.amount = Decimal(1)  # frozen
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (GYM, True),
+        (ONLINE_SHOES, True),
+        (REPORT_FOOD, True),
+        (SHORT_QUESTION, False),
+        ("健身房老板跑路了，卡里还有两千块钱怎么办啊，我该找谁？", False),
+        # 60-99 characters: a letter only in several sentences
+        ("上周在徐汇区一家面包店买的吐司，吃到一半里面吃出了一根头发。店员说不可能，拒绝退换，"
+         "态度还很差。我要求退款并赔偿，请你们管一管。", True),
+        ("我想问一下就是那个在网上买东西如果商家一直不发货然后也不给退款的话我应该去哪里投诉比较好"
+         "能不能直接打你们电话投诉呢", False),
+    ],
+)
+def test_is_letter(text, expected):
+    assert is_letter(text) is expected
+
+
+def test_split_sentences_on_numbered_items():
+    parts = split_sentences("我的诉求如下：1. 退还余额；2. 赔礼道歉 3、给个说法")
+    assert parts == ["我的诉求如下：", "1. 退还余额；", "2. 赔礼道歉", "3、给个说法"]
+
+
+def test_gym_letter():
+    fields = read_letter(GYM, TODAY)
+    assert fields.respondent_name == "力行健身（七宝店）"
+    assert fields.respondent_address is not None and "七莘路1888号" in fields.respondent_address
+    assert fields.district == "minhang"
+    # the balance left on the card, not the price of the card or a date
+    assert fields.amount == Decimal(2600)
+    assert fields.dates[:2] == [datetime.date(2026, 3, 12), datetime.date(2026, 11, 20)]
+    assert fields.claim is not None
+    assert fields.claim.startswith("1. 退还卡内余额2600元")
+    assert "查处" in fields.claim
+    assert fields.wants_human is False
+
+
+def test_online_purchase_without_address():
+    fields = read_letter(ONLINE_SHOES, TODAY)
+    assert fields.amount == Decimal(699)
+    assert fields.respondent_address is None
+    assert fields.district is None
+    assert datetime.date(2026, 10, 8) in fields.dates
+    assert fields.claim == "督促商家尽快退款"
+    # "商家客服" is the merchant's service line, not a request for our agent
+    assert fields.wants_human is False
+
+
+def test_elderly_relative_chinese_amount_and_named_shop():
+    fields = read_letter(ELDERLY, TODAY)
+    assert fields.amount == Decimal(12000)  # not 七十 (age) or 三 (boxes)
+    assert fields.respondent_name == "康寿堂养生馆"
+    assert fields.district == "putuo"
+    assert "真北路2100号" in (fields.respondent_address or "")
+    assert fields.claim is not None and fields.claim.startswith("商家退钱")
+
+
+def test_report_without_amount():
+    fields = read_letter(REPORT_FOOD, TODAY)
+    assert fields.amount is None
+    assert fields.district == "huangpu"
+    assert fields.dates == [datetime.date(2026, 12, 1)]
+    assert fields.claim is not None and "查一查" in fields.claim
+
+
+def test_registered_company_and_tuition():
+    fields = read_letter(TRAINING, TODAY)
+    assert fields.respondent_name == "上海启明星教育科技有限公司"
+    assert fields.amount == Decimal(24000)  # 一共96节课 is a count, not money
+    assert fields.district == "yangpu"
+    assert fields.dates[0] == datetime.date(2025, 9, 1)
+    assert fields.claim == "按剩余课时退费"
+
+
+def test_hotel_deduction_is_the_loss():
+    fields = read_letter(HOTEL, TODAY)
+    assert fields.amount == Decimal(430)  # not 一晚 nor the total 860
+    assert fields.district == "jingan"
+    assert fields.dates[0] == datetime.date(2026, 11, 15)
+    assert fields.claim == "追回被扣的房费"
+    assert fields.wants_human is False
+
+
+def test_explicit_request_for_a_person():
+    fields = read_letter(HUMAN, TODAY)
+    assert fields.wants_human is True
+    assert fields.amount == Decimal(56)
+
+
+def test_labour_fee_is_not_a_request_for_a_person():
+    fields = read_letter(LABOUR_FEE, TODAY)
+    assert fields.wants_human is False
+    assert fields.claim == "免费返工"
+
+
+def test_colloquial_letter_without_final_punctuation():
+    fields = read_letter(COLLOQUIAL, TODAY)
+    assert fields.district == "songjiang"
+    assert fields.amount == Decimal(1280)
+    assert fields.claim == "他们把多收的钱退回来"
+    assert fields.facts == COLLOQUIAL
+
+
+def test_balance_is_preferred_to_the_top_up():
+    fields = read_letter(BEAUTY, TODAY)
+    assert fields.amount == Decimal(3600)
+    assert fields.dates == [datetime.date(2026, 6, 18)]
+    assert fields.district == "pudong"
+    assert "张杨路500号" in (fields.respondent_address or "")
+    assert fields.claim == "尽快处理"
+
+
+def test_dates_without_year_are_the_latest_before_today():
+    fields = read_letter(
+        "12月20日我在商场买了一台电视，12月1日送货上门，开机就黑屏，要求换一台新的，商场说要先检测。"
+        "我等了很久，要求退货。", TODAY
+    )
+    assert fields.dates == [datetime.date(2025, 12, 20), datetime.date(2026, 12, 1)]
+
+
+def test_whitespace_is_normalised_in_facts():
+    text = "尊敬的领导：\n\n   我在   网上买了一台洗衣机，\t到货就漏水。\n要求退货退款。"
+    fields = read_letter(text, TODAY)
+    assert fields.facts == "尊敬的领导： 我在 网上买了一台洗衣机， 到货就漏水。 要求退货退款。"
+    assert fields.claim == "退货退款"
+
+
+def test_merchant_demands_are_not_the_claim():
+    fields = read_letter(
+        "我在一家手机维修店换屏幕，店员要求我先付全款三百元，修好后屏幕失灵，店家要求我再加钱才肯重修。"
+        "本人希望店家免费维修或者退钱。", TODAY
+    )
+    assert fields.claim == "店家免费维修或者退钱"
+    assert fields.amount == Decimal(300)
+
+
+def test_empty_letter():
+    fields = read_letter("   ", TODAY)
+    assert fields == LetterFields(None, None, None, None, [], None, "", False)

@@ -1,0 +1,467 @@
+"""Long first messages ("letters"): whether a message is one, and the fields a ticket needs.
+
+Citizens often open with a letter of a few hundred characters: who they are, the merchant and
+its address, what happened on which dates, how much money is at stake, and what they want
+(诉求). :func:`read_letter` reads such a letter once so the complaint or report form can be
+prefilled and only the missing fields asked for.
+
+The value parsers of this package do the detailed work (``merchants.find_merchant``,
+``addresses.find_address``, ``money.parse_amount``, ``dates.find_dates``); while one of them is
+not available this module falls back to :mod:`xiaoan.tickets.validators` and a few simple
+patterns of its own. Pure Python, no Rasa import.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+__all__ = ["LetterFields", "is_letter", "read_letter", "split_sentences"]
+
+
+@dataclass(frozen=True)
+class LetterFields:
+    """What a letter says, as far as the ticket forms need it.
+
+    Attributes:
+        respondent_name: The merchant, whole ("上海某某健身管理有限公司（七宝店）").
+        respondent_address: The merchant's address as written.
+        district: District code without "dist-" ("minhang"), or None.
+        amount: The money at stake (the loss, paid sum or balance), not a date or a count.
+        dates: Dates mentioned, in the order they appear, without repeats.
+        claim: The demand (诉求/要求/希望/请求 ...), trimmed of the cue word.
+        facts: The letter itself, whitespace-normalised.
+        wants_human: The citizen explicitly asks for a person (人工/客服/真人/找个人).
+    """
+
+    respondent_name: str | None
+    respondent_address: str | None
+    district: str | None
+    amount: Decimal | None
+    dates: list[datetime.date] = field(default_factory=list)
+    claim: str | None = None
+    facts: str = ""
+    wants_human: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences and length
+# --------------------------------------------------------------------------------------------
+
+_WHITESPACE = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])|\n+")
+# A numbered item starts a new sentence: "1. 退款 2、赔偿" / "一、事情经过" / "（1）".
+_NUMBERED_ITEM = re.compile(
+    r"(?:\s|(?<=[：:，,；;]))\s*(?=(?:\d{1,2}|[一二三四五六七八九十])[.、．)）](?!\d))|(?=[（(]\d{1,2}[)）])"
+)
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _length(text: str) -> int:
+    return len(_WHITESPACE.sub("", text or ""))
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a letter: split at 。！？； line breaks and numbered items.
+
+    Args:
+        text: The letter.
+
+    Returns:
+        Non-empty sentences, stripped, in order.
+    """
+    parts: list[str] = []
+    for chunk in _SENTENCE_END.split(text or ""):
+        for piece in _NUMBERED_ITEM.split(chunk):
+            piece = piece.strip(" \t\r\n，,")
+            if piece and _length(piece) > 1:
+                parts.append(piece)
+    return parts
+
+
+def is_letter(text: str) -> bool:
+    """Whether a message is a letter rather than a chat line.
+
+    A letter has at least 100 characters (spaces not counted), or at least 60 in two or more
+    sentences of some length.
+
+    Args:
+        text: The message.
+    """
+    length = _length(text)
+    if length >= 100:
+        return True
+    if length < 60:
+        return False
+    sentences = [s for s in split_sentences(text) if _length(s) >= 8]
+    if len(sentences) >= 2:
+        return True
+    # One long run with commas only: several clauses of some length make it a letter too.
+    clauses = [c for c in re.split(r"[，,]", text) if _length(c) >= 6]
+    return len(clauses) >= 4
+
+
+# --------------------------------------------------------------------------------------------
+# The package's parsers, with fallbacks while one is missing
+# --------------------------------------------------------------------------------------------
+
+
+def _parser(module: str, name: str) -> Callable[..., Any] | None:
+    """``xiaoan.understanding.<module>.<name>``, or None while it does not exist."""
+    try:
+        found = importlib.import_module(f"xiaoan.understanding.{module}")
+    except ImportError:
+        return None
+    function = getattr(found, name, None)
+    return function if callable(function) else None
+
+
+def _text_of(value: Any, *attributes: str) -> str | None:
+    """A string result, or the first string attribute of a result object."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    for attribute in attributes:
+        inner = getattr(value, attribute, None)
+        if isinstance(inner, str) and inner.strip():
+            return inner.strip()
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], str):
+        return value[0].strip() or None
+    return None
+
+
+def _parse_amount(text: str) -> Decimal | None:
+    function = _parser("money", "parse_amount")
+    if function is not None:
+        try:
+            value = function(text)
+        except TypeError:
+            value = None
+        else:
+            if value is None or isinstance(value, Decimal):
+                return value
+            value = getattr(value, "value", getattr(value, "amount", value))
+            try:
+                return Decimal(str(value))
+            except ArithmeticError:
+                return None
+    from xiaoan.tickets.validators import parse_amount
+
+    return parse_amount(text)
+
+
+# --- merchant ----------------------------------------------------------------------------------
+
+_MERCHANT_SUFFIX = (
+    r"(?:有限责任公司|股份有限公司|有限公司|集团|公司|旗舰店|专卖店|专营店|体验店|直营店|加盟店|"
+    r"工作室|健身房|健身中心|健身会所|会所|俱乐部|培训中心|培训学校|培训机构|教育|学校|学堂|"
+    r"美容院|美容店|美发店|理发店|养生馆|瑜伽馆|游泳馆|球馆|场馆|琴行|画室|超市|便利店|商行|商店|"
+    r"餐厅|饭店|酒楼|酒店|宾馆|民宿|旅行社|影城|中心|药房|药店|车行|门店|店|馆|院|厂|行)"
+)
+_BRANCH = r"(?:[（(][^（）()]{1,12}[)）])?"
+_QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,40})[”\"」』》]")
+_NAMED_AFTER = re.compile(
+    r"(?:商家|店名|店铺名|公司名|被投诉方|被投诉人|被举报方|被举报人|投诉对象|举报对象|名称|名字)"
+    r"(?:叫|是|为)?[:：]?\s*([^\s，。,；;：:]{2,40}?" + _MERCHANT_SUFFIX + _BRANCH + r")"
+)
+_CALLED = re.compile(r"(?:一家|一个|名叫|叫做|名为|叫)([^\s，。,；;：:的]{2,30}?" + _MERCHANT_SUFFIX + _BRANCH + r")")
+_REGISTERED = re.compile(
+    r"((?:上海|[\u4e00-\u9fff]{2,3}(?:省|市))[\u4e00-\u9fffA-Za-z0-9]{2,30}?"
+    r"(?:有限责任公司|股份有限公司|有限公司|公司)" + _BRANCH + r")"
+)
+
+
+def _fallback_merchant(text: str) -> str | None:
+    for pattern in (_NAMED_AFTER, _REGISTERED):
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    for match in _QUOTED.finditer(text):
+        inner = match.group(1).strip()
+        # a shop sign in quotes: ends like a business, or with its branch in brackets
+        if re.search(_MERCHANT_SUFFIX + _BRANCH + r"$", inner) or re.search(r"[（(][^（）()]{1,12}[)）]$", inner):
+            return inner
+    match = _CALLED.search(text)
+    return match.group(1) if match else None
+
+
+def _find_merchant(text: str) -> str | None:
+    function = _parser("merchants", "find_merchant")
+    if function is not None:
+        try:
+            return _text_of(function(text), "name", "text", "value")
+        except TypeError:
+            pass
+    return _fallback_merchant(text)
+
+
+# --- address -----------------------------------------------------------------------------------
+
+_ADDRESS_LABEL = re.compile(r"(?:地址|地点|位于|位置|门店在|店在|开在)(?:是|为|在)?[:：]?\s*([^\s，。,；;！!？?]{4,60})")
+_ROAD_ADDRESS = re.compile(
+    r"((?:上海市?)?(?:[\u4e00-\u9fff]{1,4}(?:新区|区))?(?:[\u4e00-\u9fff]{1,4}(?:镇|街道))?"
+    r"[\u4e00-\u9fff0-9]{1,12}?(?:路|街|大道|公路|大街|弄)[0-9一二三四五六七八九十百]+(?:弄[0-9]+)?号"
+    r"(?:[0-9]+(?:号楼|幢|栋))?(?:[A-Za-z0-9\-]+(?:室|楼|层|铺|号铺))?)"
+)
+
+
+def _district_of(text: str | None) -> str | None:
+    if not text:
+        return None
+    from xiaoan.tickets.validators import resolve_district
+
+    return resolve_district(text)
+
+
+def _find_address(text: str) -> tuple[str | None, str | None]:
+    """(address, district code) of the merchant's address in a letter."""
+    function = _parser("addresses", "find_address")
+    if function is not None:
+        try:
+            found = function(text)
+        except TypeError:
+            found = None
+        else:
+            address = _text_of(found, "text", "address", "value", "raw")
+            district = getattr(found, "district", None)
+            if isinstance(district, str) and district.startswith("dist-"):
+                district = district[5:]
+            if address:
+                return address, district if isinstance(district, str) and district else _district_of(address)
+    for pattern in (_ADDRESS_LABEL, _ROAD_ADDRESS):
+        match = pattern.search(text)
+        if match:
+            address = match.group(1)
+            return address, _district_of(address)
+    return None, None
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+_FULL_DATE = re.compile(r"(?<!\d)(20\d{2}|\d{2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*[日号]?")
+_MONTH_DAY = re.compile(r"(?<![\d年./\-])(?:(去年|今年|前年))?(\d{1,2})月(\d{1,2})[日号]")
+_RELATIVE_DAYS = {"今天": 0, "昨天": 1, "前天": 2, "大前天": 3}
+
+
+def _as_date(value: Any) -> datetime.date | None:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    for attribute in ("date", "value", "start"):
+        inner = getattr(value, attribute, None)
+        if isinstance(inner, datetime.datetime):
+            return inner.date()
+        if isinstance(inner, datetime.date):
+            return inner
+    return None
+
+
+def _safe_date(year: int, month: int, day: int) -> datetime.date | None:
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _fallback_dates(text: str, today: datetime.date) -> list[datetime.date]:
+    found: list[tuple[int, datetime.date]] = []
+    taken: list[tuple[int, int]] = []
+    for m in _FULL_DATE.finditer(text):
+        year = int(m.group(1))
+        year = year + 2000 if year < 100 else year
+        day = _safe_date(year, int(m.group(2)), int(m.group(3)))
+        if day:
+            found.append((m.start(), day))
+            taken.append(m.span())
+    for m in _MONTH_DAY.finditer(text):
+        if any(start <= m.start() < end for start, end in taken):
+            continue
+        offset = {"去年": -1, "前年": -2, "今年": 0}.get(m.group(1) or "", None)
+        year = today.year + (offset or 0)
+        day = _safe_date(year, int(m.group(2)), int(m.group(3)))
+        if day and offset is None and day > today:
+            day = _safe_date(year - 1, int(m.group(2)), int(m.group(3)))  # no year: the last one
+        if day:
+            found.append((m.start(), day))
+    for word, back in _RELATIVE_DAYS.items():
+        for m in re.finditer(("(?<!大)" if word == "前天" else "") + word, text):
+            found.append((m.start(), today - datetime.timedelta(days=back)))
+    return [day for _, day in sorted(found, key=lambda item: item[0])]
+
+
+def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
+    function = _parser("dates", "find_dates")
+    values: Iterable[Any] | None = None
+    if function is not None:
+        for call in (lambda: function(text, today=today), lambda: function(text, today)):
+            try:
+                values = call()
+                break
+            except TypeError:
+                continue
+    if values is None:
+        dates = _fallback_dates(text, today)
+    else:
+        dates = [d for d in (_as_date(v) for v in values) if d is not None]
+    unique: list[datetime.date] = []
+    for day in dates:
+        if day not in unique:
+            unique.append(day)
+    return unique
+
+
+# --------------------------------------------------------------------------------------------
+# The amount at stake
+# --------------------------------------------------------------------------------------------
+
+# Cue words before the money at stake, best first: what was lost or deducted, what is left on a
+# card or the total, then what was paid, then what the citizen asks back.
+_AMOUNT_CUES: tuple[tuple[int, str], ...] = (
+    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?"),
+    (1, r"共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|未消费的?"),
+    (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
+        r"收了?我|收取了?|收费|要价|订金|定金|押金|团费|学费|课时费|会费|房费|票款|货款|全款|首付|报名费|服务费"),
+    (3, r"退还|退回|退我|退款|返还|赔偿|赔付|补偿|要回"),
+)
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+_MONEY_MARK = re.compile(r"[元块¥￥万千kKwW]|人民币|rmb", re.IGNORECASE)
+
+
+_NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
+_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币)")
+
+
+def _amount_after(text: str, start: int) -> Decimal | None:
+    """The amount right after a cue, inside its clause ("花了三千八，" -> 3800).
+
+    Numbers that count something ("一晚的房费430元", "96节课") are stepped over.
+    """
+    end_match = _CLAUSE_END.search(text, start)
+    window = text[start:end_match.start() if end_match else len(text)][:16]
+    for number in _NUMBER.finditer(window):
+        if not _MONEY_AFTER.match(window, number.end()):
+            continue  # followed by a counter: 晚, 节, 盒, 次 ...
+        value = _parse_amount(window[number.start():])
+        if value is not None and value > 0:
+            return value
+        return None
+    return None
+
+
+def _find_amount(text: str) -> Decimal | None:
+    plain = _nfkc(text).replace("￥", "¥")
+    best: tuple[int, int, Decimal] | None = None
+    for rank, cue in _AMOUNT_CUES:
+        for m in re.finditer(cue, plain):
+            value = _amount_after(plain, m.end())
+            if value is None:
+                continue
+            candidate = (rank, m.start(), value)
+            if best is None or candidate[:2] < best[:2]:
+                best = candidate
+    if best is not None:
+        return best[2]
+    # No cue: the first amount explicitly marked as money in any clause.
+    for clause in _CLAUSE_END.split(plain):
+        if _MONEY_MARK.search(clause):
+            value = _parse_amount(clause)
+            if value is not None and value > 0:
+                return value
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The claim
+# --------------------------------------------------------------------------------------------
+
+_CLAIM_LABEL = re.compile(r"(?:我的|本人的?|我们的)?(?:诉求|要求|请求事项|请求|投诉请求|投诉要求|处理要求)(?:如下|是|为)?[:：]\s*")
+_SUBJECT = r"(?:我们|我|本人|家人|现|现在|故|因此|所以|特此|最后|强烈|坚决|诚恳|真诚|恳切|再次|只|就|都|也|还是|非常|十分|很)*"
+_ADDRESSEE = (
+    r"(?:你们|您们|您|贵局|贵单位|贵部门|相关部门|有关部门|市场监管局|市场监管部门|监管部门|执法部门|"
+    r"政府|领导|工作人员)?"
+)
+_CLAIM_CUE = re.compile(
+    r"^" + _SUBJECT + r"(?:的|们的)?(?:(?:诉求|要求)(?:是|为)?|希望|请求|恳请|恳求|盼望|期望|期盼|望|盼|请|麻烦|"
+    r"要(?=他们|商家|店家|对方|老板|店里|公司|平台|卖家))"
+    + _ADDRESSEE + r"(?:帮忙|帮助|帮我们|帮我|协助|依法)?[:：，,]?\s*"
+)
+_COURTESY_END = re.compile(r"[，,。！!\s]*(?:谢谢(?:你们|您)?|感谢(?:你们|您)?|麻烦(?:你们|您)?了|拜托了)?[。！!\s]*$")
+
+
+def _find_claim(text: str) -> str | None:
+    label = _CLAIM_LABEL.search(text)
+    if label:
+        claim = text[label.end():].strip(" ，,。；;")
+        return claim or None
+    sentences = split_sentences(text)
+    claims: list[str] = []
+    for sentence in sentences:
+        for clause in re.split(r"(?<=[，,])", sentence):
+            clause = clause.strip()
+            match = _CLAIM_CUE.match(clause)
+            if match:
+                rest = sentence[sentence.index(clause) + match.end():]
+                rest = _COURTESY_END.sub("", rest).strip(" ，,。；;！!")
+                if rest:
+                    claims.append(rest)
+                break
+    if not claims:
+        return None
+    return "；".join(claims[-2:])  # the demand closes a letter: keep the last two at most
+
+
+# --------------------------------------------------------------------------------------------
+# An explicit request for a person
+# --------------------------------------------------------------------------------------------
+
+_HUMAN = re.compile(
+    r"人工(?!费|湖|智能|成本|草|降雨|合成|养殖|种植)|真人|活人|找个人|转客服|"
+    r"(?:找|要|转|接|让)(?:你们的?)?(?:客服|工作人员|接线员)|(?:你们的?)(?:客服|工作人员)(?:联系我|给我回电|打电话给我)|"
+    r"不要(?:跟)?机器人|别用机器人"
+)
+
+
+def _wants_human(text: str) -> bool:
+    return bool(_HUMAN.search(text))
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def read_letter(text: str, today: datetime.date) -> LetterFields:
+    """Reads the fields a ticket needs from a letter.
+
+    Args:
+        text: The letter, as the citizen sent it.
+        today: The date the letter arrived (dates without a year are the latest before it).
+
+    Returns:
+        The fields found; each is None (or empty) when the letter does not give it.
+    """
+    facts = _WHITESPACE.sub(" ", text or "").strip()
+    # Names, addresses and the claim are returned as written (full-width brackets and commas
+    # kept); amounts and dates are read from the NFKC form (full-width digits).
+    address, district = _find_address(facts)
+    if district is None:
+        district = _district_of(facts)
+    return LetterFields(
+        respondent_name=_find_merchant(facts),
+        respondent_address=address,
+        district=district,
+        amount=_find_amount(facts),
+        dates=_find_dates(_nfkc(facts), today),
+        claim=_find_claim(facts),
+        facts=facts,
+        wants_human=_wants_human(facts),
+    )
