@@ -14,9 +14,16 @@ the questions to answer, and bench/kb_calibration.yml as the questions to refuse
 stores the result in xiaoan/resources/kb_thresholds.yml, which the product reads. The
 baseline's thresholds are fitted the same way in every run.
 
+Sealed set (bench/sealed/kb_questions.yml, written by people who never read the knowledge
+base; nobody tuning the knowledge base may read it): asked through the same code path as
+``xiaoan kb search`` (its service and JSON rows, in-process), scored strictly on the contract
+topic ids, plus a lenient top-1 where any entry of the expected area counts. Only figures are
+printed, never the questions.
+
 Usage::
 
     python -m bench kb                        # the tables (make bench)
+    python -m bench kb --sealed               # only the sealed-set table
     python bench/kb_bench.py --calibrate --write
     python bench/kb_bench.py --sizes 1000,10000 --queries 200
 """
@@ -57,6 +64,8 @@ from xiaoan.kb.search import (  # noqa: E402
 
 HELDOUT_DIR = ROOT / "bench" / "kb_heldout"
 CALIBRATION_FILE = ROOT / "bench" / "kb_calibration.yml"
+SEALED_FILE = ROOT / "bench" / "sealed" / "kb_questions.yml"
+SEALED_NONE, SEALED_UNCOVERED = "none", "uncovered"
 TARGETS = {"top1": 0.90, "top3": 0.97, "refused": 0.85, "p95_ms_100k": 10.0}
 FOLDS = 5
 NO_DECISION = Thresholds(answer=9.0, margin=9.0, choices=9.0)
@@ -347,6 +356,153 @@ def latency(engine: Engine, queries: Sequence[str]) -> tuple[float, float]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
+# --- the sealed set ---------------------------------------------------------------------------
+
+
+def load_sealed(path: Path = SEALED_FILE) -> list[dict]:
+    """The sealed items: ``{"q": str, "expect": str, "other_city": bool}`` each.
+
+    ``expect`` is a contract topic id, ``none`` (off-topic, or another city's rules when
+    ``other_city``) or ``uncovered`` (in the domain, no contract topic answers it).
+    """
+    rows = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    return [
+        {"q": str(r["q"]), "expect": str(r["expect"]), "other_city": bool(r.get("other_city", False))}
+        for r in rows
+    ]
+
+
+def area_of(entry_id: str) -> str:
+    """The area prefix of an entry id (``consumer`` for ``consumer.invoice``)."""
+    return entry_id.split(".", 1)[0]
+
+
+@dataclasses.dataclass
+class SealedScores:
+    """Figures of the sealed set; shares are of the questions of their own kind.
+
+    Attributes:
+        topics: number of topic questions (expecting a contract id).
+        top1, top3: the expected id is first / among the first three.
+        top1_lenient: the first id has the expected id's area.
+        answered_right, answered_wrong: a confident (direct) answer with the expected id /
+            with any other id.
+        offtopic, offtopic_refused: off-topic questions and the share without a confident answer.
+        other_city, other_city_refused: the same for questions about another city's rules.
+        uncovered, uncovered_confident: in-domain questions no contract topic covers, and the
+            share answered confidently (lower is better).
+        by_area: per expected area: (questions, top-1, answered right, answered wrong).
+    """
+
+    topics: int
+    top1: float
+    top3: float
+    top1_lenient: float
+    answered_right: float
+    answered_wrong: float
+    offtopic: int
+    offtopic_refused: float
+    other_city: int
+    other_city_refused: float
+    uncovered: int
+    uncovered_confident: float
+    by_area: dict[str, tuple[int, float, float, float]]
+
+
+def score_sealed(items: Sequence[dict], results: Sequence[Sequence[dict]]) -> SealedScores:
+    """Score search results of the sealed items.
+
+    Args:
+        items: as from `load_sealed`.
+        results: one list per item, best first, of ``xiaoan kb search --json`` rows (only
+            ``id`` and ``confident`` are read).
+
+    Raises:
+        ValueError: not one result list per item.
+    """
+    if len(items) != len(results):
+        raise ValueError(f"{len(items)} items but {len(results)} result lists")
+    topic: list[tuple[str, list[str], str | None]] = []
+    refused: dict[bool, list[bool]] = {False: [], True: []}
+    uncovered: list[bool] = []
+    for item, rows in zip(items, results):
+        ids = [str(r["id"]) for r in rows]
+        confident = next((str(r["id"]) for r in rows if r.get("confident")), None)
+        expected = item["expect"]
+        if expected == SEALED_NONE:
+            refused[bool(item.get("other_city"))].append(confident is None)
+        elif expected == SEALED_UNCOVERED:
+            uncovered.append(confident is not None)
+        else:
+            topic.append((expected, ids, confident))
+
+    def share(flags: Sequence[bool]) -> float:
+        return sum(flags) / len(flags) if flags else 0.0
+
+    def figures(rows: Sequence[tuple[str, list[str], str | None]]) -> tuple[float, float, float]:
+        return (
+            share([ids[:1] == [e] for e, ids, _ in rows]),
+            share([c == e for e, _, c in rows]),
+            share([c is not None and c != e for e, _, c in rows]),
+        )
+
+    top1, right, wrong = figures(topic)
+    by_area = {}
+    for area in sorted({area_of(e) for e, _, _ in topic}):
+        rows = [t for t in topic if area_of(t[0]) == area]
+        by_area[area] = (len(rows), *figures(rows))
+    return SealedScores(
+        topics=len(topic),
+        top1=top1,
+        top3=share([e in ids[:3] for e, ids, _ in topic]),
+        top1_lenient=share([bool(ids) and area_of(ids[0]) == area_of(e) for e, ids, _ in topic]),
+        answered_right=right,
+        answered_wrong=wrong,
+        offtopic=len(refused[False]),
+        offtopic_refused=share(refused[False]),
+        other_city=len(refused[True]),
+        other_city_refused=share(refused[True]),
+        uncovered=len(uncovered),
+        uncovered_confident=share(uncovered),
+        by_area=by_area,
+    )
+
+
+def run_sealed(source: str = "yaml", kb_dir: Path | None = None, path: Path = SEALED_FILE) -> None:
+    """Ask every sealed question as ``xiaoan kb search --top 3 --json`` does and print the figures.
+
+    Args:
+        source: ``yaml``, ``db`` or ``auto``, as the command's ``--source``.
+        kb_dir: the YAML directory (default ``knowledge_base/``).
+        path: the sealed file.
+    """
+    from xiaoan.kb.cli import _load_service, result_json
+
+    items = load_sealed(path)
+    service, described = _load_service(source, kb_dir)
+    results = [result_json(service.search(item["q"].strip(), top=3)) for item in items]
+    scores = score_sealed(items, results)
+    expected = sorted({i["expect"] for i in items} - {SEALED_NONE, SEALED_UNCOVERED})
+    absent = [e for e in expected if service.get(e) is None]
+
+    print(
+        f"\n### Sealed set ({scores.topics} topic questions, {scores.offtopic} off-topic, "
+        f"{scores.other_city} other-city, {scores.uncovered} uncovered; `xiaoan kb search` path, "
+        f"{service.index().mode}, {described})"
+    )
+    if absent:
+        print(f"contract ids not answerable from this knowledge base (counted as misses): {', '.join(absent)}")
+    print(f"{'topic questions':<18} {'top-1':>6} {'top-3':>6} {'top-1 lenient':>14} {'answered right':>15} "
+          f"{'answered wrong':>15}")
+    print(f"{'all':<18} {_fmt(scores.top1):>6} {_fmt(scores.top3):>6} {_fmt(scores.top1_lenient):>14} "
+          f"{_fmt(scores.answered_right):>15} {_fmt(scores.answered_wrong):>15}")
+    for area, (n, top1, right, wrong) in scores.by_area.items():
+        print(f"{f'{area} ({n})':<18} {_fmt(top1):>6} {'':>6} {'':>14} {_fmt(right):>15} {_fmt(wrong):>15}")
+    print(f"refused (no confident answer): off-topic {_fmt(scores.offtopic_refused)}, "
+          f"other-city {_fmt(scores.other_city_refused)}")
+    print(f"uncovered answered confidently (lower is better): {_fmt(scores.uncovered_confident)}")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -355,14 +511,27 @@ def _fmt(x: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the knowledge-base tables (see the module docstring for the options)."""
+    """Print the knowledge-base tables (see the module docstring for the options).
+
+    Args:
+        argv: the options; default the command line without the benchmark names ``nlu`` and
+            ``kb`` (``python -m bench kb --sealed`` calls this without arguments).
+    """
+    if argv is None:
+        argv = [a for a in sys.argv[1:] if a not in ("nlu", "kb")]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibrate", action="store_true", help="fit the thresholds (k-fold phrasings + kb_calibration.yml)")
     parser.add_argument("--write", action="store_true", help="with --calibrate: store them in kb_thresholds.yml")
     parser.add_argument("--sizes", default="1000,10000,100000", help="entry counts for the latency table ('' = none)")
     parser.add_argument("--queries", type=int, default=300, help="searches timed per size")
     parser.add_argument("--kb-dir", type=Path, default=None, help="knowledge-base YAML directory")
-    args = parser.parse_args(list(argv or []))
+    parser.add_argument("--sealed", action="store_true", help="only the sealed-set table")
+    parser.add_argument("--source", choices=("yaml", "db", "auto"), default="yaml",
+                        help="sealed set: the entries `xiaoan kb search --source` reads (default: the YAML files)")
+    args = parser.parse_args(list(argv))
+    if args.sealed:
+        run_sealed(args.source, args.kb_dir)
+        return
 
     loaded = read_dir(args.kb_dir) if args.kb_dir else read_dir()
     if loaded.errors:
@@ -422,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{name:<32} {_fmt(q.top1):>6} {_fmt(q.top3):>6} {_fmt(q.answered_correct):>12} {_fmt(q.answered_wrong):>15} "
               f"{_fmt(q.refused):>18}  a={t.answer:.2f} m={t.margin:.2f} c={t.choices:.2f}")
     print(f"{'target':<32} {'≥0.90':>6} {'≥0.97':>6} {'':>12} {'':>15} {'≥0.85':>18}")
+
+    if SEALED_FILE.exists():
+        run_sealed(args.source, args.kb_dir)
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes:
