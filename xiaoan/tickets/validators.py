@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from xiaoan.datafiles import load_cached
+from xiaoan.understanding import phones as _phones
 
 DISTRICTS_PATH = Path(__file__).resolve().parent.parent / "resources" / "districts.yml"
 
@@ -39,65 +40,10 @@ def _nfkc(text: str) -> str:
 # Phone numbers
 # --------------------------------------------------------------------------------------------
 
-_PHONE_SEPARATORS = re.compile(r"[\s\-‐‑–—_.()]")
-_MOBILE_RE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
-# Shanghai landline: 8 local digits starting 2-9, optionally after 021 / +86 21.
-_LANDLINE_RE = re.compile(r"(?:(?:\+?86|0086)0?21|021)?([2-9]\d{7})")
-# A run of digits with the separators people type inside phone numbers.
-_PHONE_CANDIDATE_RE = re.compile(r"\+?\d[\d\s\-()]{5,18}\d")
-
-
-def normalize_phone(text: str | None) -> str | None:
-    """Normalise a mobile number or a Shanghai landline.
-
-    Spaces, dashes, dots and brackets are ignored, as is a +86 / 0086 prefix.
-
-    Args:
-        text: What the citizen typed for the phone number, e.g. "138 1234 5678",
-            "+86-138-1234-5678", "021-6123 4567" or "61234567".
-
-    Returns:
-        The digits, "13812345678" for a mobile or "02161234567" for a landline (always with
-        021); None when it is neither.
-    """
-    if not text:
-        return None
-    digits = _PHONE_SEPARATORS.sub("", _nfkc(str(text)).strip())
-    mobile = _MOBILE_RE.fullmatch(digits)
-    if mobile:
-        return mobile.group(1)
-    landline = _LANDLINE_RE.fullmatch(digits)
-    if landline:
-        return "021" + landline.group(1)
-    return None
-
-
-def extract_phone(text: str | None) -> str | None:
-    """The first valid phone number inside a sentence ("我的电话是138 1234 5678，白天都在").
-
-    Args:
-        text: Free text.
-
-    Returns:
-        The normalised number (see :func:`normalize_phone`), or None when there is none.
-    """
-    if not text:
-        return None
-    whole = normalize_phone(text)
-    if whole:
-        return whole
-    plain = _nfkc(str(text))
-    for match in _PHONE_CANDIDATE_RE.finditer(plain):
-        candidate = match.group(0)
-        found = normalize_phone(candidate)
-        if found:
-            return found
-        # "2000元 13812345678": try the space-separated parts and the bare digit runs alone
-        for part in re.split(r"\s+", candidate) + re.findall(r"\d+", candidate):
-            found = normalize_phone(part)
-            if found:
-                return found
-    return None
+# The phone parsers live in xiaoan.understanding.phones (the one home of value parsing); the
+# names below are kept for the callers of this module.
+normalize_phone = _phones.normalize_phone
+extract_phone = _phones.find_phone
 
 
 # --------------------------------------------------------------------------------------------
