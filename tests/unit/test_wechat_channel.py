@@ -410,7 +410,9 @@ def test_match_choice_and_compose():
     assert match_choice("２", choices) == "/request_human"
     assert match_choice("3", choices) is None
     assert match_choice("转人工", choices) == "/request_human"
-    assert match_choice("我要转人工", choices) is None
+    assert match_choice("我要转人工", choices) == "/request_human"  # fillers are ignored now (issue 10)
+    assert match_choice("我要转人工，商家不给退款还骂人", choices) is None  # a new request, not a choice
+    assert match_choice("/request_human", choices) is None  # typed commands are never payloads
     assert match_choice("1", []) is None
     texts, numbered = compose(
         [("请选择：", [{"title": "是", "payload": "/affirm"}]), ("或者：", [{"title": "否", "payload": "/deny"}])], "回复数字选择："

@@ -5,6 +5,10 @@ guesses another citizen's id can join that room and read the replies. Here the s
 the id and hands the browser a signed token; a token with a bad signature is replaced by a
 fresh conversation, and messages are always attributed to the id bound to the socket, never to
 an id the client sends.
+
+A typed reply that picks one of the buttons last offered (its title, a part of it, its
+number...) is sent to Rasa as that button's payload, as on the REST and WeChat channels (see
+:mod:`xiaoan.channels.choices`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, response
 from socketio import AsyncServer
 
+from xiaoan.channels.choices import TypedChoiceHandler
 from xiaoan.config import web_secret_key
 
 logger = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ class SecureSocketIOInput(SocketIOInput):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
+        on_new_message = TypedChoiceHandler(on_new_message, webhook)
 
         @webhook.route("/", methods=["GET"])
         async def health(_request):

@@ -15,8 +15,8 @@ never starts a second run. The assistant gets about 4 seconds: if it answers in 
 messages for the turn go back merged into one passive XML reply; if not, WeChat gets
 ``success`` at once and the answer follows through the customer-service message API, within
 WeChat's budget of 5 messages in 48 hours (see :mod:`xiaoan.channels.wechat_api`). Buttons
-become numbered choices; a reply of just the number (or the exact title) sends the button's
-payload. The conversation id of a WeChat conversation is the citizen's openid.
+become numbered choices; a reply that picks one (its number, its title, a part of it: the
+resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the button's payload. The conversation id of a WeChat conversation is the citizen's openid.
 
 Texts the channel sends by itself (unsupported message types, unrecognised voice, the
 choice hint, an apology when the assistant fails) live in ``domain/wechat.yml``.
@@ -29,7 +29,6 @@ import datetime as dt
 import hmac
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -50,6 +49,7 @@ from xiaoan.channels import wechat_api
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels.wechat_api import mask_openid
 from xiaoan.config import PROJECT_ROOT, Settings
+from xiaoan.understanding.choices import as_choices, resolve_choice
 
 logger = logging.getLogger(__name__)
 
@@ -104,24 +104,18 @@ class ChannelTexts:
 def match_choice(text: str, choices: List[Dict[str, str]]) -> Optional[str]:
     """The payload of the numbered choice a citizen picked, or None.
 
+    A thin wrapper around the resolver every channel shares
+    (:func:`xiaoan.understanding.choices.resolve_choice`): a number (full-width digits,
+    "2." / "2、" / ② accepted, even for a lone choice since WeChat shows them numbered), the
+    title with or without fillers (我要转人工), a unique part of it, a synonym, an ordinal word
+    (第二个, 最后一个) or yes/no for a two-way offer.
+
     Args:
-        text: The citizen's message: a number (full-width digits too, "2." / "2、" accepted)
-            or exactly a choice's title.
+        text: The citizen's message.
         choices: The choices last shown, in numbering order (``{"title", "payload"}``).
     """
-    if not choices:
-        return None
-    normalized = unicodedata.normalize("NFKC", text or "").strip()
-    number = normalized.rstrip(".、。)） ")
-    if number.isdigit() and number.isascii():
-        index = int(number)
-        if 1 <= index <= len(choices):
-            return choices[index - 1]["payload"]
-        return None
-    for choice in choices:
-        if unicodedata.normalize("NFKC", choice["title"]).strip() == normalized:
-            return choice["payload"]
-    return None
+    choice = resolve_choice(text or "", as_choices(choices), numbered=True)
+    return choice.payload if choice is not None else None
 
 
 def compose(parts: List[tuple[str, List[Dict[str, Any]]]], choice_hint: str) -> tuple[List[str], List[Dict[str, str]]]:
@@ -509,10 +503,14 @@ class WeChatInput(InputChannel):
 
         choices = await self.db(store.load_choices, openid)
         payload = match_choice(text, choices)
-        text = payload if payload is not None else _neutralize_command(text)
+        metadata: Dict[str, Any] = {"wechat": {"msg_type": message.type, "msg_id": str(message.id or "")}}
+        if payload is not None:
+            metadata["display_text"] = text[:MAX_USER_TEXT]
+            text = payload
+        else:
+            text = _neutralize_command(text)
         if not text:
             return await self._reply_fixed(key, self.texts.unsupported)
-        metadata = {"wechat": {"msg_type": message.type, "msg_id": str(message.id or "")}}
         return await self._run_turn(key, openid, text[:MAX_USER_TEXT], on_new_message, metadata, exchange)
 
     async def _handle_event(
