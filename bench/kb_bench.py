@@ -480,6 +480,10 @@ def run_sealed(source: str = "yaml", kb_dir: Path | None = None, path: Path = SE
 
     items = load_sealed(path)
     service, described = _load_service(source, kb_dir)
+    if source == "yaml":  # the command's description assumes it fell back from the database
+        from xiaoan.kb.loader import DEFAULT_DIR
+
+        described = f"YAML files in {kb_dir or DEFAULT_DIR}"
     results = [result_json(service.search(item["q"].strip(), top=3)) for item in items]
     scores = score_sealed(items, results)
     expected = sorted({i["expect"] for i in items} - {SEALED_NONE, SEALED_UNCOVERED})
