@@ -1,0 +1,198 @@
+"""Explicit interruptions of a form (xiaoan.understanding.interruptions): positives and the
+minimal-pair negatives that must not interrupt."""
+
+from __future__ import annotations
+
+import pytest
+
+from xiaoan.understanding.interruptions import (
+    QUESTION_MIN_CONFIDENCE,
+    explicit_interruption,
+    wants_human,
+)
+
+HUMAN = [
+    "转人工",
+    "人工",
+    "人工人工人工",
+    "找人工",
+    "我要找人工",
+    "人工客服",
+    "我要找真人",
+    "叫你们工作人员来",
+    "找个人跟我说",
+    "帮我转接人工客服",
+    "有没有人工",
+    "人工呢",
+    "真人客服在吗",
+    "给我转个真人",
+    "我在徐汇一家美容院办了五千块的卡 现在店关门了 我要找人工",
+    "说了半天你听不懂，转人工！",
+    "你是机器人吧 我要跟真人说话",
+    "为什么不转人工",
+    "转人工服务",
+    "ｒｅａｌ person please",
+]
+
+NOT_HUMAN = [
+    "不用转人工",
+    "不需要人工",
+    "别转人工了 我自己填",
+    "不用帮我找人工",
+    "你是人工智能吗",
+    "人工智能",
+    "装修公司多收了两千人工费",
+    "我要投诉",
+    "工作人员态度很差",
+    "商家的客服一直不回我",
+    "我找过他们店的人了没用",
+    "人工湖边上的那家饭店卖过期食品",
+]
+
+CANCEL = [
+    "算了",
+    "算了算了",
+    "算了吧",
+    "还是算了",
+    "不投诉了",
+    "我不想投诉了",
+    "不举报了",
+    "取消",
+    "取消吧",
+    "取消投诉",
+    "撤销这个举报",
+    "不弄了",
+    "先不填了 下次再说",
+    "算了 我自己去找商家",
+    "嗯 不弄了",
+    "那算了",
+    "不投诉这个商家了",
+    "商家已经退钱了，不投诉了",
+    "别登记了",
+    "放弃",
+    "这家店我不投诉了",
+    "撤销对商家的投诉",
+    "饭店那个投诉不要了",
+    "网店的投诉撤回吧",
+    "商场那事就算了吧",
+    "别帮我投诉了",
+]
+
+NOT_CANCEL = [
+    "算了吧我还是投诉",
+    "算了 我还是要投诉",
+    "算了 继续填吧",
+    "不取消",
+    "不是算了",
+    "不要取消",
+    "取消了订单商家不退钱",
+    "撤销订单以后一直没退款",
+    "算了一下少了二十块",
+    "继续填写",
+    "我要投诉",
+    "李娜",
+    "浦东新区张江路88号",
+    "两千五",
+    "我不想让他们知道是我举报的",
+    "这事不能就算了",
+    "他们说不退了",
+    "我不投诉了 还要举报他们",
+    "先别提交 我要改一下",
+    "有误 先别提交",
+    "不是这家店",
+]
+
+
+@pytest.mark.parametrize("text", HUMAN)
+def test_human_requests(text):
+    assert wants_human(text)
+    assert explicit_interruption(text) == "human"
+
+
+@pytest.mark.parametrize("text", NOT_HUMAN)
+def test_not_human_requests(text):
+    assert not wants_human(text)
+    assert explicit_interruption(text, "complain_general", 0.9) != "human"
+
+
+def test_human_wins_over_cancel_and_question():
+    assert explicit_interruption("算了 转人工", "cancel", 0.9) == "human"
+    assert explicit_interruption("投诉多久有结果 我要找人工", "ask_regulation", 0.95) == "human"
+
+
+@pytest.mark.parametrize("text", CANCEL)
+def test_cancels(text):
+    assert explicit_interruption(text) == "cancel"
+
+
+@pytest.mark.parametrize("text", NOT_CANCEL)
+def test_not_cancels(text):
+    # even when the classifier is sure it is a cancel: the words decide
+    assert explicit_interruption(text, "cancel", 0.99) is None
+
+
+QUESTIONS = [
+    ("投诉多久会有结果？", "ask_regulation"),
+    ("预付卡的钱能退吗", "ask_consumer_rights"),
+    ("匿名举报可以吗", "ask_regulation"),
+    ("怎么查我的投诉进度", "ask_regulation"),
+    ("为什么要填身份证号", "ask_regulation"),
+    ("七天无理由退货怎么算", "ask_consumer_rights"),
+    ("健身房跑了能不能找你们", "ask_regulation"),
+    ("个体户营业执照如何办理", "ask_business_registration"),
+    ("商家不退钱给我怎么办", "ask_consumer_rights"),
+    ("举报有奖励吗?", "ask_regulation"),
+]
+
+
+@pytest.mark.parametrize("text, intent", QUESTIONS)
+def test_questions_with_a_confident_ask_intent(text, intent):
+    assert explicit_interruption(text, intent, 0.85) == "question"
+
+
+@pytest.mark.parametrize("text, intent", QUESTIONS[:4])
+def test_questions_need_a_confident_ask_intent(text, intent):
+    assert explicit_interruption(text, intent, QUESTION_MIN_CONFIDENCE - 0.01) is None
+    assert explicit_interruption(text, "complain_refund", 0.95) is None
+    assert explicit_interruption(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "能不能退钱给我",
+        "可以帮我投诉吗",
+        "能不能让商家赔我",
+        "两千五",
+        "在浦东新区",
+        "上个月15号",
+        "要求退一赔三",
+        "他们家叫好运来超市",
+    ],
+)
+def test_claims_and_answers_are_not_questions(text):
+    assert explicit_interruption(text, "ask_consumer_rights", 0.9) is None
+
+
+def test_question_at_the_threshold_counts():
+    assert explicit_interruption("投诉要多久", "ask_regulation", QUESTION_MIN_CONFIDENCE) == "question"
+
+
+def test_empty_reply():
+    assert explicit_interruption("") is None
+    assert explicit_interruption("   ", "ask_regulation", 0.9) is None
+    assert not wants_human("")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("找你们领导来", True),
+        ("我要找你们负责人", True),
+        ("找商家负责人也没用", False),
+        ("talk to a human please", True),
+        ("no human needed", False),
+    ],
+)
+def test_people_in_charge_and_english(text, expected):
+    assert wants_human(text) is expected
