@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NamedTuple
 
 from xiaoan.datafiles import load_cached
+from xiaoan.understanding import money as _money
 from xiaoan.understanding import phones as _phones
 
 DISTRICTS_PATH = Path(__file__).resolve().parent.parent / "resources" / "districts.yml"
@@ -50,183 +50,9 @@ extract_phone = _phones.find_phone
 # Amounts
 # --------------------------------------------------------------------------------------------
 
-_CN_DIGITS = {
-    "零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "两": 2, "俩": 2, "三": 3, "叁": 3,
-    "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8, "捌": 8,
-    "九": 9, "玖": 9,
-}
-_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
-_CN_BIG = {"万": 10_000, "萬": 10_000, "亿": 100_000_000}
-_CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_UNITS) + "".join(_CN_BIG)
-_CN_FIRST = "".join(k for k in _CN_DIGITS if k not in "零〇") + "十拾"
-
-# What follows a number that is not money: dates, times, counts, percentages.
-_NOT_MONEY_AFTER = re.compile(r"[年月日号点时分秒岁个次件天周期楼层室栋幢路弄包折%‰倍克斤米位人家台辆瓶盒]")
-_AMOUNT_MAX = Decimal("10000000000")
-
-_ARABIC_AMOUNT_RE = re.compile(
-    r"(?<![\d.,A-Za-z])"
-    r"(?P<cur>[¥$]|rmb|人民币)?\s*"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"(?:(?P<unit>[kK](?![A-Za-z])|[wW](?![A-Za-z])|千|万|百)(?P<tail>[0-9一二两三四五六七八九](?![0-9]))?)?"
-    r"(?P<more>多|余|来)?"
-    r"(?P<yuan>元|块钱|块|rmb|人民币)?",
-    re.IGNORECASE,
-)
-_CHINESE_AMOUNT_RE = re.compile(
-    rf"(?<![第{_CN_CHARS}])(?P<num>[{_CN_FIRST}][{_CN_CHARS}]*(?:点[{''.join(_CN_DIGITS)}]+[万萬亿]?)?)"
-    r"(?P<more>多|余|来)?(?P<yuan>元|块钱|块)?"
-)
-_UNIT_VALUES = {"k": 1000, "K": 1000, "w": 10_000, "W": 10_000, "千": 1000, "万": 10_000, "百": 100}
-
-
-def _cn_below_10000(text: str) -> int | None:
-    """A Chinese numeral below 万: "两千五百" 2500, "一千二" 1200, "一百零五" 105, "十五" 15."""
-    if text and all(ch in _CN_DIGITS for ch in text):
-        if len(text) == 1:
-            return _CN_DIGITS[text]
-        return int("".join(str(_CN_DIGITS[ch]) for ch in text))  # read digit by digit: 一二 -> 12
-    total, digit, last_unit, zero_after_unit = 0, None, None, False
-    for ch in text:
-        if ch in ("零", "〇"):
-            zero_after_unit, digit = True, None
-        elif ch in _CN_DIGITS:
-            digit = _CN_DIGITS[ch]
-        elif ch in _CN_UNITS:
-            unit = _CN_UNITS[ch]
-            total += (1 if digit is None else digit) * unit
-            digit, last_unit, zero_after_unit = None, unit, False
-        else:
-            return None
-    if digit is not None:
-        # "一千二" means 1200: a lone digit after a unit counts in the next lower unit
-        total += digit * last_unit // 10 if last_unit and not zero_after_unit else digit
-    return total
-
-
-def _cn_integer(text: str) -> int | None:
-    """A Chinese integer with 万/亿: "两万五" 25000, "一万零五百" 10500, "三千" 3000."""
-    for big_char in ("亿", "万", "萬"):
-        if big_char in text:
-            head, _, rest = text.partition(big_char)
-            big = _CN_BIG[big_char]
-            high = _cn_integer(head) if head else 1
-            if high is None:
-                return None
-            if not rest:
-                return high * big
-            if len(rest) == 1 and rest in _CN_DIGITS and rest not in ("零", "〇"):
-                return high * big + _CN_DIGITS[rest] * big // 10  # "两万五" = 25000
-            low = _cn_integer(rest.lstrip("零〇"))
-            return None if low is None else high * big + low
-    return _cn_below_10000(text)
-
-
-def _cn_number(text: str) -> Decimal | None:
-    """A Chinese numeral, also with a decimal point: "一点五万" 15000, "三点五" 3.5."""
-    if "点" in text:
-        int_part, _, frac = text.partition("点")
-        big = 1
-        if frac and frac[-1] in _CN_BIG:
-            big, frac = _CN_BIG[frac[-1]], frac[:-1]
-        if not frac or any(ch not in _CN_DIGITS for ch in frac):
-            return None
-        whole = _cn_integer(int_part) if int_part else 0
-        if whole is None:
-            return None
-        value = Decimal(f"{whole}.{''.join(str(_CN_DIGITS[ch]) for ch in frac)}") * big
-        return value
-    value = _cn_integer(text)
-    return None if value is None else Decimal(value)
-
-
-def _clean_decimal(value: Decimal) -> Decimal:
-    value = value.quantize(Decimal("0.01"))
-    if value == value.to_integral_value():
-        return Decimal(int(value))
-    return value.normalize()
-
-
-class _AmountCandidate(NamedTuple):
-    position: int
-    value: Decimal
-    strong: bool  # carries a currency sign, 元/块 or a unit (千, 万, k, w)
-
-
-def _arabic_candidates(text: str) -> list[_AmountCandidate]:
-    found = []
-    for m in _ARABIC_AMOUNT_RE.finditer(text):
-        after = text[m.end():m.end() + 1]
-        marked = bool(m.group("cur") or m.group("yuan"))
-        if not marked and after and _NOT_MONEY_AFTER.match(after):
-            continue
-        try:
-            value = Decimal(m.group("num").replace(",", ""))
-        except InvalidOperation:
-            continue
-        unit = m.group("unit")
-        if unit:
-            unit_value = _UNIT_VALUES[unit]
-            value *= unit_value
-            tail = m.group("tail")
-            if tail:
-                tail_digit = int(tail) if tail.isdigit() else _CN_DIGITS[tail]
-                value += tail_digit * unit_value // 10  # "3千5" = 3500, "1万2" = 12000
-        digits_only = m.group("num").replace(",", "").replace(".", "")
-        if not marked and not unit and len(digits_only) >= 7:
-            continue  # a phone, an order or card number: not an amount
-        found.append(_AmountCandidate(m.start(), value, marked or bool(unit)))
-    return found
-
-
-def _chinese_candidates(text: str) -> list[_AmountCandidate]:
-    found = []
-    for m in _CHINESE_AMOUNT_RE.finditer(text):
-        numeral = m.group("num")
-        after = text[m.end():m.end() + 1]
-        marked = bool(m.group("yuan"))
-        if not marked and after and _NOT_MONEY_AFTER.match(after):
-            continue
-        value = _cn_number(numeral)
-        if value is None:
-            continue
-        has_unit = any(ch in _CN_UNITS or ch in _CN_BIG for ch in numeral)
-        if not marked and not has_unit and numeral != text:
-            continue  # a lone "一" in "一下", "统一": only counts when it is the whole answer
-        found.append(_AmountCandidate(m.start(), value, marked or has_unit))
-    return found
-
-
-def parse_amount(text: str | None) -> Decimal | None:
-    """The amount of money in a citizen's answer.
-
-    Understands Arabic and Chinese numerals, thousands separators, currency signs and the
-    units people use: "2000", "2,000元", "两千", "两千五百元", "2k", "2.5万", "¥399",
-    "三百块", "一千二" (1200), "两万五" (25000), "3千5" (3500), "2000多" (2000).
-    A number marked as money (¥, 元, 块, 千, 万, k, w) wins; otherwise a single bare number is
-    taken. Dates, counts and long digit runs (phones, order numbers) are not amounts.
-
-    Args:
-        text: The answer, e.g. "大概两千五百块吧".
-
-    Returns:
-        The amount as a Decimal (whole numbers without decimals), or None when there is none.
-    """
-    if not text:
-        return None
-    plain = re.sub(r"\s+", "", _nfkc(str(text)))
-    plain = plain.replace("￥", "¥")
-    candidates = sorted(_arabic_candidates(plain) + _chinese_candidates(plain))
-    strong = [c for c in candidates if c.strong]
-    if strong:
-        chosen = strong[0]
-    elif len(candidates) == 1:
-        chosen = candidates[0]
-    else:
-        return None
-    if chosen.value < 0 or chosen.value > _AMOUNT_MAX:
-        return None
-    return _clean_decimal(chosen.value)
+# The amount parser lives in xiaoan.understanding.money (the one home of value parsing); the
+# name is kept for the callers of this module.
+parse_amount = _money.parse_amount
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""Money: amounts in answers and sentences, which amount is meant, no-money answers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from xiaoan.understanding.money import find_amounts, is_no_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("两千五", "2500"), ("6千8", "6800"), ("六千八", "6800"), ("六千八百元", "6800"),
+        ("2.5万", "25000"), ("3k", "3000"), ("1,350元", "1350"), ("￥199", "199"), ("¥199", "199"),
+        ("199块", "199"), ("一百九十九块钱", "199"), ("五百来块", "500"), ("大概三千多", "3000"),
+        ("一万二", "12000"), ("两万五千", "25000"), ("八百五", "850"), ("十块", "10"),
+        ("2000", "2000"), ("２０００元", "2000"), ("1.2w", "12000"), ("399.50元", "399.5"),
+        ("一点五万", "15000"), ("人民币800元", "800"), ("差不多三百块吧", "300"), ("贰仟元", "2000"),
+        ("3千5", "3500"), ("一万零五百", "10500"),
+    ],
+)
+def test_parse_amount_reads_the_forms_people_type(text, expected):
+    assert parse_amount(text) == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3号", "2楼", "5个", "12月", "2024年", "三月五号", "下午3点", "七天无理由", "13812345678",
+     "第一次", "没有", "", None, "十分不满意", "订单号2024050112345", "3号和5号"],
+)
+def test_parse_amount_ignores_dates_counts_and_numbers_that_are_not_money(text):
+    assert parse_amount(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # what is at stake beats what was paid: the balance left on a prepaid card
+        ("一共充了5000，卡里还有3200", "3200"),
+        ("卡里还剩两千，当时充了五千", "2000"),
+        ("办卡花了3000元，余额还有1800", "1800"),
+        ("损失大概两万", "20000"),
+        # a total beats a single payment
+        ("第一次付了500元，后来又付了800元，总共1300元", "1300"),
+        # a cued bare number beats an uncued marked one
+        ("花了450，退了我100块", "450"),
+        ("买了3件衣服花了450", "450"),
+        ("2023年办的卡，还剩3000", "3000"),
+        ("5月1号在店里交了2000块定金", "2000"),
+        # no cue: the marked amount
+        ("在2楼那家店买的，299元", "299"),
+    ],
+)
+def test_parse_amount_picks_the_amount_meant_in_a_sentence(text, expected):
+    assert parse_amount(text) == Decimal(expected)
+
+
+def test_parse_amount_refuses_several_bare_numbers_without_a_cue():
+    assert parse_amount("300或者500") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("一共充了5000，卡里还有3200", ["5000", "3200"]),
+        ("先付了定金500元，尾款2千，共2500", ["500", "2000", "2500"]),
+        ("3号去的，5个人，没花钱", []),
+        ("2000", ["2000"]),
+        ("等了3次，每次都说下周", []),
+        ("", []),
+    ],
+)
+def test_find_amounts_lists_every_amount_in_order(text, expected):
+    assert find_amounts(text) == [Decimal(v) for v in expected]
+
+
+@pytest.mark.parametrize("text", ["没有", "不涉及", "没花钱", "免费", "0", "无", "没有金额", "不涉及金额", "零元", "免费的。", "没有损失"])
+def test_is_no_amount_true(text):
+    assert is_no_amount(text)
+
+
+@pytest.mark.parametrize("text", ["2000", "没有发票，花了3000", "两千五", "", None, "不知道", "李明"])
+def test_is_no_amount_false(text):
+    assert not is_no_amount(text)
