@@ -12,8 +12,8 @@ rule that finds several different buttons ends the search with None (ambiguous):
 1. **Exact title.** The reply equals a title after NFKC folding, lower case, and dropping
    spaces, punctuation and fillers (好的, 我要, 我选, 请, 吧, 啊 ... see ``PREFIX_FILLERS``
    and ``SUFFIX_FILLERS``); fillers are dropped from titles too ("投诉" = "我要投诉").
-2. **Ordinal.** 1, 1., ①, 一, 第一个, 第2项, 前者/后者 (two buttons), 上面那个 (the first),
-   下面那个 (the last of two), 最后一个. A bare number counts only when at least two
+2. **Ordinal.** 1, 1., ①, 一, 第一个, 第2项, 前者/后者 and 下面那个 (two buttons only),
+   上面那个 (the first), 中间那个 (the second of three), 最后一个. A bare number counts only when at least two
    buttons are offered, or when the channel shows them numbered (WeChat): a lone "不涉及"
    button must not turn an amount of "1" into a choice.
 3. **Title inside the reply.** The reply contains a title and what is left beside it is
@@ -76,8 +76,9 @@ NO_TITLES = frozenset({"修改", "没帮助", "没有帮助", "否", "不是", "
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _ORDINAL_RE = re.compile(r"^(第)?([0-9]{1,2}|[一二两三四五六七八九十]{1,3})(个|项|条|种|位|行)?$")
-_FIRST_WORDS = frozenset({"前者", "上面那个", "上面的", "上面这个", "前面那个", "前面的", "第一"})
+_FIRST_WORDS = frozenset({"上面那个", "上面的", "上面这个", "前面那个", "前面的", "第一"})
 _LAST_WORDS = frozenset({"最后一个", "最后那个", "最后的", "最后一项", "最后"})
+_FIRST_OF_TWO_WORDS = frozenset({"前者"})
 _LAST_OF_TWO_WORDS = frozenset({"后者", "下面那个", "下面的", "下面这个", "后面那个", "后面的"})
 _MIDDLE_WORDS = frozenset({"中间那个", "中间的", "中间这个"})
 
@@ -99,13 +100,14 @@ def normalize(text: str) -> str:
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
 
 
-def strip_fillers(text: str) -> str:
+def strip_fillers(text: str, *, prefixes: bool = True) -> str:
     """A normalised text without leading and trailing fillers (好的, 我要, 吧 ...); never empty
-    unless the text is nothing but fillers."""
+    unless the text is nothing but fillers. ``prefixes=False`` drops trailing ones only
+    ("好的吧" -> "好的")."""
     changed = True
     while changed and text:
         changed = False
-        for filler in PREFIX_FILLERS:
+        for filler in PREFIX_FILLERS if prefixes else ():
             if text.startswith(filler) and len(text) > len(filler):
                 text, changed = text[len(filler):], True
                 break
@@ -228,6 +230,8 @@ def _ordinal_index(form: str, count: int, numbered: bool) -> Optional[int]:
         return 0
     if form in _LAST_WORDS:
         return count - 1
+    if form in _FIRST_OF_TWO_WORDS:
+        return 0 if count == 2 else None
     if form in _LAST_OF_TWO_WORDS:
         return 1 if count == 2 else None
     if form in _MIDDLE_WORDS:
@@ -309,7 +313,7 @@ def resolve_choice(
     if not base:
         return None
     core = strip_fillers(base)
-    text_forms = {base, core}
+    text_forms = {base, core, strip_fillers(base, prefixes=False)}
     titles = [(c, normalize(c.title)) for c in choices]
     title_forms = [(c, {t for t in (title, strip_fillers(title)) if t}) for c, title in titles]
 
@@ -319,7 +323,7 @@ def resolve_choice(
         return choice
 
     # 2. ordinal
-    for form in (base, core):
+    for form in sorted(text_forms, key=len, reverse=True):
         index = _ordinal_index(form, len(choices), numbered)
         if index is not None:
             return choices[index]
