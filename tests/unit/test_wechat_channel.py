@@ -401,6 +401,8 @@ def test_buttons_become_numbered_choices_and_a_number_sends_the_payload(make_cha
     assert menu.content == f"{GREETING}\n\n回复数字选择：\n1. 我要投诉\n2. 我要举报"
     assert second.content == "小安收到：/report_violation"
     assert agent.texts == ["/greet", "/report_violation", "greet", "我要投诉", "/greet", "/complain_general", "２"]
+    # what the citizen typed stays visible in the transcript
+    assert [m.metadata.get("display_text") for m in agent.received] == [None, "2", None, None, None, "我要投诉", None]
 
 
 def test_match_choice_and_compose():

@@ -1,0 +1,193 @@
+"""Typed choices on the Rasa server side (issue 10): the REST and socket.io channels send the
+payload of the button a citizen typed, looked up in the conversation's tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.run import configure_app, create_http_input_channels
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Sanic
+
+from tests.fakes.wechat_server import serve_sanic
+from xiaoan.channels.choices import offered_for, resolve_typed_choice
+from xiaoan.channels.rest import ChoiceRestInput
+from xiaoan.channels.socketio_secure import SecureSocketIOInput, conversation_from_token, issue_conversation_token
+from xiaoan.config import PROJECT_ROOT
+
+SECRET = "channel-choices-test-secret-0123456789"
+CALLBACK = '/request_human{"handoff_choice": "callback"}'
+QUEUE = '/request_human{"handoff_choice": "queue"}'
+CALLBACK_BUTTONS = [
+    {"title": "留下电话等回电", "payload": CALLBACK},
+    {"title": "继续排队等人工", "payload": QUEUE},
+    {"title": "先不用了", "payload": "/deny"},
+]
+
+
+class RecordingAgent:
+    """Rasa's agent as the channels see it: a tracker store, and `handle_message` recording messages."""
+
+    def __init__(self) -> None:
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.messages: list[UserMessage] = []
+
+    async def handle_message(self, message: UserMessage) -> None:
+        self.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, f"收到：{message.text}")
+
+    def offer(self, conversation_id: str, buttons: list[dict]) -> None:
+        """Store a conversation whose last bot messages offered `buttons` (after an earlier offer)."""
+        tracker = DialogueStateTracker(conversation_id, slots=[])
+        for event in (
+            UserUttered("你好"),
+            BotUttered("菜单", data={"buttons": [{"title": "我要投诉", "payload": "/complain_general"}]}),
+            UserUttered("转人工"),
+            ActionExecuted("action_handoff"),
+            BotUttered("现在暂时没有人工坐席在线。"),
+            BotUttered("您可以留下电话等回电，也可以继续排队。", data={"buttons": buttons}),
+            ActionExecuted("action_listen"),
+        ):
+            tracker.update(event)
+        asyncio.run(self.tracker_store.save(tracker))
+
+
+# ---------------------------------------------------------------- the shared helper
+
+
+def test_the_helper_resolves_against_the_tracker():
+    agent = RecordingAgent()
+    agent.offer("conv-1", CALLBACK_BUTTONS)
+
+    async def run(text: str, sender: str = "conv-1", metadata=None) -> UserMessage:
+        message = UserMessage(text, CollectingOutputChannel(), sender, input_channel="rest", metadata=metadata)
+        return await resolve_typed_choice(agent, message)
+
+    assert [c.title for c in asyncio.run(offered_for(agent, "conv-1"))] == [b["title"] for b in CALLBACK_BUTTONS]
+    assert [c.payload for c in asyncio.run(offered_for(agent.tracker_store, "conv-1"))] == [CALLBACK, QUEUE, "/deny"]
+    chosen = asyncio.run(run("我等着", metadata={"channel": "web"}))
+    assert chosen.text == QUEUE
+    assert chosen.metadata == {"channel": "web", "display_text": "我等着"}
+    assert (chosen.sender_id, chosen.input_channel) == ("conv-1", "rest")
+    assert asyncio.run(run("回电")).text == CALLBACK
+    # not a choice: the very same message goes on
+    for text in ("我要投诉隔壁超市缺斤短两，上周买的猪肉少了二两", "/request_human", "我要投诉"):
+        message = UserMessage(text, None, "conv-1")
+        assert asyncio.run(resolve_typed_choice(agent, message)) is message
+    # no tracker, no store: unchanged
+    assert asyncio.run(run("排队", sender="conv-unknown")).text == "排队"
+    assert asyncio.run(resolve_typed_choice(None, UserMessage("排队", None, "conv-1"))).text == "排队"
+
+
+def test_a_failing_tracker_store_leaves_the_message_alone():
+    class BrokenStore:
+        async def retrieve(self, sender_id):
+            raise ConnectionError("database down")
+
+    message = UserMessage("排队", None, "conv-1")
+    assert asyncio.run(resolve_typed_choice(BrokenStore(), message)) is message
+
+
+# ---------------------------------------------------------------- REST
+
+
+@pytest.fixture()
+def rest_server(monkeypatch):
+    monkeypatch.setattr(Sanic, "test_mode", True)
+    app = configure_app(input_channels=[ChoiceRestInput()], enable_api=False, route="/webhooks/", use_uvloop=False)
+    agent = RecordingAgent()
+    app.ctx.agent = agent
+    with serve_sanic(app) as (base_url, _loop):
+        yield base_url, agent
+
+
+def test_the_rest_channel_sends_the_payload_of_a_typed_title(rest_server):
+    base_url, agent = rest_server
+    agent.offer("web-rest-1", CALLBACK_BUTTONS)
+    url = f"{base_url}/webhooks/rest/webhook"
+
+    def send(text: str, sender: str = "web-rest-1") -> list:
+        reply = requests.post(url, json={"sender": sender, "message": text, "metadata": {"channel": "web"}}, timeout=10)
+        assert reply.status_code == 200
+        return reply.json()
+
+    assert send("继续排队等人工") == [{"recipient_id": "web-rest-1", "text": f"收到：{QUEUE}"}]
+    assert send("留电话") == [{"recipient_id": "web-rest-1", "text": f"收到：{CALLBACK}"}]
+    assert send("/greet")[0]["text"] == "收到：/greet"  # a button click relayed by the web app
+    assert send("我想问一下预付卡商家跑路了怎么办")[0]["text"] == "收到：我想问一下预付卡商家跑路了怎么办"
+    assert send("排队", sender="web-rest-other")[0]["text"] == "收到：排队"  # nothing offered there
+    assert [m.metadata.get("display_text") for m in agent.messages] == ["继续排队等人工", "留电话", None, None, None]
+    assert all(m.input_channel == "rest" for m in agent.messages)
+
+
+def test_credentials_mount_the_choice_rest_channel_under_its_public_name():
+    channels = create_http_input_channels(None, str(PROJECT_ROOT / "credentials.yml"))
+    rest = [c for c in channels if c.name() == "rest"]
+    assert len(rest) == 1 and isinstance(rest[0], ChoiceRestInput)
+    assert rest[0].url_prefix() == "rest"
+
+
+# ---------------------------------------------------------------- socket.io
+
+
+@pytest.fixture()
+def socketio_server(monkeypatch):
+    monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", SECRET)
+    monkeypatch.setattr(Sanic, "test_mode", True)
+    channel = SecureSocketIOInput(session_persistence=True)
+    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
+    agent = RecordingAgent()
+    app.ctx.agent = agent
+    with serve_sanic(app) as (base_url, _loop):
+        yield base_url, agent
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@contextlib.contextmanager
+def socket_client(base_url: str, token: str):
+    sio = socketio.Client(reconnection=False)
+    bot: list = []
+    confirmed = threading.Event()
+    sio.on("session_confirm", lambda _token: confirmed.set())
+    sio.on("bot_uttered", bot.append)
+    sio.connect(base_url, socketio_path="/socket.io", transports=["polling"], wait_timeout=10)
+    try:
+        sio.emit("session_request", {"session_id": token})
+        assert confirmed.wait(10)
+        yield sio, bot
+    finally:
+        sio.eio.disconnect(abort=True)
+
+
+def test_the_socketio_channel_sends_the_payload_of_a_typed_title(socketio_server):
+    base_url, agent = socketio_server
+    conversation, token = issue_conversation_token(SECRET)
+    assert conversation_from_token(token, SECRET) == conversation
+    agent.offer(conversation, CALLBACK_BUTTONS)
+    with socket_client(base_url, token) as (sio, bot):
+        sio.emit("user_uttered", {"message": "打电话给我", "session_id": token})
+        wait_for(lambda: len(bot) == 1)
+        sio.emit("user_uttered", {"message": "好的", "session_id": token})  # 3-way offer: no guess
+        wait_for(lambda: len(bot) == 2)
+    assert [m.text for m in agent.messages] == [CALLBACK, "好的"]
+    assert agent.messages[0].metadata.get("display_text") == "打电话给我"
+    assert agent.messages[0].sender_id == conversation
+    assert bot[0]["text"] == f"收到：{CALLBACK}"
