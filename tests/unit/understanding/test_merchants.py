@@ -1,0 +1,78 @@
+"""Merchants: names kept whole, in answers and inside sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from xiaoan.understanding.merchants import find_merchant, is_generic_merchant, parse_merchant
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("上海某某电子商务有限公司", "上海某某电子商务有限公司"),
+        ("某某大药房（某某路店）", "某某大药房（某某路店）"),
+        ("某某大药房(某某路店)", "某某大药房(某某路店)"),
+        ("老王水果店", "老王水果店"),
+        ("乐活健身", "乐活健身"),
+        ("星巴克", "星巴克"),
+        ("淘宝上的XX旗舰店", "淘宝上的XX旗舰店"),  # the platform is a locator: kept
+        ("京东自营", "京东自营"),
+        ("小区门口那家水果店", "小区门口那家水果店"),
+        ("商家叫乐活健身", "乐活健身"),
+        ("店名是：百果园", "百果园"),
+        ("名字叫美美美甲工作室", "美美美甲工作室"),
+        ("被投诉的是上海某某餐饮管理有限公司。", "上海某某餐饮管理有限公司"),
+        ("是星巴克", "星巴克"),
+        ("叫一点点", "一点点"),
+        ("就是全家便利店", "全家便利店"),
+        ("嗯，好又多超市吧", "好又多超市"),
+        ("KFC", "KFC"),
+        ("7-11便利店", "7-11便利店"),
+        ("上海***健身俱乐部", "上海***健身俱乐部"),
+        ("上海某某教育科技有限公司徐汇分公司", "上海某某教育科技有限公司徐汇分公司"),
+        ("  海底捞（港汇店）！", "海底捞（港汇店）"),
+    ],
+)
+def test_parse_merchant_keeps_names_whole(text, expected):
+    assert parse_merchant(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["商家", "老板", "店", "公司", "健身房", "超市", "那家店", "不知道", "不清楚", "忘了", "好的", "嗯",
+     "不知道叫什么", "12345", "13812345678", "我要投诉", "转人工", "", None, "。。", "😀", "a" * 101,
+     "它叫什么？"],
+)
+def test_parse_merchant_refuses(text):
+    assert parse_merchant(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我在乐活健身办的卡，老板跑路了", "乐活健身"),
+        ("上海某某电子商务有限公司卖假货", "上海某某电子商务有限公司"),
+        ("在某某大药房（漕溪路店）买的药过期了", "某某大药房（漕溪路店）"),
+        ("楼下一家叫老王水果的店卖过期食品", "老王水果"),
+        ("淘宝上的XX旗舰店不发货", "XX旗舰店"),
+        ("***健身俱乐部跑路了", "***健身俱乐部"),
+        ("乐活健身房的老板跑了", "乐活健身房"),
+        ("上海XX教育科技有限公司（徐汇分校）不退学费", "上海XX教育科技有限公司（徐汇分校）"),
+        ("我在万达广场的海底捞火锅店吃饭", "海底捞火锅店"),
+        ("商家名称是美美美甲工作室，在徐汇区", "美美美甲工作室"),
+        ("去了那家店好几次", None),
+        ("我在2楼的超市买的", None),
+        ("跑了3家店都没有", None),
+        ("今天天气不错", None),
+        ("我想投诉", None),
+        ("", None),
+    ],
+)
+def test_find_merchant_inside_a_sentence(text, expected):
+    assert find_merchant(text) == expected
+
+
+def test_is_generic_merchant():
+    assert is_generic_merchant("健身房") and is_generic_merchant("商家")
+    assert not is_generic_merchant("乐活健身") and not is_generic_merchant("")

@@ -1,0 +1,178 @@
+"""Merchant names: a whole answer to "商家名称?" or the business named in a sentence or letter.
+
+- :func:`parse_merchant` — the answer, kept WHOLE, without answer prefixes ("店名是…")
+- :func:`find_merchant` — the business named inside a message, or None when unsure
+- :func:`is_generic_merchant` — a bare kind of business ("商家", "健身房") that names nobody
+
+Rules, and why:
+
+- Never trim a name from the left or drop its parts: "上海某某电子商务有限公司" and
+  "某某大药房（某某路店）" identify a business only whole; the bureau looks the name up in the
+  register, and the branch in brackets tells it which shop.
+- A locator is part of an answer ("小区门口那家水果店", "淘宝上的XX旗舰店"): a citizen who does
+  not know the registered name describes the shop, and the description is what lets staff find
+  it. The platform in "淘宝上的XX旗舰店" is kept for the same reason (a store name alone is not
+  unique across platforms); the form records the platform separately as well.
+- Masking people type ("某某", "***", "XX", "××") is kept: it is how citizens and letters
+  anonymise, and the rest of the name still helps.
+- Inside a sentence, a name is found from its suffix (有限公司, 店, 健身 ...) and widened leftwards
+  over the characters of the name, stopping at words that end a name when reading leftwards
+  (在, 的, 到, 跟, 被, 一家, 这家, 叫 ...): "我在乐活健身办的卡" -> "乐活健身".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from xiaoan.understanding.names import is_non_answer
+
+MAX_MERCHANT_CHARS = 100  # an answer longer than this is a story, not a name
+_MAX_FOUND_CHARS = 30  # how far a name found in a sentence may widen leftwards
+
+# Kinds of business that name nobody on their own (extends actions/common.GENERIC_MERCHANT_WORDS).
+GENERIC_MERCHANT_WORDS = frozenset(
+    "商家 老板 店 店家 店铺 门店 网店 小店 商店 公司 企业 单位 商场 超市 饭店 餐厅 餐馆 饭馆 健身 健身房 健身馆 健身中心 "
+    "美容 美容院 美发 美发店 理发店 培训 培训机构 培训班 早教 早教中心 机构 学校 药店 药房 旅行社 酒店 宾馆 4S店 "
+    "快递 平台 卖家 商户 摊贩 小贩 摊位 卖菜的 菜场 菜市场 便利店 水果店 服装店 奶茶店 网吧 商城 旗舰店 专卖店 "
+    "他们 他家 这家 那家 这家店 那家店 这个店 那个店 这个商家 那个商家 这个公司 那个公司 对方 淘宝 京东 拼多多 "
+    "天猫 抖音 美团 饿了么 闲鱼 网上 线上 商家名称 店名 不知道名字".split()
+)
+
+# Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
+_FILLER_RE = re.compile(r"^(?:(?:嗯+|哦+|噢+|呃+|额+)[，,、\s]*|(?:那个|好的?)[，,、\s]+)+")
+_PREFIX_RE = re.compile(
+    r"^(?:被投诉的?(?:商家|公司|店)?(?:是|叫)|被举报的?(?:商家|公司|店)?(?:是|叫)|(?:商家|商户|公司|店铺|店)(?:的)?(?:名称|名字)?(?:叫做?|是|为|:|：)|"
+    r"店名(?:叫|是|为|:|：)?|(?:名字|名称)(?:叫|是|为|:|：)|他们(?:家)?叫|它家叫|他家叫|那家(?:店)?叫|这家(?:店)?叫|"
+    r"叫做?|就是|是)\s*"
+)
+_TRAIL_RE = re.compile(r"(?:吧|啊|呀|呢|的样子|好像是|应该是)$")
+_TRIM = " \t\r\n。.！!？?，,、；;：:~～…\"'“”‘’「」"
+# Replies that say "I don't know the name" in so many words.
+_UNKNOWN_RE = re.compile(r"^(?:我?(?:也)?(?:不知道|不清楚|不记得|记不清|忘了|忘记了|不晓得)(?:了|啊|呀)?(?:叫什么|名字|店名|商家名)?(?:了|啊)?|没注意|没看到|没看清)$")
+# A reply that is a request or a question, not a name: the form should let the dialogue act.
+_NOT_A_NAME_RE = re.compile(r"^(?:我|本人)?(?:要|想|需要)?(?:投诉|举报|取消|转人工|人工|客服)|人工|客服|什么|[?？吗]$|^为什么|^怎么")
+
+
+def _nfkc_keep_brackets(text: str) -> str:
+    """NFKC, but full-width brackets stay as typed: the answer is stored as the citizen wrote it."""
+    return "".join(ch if ch in "（）【】" else unicodedata.normalize("NFKC", ch) for ch in text)
+
+
+def is_generic_merchant(text: str | None) -> bool:
+    """Whether `text` is only a kind of business ("商家", "健身房", "那家店"), naming nobody."""
+    return bool(text) and re.sub(r"\s+", "", str(text)) in GENERIC_MERCHANT_WORDS
+
+
+def parse_merchant(text: str | None) -> str | None:
+    """The merchant named in a whole answer to "被投诉的商家叫什么?", kept whole.
+
+    Strips answer prefixes (商家叫/店名是/名字叫/被投诉的是/是/叫/就是), fillers and trailing
+    punctuation; keeps bracketed branches, locators and masking.
+
+    Args:
+        text: The reply.
+
+    Returns:
+        The name, or None for a bare kind of business (商家, 健身房 ...), a non-answer
+        (不知道, 好的 ...), digits only, a request (我要投诉) or more than 100 characters.
+    """
+    if not text:
+        return None
+    plain = _nfkc_keep_brackets(str(text)).strip().strip(_TRIM)
+    if not plain or len(plain) > MAX_MERCHANT_CHARS or is_non_answer(plain):
+        return None
+    if re.search(r"[?？]\s*$", str(text)):  # a question back ("叫什么？"), not a name
+        return None
+    plain = _FILLER_RE.sub("", plain).strip(_TRIM)
+    previous = None
+    while previous != plain:
+        previous = plain
+        plain = _PREFIX_RE.sub("", plain, count=1).strip(_TRIM)
+        plain = _TRAIL_RE.sub("", plain).strip(_TRIM)
+    if not plain or is_non_answer(plain) or _UNKNOWN_RE.match(plain) or _NOT_A_NAME_RE.search(plain):
+        return None
+    if is_generic_merchant(plain):
+        return None
+    if not re.search(r"[A-Za-z\u3400-\u9fff]", plain):  # digits, signs or emoji only
+        return None
+    if re.fullmatch(r"[\d\s\-+()]{7,}", plain):  # a phone number
+        return None
+    return plain
+
+
+# Suffixes of business names, longest first so that "有限公司" wins over "公司".
+_SUFFIXES = (
+    "股份有限公司", "有限责任公司", "有限公司", "分公司", "公司", "工作室", "经营部", "商行", "旗舰店", "专卖店", "专营店",
+    "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
+    "商场", "商城", "会所", "美容院", "培训学校", "学校", "机构", "店", "馆",
+)
+_SUFFIX_RE = re.compile("|".join(_SUFFIXES))
+# Characters that belong to a name when widening leftwards: Han, Latin letters, digits, masking.
+_NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z0-9*×xX&·\-]")
+# Words that end a name when reading leftwards (checked longest first at each step).
+_LEFT_STOPS = (
+    "一家", "这家", "那家", "哪家", "某家", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映",
+    "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
+    "说", "把", "与", "及",
+)  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
+_BRANCH_RE = re.compile(r"\s*[（(【][^（()）【】]{1,20}[)）】]")
+# Cue words after which a citizen names the business ("一家叫老王水果的店").
+_CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫")
+_CUE_END_RE = re.compile(r"[，,。.！!？?；;\s]|的|在|卖|开|那|这")
+
+
+def _widen_left(text: str, start: int, end: int) -> int:
+    """The start of the name ending at `end` whose suffix starts at `start`."""
+    while start > 0 and end - start < _MAX_FOUND_CHARS:
+        head = text[:start]
+        if any(head.endswith(stop) for stop in _LEFT_STOPS):
+            break
+        if not _NAME_CHAR_RE.match(text[start - 1]):
+            break
+        start -= 1
+    return start
+
+
+def find_merchant(text: str | None) -> str | None:
+    """The business named inside a sentence or letter, whole, or None when unsure.
+
+    First a cue (商家叫 / 店名是 / 名叫 / 一家叫 ...) followed by the name; else a name ending in
+    a business suffix (有限公司, 旗舰店, 药房, 店, 健身 ...) widened leftwards over the name's
+    characters, with a bracketed branch after it kept ("某某大药房（某某路店）").
+
+    Args:
+        text: A sentence or a letter.
+
+    Returns:
+        The name, or None.
+    """
+    if not text:
+        return None
+    plain = _nfkc_keep_brackets(str(text))
+    for cue in _CUE_RE.finditer(plain):
+        tail = plain[cue.end():]
+        stop = _CUE_END_RE.search(tail)
+        name = parse_merchant(tail[:stop.start()] if stop else tail)
+        if name and len(name) <= _MAX_FOUND_CHARS:
+            return name
+    for m in _SUFFIX_RE.finditer(plain):
+        start = _widen_left(plain, m.start(), m.end())
+        end = m.end()
+        # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心").
+        following = _SUFFIX_RE.match(plain, end)
+        while following:
+            end = following.end()
+            following = _SUFFIX_RE.match(plain, end)
+        branch = _BRANCH_RE.match(plain, end)
+        if branch:
+            end = branch.end()
+        name = plain[start:end].strip()
+        core = plain[start:m.end()]
+        # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
+        # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
+        if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):
+            continue
+        return name
+    return None
