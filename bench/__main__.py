@@ -1,18 +1,37 @@
-"""`make bench`: every benchmark table (python -m bench [nlu|kb])."""
+"""`make bench`: every benchmark table (python -m bench [nlu|kb|conversation|letters] [options]).
+
+`conversation` and `letters` start (or use) the running assistant: see bench/conversation_bench.py
+and bench/letters_bench.py. Options after a single bench name are passed to it, e.g.
+`python -m bench conversation --split dev --n 10`.
+"""
 
 import sys
 
 from bench import nlu_bench
 
+BENCHES = ("nlu", "kb", "conversation", "letters")
+
 
 def main() -> None:
-    which = sys.argv[1:] or ["nlu", "kb"]
+    args = sys.argv[1:]
+    if len(args) > 1 and args[0] in BENCHES and args[1].startswith("-"):
+        which, options = [args[0]], args[1:]
+    else:
+        which, options = args or list(BENCHES), []
     if "nlu" in which:
         nlu_bench.run()
     if "kb" in which:
         from bench import kb_bench
 
         kb_bench.main()
+    if "conversation" in which:
+        from bench import conversation_bench
+
+        conversation_bench.main(options)
+    if "letters" in which:
+        from bench import letters_bench
+
+        letters_bench.main(options)
 
 
 if __name__ == "__main__":
