@@ -99,6 +99,9 @@ def parse_address(text: str | None) -> Address | None:
         return None
     if parse_phone(plain) or not re.search(r"[\u3400-\u9fffA-Za-z]", plain):
         return None
+    # Clause punctuation inside: a story ("在漕溪北路88号，现在关门了"), only the address in it.
+    if re.search(r"[,;!。，；！]", plain):
+        return find_address(plain)
     found = _address(plain)
     if found.district or found.outside_shanghai or _ADDRESS_HINT_RE.search(plain):
         return found
@@ -118,12 +121,25 @@ _STREET_HINT_RE = re.compile(r"[路街弄号村镇]|\d|小区|大厦|广场|公�
 _LEFT_STOP_RE = re.compile(r".*[在去到住于从的是和跟买我你他她了]")
 
 
-def find_address(text: str | None) -> Address | None:
-    """An address inside a sentence or letter, or None when there is none.
+def _score(address: Address, cue: str) -> int:
+    """How surely a candidate is THE address of a message: a street number beats a road, a road
+    beats a district alone; then a labelled address (地址/位于) beats a home (住在), which beats a
+    bare 在 ("在小区门口" is a place, "地址在普陀区真北路2100号" is the address)."""
+    text = address.text
+    content = 3 if re.search(r"\d+(?:号|弄)", text) else 2 if re.search(r"路|街|大道|公路", text) else (
+        1 if address.district or address.outside_shanghai else 0)
+    strength = 2 if re.match(r"位于|地址|住址|开在|坐落", cue) else 1 if re.match(r"住在|家住", cue) else 0
+    return content * 10 + strength
 
-    After a cue (位于/地址是/住在/家住/在 ...) the clause up to a punctuation mark or a verb
-    ("在徐汇区漕溪北路88号的店里买的" -> "徐汇区漕溪北路88号") is parsed; one with a district or
-    a street wins. Without a cue, a street address (road + number) is looked for.
+
+def find_address(text: str | None) -> Address | None:
+    """The address inside a sentence or letter, or None when there is none.
+
+    Candidates: after each cue (位于/地址是/住在/家住/在 ...) the clause up to a punctuation mark
+    or a verb ("在徐汇区漕溪北路88号的店里买的" -> "徐汇区漕溪北路88号"), and any street address
+    (road + number) without a cue. "在" is everywhere ("在家里", "在那边"), so a candidate must
+    have a district, a place outside Shanghai or a street-like word. The best one wins (see
+    :func:`_score`), the earliest among equals.
 
     Args:
         text: The message.
@@ -134,24 +150,26 @@ def find_address(text: str | None) -> Address | None:
     if not text:
         return None
     plain = _nfkc_keep_brackets(str(text))
+    best: tuple[int, Address] | None = None
+
+    def consider(found: Address | None, cue: str) -> None:
+        nonlocal best
+        if found is None or not (found.district or found.outside_shanghai or _STREET_HINT_RE.search(found.text)):
+            return
+        score = _score(found, cue)
+        if best is None or score > best[0]:
+            best = (score, found)
+
     for cue in _CUE_RE.finditer(plain):
         tail = plain[cue.end():]
         end = _END_RE.search(tail)
         clause = tail[:end.start()] if end else tail
-        if not clause or len(clause) > MAX_ADDRESS_CHARS:
-            continue
-        found = parse_address(clause)
-        # "在" is everywhere ("在家里", "在那边"): inside a sentence only a clause with a
-        # district, a place outside Shanghai or a street-like word counts as an address.
-        if found and (found.district or found.outside_shanghai or _STREET_HINT_RE.search(found.text)):
-            return found
-    street = _STREET_RE.search(plain)
-    if street:
+        if clause and len(clause) <= MAX_ADDRESS_CHARS and not re.search(r"[,;!。，；！]", clause):
+            consider(parse_address(clause), cue.group(0))
+    for street in _STREET_RE.finditer(plain):
         span = street.group(0)
         left = _LEFT_STOP_RE.match(span)
         if left:
             span = span[left.end():]
-        found = parse_address(span)
-        if found:
-            return found
-    return None
+        consider(parse_address(span), "")
+    return best[1] if best else None

@@ -53,6 +53,9 @@ _UNKNOWN_RE = re.compile(r"^(?:我?(?:也)?(?:不知道|不清楚|不记得|记�
 # A reply that is a request or a question, not a name: the form should let the dialogue act.
 _NOT_A_NAME_RE = re.compile(r"^(?:我|本人)?(?:要|想|需要)?(?:投诉|举报|取消|转人工|人工|客服)|人工|客服|什么|[?？吗]$|^为什么|^怎么")
 
+# Clause punctuation inside, or "我在/我去 ..." at the start: the reply tells a story.
+_SENTENCE_RE = re.compile(r"[，,。；;！!]|^(?:我|我们|本人)(?:是在|之前在|在|去|从|买|办)")
+
 
 def _nfkc_keep_brackets(text: str) -> str:
     """NFKC, but full-width brackets stay as typed: the answer is stored as the citizen wrote it."""
@@ -94,6 +97,9 @@ def parse_merchant(text: str | None) -> str | None:
         return None
     if is_generic_merchant(plain):
         return None
+    # A sentence rather than a name ("我在乐活健身办的卡，老板跑路了"): only the name inside it.
+    if _SENTENCE_RE.search(plain):
+        return find_merchant(plain)
     if not re.search(r"[A-Za-z\u3400-\u9fff]", plain):  # digits, signs or emoji only
         return None
     if re.fullmatch(r"[\d\s\-+()]{7,}", plain):  # a phone number

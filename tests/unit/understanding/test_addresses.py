@@ -67,3 +67,19 @@ def test_find_address_outside_shanghai():
 @pytest.mark.parametrize("text", ["我在网上买的", "我在家里", "今天很热", "", "我在那边等了很久"])
 def test_find_address_none(text):
     assert find_address(text) is None
+
+
+def test_parse_address_keeps_only_the_address_of_a_story():
+    assert parse_address("那家店在徐汇区漕溪北路88号，现在已经关门了") == Address("徐汇区漕溪北路88号", "xuhui", False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_text"),
+    [
+        # a labelled street address beats the writer's home district and a place said with 在
+        ("我住在闵行区。门店地址是闵行区七宝镇七莘路1888号2楼。", "闵行区七宝镇七莘路1888号2楼"),
+        ("上个月在小区门口听了讲座，店名叫康寿堂，地址在普陀区真北路2100号。", "普陀区真北路2100号"),
+    ],
+)
+def test_find_address_prefers_the_street_address(text, expected_text):
+    assert find_address(text).text == expected_text

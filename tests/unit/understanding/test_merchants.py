@@ -76,3 +76,16 @@ def test_find_merchant_inside_a_sentence(text, expected):
 def test_is_generic_merchant():
     assert is_generic_merchant("健身房") and is_generic_merchant("商家")
     assert not is_generic_merchant("乐活健身") and not is_generic_merchant("")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我在乐活健身办的卡，老板跑路了", "乐活健身"),
+        ("我是在某某大药房（漕溪路店）买的", "某某大药房（漕溪路店）"),
+        ("我家楼下那家超市", "我家楼下那家超市"),  # a locator description: whole
+        ("我去过很多次，不记得了", None),
+    ],
+)
+def test_parse_merchant_reads_a_sentence_for_the_name_inside(text, expected):
+    assert parse_merchant(text) == expected
