@@ -11,6 +11,7 @@ Public functions:
 - :func:`find_name` — a name inside a longer message, using cue words (我叫/我是/本人/姓名)
 - :func:`is_non_answer` — "好的", "不知道", "不想说" ... (shared by the other parsers)
 - :func:`load_surnames` — the surname table (surname -> rank)
+- :func:`preload` — read jieba's dictionary now (the first name check otherwise takes ~1 s)
 
 Pure Python without Rasa; deterministic. jieba's dictionary is read once, on first use.
 """
@@ -109,6 +110,14 @@ def _jieba_words() -> tuple[dict[str, int], dict[str, str]]:
     return jieba.dt.FREQ, jieba.posseg.dt.word_tag_tab
 
 
+def preload() -> None:
+    """Read jieba's dictionary now (about a second) rather than on the first name answer.
+
+    For servers: call once at start-up so that no citizen waits for it.
+    """
+    _jieba_words()
+
+
 # A dictionary word tagged as a person name (nr) this often or more is mostly used as a word:
 # jieba tags 明白 (10875) as nr, while real names it knows (宋江 2862, 高峰 1556) are rarer.
 _COMMON_WORD_FREQ = 5000
@@ -140,7 +149,7 @@ def _is_dictionary_word(text: str) -> bool:
 # given-name part contains one is a phrase ("钱不够", "王怎么还没回") not a name. Characters
 # that do occur in given names (有 可 以 来 家) are deliberately not listed.
 _NOT_IN_GIVEN_NAMES = frozenset(
-    "的了吗呢吧啊呀么嘛哦嗯哈呵唉哎喂什怎哪谁没不是在要会能想给让被把从到去说做这那个们你我他她它很太都也还就"
+    "的了吗呢吧啊呀么嘛哦嗯哈呵唉哎喂什怎哪谁没不是在要会能想给让被把从到去说做这那个们你您我他她它很太都也还就"
     "又再已经过着得吃喝买卖退款钱店铺商家司电话号码地址投诉举报反映处理问题谢请帮办事情况知道")
 
 # Titles kept with the surname: "王先生", "李女士", "张阿姨" are how many citizens give a name.
@@ -208,7 +217,13 @@ def _is_han_name(name: str, *, cued: bool) -> bool:
     # far more often a phrase ("何时处理", "高温补贴").
     if len(surname) == 1 and len(given) == 3:
         return False
-    return not _is_dictionary_word(name)
+    if _is_dictionary_word(name):
+        return False
+    # Shanghai districts and places (徐汇, 闵行, 七宝) start with surnames too, and jieba tags
+    # several of them as names; a bare place is an answer to another question.
+    from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
+
+    return resolve_district(name) is None
 
 
 def _dotted_name(text: str) -> str | None:
