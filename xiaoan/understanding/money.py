@@ -45,7 +45,11 @@ _CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_UNITS) + "".join(_CN_BIG)
 _CN_FIRST = "".join(k for k in _CN_DIGITS if k not in "零〇") + "十拾"
 
 # What follows a number that is not money: dates, times, counts, percentages.
-_NOT_MONEY_AFTER = re.compile(r"[年月日号点时分秒岁个次件天周期楼层室栋幢路弄包折%‰倍克斤米位人家台辆瓶盒]")
+# Counters and measure words are listed too ("68箱", "30节", "二十公分", "3双"), so that a
+# count next to a cue ("一共68箱") is not taken for the money.
+_NOT_MONEY_AFTER = re.compile(
+    r"[年月日号点时分秒岁个次件天周期楼层室栋幢路弄包折%‰倍克斤米位人家台辆瓶盒箱袋张节双只条套份本支碗杯间寸度届"
+    r"公厘毫升吨亩平头匹颗粒根把串批项门站集页场晚夜]")
 _AMOUNT_MAX = Decimal("10000000000")
 
 _ARABIC_AMOUNT_RE = re.compile(
@@ -156,6 +160,11 @@ def _arabic_candidates(text: str) -> list[_AmountCandidate]:
             if tail:
                 tail_digit = int(tail) if tail.isdigit() else _CN_DIGITS[tail]
                 value += tail_digit * unit_value // 10  # "3千5" = 3500, "1万2" = 12000
+        if not marked and not unit and re.match(r"[A-Za-z]", after):
+            continue  # "4S店", "5G": part of a name, not money
+        before = text[m.start() - 1:m.start()] if m.start() else ""
+        if not marked and (after in ("-", "*") or before in ("-", "*")):
+            continue  # "138****5678", "XA-261126-0042": masked or grouped identifiers
         digits_only = m.group("num").replace(",", "").replace(".", "")
         if not marked and not unit and len(digits_only) >= 7:
             continue  # a phone, an order or card number: not an amount

@@ -84,3 +84,22 @@ def test_is_no_amount_true(text):
 @pytest.mark.parametrize("text", ["2000", "没有发票，花了3000", "两千五", "", None, "不知道", "李明"])
 def test_is_no_amount_false(text):
     assert not is_no_amount(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("一共68箱，花了一万零二百", "10200"),  # a count after 一共 is not the money
+        ("每节三百，一共九千，还剩十六节课", "9000"),
+        ("孩子的游泳课包48节还剩30节", None),
+        ("车子刚保养完，4S店说跟保养无关", None),
+        ("做出来短了二十公分，一共付了1150元", "1150"),
+    ],
+)
+def test_parse_amount_counts_and_names_are_not_money(text, expected):
+    assert parse_amount(text) == (Decimal(expected) if expected else None)
+
+
+@pytest.mark.parametrize("text", ["张** 138****5678", "工单号XA-261126-0042", "3C认证是什么", "3Q啦"])
+def test_parse_amount_ignores_identifiers(text):
+    assert parse_amount(text) is None
