@@ -14,6 +14,10 @@ and helpers for the forms: :func:`extract_phone` (a phone inside a sentence),
 :func:`normalize_ticket_no`, :func:`extract_phone_last4`, :func:`district_name`.
 
 District names, aliases, old names and places are data: ``xiaoan/resources/districts.yml``.
+
+The phone and amount parsers are implemented in ``xiaoan.understanding.phones`` and
+``xiaoan.understanding.money`` (the one home of value parsing, issue 10); the names here are
+kept for existing callers.
 """
 
 from __future__ import annotations
