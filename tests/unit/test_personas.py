@@ -284,3 +284,47 @@ def test_figures_and_masking():
     assert fig["right_first_pct"] == 33.3 and fig["fully_right_pct"] == 66.7 and fig["created_pct"] == 66.7
     assert fig["stuck"] == 1 and fig["mean_turns_per_ticket"] == 10 and fig["field_errors"]["amount"] == 0
     assert mask("电话 138 1234 5678 和 021-61234567") == "电话 138****5678 和 021****4567"
+
+
+# --- the sealed letters and their scoring (bench/letters_bench.py) ---------------------------------
+
+def test_sealed_letters_are_well_formed():
+    from bench.letters_bench import KIND_OF_INTENT, load_letters
+
+    letters = load_letters()
+    assert len(letters) >= 120 and len({x["id"] for x in letters}) == len(letters)
+    codes = set(DISTRICTS["districts"])
+    kinds = {"complaint", "report", "consultation", "out_of_scope"}
+    for x in letters:
+        assert 100 <= len(x["text"]) <= 1000, x["id"]
+        assert x["kind"] in kinds and KIND_OF_INTENT[x["intent"]] == x["kind"], x["id"]
+        assert x["district"] is None or x["district"] in codes, x["id"]
+        if x["kind"] in ("consultation", "out_of_scope"):
+            assert x["respondent_name"] is None and x["amount"] is None and x["district"] is None, x["id"]
+        else:
+            assert x["respondent_name"], x["id"]
+        if x["kind"] == "report":
+            assert x["amount"] is None, x["id"]
+    assert {x["intent"] for x in letters} == set(KIND_OF_INTENT)
+    closed = ("跑路", "关门", "停业", "失联", "联系不上", "关了")
+    assert sum(x["intent"] == "complain_prepaid" and any(w in x["text"] for w in closed) for x in letters) >= 12
+
+
+def test_letter_judging():
+    from bench.letters_bench import figures, judge, parse_amount
+
+    letter = {"kind": "complaint", "intent": "complain_prepaid", "respondent_name": "清风洗衣（天山路店）",
+              "amount": 800, "district": "changning"}
+    right = judge(letter, "complain_prepaid", {"respondent_name": "清风洗衣(天山路店)", "amount": "800",
+                                               "district": "changning"})
+    assert right == {"kind": True, "intent": True, "merchant": True, "amount": True, "district": True}
+    wrong = judge(letter, "complain_refund", {"respondent_name": "天山路店", "amount": "none", "district": None})
+    assert wrong == {"kind": True, "intent": False, "merchant": False, "amount": False, "district": False}
+    ask = {"kind": "consultation", "intent": "ask_regulation", "respondent_name": None, "amount": None,
+           "district": None}
+    assert judge(ask, "complain_general", {}) == {"kind": False, "intent": False, "merchant": None, "amount": None,
+                                                  "district": None}
+    fig = figures([right, wrong, judge(ask, "ask_regulation", {})])
+    assert fig["kind_accuracy_pct"] == 100.0 and fig["intent_accuracy_pct"] == 66.7
+    assert fig["merchant_prefilled_right_pct"] == 50.0 and fig["merchant_prefilled_right_n"] == 2
+    assert parse_amount("1,350") == 1350 and parse_amount("none") is None

@@ -1,0 +1,148 @@
+"""Sealed citizen letters (bench/sealed/letters.yml) through the running assistant.
+
+Each letter is parsed (POST /model/parse: the intent, hence the kind) and sent as the opening of a
+fresh REST conversation; the tracker's slots `respondent_name`, `amount` and `district` then show
+what the assistant prefilled from it. Prints aggregate figures only: the letters are sealed.
+
+    python -m bench letters [--url http://127.0.0.1:5005 --token T] [--root DIR] [--model PATH]
+                            [--workers 4] [--json OUT]
+
+Without --url the stack is started here (as the conversation benchmark does) and stopped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LETTERS = ROOT / "bench" / "sealed" / "letters.yml"
+KIND_OF_INTENT = {"complain_refund": "complaint", "complain_prepaid": "complaint", "complain_general": "complaint",
+                  "report_violation": "report", "ask_consumer_rights": "consultation",
+                  "ask_business_registration": "consultation", "ask_regulation": "consultation",
+                  "out_of_scope": "out_of_scope"}
+
+
+def load_letters(path: Path = LETTERS) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["letters"]
+
+
+def _norm(text) -> str:
+    return re.sub(r"\s+", "", str(text or "")).replace("(", "（").replace(")", "）")
+
+
+def parse_amount(value) -> float | None:
+    """The amount slot ("2000", "2000.5", "none" or empty) as a number, or None."""
+    if value in (None, "", "none"):
+        return None
+    try:
+        return float(str(value).replace(",", ""))
+    except ValueError:
+        return None
+
+
+def judge(letter: dict, intent: str | None, slots: dict) -> dict:
+    """Right/wrong per measure for one letter; a measure that does not apply is None."""
+    has_merchant = letter["kind"] in ("complaint", "report")
+    return {
+        "kind": KIND_OF_INTENT.get(intent or "", "other") == letter["kind"],
+        "intent": intent == letter["intent"],
+        "merchant": (_norm(slots.get("respondent_name")) == _norm(letter["respondent_name"])
+                     if has_merchant and letter["respondent_name"] else None),
+        "amount": (parse_amount(slots.get("amount")) is not None
+                   and abs(parse_amount(slots.get("amount")) - float(letter["amount"])) < 0.5
+                   if letter["amount"] is not None else None),
+        "district": ((slots.get("district") or None) == letter["district"]) if has_merchant else None,
+    }
+
+
+def figures(results: list[dict]) -> dict:
+    out = {"letters": len(results)}
+    names = {"kind": "kind_accuracy_pct", "intent": "intent_accuracy_pct", "merchant": "merchant_prefilled_right_pct",
+             "amount": "amount_prefilled_right_pct", "district": "district_right_pct"}
+    for key, name in names.items():
+        scored = [r[key] for r in results if r[key] is not None]
+        out[name] = round(100 * sum(scored) / len(scored), 1) if scored else None
+        out[name.replace("_pct", "_n")] = len(scored)
+    return out
+
+
+def run_letter(rasa_url: str, token: str, letter: dict) -> dict:
+    parsed = requests.post(f"{rasa_url}/model/parse", params={"token": token}, json={"text": letter["text"]},
+                           timeout=60)
+    parsed.raise_for_status()
+    intent = (parsed.json().get("intent") or {}).get("name")
+    sender = f"letters-{uuid.uuid4().hex[:12]}"
+    requests.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": letter["text"]},
+                  timeout=120).raise_for_status()
+    tracker = requests.get(f"{rasa_url}/conversations/{sender}/tracker", params={"token": token}, timeout=30)
+    tracker.raise_for_status()
+    return judge(letter, intent, tracker.json().get("slots") or {})
+
+
+def run(url: str | None = None, token: str | None = None, root: Path = ROOT, model: Path | None = None,
+        workers: int = 4, json_out: Path | None = None) -> dict:
+    letters = load_letters()
+    started = time.monotonic()
+    stack = tmp = None
+    if url is None:
+        from bench.conversation_bench import start_stack
+
+        root = Path(root).resolve()
+        model = Path(model).resolve() if model else root / "models" / "xiaoan.tar.gz"
+        if not model.exists():
+            print(f"letters bench: no trained model at {model} (run `make train`); skipped")
+            return {}
+        tmp = tempfile.TemporaryDirectory(prefix="xiaoan-letters-")
+        stack = start_stack(root, model, Path(tmp.name))
+        url, token = stack.rasa_url, stack.token
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = list(pool.map(lambda letter: run_letter(url, token or "", letter), letters))
+    finally:
+        if stack is not None:
+            from bench.conversation_bench import stop_stack
+
+            stop_stack(stack)
+            tmp.cleanup()
+    fig = figures(results)
+    fig["seconds"] = round(time.monotonic() - started)
+    print("\nSealed letters: a whole letter as the opening message (aggregate figures only)")
+    rows = [("letters", "letters", None), ("kind accuracy %", "kind_accuracy_pct", "kind_accuracy_n"),
+            ("intent accuracy %", "intent_accuracy_pct", "intent_accuracy_n"),
+            ("merchant prefilled and right %", "merchant_prefilled_right_pct", "merchant_prefilled_right_n"),
+            ("amount prefilled and right %", "amount_prefilled_right_pct", "amount_prefilled_right_n"),
+            ("district right %", "district_right_pct", "district_right_n")]
+    for label, key, n_key in rows:
+        value = fig.get(key)
+        suffix = f"  (of {fig[n_key]})" if n_key else ""
+        print(f"  {label:34} {value if value is not None else '-':>8}{suffix}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(fig, ensure_ascii=False, indent=2), encoding="utf-8")
+    return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench letters", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=None, help="a running Rasa server (default: start one)")
+    parser.add_argument("--token", default=os.environ.get("XIAOAN_RASA_TOKEN"))
+    parser.add_argument("--root", type=Path, default=ROOT)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--json", type=Path, default=None, dest="json_out")
+    args = parser.parse_args(argv)
+    run(args.url, args.token, args.root, args.model, args.workers, args.json_out)
+
+
+if __name__ == "__main__":
+    main()
