@@ -25,10 +25,10 @@ import hashlib
 import logging
 import string
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from rasa_sdk.utils import call_potential_coroutine
@@ -45,6 +45,22 @@ FAILURE_COUNT = "form_failure_count"
 REPROMPTED = "form_reprompted"
 #: After this many consecutive failed answers to one question, a human agent is offered.
 MAX_FAILURES = 2
+#: A form asks the same slot at most this often the normal way; the third time it changes
+#: strategy (an optional slot is skipped, a required one offers a human agent with everything
+#: gathered so far), and from the fifth time the conversation goes to a human agent.
+ASK_STRATEGY_AT = 3
+ASK_HANDOFF_AT = 5
+#: Slots whose answer is free text: any reply parses as a value, so an explicit interruption
+#: (cancel, a human agent, a real question) wins over reading it as the answer.
+FREE_TEXT_SLOTS = frozenset({"facts", "claim"})
+#: What a confident explicit interruption looks like to the classifier, by kind.
+INTERRUPTION_INTENTS = {
+    "human": ("request_human",),
+    "cancel": ("cancel",),
+    "question": ("ask_business_registration", "ask_consumer_rights", "ask_regulation"),
+}
+#: Intents that interrupt on their own when the reply is no value (asking whether it is a machine).
+SELF_EVIDENT_INTERRUPTIONS = ("bot_challenge",)
 #: The entity set by this area's buttons (`/inform{"form_choice": "..."}`).
 FORM_CHOICE = "form_choice"
 CONTINUE = "continue"
@@ -68,6 +84,40 @@ def latest_text(tracker: Tracker) -> Text:
 def latest_intent(tracker: Tracker) -> Optional[Text]:
     """The intent of the citizen's latest message."""
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def latest_confidence(tracker: Tracker) -> float:
+    """The classifier's confidence in the latest message's intent (0 when unknown)."""
+    value = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def times_asked(tracker: Tracker, form_name: Text, slot: Text) -> int:
+    """How often in a row `form_name` has asked for `slot` (since another slot was asked).
+
+    Every question a form asks is recorded as ``SlotSet("requested_slot", slot)`` among the
+    form's events, also when the same slot is asked again after a failed answer or an
+    interruption; a rejected run records none. The marker Rasa inserts right before
+    ``ActionExecuted(form)`` in the tracker it sends to the validation action
+    (rasa/core/actions/forms.py, `_temporary_tracker`) is no question and is not counted.
+    """
+    events = list(tracker.events)
+    count = 0
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        kind = event.get("event")
+        if kind == "active_loop" and event.get("name") == form_name:
+            break
+        if kind != "slot" or event.get("name") != "requested_slot":
+            continue
+        following = events[index + 1] if index + 1 < len(events) else {}
+        if following.get("event") == "action" and following.get("name") == form_name:
+            continue
+        if event.get("value") == slot:
+            count += 1
+        elif event.get("value") is not None:
+            break
+    return count
 
 
 def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
@@ -255,6 +305,8 @@ class FormSlotValidation(FormValidationAction, ABC):
 
     #: What the second failed answer in a row says instead of asking again.
     offer_human_response = "utter_offer_human_form"
+    #: Slots asked again by design (the read-back after each change): no change of strategy.
+    reasked_by_design: Tuple[Text, ...] = ()
 
     @abstractmethod
     def name(self) -> Text:
@@ -287,8 +339,15 @@ class FormSlotValidation(FormValidationAction, ABC):
             requested = tracker.get_slot("requested_slot")
             candidates = {name: value for name, value in tracker.slots_to_validate().items()
                           if name in required or name == requested}
+            text = latest_text(tracker)
+            if requested in required and text and not is_payload(text):
+                # context first: the reply is read as a value of the slot asked for; it
+                # interrupts the form only when it is an explicit interruption and no value
+                if self.interrupts(requested, text, tracker):
+                    return []
+                candidates.setdefault(requested, text)
             if not candidates:
-                return []  # an interruption: let the form be rejected
+                return []  # an interruption (a button of another kind): let the form be rejected
             if latest_entity(tracker, FORM_CHOICE) == CONTINUE:
                 updates.update({FAILURE_COUNT: 0, FAILED_SLOT: None})
                 if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
@@ -302,9 +361,75 @@ class FormSlotValidation(FormValidationAction, ABC):
         tracker.slots.update(updates)
         events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+        if next_slot and next_slot.get("value"):
+            strategy = await self.change_strategy(next_slot["value"], updates, dispatcher, tracker, domain)
+            if strategy is not None:
+                return events + strategy
         if next_slot:
             events.append(next_slot)
         return events
+
+    def interrupts(self, slot: Text, text: Text, tracker: Tracker) -> bool:
+        """Whether a typed reply to the question for `slot` interrupts the form.
+
+        Only an explicit interruption (a request for a person, a cancel, a real question: cues
+        in the text AND the classifier agreeing) that is not also a valid value of the slot. For
+        free-text slots (facts, claim) every reply is a value, so the explicit interruption wins.
+        """
+        from xiaoan.understanding.interruptions import explicit_interruption
+        from xiaoan.understanding.slots import parse_slot_value
+
+        intent = latest_intent(tracker)
+        confidence = latest_confidence(tracker)
+        kind = explicit_interruption(text, intent, confidence)
+        explicit = kind is not None and intent in INTERRUPTION_INTENTS.get(kind, ())
+        if not explicit and not (intent in SELF_EVIDENT_INTERRUPTIONS and confidence >= 0.8):
+            return False
+        if slot in FREE_TEXT_SLOTS and explicit:
+            return True
+        try:
+            return parse_slot_value(slot, text) is None
+        except Exception:  # noqa: BLE001 - a parser bug must not lose the citizen's message
+            logger.exception("parser for %s failed", slot)
+            return True
+
+    async def change_strategy(self, slot: Text, updates: Dict[Text, Any], dispatcher: CollectingDispatcher,
+                        tracker: Tracker, domain: DomainDict) -> Optional[List[EventType]]:
+        """What to do instead of asking `slot` once more; None to ask as usual.
+
+        The third time the form would ask the same slot, an optional slot (:meth:`skip_value`)
+        is skipped and a required one offers a human agent with everything gathered (unless the
+        failed answer already did); from the fifth time the conversation goes to a human agent.
+        """
+        if slot in self.reasked_by_design:
+            return None
+        asked = times_asked(tracker, self.form_name(), slot) + 1
+        if asked < ASK_STRATEGY_AT:
+            return None
+        skip = self.skip_value(slot)
+        if skip is not None:
+            logger.info("conversation %s: %s asked %d times, skipped", tracker.sender_id, slot, asked)
+            dispatcher.utter_message(response="utter_slot_skipped")
+            tracker.slots[slot] = skip
+            more: List[EventType] = [SlotSet(slot, skip), SlotSet(REPROMPTED, False)]
+            tracker.slots[REPROMPTED] = False
+            next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+            return more + ([next_slot] if next_slot else [])
+        if asked >= ASK_HANDOFF_AT:
+            logger.info("conversation %s: %s asked %d times, handing over to a human agent",
+                        tracker.sender_id, slot, asked)
+            dispatcher.utter_message(response="utter_form_to_human")
+            return [SlotSet(HANDOFF_REASON, FORM_FAILED_REASON), SlotSet(REPROMPTED, False),
+                    SlotSet("requested_slot", None), ActiveLoop(None), FollowupAction("action_handoff")]
+        if asked == ASK_STRATEGY_AT and updates.get(HANDOFF_REASON) != FORM_FAILED_REASON:
+            dispatcher.utter_message(response=self.offer_human_response)
+            return [SlotSet(REPROMPTED, True), SlotSet(HANDOFF_REASON, FORM_FAILED_REASON),
+                    SlotSet("requested_slot", slot)]
+        return None
+
+    def skip_value(self, slot: Text) -> Any:
+        """The value an optional slot gets when the citizen cannot answer it (None: required)."""
+        return None
 
     async def _validate_candidates(self, candidates: Dict[Text, Any], dispatcher: CollectingDispatcher,
                                    tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:

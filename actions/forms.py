@@ -54,11 +54,11 @@ from actions.common import (
     zh_date,
 )
 from xiaoan.config import Settings
+from xiaoan.understanding.slots import parse_slot_value
 from xiaoan.privacy import mask_phone
 from xiaoan.tickets.validators import (
     detect_online_platform,
     district_name,
-    extract_phone,
     find_credit_code,
     is_outside_shanghai,
     normalize_phone,
@@ -91,6 +91,8 @@ TICKET_SLOTS = COMPLAINT_FIELDS + (
 FACTS_FROM_OPENING_MIN_CHARS = 10
 MIN_FACTS_CHARS = 8
 NO_AMOUNT = "none"
+#: The amount after the citizen could not give one three times (the ticket's amount is null).
+UNKNOWN_AMOUNT = "unknown"
 CONFIRMED, EDIT = "confirmed", "edit"
 
 # Words that name a field, tried in this order (the specific before the general: 商家地址
@@ -120,14 +122,10 @@ _UNKNOWN_RE = re.compile(r"不清楚|不知道|不确定|不记得|记不清|忘
 _NO_AMOUNT_RE = re.compile(r"^(?:没有|无|没|不涉及|没涉及|不涉及金额|没有金额|不涉及钱|没涉及钱|零|0|免费|不要钱)")
 _ANONYMOUS_RE = re.compile(r"匿名|不留名|不想留名|不要留名|不留姓名|不用留")
 _REAL_NAME_RE = re.compile(r"实名|留名|真名|可以留|留姓名|写我")
-_NAME_PREFIX_RE = re.compile(r"^(?:我的?(?:名字|姓名)?(?:是|叫)|我叫|我是|姓名[:：是]?|名字[:：是]?|叫我|本人)\s*")
-_MERCHANT_PREFIX_RE = re.compile(
-    r"^(?:被投诉的是|被举报的是|商家叫|商家是|店名叫|店名是|店叫|名字叫|名字是|他们叫|它家叫|叫|是)\s*")
 _ADDRESS_HINT_RE = re.compile(r"\d|路|街|弄|号|村|镇|区|室|栋|幢|楼|小区|公寓|大厦|乡|县|市|苑|园|里|坊|巷")
 _REQUEST_PREFIX_RE = re.compile(r"^(?:你好|您好)?[，,]?(?:我|本人)?(?:要|想|需要)?(?:投诉|举报|反映)(?:一下)?")
 # A short answer that names only a district ("长宁区", "应该是在长宁吧"), no street or number.
 _JUST_A_DISTRICT_RE = re.compile(r"[^\d路街弄号道巷村室楼栋幢]{1,10}")
-_TITLE_ONLY_RE = re.compile(r"^[\u4e00-\u9fff]?(?:先生|女士|小姐|老师|师傅)$")
 
 
 def _clean(text: Any) -> Text:
@@ -146,6 +144,49 @@ def _field_mentions(text: Text) -> List[Text]:
     if "地址" in rest:
         found.append("address")
     return found
+
+
+def read_opening(text: Text) -> Dict[Text, Any]:
+    """What an opening message gives a ticket: merchant, its address and district, amount, claim,
+    and (in a letter) the complainant's name and phone. A long letter is read as a whole
+    (xiaoan.understanding.letters); a short message with the same parsers. Never raises: a parser
+    failure only means nothing is prefilled."""
+    if not text:
+        return {}
+    from xiaoan.understanding import letters, merchants, money
+
+    found: Dict[Text, Any] = {}
+    try:
+        if letters.is_letter(text):
+            letter = letters.read_letter(text, shanghai_today())
+            found = {
+                "respondent_name": letter.respondent_name,
+                "respondent_address": letter.respondent_address,
+                "district": letter.district,
+                "amount": letter.amount,
+                "claim": letter.claim,
+            }
+            from xiaoan.understanding import names, phones
+
+            found["complainant_name"] = names.find_name(text)
+            found["phone"] = phones.find_phone(text)
+        else:
+            found["respondent_name"] = merchants.find_merchant(text)
+            amounts = money.find_amounts(text)
+            found["amount"] = money.parse_amount(text) if amounts else None
+    except Exception:  # noqa: BLE001 - prefilling is a convenience; the form asks what is missing
+        logger.exception("reading the opening message failed")
+        return {}
+    return {key: value for key, value in found.items() if value not in (None, "")}
+
+
+def shanghai_today():
+    """Today's date in Shanghai."""
+    import datetime as dt
+
+    from actions.common import SHANGHAI
+
+    return dt.datetime.now(SHANGHAI).date()
 
 
 def amount_decimal(value: Any) -> Optional[Decimal]:
@@ -170,6 +211,11 @@ class TicketFormValidation(FormSlotValidation, ABC):
     kind: Text = ""
     #: fields that can be changed at the read-back, in form order
     fields: Tuple[Text, ...] = ()
+    reasked_by_design = ("confirmation", "edit_field")
+
+    def skip_value(self, slot: Text) -> Any:
+        """The amount is the one field a ticket can do without: after three tries it is left open."""
+        return UNKNOWN_AMOUNT if slot == "amount" else None
 
     # -- slots ------------------------------------------------------------------------------
 
@@ -222,16 +268,24 @@ class TicketFormValidation(FormSlotValidation, ABC):
         typed = "" if is_payload(text) else text
         required = set(self.domain_slots(domain))
 
-        merchant = _clean(merchant_from_message(tracker))
-        if merchant and tracker.get_slot("respondent_name") is None and "respondent_name" in required:
-            updates["respondent_name"] = merchant
-        amount = parse_amount(latest_entity(tracker, "amount"))
-        if amount is not None and tracker.get_slot("amount") is None and "amount" in required:
-            updates["amount"] = str(amount)
-        phone = normalize_phone(latest_entity(tracker, "phone"))
-        if phone and tracker.get_slot("phone") is None and self.kind == "complaint":
-            updates["phone"] = phone
-        district = self._district_from(tracker, typed)
+        found = read_opening(typed)
+
+        def take(slot: Text, value: Any) -> None:
+            if value not in (None, "") and tracker.get_slot(slot) is None and slot in required:
+                updates[slot] = value
+
+        take("respondent_name", found.get("respondent_name") or _clean(merchant_from_message(tracker)))
+        entity_amount = parse_amount(latest_entity(tracker, "amount"))
+        amount = found.get("amount") if found.get("amount") is not None else entity_amount
+        if amount is not None and amount > 0:
+            take("amount", str(amount))
+        if self.kind == "complaint":
+            take("phone", found.get("phone") or normalize_phone(latest_entity(tracker, "phone")))
+            take("complainant_name", found.get("complainant_name"))
+            take("claim", found.get("claim"))
+        district = found.get("district") or self._district_from(tracker, typed)
+        if found.get("respondent_address"):
+            take("respondent_address", found["respondent_address"])
         if district and tracker.get_slot("district") is None:
             updates["district"] = district
         platform = detect_online_platform(typed)
@@ -307,40 +361,55 @@ class TicketFormValidation(FormSlotValidation, ABC):
 
     # -- validate_<slot> ----------------------------------------------------------------------
 
+    def _take_extra(self, parsed: Any, tracker: Tracker) -> Dict[Text, Any]:
+        """Other fields the same answer gave ("李娜 13812345678"), for slots still empty and asked here."""
+        extra = {}
+        for name, value in (getattr(parsed, "extra", None) or {}).items():
+            if value in (None, "") or tracker.get_slot(name) is not None:
+                continue
+            if name == "district" or name in self.fields:
+                extra[name] = value
+        if self.kind == "report" and tracker.get_slot("anonymous") is not False:
+            extra = {k: v for k, v in extra.items() if k not in ("complainant_name", "phone")}
+        return extra
+
     def validate_complainant_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> Dict[Text, Any]:
-        """A real name: 2-20 characters, no digits, not a non-answer or a title alone."""
-        name = _NAME_PREFIX_RE.sub("", _clean(value))
-        if (is_payload(name) or latest_intent(tracker) in ("affirm", "deny") or _NON_ANSWER_RE.match(name)
-                or not 2 <= len(name) <= 20 or re.search(r"\d", name) or _TITLE_ONLY_RE.match(name)):
+        """A personal name, read by value whatever the intent classifier thought (李明, 欧阳娜娜,
+        我叫王芳, 买买提·艾力, 王先生), with a phone number in the same line taken too."""
+        text = _clean(value)
+        parsed = None if is_payload(text) else parse_slot_value("complainant_name", text)
+        if parsed is None:
             return self.fail("complainant_name", dispatcher, tracker, "utter_invalid_complainant_name")
-        return self.ok("complainant_name", name, tracker)
+        return self.ok("complainant_name", parsed.value, tracker, **self._take_extra(parsed, tracker))
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> Dict[Text, Any]:
-        """A mobile or Shanghai landline number, also inside a sentence."""
-        phone = normalize_phone(latest_entity(tracker, "phone")) or extract_phone(_clean(value))
+        """A mobile or Shanghai landline number in any typed form, also inside a sentence."""
+        text = _clean(value)
+        parsed = None if is_payload(text) else parse_slot_value("phone", text)
+        phone = parsed.value if parsed else normalize_phone(latest_entity(tracker, "phone"))
         if not phone:
             return self.fail("phone", dispatcher, tracker, "utter_invalid_phone")
-        return self.ok("phone", phone, tracker)
+        return self.ok("phone", phone, tracker, **self._take_extra(parsed, tracker))
 
     def validate_complainant_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: DomainDict) -> Dict[Text, Any]:
         """A mailing address: at least 6 characters with a road, number, district or the like."""
         address = _clean(value)
-        if (is_payload(address) or _NON_ANSWER_RE.match(address) or len(address) < 6
-                or not _ADDRESS_HINT_RE.search(address)):
+        parsed = None if is_payload(address) else parse_slot_value("complainant_address", address)
+        if parsed is None or len(str(parsed.value)) < 6 or not _ADDRESS_HINT_RE.search(str(parsed.value)):
             return self.fail("complainant_address", dispatcher, tracker, "utter_invalid_complainant_address")
-        return self.ok("complainant_address", address, tracker)
+        return self.ok("complainant_address", str(parsed.value), tracker)
 
     def validate_respondent_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: DomainDict) -> Dict[Text, Any]:
         """The merchant: the NLU entity when there is one, else the answer (2-100 characters)."""
         text = _clean(value)
-        name = _clean(merchant_from_message(tracker)) or _MERCHANT_PREFIX_RE.sub("", text)
-        if is_payload(text) or _NON_ANSWER_RE.match(name) or _UNKNOWN_RE.fullmatch(name) or not 2 <= len(name) <= 100:
+        parsed = None if is_payload(text) else parse_slot_value("respondent_name", text)
+        if parsed is None:
             return self.fail("respondent_name", dispatcher, tracker, "utter_invalid_respondent_name")
-        return self.ok("respondent_name", name, tracker)
+        return self.ok("respondent_name", str(parsed.value), tracker, **self._take_extra(parsed, tracker))
 
     def validate_respondent_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> Dict[Text, Any]:
@@ -401,7 +470,11 @@ class TicketFormValidation(FormSlotValidation, ABC):
         text = _clean(value)
         if latest_entity(tracker, FORM_CHOICE) == NO_AMOUNT:
             return self.ok("amount", NO_AMOUNT, tracker)
-        amount = parse_amount(latest_entity(tracker, "amount")) or parse_amount(None if is_payload(text) else text)
+        parsed = None if is_payload(text) else parse_slot_value("amount", text)
+        if parsed is not None:
+            amount = amount_decimal(parsed.value)
+            return self.ok("amount", str(amount) if amount and amount > 0 else NO_AMOUNT, tracker)
+        amount = parse_amount(latest_entity(tracker, "amount"))
         if amount is not None:
             return self.ok("amount", str(amount) if amount > 0 else NO_AMOUNT, tracker)
         if not is_payload(text) and (_NO_AMOUNT_RE.match(text) or latest_intent(tracker) == "deny"):

@@ -708,14 +708,15 @@ def test_question_mid_form_is_let_through_and_the_form_asks_again(service):
     assert turn.responses == ["utter_ask_phone"]
 
 
-def test_question_after_a_failure_asks_again_normally(service):
+def test_question_after_a_failure_changes_strategy_at_the_third_ask(service):
     driver = FormDriver()
     _to_phone(driver)
     driver.answer("不知道")
     driver.answer("网购七天无理由退货怎么算", intent="ask_consumer_rights")
-    turn = driver.resume("action_answer_question")
-    assert turn.validation == [SlotSet("form_reprompted", False), SlotSet("requested_slot", "phone")]
-    assert turn.responses == ["utter_ask_phone"]
+    turn = driver.resume("action_answer_question")  # the third time the phone is asked
+    assert turn.validation == [SlotSet("form_reprompted", False), SlotSet("form_reprompted", True),
+                               SlotSet("handoff_reason", "form_failed"), SlotSet("requested_slot", "phone")]
+    assert turn.responses == ["utter_offer_human_form"]
 
 
 def test_unclear_confirmation_explains_the_buttons(service):
