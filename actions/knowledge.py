@@ -84,6 +84,9 @@ class ActionAnswerQuestion(Action):
             buttons = [{"title": h.entry.title, "payload": choice_payload(h.entry.id)} for h in result.choices]
             dispatcher.utter_message(response="utter_kb_choices", buttons=buttons)
             return [SlotSet(PENDING_SLOT, False)]
+        if result.other_city:
+            dispatcher.utter_message(response="utter_kb_other_city", city=result.other_city)
+            return [SlotSet(PENDING_SLOT, False)]
         dispatcher.utter_message(response="utter_kb_no_answer")
         if text and not text.startswith("/"):
             best = result.best

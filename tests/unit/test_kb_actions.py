@@ -175,3 +175,19 @@ def test_out_of_scope_with_the_knowledge_base_down_still_answers(db_url, monkeyp
     monkeypatch.setattr("xiaoan.kb.service.get_search_service", broken)
     messages, _ = run(ActionOutOfScope(), tracker("快递丢了找谁", "out_of_scope"))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+
+
+@pytest.mark.parametrize("text,city", [
+    ("深圳的个体户开业补贴怎么申请", "深圳"),
+    ("在成都办食品经营许可证要多久", "成都"),
+])
+def test_a_question_about_another_city_is_not_answered_with_shanghai_rules(kb, text, city):
+    messages, events = run(ActionAnswerQuestion(), tracker(text, "ask_business_registration"))
+    assert [m["response"] for m in messages] == ["utter_kb_other_city"]
+    assert messages[0]["city"] == city
+    assert SlotSet("kb_feedback_pending", False) in events
+
+
+def test_the_same_question_about_shanghai_is_answered(kb):
+    messages, events = run(ActionAnswerQuestion(), tracker("个体户营业执照去哪里办", "ask_business_registration"))
+    assert [m["response"] for m in messages][0] == "utter_kb_answer"

@@ -45,6 +45,7 @@ import numpy as np
 import yaml
 
 from xiaoan.kb.schema import EntryData, in_force, today_shanghai
+from xiaoan.kb.locality import other_city
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +374,8 @@ class SearchResult:
     decision: str
     hits: list[Hit]
     choices: list[Hit] = dataclasses.field(default_factory=list)
+    #: another city the question is explicitly about (then Shanghai's rules are not the answer)
+    other_city: str | None = None
 
     @property
     def best(self) -> Hit | None:
@@ -730,6 +733,10 @@ class KbIndex:
             if c > 0
         ]
         decision = decide(hits, th)
+        city = other_city(query)
+        if city:
+            # the entries describe Shanghai's rules: never the answer for another city
+            return SearchResult(query=query, decision=NONE, hits=hits[:top], other_city=city)
         choices = [h for h in hits[:3] if h.score >= th.choices] if decision == CHOICES else []
         return SearchResult(query=query, decision=decision, hits=hits[:top], choices=choices)
 
