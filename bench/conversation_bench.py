@@ -181,12 +181,18 @@ class Citizen:
             self.resume_pending = False
             return "继续填写"
         if loop not in FORMS or not requested:
-            if self.reopened >= 2:
+            if self.reopened >= 3:
                 return None
             self.reopened += 1
             self.rephrases += 1
             self.attempts.clear()
-            return p.fallback_opening
+            # a typed choice when the bot offers one that fits (e.g. a clarification's 我要投诉)
+            word = "举报" if p.kind == "report" else "投诉"
+            titles = [b.get("title") or "" for m in last_bot for b in (m.get("buttons") or [])]
+            fitting = [t for t in titles if word in t]
+            if fitting:
+                return fitting[0]
+            return p.fallback_opening if self.reopened == 1 else f"我要{word}商家"
         if self.inline_pending:
             self.inline_pending = False
             return p.correction_text
@@ -246,7 +252,8 @@ def play(stack: Stack, persona: Persona, max_turns: int = MAX_TURNS) -> Outcome:
             out.transcript.append(("citizen", text))
             replies = stack.say(sender, text)
             for reply in replies:
-                out.transcript.append(("bot", reply.get("text") or ""))
+                titles = [b.get("title") or "" for b in (reply.get("buttons") or [])]
+                out.transcript.append(("bot", (reply.get("text") or "") + (f" [{' | '.join(titles)}]" if titles else "")))
             found = next((m.group(0) for r in replies for m in [TICKET_RE.search(r.get("text") or "")] if m), None)
             if found:
                 out.ticket_no = found
@@ -397,8 +404,14 @@ def run(split: str = "dev", n: int | None = None, seed: int = 0, root: Path = RO
         stack = start_stack(root, model, Path(tmp))
         try:
             def one(persona: Persona) -> Outcome:
-                outcome = play(stack, persona)
-                judge(outcome, persona, fetch_ticket(stack, root, outcome.ticket_no) if outcome.ticket_no else None)
+                try:
+                    outcome = play(stack, persona)
+                    ticket = fetch_ticket(stack, root, outcome.ticket_no) if outcome.ticket_no else None
+                except Exception as exc:  # one broken conversation must not end the run
+                    outcome = Outcome(pid=persona.pid, intent=persona.intent, kind=persona.kind,
+                                      opening_style=persona.opening_style, error=f"{type(exc).__name__}: {exc}")
+                    ticket = None
+                judge(outcome, persona, ticket)
                 return outcome
 
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

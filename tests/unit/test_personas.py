@@ -269,8 +269,20 @@ def test_stuck_when_no_form_ever_starts():
         def tracker(self, sender):
             return {"slots": {}, "active_loop": {}, "events": []}
 
-    out = play(Deaf(), P.make_persona("dev", 0, 1))
-    assert out.stuck and not out.ticket_no and out.turns == 3
+    person = P.make_persona("dev", 0, 1)
+    out = play(Deaf(), person)
+    assert out.stuck and not out.ticket_no and out.turns == 4
+    said = [t for who, t in out.transcript if who == "citizen"]
+    assert said[1] == person.fallback_opening and said[2] in ("我要投诉商家", "我要举报商家")
+
+
+def test_citizen_types_the_fitting_offered_choice():
+    person = _persona(lambda p: p.kind == "report")
+    citizen = Citizen(person)
+    offer = [{"text": "您是想办下面哪件事？", "buttons": [{"title": "我要投诉", "payload": "/complain_general"},
+                                                      {"title": "我要举报", "payload": "/report_violation"}]}]
+    assert citizen.next_message({"slots": {}, "active_loop": {}}, offer) == "我要举报"
+    assert citizen.rephrases == 1
 
 
 def test_figures_and_masking():
