@@ -427,7 +427,8 @@ def run(split: str = "dev", n: int | None = None, seed: int = 0, root: Path = RO
     if json_out:
         data = {"split": split, "n": n, "seed": seed, "root": str(root), "model": str(model), "figures": today}
         if split == "dev":
-            data["outcomes"] = [{k: v for k, v in asdict(o).items()} for o in outcomes]
+            data["outcomes"] = [dict(asdict(o), transcript=[(who, mask(text)) for who, text in o.transcript])
+                                for o in outcomes]
         Path(json_out).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return today
 
