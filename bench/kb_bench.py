@@ -530,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=300, help="searches timed per size")
     parser.add_argument("--kb-dir", type=Path, default=None, help="knowledge-base YAML directory")
     parser.add_argument("--sealed", action="store_true", help="only the sealed-set table")
+    parser.add_argument("--no-sealed", action="store_true", help="leave the sealed-set table out (development runs)")
     parser.add_argument("--source", choices=("yaml", "db", "auto"), default="yaml",
                         help="sealed set: the entries `xiaoan kb search --source` reads (default: the YAML files)")
     args = parser.parse_args(list(argv))
@@ -596,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"{_fmt(q.refused):>18}  a={t.answer:.2f} m={t.margin:.2f} c={t.choices:.2f}")
     print(f"{'target':<32} {'≥0.90':>6} {'≥0.97':>6} {'':>12} {'':>15} {'≥0.85':>18}")
 
-    if SEALED_FILE.exists():
+    if SEALED_FILE.exists() and not args.no_sealed:
         run_sealed(args.source, args.kb_dir)
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

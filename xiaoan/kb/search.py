@@ -22,9 +22,15 @@ How a question is scored:
    rows, so the encoder's cost does not grow with the size of the knowledge base.
 6. The intent may add a small bonus to the areas it points at; an entry of another area that
    scores higher by more than the bonus still comes first.
-7. Decision with calibrated thresholds (``resources/kb_thresholds.yml``, written by
-   ``bench/kb_bench.py --calibrate``): answer when the best score is high and clearly ahead of
+7. Decision by the calibrator (`xiaoan.kb.ranker`, ``resources/kb_ranker.json``): a logistic
+   regression on the lexical and semantic scores of the best three candidates, their leads,
+   the rank agreement of the two scorers, the intent's area and the question's length gives
+   each candidate the probability of being the right entry; answer when the first one's is
+   high enough, offer those that are plausible as choices, otherwise no answer. Without that
+   file (or without a model for the mode) the calibrated thresholds decide
+   (``resources/kb_thresholds.yml``): answer when the best score is high and clearly ahead of
    the second; offer up to three choices when the best is plausible; otherwise no answer.
+   Both files are written by ``bench/kb_bench.py --calibrate --write``.
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 import yaml
 
-from xiaoan.kb.schema import EntryData, in_force, today_shanghai
+from xiaoan.kb import ranker as _ranker
 from xiaoan.kb.locality import other_city
+from xiaoan.kb.ranker import RANKER_FILE, RankerModel
+from xiaoan.kb.schema import EntryData, in_force, today_shanghai
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,7 @@ class SearchSettings:
         synonyms: groups of equivalent words, the first one being the form used.
         thresholds: mode (``lexical`` / ``hybrid``) -> calibrated thresholds.
         dict_files: jieba user dictionaries.
+        rankers: mode -> the calibrator deciding instead of the thresholds (none: thresholds).
     """
 
     k1: float = 1.2
@@ -110,6 +119,7 @@ class SearchSettings:
     synonyms: tuple[tuple[str, ...], ...] = ()
     thresholds: dict[str, Thresholds] = dataclasses.field(default_factory=dict)
     dict_files: tuple[Path, ...] = ()
+    rankers: dict[str, RankerModel] = dataclasses.field(default_factory=dict)
 
     def thresholds_for(self, mode: str) -> Thresholds:
         """The calibrated thresholds of a scoring mode (defaults when not calibrated)."""
@@ -122,8 +132,12 @@ def load_settings(
     synonyms_file: Path = SYNONYMS_FILE,
     thresholds_file: Path = THRESHOLDS_FILE,
     dict_dir: Path = DICT_DIR,
+    ranker_file: Path | None = RANKER_FILE,
 ) -> SearchSettings:
-    """Read the search settings, synonym table, thresholds and dictionary list."""
+    """Read the search settings, synonym table, thresholds, calibrator and dictionary list.
+
+    ``ranker_file`` None (or a missing file) leaves the decision to the thresholds.
+    """
     cfg = yaml.safe_load(Path(settings_file).read_text(encoding="utf-8")) or {}
     syn = yaml.safe_load(Path(synonyms_file).read_text(encoding="utf-8")) or {}
     groups = []
@@ -153,6 +167,7 @@ def load_settings(
         synonyms=tuple(groups),
         thresholds=thresholds,
         dict_files=dict_files,
+        rankers=_ranker.load_models(Path(ranker_file)) if ranker_file is not None else {},
     )
 
 
@@ -352,11 +367,18 @@ class Hit:
         entry: the entry (its published version).
         score: confidence, 0..1.
         rank_score: the score used for ordering (with the intent's area bonus).
+        lexical: the lexical score alone, 0..1.
+        semantic: the sentence encoder's cosine, 0..1 (None in lexical-only search).
+        probability: the calibrator's probability that this is the right entry (None when
+            the thresholds decided).
     """
 
     entry: EntryData
     score: float
     rank_score: float
+    lexical: float = 0.0
+    semantic: float | None = None
+    probability: float | None = None
 
 
 @dataclasses.dataclass
@@ -681,6 +703,13 @@ class KbIndex:
         Returns:
             (entry positions, scores 0..1, rank scores), entries not in force scored -1.
         """
+        rows, conf, rank, _, _ = self._ranked(query, k, intent=intent, today=today)
+        return rows, conf, rank
+
+    def _ranked(
+        self, query: str, k: int, *, intent: str | None = None, today: dt.date | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """`ranked` plus the lexical scores and cosines (None without an encoder) of the `k` entries."""
         n = len(self.entries)
         k = min(k, n)
         lexical = self.lexical_scores(query)
@@ -696,14 +725,22 @@ class KbIndex:
             bound = np.where(in_force_mask, bound, np.float32(-np.inf))
         m = min(n, max(k, self.settings.rerank_candidates)) if hybrid else k
         rows = top_indices(bound, m)
-        conf = lexical[rows].astype(np.float64)
+        lex = lexical[rows].astype(np.float64)
+        cos = None
+        conf = lex
         if hybrid:
-            conf = (conf + w * self._cosines(rows, self.query_vector(query))) / (1 + w)
+            cos = self._cosines(rows, self.query_vector(query)).astype(np.float64)
+            conf = (lex + w * cos) / (1 + w)
         if not all_in_force:
             conf = np.where(in_force_mask[rows], conf, -1.0)
         rank = conf + bonus * in_area[rows] if in_area is not None else conf
         order = np.lexsort((rows, -rank))[:k]
-        return rows[order], conf[order], rank[order]
+        return rows[order], conf[order], rank[order], lex[order], (cos[order] if cos is not None else None)
+
+    @property
+    def ranker(self) -> RankerModel | None:
+        """The calibrator of this index's mode, or None (the thresholds decide)."""
+        return self.settings.rankers.get(self.mode)
 
     def search(
         self,
@@ -721,24 +758,42 @@ class KbIndex:
             intent: the NLU intent; may narrow the areas (never hiding a clearly better entry).
             top: number of hits returned (at least three are considered for the decision).
             today: the day for effective/expiry dates (default: today in Shanghai).
-            thresholds: override the calibrated thresholds (calibration and tests).
+            thresholds: decide with these thresholds instead of the calibrator or the
+                calibrated thresholds (calibration and tests).
         """
         th = thresholds or self.thresholds
         if not self.entries or not query or not query.strip():
             return SearchResult(query=query, decision=NONE, hits=[])
-        rows, conf, rank = self.ranked(query, max(top, 3), intent=intent, today=today)
+        rows, conf, rank, lex, cos = self._ranked(query, max(top, 3), intent=intent, today=today)
+        cos_list = cos.tolist() if cos is not None else [None] * len(rows)
         hits = [
-            Hit(entry=self.entries[i], score=float(c), rank_score=float(r))
-            for i, c, r in zip(rows.tolist(), conf.tolist(), rank.tolist())
+            Hit(entry=self.entries[i], score=float(c), rank_score=float(r), lexical=float(x), semantic=y)
+            for i, c, r, x, y in zip(rows.tolist(), conf.tolist(), rank.tolist(), lex.tolist(), cos_list)
             if c > 0
         ]
-        decision = decide(hits, th)
+        model = self.ranker if thresholds is None else None
+        if model is not None:
+            decision, offered = self._decide_with(model, hits, query, intent)
+            choices = [h for h, o in zip(hits, offered) if o] if decision == CHOICES else []
+        else:
+            decision = decide(hits, th)
+            choices = [h for h in hits[:3] if h.score >= th.choices] if decision == CHOICES else []
         city = other_city(query)
         if city:
             # the entries describe Shanghai's rules: never the answer for another city
             return SearchResult(query=query, decision=NONE, hits=hits[:top], other_city=city)
-        choices = [h for h in hits[:3] if h.score >= th.choices] if decision == CHOICES else []
         return SearchResult(query=query, decision=decision, hits=hits[:top], choices=choices)
+
+    def _decide_with(
+        self, model: RankerModel, hits: list[Hit], query: str, intent: str | None
+    ) -> tuple[str, np.ndarray]:
+        """The calibrator's decision over the best three hits; sets each one's probability."""
+        top = hits[: _ranker.TOP]
+        x = _ranker.hit_features(top, query, self.settings.intent_areas.get(intent or ""))
+        p = model.probabilities(x)
+        for hit, value in zip(top, p.tolist()):
+            hit.probability = value
+        return _ranker.decide_p(p, model)
 
 
 def decide(hits: Sequence[Hit], th: Thresholds) -> str:
