@@ -48,14 +48,18 @@ _HUMAN_PATTERNS = [
     r"有(人工|真人|活人)(吗|么|嘛|没有|不)",
     r"(人工|真人|活人)(呢|在哪|在吗|在不在|有吗)",
     # 叫你们工作人员来, 让工作人员跟我说, 找个人跟我说, 换个人来
-    r"(叫|找|让|请|换|派)(你们|个|一?个|一位)?(的)?(工作人员|负责人|领导|客服人员|人)(来|过来|跟我|和我|同我|联系我|处理|回复|接)",
-    r"(我要|我想|要|想)(跟|和|同)(真人|人工|工作人员|活人|人)(说话|聊|对话|沟通|讲)",
+    r"(叫|找|让|请|换|安排)(你们的?|个|一个|一位)?(工作人员|客服人员)(来|过来|跟我|和我|同我|联系我|处理|回复|接)?",
+    r"(叫|找|让|请|换)(你们的?|个|一个|一位)?(负责人|领导)(来|过来|跟我|和我|同我|联系我|处理|回复)",
+    r"(叫|找|让|请|换)(一个|个|一位)人(来|过来|跟我|和我|同我|联系我|处理|回复)",
+    r"(叫|喊|找)(个|一个|一位)客服",
+    r"^(我要|要|给我)?找人(吧|啊)?$",
+    r"(我要|我想|要|想)(直接)?(跟|和|同)(真人|人工|工作人员|活人|人)(说话|聊|对话|沟通|讲)",
     # 找你们领导 / 叫你们负责人 (找商家负责人 is part of a story, not a request to us)
     r"(找|叫|要|让)你们(的)?(领导|负责人|工作人员)",
 ]
 _HUMAN_REGEX = re.compile("|".join(f"(?:{p})" for p in _HUMAN_PATTERNS))
 # The whole message is only the person asked for: 人工 / 人工人工 / 真人客服.
-_HUMAN_ALONE = re.compile(r"^(人工|真人|人工客服|真人客服)+(吧|啊|呀|谢谢)?$")
+_HUMAN_ALONE = re.compile(r"^((人工|真人|人工客服|真人客服)+|转接|客服|找客服|接线员呢)(吧|啊|呀|谢谢)?$")
 # 人工 that is not a person: 人工智能, 人工费, 人工湖 …
 _NOT_A_PERSON = re.compile(r"人工(智能|智障|费|成本|湖|草|降雨|养殖|合成|授精|呼吸|关节|耳蜗|晶体|心脏|甜味)")
 # A negation just before the request: 不用转人工, 不需要帮我找人工, 别转人工了.
@@ -79,6 +83,8 @@ def _human_in_clause(clause: str) -> bool:
     if _HUMAN_ALONE.match(masked):
         return True
     for match in _HUMAN_REGEX.finditer(masked):
+        if masked[max(0, match.start() - 1):match.start()] == "是":
+            continue  # 你是真人客服吗 / 是人工回复吗: asks what it is talking to (bot_challenge)
         before = masked[max(0, match.start() - _NEGATION_WINDOW):match.start() + 2]
         negation = None
         for found in _HUMAN_NEGATION.finditer(before):
@@ -117,16 +123,16 @@ def wants_human(text: str) -> bool:
 _LEADING_FILLER = re.compile(r"^(那就|那|嗯+|哎+|唉+|额|呃|哦|好吧|行吧|我看|要不|想想|想了想|我觉得)")
 # 算了 (not 算了一下 / 算了下 / 算了账), 拉倒, 作废, 放弃, 退出, 停止 …
 _CANCEL_WORD = re.compile(
-    r"^(还是)?(算了(?!一?下|账|算账)|算咯|拉倒|作废|放弃|退出|停止|终止|中止|停下|撤单|不干了)"
+    r"^(还是)?(算了(?!一?下|账|算账)|算咯|拉倒|作废|我?放弃|退出|停止|终止|中止|停下|撤单|不干了)"
 )
 # 取消 / 撤销 / 撤回 only with a short tail: 取消吧, 取消投诉, 撤销这个举报 (not 取消了订单…).
 _CANCEL_COMMAND = re.compile(
-    r"^(我要|我想|帮我|请)?(取消|撤销|撤回|撤掉|撤了)(掉|一下)?(吧|了吧|啦|了)?"
+    r"^(我要|我想|帮我|请|全部)?((取消|撤销|撤回|撤掉)+|撤了)(掉|一下)?(吧|了吧|啦|了)?"
     r"(这个|本次|这次|这单|我的|刚才的|全部|对\w{1,8}的)?(投诉|举报|工单|登记|申请|流程|单子|提交)?(吧|了|啦|掉)?$"
 )
 # 不投诉了, 我不想弄了, 先不填了, 别登记了, 暂时不举报了, 不要提交, 不用登记了 …
 _CANCEL_REFUSAL = re.compile(
-    r"^(我们?|我也)?(还是|就|先|暂时|今天)?(不想|不要|不用|别|不|没必要)(再|继续)?"
+    r"^(我们?|我也)?(还是|就|先|暂时|今天)?(不想|不要|不用|别|不|没必要)(再|继续)?(给我|帮我|替我)?"
     r"(投诉|举报|投|报|弄|搞|填写?|办|整|登记|继续|提交|折腾|追究|处理)"
     r"(了|啦|咯|吧|下去|了吧)?$"
 )
@@ -136,19 +142,21 @@ _CANCEL_REFUSAL_OBJECT = re.compile(
 )
 # A clause that ends in a cancel: 这家店我不投诉了, 别帮我投诉了, 网店的投诉撤回吧, 那事就算了吧.
 _CANCEL_ENDING = re.compile(
-    r"((不想|不要|不用|不|别)(再|接着|继续)?(帮我)?(投诉|举报|投|报|弄|搞|填|登记)\w{0,6}(了|啦|咯)"
+    r"((不想|不要|不用|不|别)(再|接着|继续|往下)?(帮我|替我|给我)?(投诉|举报|投|报|弄|搞|填|登记|继续|追究)\w{0,6}(了|啦|咯)"
+    r"|(刚才的|刚才说的|刚才填的)(全部)?(不算|作废)(了|吧)?"
+    r"|(这单|这个|这件事)(就)?不要了|不用你们了"
     r"|(投诉|举报|单子|工单)(就)?(不要了|不用了|不弄了|撤回|撤销|撤了|撤掉|取消|作废)(吧|了|掉|啦)*"
-    r"|(?<!不能)(?<!不会)(?<!不可能)(就|还是)算了(吧|啦)?)$"
+    r"|(那|这)(个|件)?(事情?|单|投诉|举报)(就|还是)?算了(吧|啦)?)$"
 )
 # Taking the cancel back: 算了吧我还是投诉 / 算了 继续填 / 还是要举报.
 _REVERSAL = re.compile(
     r"(?<![不别没])(还是|继续|接着|照样|仍然|依然|要)(要|想|得)?(投诉|举报|投|报|填|弄|办|登记)"
-    r"|(要|想|得)?(改一下|改下|修改|改一改|改个)"
+    r"|(要|想|得)?(改一下|改下|修改|改一改|改个)|只(要|想)?(投诉|举报)"
 )
 
 
 # 先别提交 / 先不要提交: a pause to correct the read-back (deny), not an abandoned form.
-_PAUSE = re.compile(r"^(先|等等|等一下|稍等)(别|不要|不)(急着)?提交")
+_PAUSE = re.compile(r"^(先|等等|等一下|稍等)(别|不要|不)(急着)?提交(?!了)")
 
 
 def _is_cancel_clause(clause: str) -> bool:
@@ -164,7 +172,14 @@ def _is_cancel_clause(clause: str) -> bool:
     )
 
 
+# A cancel at the end counts only in a short message: in a long story 不投诉了 is narrated.
+_SHORT_MESSAGE = 40
+_CANCEL_ALONE = re.compile(r"^(停|停停|stop|cancel|quit|cancel掉)$")
+
+
 def _is_cancel(text: str) -> bool:
+    if _CANCEL_ALONE.match(text):
+        return True
     clauses = _clauses(text)
     if not clauses:
         return False
@@ -176,7 +191,7 @@ def _is_cancel(text: str) -> bool:
         rest = first[word.end():] if word else ""
         later = " ".join([rest, *clauses[1:]])
         return not _REVERSAL.search(later)
-    if len(clauses) > 1 and _is_cancel_clause(clauses[-1]):
+    if len(clauses) > 1 and len(text) <= _SHORT_MESSAGE and _is_cancel_clause(clauses[-1]):
         return True
     return False
 
