@@ -83,10 +83,23 @@ def _message(text: str, intent: str = "greet", confidence: float = 0.9) -> Messa
 def test_short_examples_are_not_trained_on(storage, context):
     component, _ = _trained(storage, context)
     texts, labels = component.training_examples(
-        _training_data({"complain_refund": REFUND[:1]}, SHORT_LINES)
+        _training_data({"complain_refund": REFUND}, SHORT_LINES + [("我要退款", "complain_refund")] * 3)
     )
-    assert labels == ["complain_refund"]
-    assert texts == [normalize_text(REFUND[0])]
+    assert labels == ["complain_refund"] * len(REFUND)
+    assert texts == [normalize_text(text) for text in REFUND]
+
+
+def test_intents_with_too_few_long_examples_are_left_out(storage, context):
+    resource = Resource("letter_classifier")
+    component = LetterClassifier.create(LetterClassifier.get_default_config(), storage, resource, context)
+    rare = [
+        "请问一下投诉和举报到底有什么区别？我既想让商家赔偿我，又想让你们去查这家店的卫生问题，应该怎么提交？",
+        "请问投诉以后多长时间会有结果？我上个月提交的材料一直没有人联系我，我该去哪里问进度比较好呢？",
+    ]
+    component.train(
+        _training_data({"complain_refund": REFUND, "report_violation": REPORT, "ask_regulation": rare})
+    )
+    assert sorted(component.model.classes_) == ["complain_refund", "report_violation"]
 
 
 def test_long_letter_is_reclassified_after_a_persist_load_round_trip(storage, context):
