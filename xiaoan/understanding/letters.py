@@ -390,17 +390,24 @@ _ADDRESSEE = (
     r"政府|领导|工作人员)?"
 )
 _CLAIM_CUE = re.compile(
-    r"^" + _SUBJECT + r"(?:的|们的)?(?:(?:诉求|要求)(?:是|为)?|希望|请求|恳请|恳求|盼望|期望|期盼|望|盼|请|麻烦|"
+    r"^" + _SUBJECT + r"(?:的|们的)?(?:(?:诉求|要求)(?:是|为)?|希望|请求|恳请|恳求|盼望|期望|期盼|望|盼|请(?!问|教)|麻烦|"
     r"要(?=他们|商家|店家|对方|老板|店里|公司|平台|卖家))"
     + _ADDRESSEE + r"(?:帮忙|帮助|帮我们|帮我|协助|依法)?[:：，,]?\s*"
 )
+_AFTER_CLAIM = re.compile(r"(?:我的|本人)?(?:联系电话|联系方式|电话|手机|附件|附[:：]|此致|谢谢|感谢|敬礼)")
 _COURTESY_END = re.compile(r"[，,。！!\s]*(?:谢谢(?:你们|您)?|感谢(?:你们|您)?|麻烦(?:你们|您)?了|拜托了)?[。！!\s]*$")
 
 
 def _find_claim(text: str) -> str | None:
     label = _CLAIM_LABEL.search(text)
     if label:
-        claim = text[label.end():].strip(" ，,。；;")
+        # everything after the label, up to contact details or a closing formula
+        kept: list[str] = []
+        for sentence in split_sentences(text[label.end():]):
+            if _AFTER_CLAIM.match(sentence):
+                break
+            kept.append(sentence)
+        claim = " ".join(kept).strip(" ，,。；;")
         return claim or None
     sentences = split_sentences(text)
     claims: list[str] = []

@@ -206,3 +206,72 @@ def test_merchant_demands_are_not_the_claim():
 def test_empty_letter():
     fields = read_letter("   ", TODAY)
     assert fields == LetterFields(None, None, None, None, [], None, "", False)
+
+
+def test_a_question_has_no_claim():
+    fields = read_letter(
+        "请问菜市场的电子秤是谁来检查的？我感觉我们这边菜场很多摊位的秤都不准，有没有公平秤可以复称？", TODAY
+    )
+    assert fields.claim is None
+    assert fields.amount is None
+
+
+def test_masked_name_wan_amount_and_yuan_sign():
+    fields = read_letter(
+        "本人X先生，2026年5月在“悦动游泳健身（长宁店）”办理家庭卡，支付¥1.2万，"
+        "会所于10月31日突然停业。目前卡内剩余价值约7千5。请求：退还剩余费用。联系电话138****2211。",
+        TODAY,
+    )
+    assert fields.respondent_name == "悦动游泳健身（长宁店）"
+    assert fields.amount == Decimal(7500)  # what is left, not the ¥1.2万 paid
+    assert fields.dates[-1] == datetime.date(2026, 10, 31)
+    assert fields.claim == "退还剩余费用"  # the phone number after it is not part of the claim
+
+
+def test_anonymous_report_with_numbered_facts():
+    fields = read_letter(
+        "匿名举报。1. 金山区朱泾镇某加工点无证生产豆制品；2. 地上污水横流，工人不戴手套；"
+        "3. 每天凌晨三点左右出货，送往附近菜场。恳请执法部门突击检查。",
+        TODAY,
+    )
+    assert fields.district == "jinshan"
+    assert fields.amount is None
+    assert fields.claim == "突击检查"
+    assert is_letter("匿名举报。1. 金山区朱泾镇某加工点无证生产豆制品；2. 地上污水横流，工人不戴手套；"
+                     "3. 每天凌晨三点左右出货，送往附近菜场。恳请执法部门突击检查。")
+
+
+def test_talking_to_a_person_in_the_middle_of_a_letter():
+    fields = read_letter(
+        "我在网上买的电热水壶漏电，被电了一下，申请退款卖家不理。这个事情说起来很复杂，"
+        "能不能找个人跟我电话沟通一下？花了一百二十九元，我要求退款并赔偿。",
+        TODAY,
+    )
+    assert fields.wants_human is True
+    assert fields.amount == Decimal(129)
+    assert fields.claim == "退款并赔偿"
+
+
+def test_artificial_grass_is_not_a_person():
+    fields = read_letter(
+        "幼儿园操场铺的人工草坪味道刺鼻，孩子们回家都说头晕，我们家长怀疑材料不合格。"
+        "希望你们抽检一下这批人工草皮。", TODAY
+    )
+    assert fields.wants_human is False
+    assert fields.claim == "抽检一下这批人工草皮"
+
+
+def test_fallbacks_while_the_value_parsers_are_missing(monkeypatch):
+    from xiaoan.understanding import letters
+
+    monkeypatch.setattr(letters, "_parser", lambda module, name: None)
+    fields = read_letter(GYM, TODAY)
+    assert fields.respondent_name == "力行健身（七宝店）"
+    assert "七莘路1888号" in (fields.respondent_address or "")
+    assert fields.district == "minhang"
+    assert fields.amount == Decimal(2600)
+    assert fields.dates[:2] == [datetime.date(2026, 3, 12), datetime.date(2026, 11, 20)]
+    training = read_letter(TRAINING, TODAY)
+    assert training.respondent_name == "上海启明星教育科技有限公司"
+    assert training.amount == Decimal(24000)
+    assert training.dates[0] == datetime.date(2025, 9, 1)
