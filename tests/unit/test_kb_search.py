@@ -461,3 +461,126 @@ def test_both_sparse_products_score_the_real_knowledge_base_alike(settings):
         assert a.dtype == b.dtype == np.float32
         assert np.allclose(a, b, atol=1e-6)
     assert any(a.max() > 0.3 for a in in_place)
+
+
+# --- the calibrator (xiaoan/kb/ranker.py) -----------------------------------------------------------
+
+from xiaoan.kb import ranker  # noqa: E402
+
+
+def column(x: np.ndarray, name: str) -> np.ndarray:
+    return x[:, ranker.FEATURES.index(name)]
+
+
+def test_candidate_features_leads_and_rank_agreement():
+    x = ranker.candidate_features(scores=[0.6, 0.5, 0.2], lexical=[0.3, 0.7, 0.1], semantic=[0.9, 0.3, 0.3],
+                                  areas=["biz", "consumer", "biz"], query="个体户执照", intent_areas=["biz"])
+    assert x.shape == (3, len(ranker.FEATURES))
+    np.testing.assert_allclose(column(x, "score_margin"), [0.1, -0.1, -0.4])
+    np.testing.assert_allclose(column(x, "lexical_margin"), [-0.4, 0.4, -0.6])
+    np.testing.assert_allclose(column(x, "semantic_margin"), [0.6, -0.6, -0.6])
+    assert column(x, "first").tolist() == [1, 0, 0]
+    # the lexical and semantic scorers disagree: neither candidate is first on both
+    assert column(x, "lexical_first").tolist() == [0, 1, 0]
+    assert column(x, "semantic_first").tolist() == [1, 0, 0]
+    assert column(x, "both_first").tolist() == [0, 0, 0]
+    assert column(x, "intent_agrees").tolist() == [1, 0, 1]
+    assert column(x, "intent_disagrees").tolist() == [0, 1, 0]
+    assert column(x, "area_consumer").tolist() == [0, 1, 0]
+    assert column(x, "query_length")[0] == pytest.approx(np.log1p(5))
+    no_intent = ranker.candidate_features(scores=[0.6], lexical=[0.6], semantic=None, areas=["biz"], query="x")
+    assert column(no_intent, "intent_agrees")[0] == column(no_intent, "intent_disagrees")[0] == 0
+    assert column(no_intent, "semantic")[0] == 0 and column(no_intent, "lexical_margin")[0] == 0.6
+
+
+def tiny_kb() -> list[EntryData]:
+    return [entry("biz.a", "个体工商户营业执照怎么办", ["个体户怎么注册", "个体户执照办理"]),
+            entry("biz.b", "个体工商户怎么注销", ["个体户不干了怎么注销"]),
+            entry("reg.c", "电梯困人找谁", ["电梯故障", "电梯关人了"])]
+
+
+def test_features_of_a_tiny_index_come_from_its_hits(settings):
+    index = KbIndex(tiny_kb(), settings, encoder=FakeEncoder())
+    result = index.search("电梯困人了", intent="ask_regulation", today=TODAY, thresholds=Thresholds())
+    top = result.hits[:3]
+    assert top[0].entry.id == "reg.c" and all(h.semantic is not None for h in top)
+    x = ranker.hit_features(top, result.query, settings.intent_areas["ask_regulation"])
+    np.testing.assert_allclose(column(x, "lexical"), [h.lexical for h in top])
+    np.testing.assert_allclose(column(x, "semantic"), [h.semantic for h in top])
+    np.testing.assert_allclose(column(x, "score"), [h.score for h in top])
+    # the score is the mean of the lexical score and the cosine (encoder_weight 1)
+    w = settings.encoder_weight
+    assert top[0].score == pytest.approx((top[0].lexical + w * top[0].semantic) / (1 + w), abs=1e-6)
+    assert column(x, "both_first")[0] == 1
+    assert column(x, "intent_agrees").tolist()[: len(top)] == [float(h.entry.area == "reg") for h in top]
+    lexical_hits = KbIndex(tiny_kb(), settings, encoder=None).search("电梯困人了", today=TODAY).hits
+    assert all(h.semantic is None for h in lexical_hits)
+    assert not column(ranker.hit_features(lexical_hits, "电梯困人了"), "semantic").any()
+
+
+def margin_model(**changes) -> ranker.RankerModel:
+    """P = sigmoid(20 * lead of the combined score - 2): a candidate well ahead is right."""
+    n = len(ranker.FEATURES)
+    coef = np.zeros(n)
+    coef[ranker.FEATURES.index("score_margin")] = 20.0
+    model = ranker.RankerModel(ranker.FEATURES, np.zeros(n), np.ones(n), coef, -2.0, answer=0.8, choices=0.1)
+    return dataclasses.replace(model, **changes)
+
+
+def write_model(path, model: ranker.RankerModel, modes=(LEXICAL, HYBRID)) -> None:
+    ranker.write_models({m: model for m in modes}, path)
+
+
+def test_decision_uses_the_model_file(tmp_path, settings):
+    path = tmp_path / "kb_ranker.json"
+    write_model(path, margin_model())
+    loaded = load_settings(ranker_file=path)
+    assert set(loaded.rankers) == {LEXICAL, HYBRID}
+    assert loaded.rankers[LEXICAL].to_json() == margin_model().to_json()
+    index = KbIndex(tiny_kb(), loaded, encoder=None)
+    assert index.ranker is not None
+    result = index.search("电梯困人了找谁", today=TODAY)
+    best = result.hits[0]
+    second = result.hits[1].score if len(result.hits) > 1 else 0.0  # a lone candidate leads by its score
+    expected = 1 / (1 + np.exp(-(20 * (best.score - second) - 2)))
+    assert best.probability == pytest.approx(expected)
+    assert result.decision == (ANSWER if expected >= 0.8 else CHOICES)
+    assert result.decision == ANSWER and best.entry.id == "reg.c"
+    # the same model with an unreachable answer threshold never answers
+    write_model(path, margin_model(answer=0.999999))
+    strict = KbIndex(tiny_kb(), load_settings(ranker_file=path), encoder=None)
+    assert strict.search("电梯困人了找谁", today=TODAY).decision != ANSWER
+    # a model for the other mode only: this mode falls back to the thresholds
+    write_model(path, margin_model(), modes=(HYBRID,))
+    assert KbIndex(tiny_kb(), load_settings(ranker_file=path), encoder=None).ranker is None
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"modes": {"lexical": {"features": ["score"]}}}'])
+def test_missing_or_broken_model_file_falls_back_to_the_thresholds(tmp_path, settings, content):
+    path = tmp_path / "kb_ranker.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    loaded = load_settings(ranker_file=path)
+    assert loaded.rankers == {}
+    index = KbIndex(tiny_kb(), loaded, encoder=None)
+    assert index.ranker is None
+    for question in ("电梯困人了找谁", "个体工商户", "今天天气怎么样"):
+        result = index.search(question, today=TODAY)
+        assert result.decision == decide(result.hits, index.thresholds)
+        assert all(h.probability is None for h in result.hits)
+
+
+def test_a_near_miss_with_low_probability_is_offered_as_choices(tmp_path, settings):
+    path = tmp_path / "kb_ranker.json"
+    write_model(path, margin_model())
+    index = KbIndex(tiny_kb(), load_settings(ranker_file=path), encoder=None)
+    question = "个体工商户"  # both 个体工商户 entries match it about equally: neither is surely right
+    result = index.search(question, today=TODAY)
+    # the threshold decision with a low bar would answer it with a near miss ...
+    loose = index.search(question, today=TODAY, thresholds=Thresholds(answer=0.05, margin=0.0, choices=0.05))
+    assert loose.decision == ANSWER
+    # ... the calibrator sees no lead, so a low probability: choices, not an answer
+    assert result.hits[0].probability < 0.8
+    assert result.decision == CHOICES
+    assert {h.entry.id for h in result.choices} == {"biz.a", "biz.b"}
+    assert result.answer is None

@@ -250,8 +250,10 @@ def choose_thresholds(
     """The (answer, choices) probability thresholds.
 
     ``answer``: the one that answers the most questions rightly while at most `max_wrong` of
-    the answered questions are answered wrongly (a topic with the wrong entry, or any answer to
-    an uncovered or off-topic question). ``choices``, for the questions not answered: choices
+    the answered topic and off-topic questions are answered wrongly. Uncovered questions do
+    not count here: their best candidate is often a sibling entry that answers them in part,
+    so no threshold reaches a small share with them; a higher probability threshold is what
+    keeps them from being answered. ``choices``, for the questions not answered: choices
     that contain the right entry +0.5, without it -0.25 (topics); for off-topic questions a
     refusal +1, choices -0.5; uncovered questions count nothing either way (the closest entries
     are a fair offer); only values refusing at least `min_refused` of the off-topic questions
@@ -261,9 +263,10 @@ def choose_thresholds(
     right1 = np.array([bool(len(q.right)) and bool(q.right[0]) for q in questions])
     topic = np.array([q.kind == "topic" for q in questions])
     off = np.array([q.kind == "offtopic" for q in questions])
+    counted = topic | off
     best_answer, best_ok = 1.0, -1
     for t in np.arange(0.30, 0.991, 0.01):
-        answered = p1 >= t
+        answered = (p1 >= t) & counted
         ok = int((answered & right1).sum())
         wrong = int((answered & ~right1).sum())
         if answered.any() and wrong / answered.sum() <= max_wrong and ok > best_ok:
@@ -304,8 +307,15 @@ def hit_features(hits: Sequence[Any], query: str, intent_areas: Sequence[str] | 
     )
 
 
-def decide_p(p: np.ndarray, model: RankerModel) -> tuple[str, np.ndarray]:
+def decide_p(
+    p: np.ndarray, model: RankerModel, scores: Sequence[float] | None = None, score_floor: float | None = None
+) -> tuple[str, np.ndarray]:
     """The decision for candidates' probabilities (best first).
+
+    Answer when the first candidate's probability reaches ``model.answer``; otherwise offer
+    as choices the candidates whose probability reaches ``model.choices`` or, when given,
+    whose score reaches `score_floor` (the calibrated thresholds' ``choices``: a plausible
+    score is worth offering even when the model doubts it is *the* answer).
 
     Returns:
         (``answer`` / ``choices`` / ``none``, mask of the candidates to offer as choices).
@@ -316,4 +326,6 @@ def decide_p(p: np.ndarray, model: RankerModel) -> tuple[str, np.ndarray]:
     if p[0] >= model.answer:
         return "answer", offered
     offered = p >= model.choices
+    if scores is not None and score_floor is not None:
+        offered |= np.asarray(scores, dtype=np.float64)[: len(p)] >= score_floor
     return ("choices" if offered.any() else "none"), offered

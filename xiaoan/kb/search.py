@@ -793,7 +793,7 @@ class KbIndex:
         p = model.probabilities(x)
         for hit, value in zip(top, p.tolist()):
             hit.probability = value
-        return _ranker.decide_p(p, model)
+        return _ranker.decide_p(p, model, [h.score for h in top], self.thresholds.choices)
 
 
 def decide(hits: Sequence[Hit], th: Thresholds) -> str:
