@@ -99,3 +99,66 @@ def test_ours_engine_forgets_cached_question_embeddings():
     engine.forget_queries()
     engine.hits("营业执照丢了怎么补办")
     assert inner.texts == ["营业执照丢了怎么补办"] * 2  # ...which the benchmark's timing must not count
+
+
+# --- the calibrator's data and thresholds -----------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from bench.kb_bench import (  # noqa: E402
+    OFFTOPIC,
+    TOPIC,
+    UNCOVERED,
+    DecisionScores,
+    Record,
+    entry_folds,
+    ranker_wins,
+    score_decisions,
+)
+from xiaoan.kb import ranker  # noqa: E402
+
+
+def test_entry_folds_leave_the_asked_entries_out():
+    entries = [EntryData(id=f"biz.e{i}", area="biz", title="t", phrasings=[f"p{i}-{j}" for j in range(8)], answer="a")
+               for i in range(10)]
+    folds = entry_folds(entries, k=5, every=4)
+    assert len(folds) == 5
+    asked_all = []
+    for kept, asked in folds:
+        kept_ids = {e.id for e in kept}
+        assert asked and all(expected not in kept_ids for _, expected in asked)
+        asked_all += asked
+    # every entry is left out once, two of its eight phrasings asked
+    assert sorted({e for _, e in asked_all}) == sorted(e.id for e in entries)
+    assert len(asked_all) == 10 * 2
+
+
+def test_choose_thresholds_keeps_wrong_answers_rare():
+    right = np.array([True, False, False])
+    wrong_first = np.array([False, True, False])
+    questions = [ranker.Question(np.array([0.95, 0.1, 0.05]), right, TOPIC)] * 60
+    questions += [ranker.Question(np.array([0.75, 0.3, 0.1]), right, TOPIC)] * 30
+    questions += [ranker.Question(np.array([0.72, 0.5, 0.1]), wrong_first, TOPIC)] * 10  # confident, wrong
+    questions += [ranker.Question(np.array([0.05, 0.02, 0.01]), np.zeros(3, bool), OFFTOPIC)] * 20
+    answer, choices = ranker.choose_thresholds(questions, max_wrong=0.03)
+    assert 0.72 < answer <= 0.75  # answers the 0.75s, not the wrong 0.72s
+    assert 0.05 < choices <= 0.5  # the wrong-first questions get their right entry offered; off-topic refused
+
+
+def test_decisions_are_scored_by_kind_and_the_calibrator_kept_only_when_better():
+    def hit(entry_id):
+        return Hit(entry=EntryData(id=entry_id, area="biz", title="t", phrasings=[], answer="a"), score=0.5,
+                   rank_score=0.5)
+
+    records = [Record("q1", [hit("biz.a"), hit("biz.b")], "biz.a", TOPIC),
+               Record("q2", [hit("biz.b"), hit("biz.a")], "biz.a", TOPIC),
+               Record("q3", [hit("biz.b")], "biz.c", UNCOVERED),
+               Record("q4", [hit("biz.b")], None, OFFTOPIC)]
+    scores = score_decisions(records, [("answer", []), ("choices", ["biz.b", "biz.a"]), ("answer", []), ("none", [])])
+    assert (scores.right, scores.wrong, scores.choices_hit) == (0.5, 0.0, 0.5)
+    assert scores.uncovered_answered == 1.0 and scores.offtopic_refused == 1.0
+    assert scores.wrong_share == 0.5  # two answers, one of them to an uncovered question
+    old = DecisionScores(0.80, 0.01, 0.20, 0.1, 0.2, 0.95)
+    assert ranker_wins([old], [DecisionScores(0.78, 0.01, 0.15, 0.2, 0.1, 0.95)])
+    assert not ranker_wins([old], [DecisionScores(0.70, 0.0, 0.05, 0.2, 0.0, 0.95)])  # too many right ones lost
+    assert not ranker_wins([old], [DecisionScores(0.85, 0.05, 0.25, 0.2, 0.3, 0.95)])  # more wrong answers

@@ -207,7 +207,15 @@ def write_models(models: Mapping[str, RankerModel], path: Path = RANKER_FILE, *,
         "note": note,
         "modes": {mode: models[mode].to_json() for mode in sorted(models)},
     }
-    Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    # one line per field: the file reads as a small table
+    modes = ",\n".join(
+        f"  {json.dumps(mode)}: {{\n"
+        + ",\n".join(f"   {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+        + "\n  }"
+        for mode, fields in payload.pop("modes").items()
+    )
+    head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in payload.items())
+    Path(path).write_text(f"{{\n{head},\n \"modes\": {{\n{modes}\n }}\n}}\n", encoding="utf-8")
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, *, c: float = 1.0) -> RankerModel:
@@ -265,7 +273,7 @@ def choose_thresholds(
     off = np.array([q.kind == "offtopic" for q in questions])
     counted = topic | off
     best_answer, best_ok = 1.0, -1
-    for t in np.arange(0.30, 0.991, 0.01):
+    for t in np.arange(30, 100) / 100:  # exact two-decimal values: stored as they were tested
         answered = (p1 >= t) & counted
         ok = int((answered & right1).sum())
         wrong = int((answered & ~right1).sum())
@@ -276,7 +284,7 @@ def choose_thresholds(
     # the best probability of a right candidate (-1 when none is right)
     pright = np.array([q.p[q.right].max() if q.right.any() else -1.0 for q in questions])
     best: tuple[tuple[bool, float], float] | None = None
-    for c in np.arange(0.02, best_answer + 1e-9, 0.01):
+    for c in np.arange(2, round(best_answer * 100) + 1) / 100:
         offered = ~answered & (pmax >= c)
         hit = offered & (pright >= c)
         utility = (0.5 * (hit & topic).sum() - 0.25 * (offered & ~hit & topic).sum()) / max(topic.sum(), 1)
