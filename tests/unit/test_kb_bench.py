@@ -158,7 +158,10 @@ def test_decisions_are_scored_by_kind_and_the_calibrator_kept_only_when_better()
     assert (scores.right, scores.wrong, scores.choices_hit) == (0.5, 0.0, 0.5)
     assert scores.uncovered_answered == 1.0 and scores.offtopic_refused == 1.0
     assert scores.wrong_share == 0.5  # two answers, one of them to an uncovered question
-    old = DecisionScores(0.80, 0.01, 0.20, 0.1, 0.2, 0.95)
-    assert ranker_wins([old], [DecisionScores(0.78, 0.01, 0.15, 0.2, 0.1, 0.95)])
-    assert not ranker_wins([old], [DecisionScores(0.70, 0.0, 0.05, 0.2, 0.0, 0.95)])  # too many right ones lost
-    assert not ranker_wins([old], [DecisionScores(0.85, 0.05, 0.25, 0.2, 0.3, 0.95)])  # more wrong answers
+    assert scores.utility == (1 - 2 * 1) / 2
+    old = DecisionScores(0.80, 0.01, 0.20, 0.1, 0.2, 0.95, utility=0.40)
+    assert ranker_wins([old], [DecisionScores(0.78, 0.01, 0.15, 0.2, 0.1, 0.95, utility=0.50)])
+    # fewer wrong answers, but too many right ones lost for them
+    assert not ranker_wins([old], [DecisionScores(0.40, 0.0, 0.05, 0.2, 0.0, 0.95, utility=0.35)])
+    assert not ranker_wins([old], [DecisionScores(0.85, 0.05, 0.25, 0.2, 0.3, 0.95, utility=0.45)])  # more wrong
+    assert not ranker_wins([old, old], [DecisionScores(0.78, 0.01, 0.15, 0.2, 0.1, 0.95, utility=0.50), old])

@@ -584,3 +584,15 @@ def test_a_near_miss_with_low_probability_is_offered_as_choices(tmp_path, settin
     assert result.decision == CHOICES
     assert {h.entry.id for h in result.choices} == {"biz.a", "biz.b"}
     assert result.answer is None
+
+
+def test_coverage_is_the_idf_share_of_question_words_an_entry_contains(settings):
+    index = KbIndex(tiny_kb(), settings, encoder=None)
+    rows = np.array([index._by_id["reg.c"], index._by_id["biz.a"]])
+    tokens = index.analyzer.tokens("电梯故障")
+    words, bigrams = index.coverage(tokens, rows)
+    assert words.tolist() == [1.0, 0.0] and bigrams[0] == 1.0 and bigrams[1] == 0.0
+    partly, _ = index.coverage(index.analyzer.tokens("电梯冒烟"), rows)  # 冒烟: in no entry
+    assert 0.0 < partly[0] < 1.0 and partly[1] == 0.0
+    hits = index.search("电梯故障", today=TODAY).hits
+    assert hits[0].entry.id == "reg.c" and hits[0].word_coverage == 1.0

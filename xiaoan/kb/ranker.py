@@ -8,6 +8,9 @@ the candidate is the right entry:
 
 - its lexical (BM25) score and its semantic (sentence-encoder) cosine;
 - its lead over the best other candidate on both, and on the combined score;
+- how much of the question's words and character bigrams (idf-weighted) its questions
+  contain, and how far its cosine stands above the mean of the re-ranked candidates: a near
+  miss shares the area's common words but not the question's specific ones;
 - whether it is first on both (rank agreement of the two scorers);
 - whether the NLU intent points at the candidate's area, at another area, or at none;
 - the candidate's area and the length of the question.
@@ -52,6 +55,9 @@ FEATURES = (
     "lexical_first",
     "semantic_first",
     "both_first",
+    "word_coverage",
+    "bigram_coverage",
+    "semantic_lift",
     "intent_agrees",
     "intent_disagrees",
     "query_length",
@@ -79,6 +85,9 @@ def candidate_features(
     areas: Sequence[str],
     query: str,
     intent_areas: Sequence[str] | None = None,
+    word_coverage: Sequence[float] | None = None,
+    bigram_coverage: Sequence[float] | None = None,
+    semantic_lift: Sequence[float] | None = None,
 ) -> np.ndarray:
     """The features of a question's best candidates, one row per candidate (see `FEATURES`).
 
@@ -90,6 +99,9 @@ def candidate_features(
         query: the question (its length is a feature).
         intent_areas: the areas the NLU intent points at; None or empty when the intent says
             nothing about the area.
+        word_coverage, bigram_coverage: idf-weighted share of the question's words / bigrams
+            each candidate contains (zeros when None).
+        semantic_lift: each candidate's cosine minus the re-ranked candidates' mean (zeros when None).
 
     Returns:
         float64 array of shape (len(scores), len(FEATURES)).
@@ -121,6 +133,8 @@ def candidate_features(
         lex_first,
         sem_first,
         lex_first * sem_first,
+        *(np.zeros(n) if v is None else np.asarray(v, dtype=np.float64)
+          for v in (word_coverage, bigram_coverage, semantic_lift)),
         agrees,
         disagrees,
         np.full(n, length),
@@ -302,7 +316,8 @@ def choose_thresholds(
 
 def hit_features(hits: Sequence[Any], query: str, intent_areas: Sequence[str] | None = None) -> np.ndarray:
     """`candidate_features` of search hits (objects with ``score``, ``lexical``, ``semantic``
-    and ``entry.area``; ``semantic`` None for every hit of a lexical-only search)."""
+    and ``entry.area``, and optionally ``word_coverage``, ``bigram_coverage`` and
+    ``semantic_lift``; ``semantic`` None for every hit of a lexical-only search)."""
     hits = list(hits)[:TOP]
     semantic = None if not hits or hits[0].semantic is None else [h.semantic or 0.0 for h in hits]
     return candidate_features(
@@ -312,6 +327,9 @@ def hit_features(hits: Sequence[Any], query: str, intent_areas: Sequence[str] | 
         areas=[h.entry.area for h in hits],
         query=query,
         intent_areas=intent_areas,
+        word_coverage=[getattr(h, "word_coverage", 0.0) for h in hits],
+        bigram_coverage=[getattr(h, "bigram_coverage", 0.0) for h in hits],
+        semantic_lift=[getattr(h, "semantic_lift", 0.0) for h in hits],
     )
 
 

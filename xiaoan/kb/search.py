@@ -24,7 +24,8 @@ How a question is scored:
    scores higher by more than the bonus still comes first.
 7. Decision by the calibrator (`xiaoan.kb.ranker`, ``resources/kb_ranker.json``): a logistic
    regression on the lexical and semantic scores of the best three candidates, their leads,
-   the rank agreement of the two scorers, the intent's area and the question's length gives
+   the rank agreement of the two scorers, how much of the question's words each contains,
+   how far its cosine stands out, the intent's area and the question's length gives
    each candidate the probability of being the right entry; answer when the first one's is
    high enough, offer those that are plausible as choices, otherwise no answer. Without that
    file (or without a model for the mode) the calibrated thresholds decide
@@ -369,6 +370,10 @@ class Hit:
         rank_score: the score used for ordering (with the intent's area bonus).
         lexical: the lexical score alone, 0..1.
         semantic: the sentence encoder's cosine, 0..1 (None in lexical-only search).
+        word_coverage, bigram_coverage: the idf-weighted share of the question's words / character
+            bigrams that the entry's questions contain.
+        semantic_lift: the cosine minus the mean cosine of the re-ranked candidates (0 in
+            lexical-only search): how much the entry stands out from the crowd.
         probability: the calibrator's probability that this is the right entry (None when
             the thresholds decided).
     """
@@ -378,6 +383,9 @@ class Hit:
     rank_score: float
     lexical: float = 0.0
     semantic: float | None = None
+    word_coverage: float = 0.0
+    bigram_coverage: float = 0.0
+    semantic_lift: float = 0.0
     probability: float | None = None
 
 
@@ -457,6 +465,8 @@ class _Channel:
              indptr.astype(index_dtype, copy=False)),
             shape=(self.n_docs, len(indptr) - 1),
         )
+        if not self.matrix.has_sorted_indices:  # `coverage` binary-searches each posting list
+            self.matrix.sort_indices()
         df = np.diff(indptr).astype(np.float64)
         n = max(self.n_docs, 1)
         self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).tolist()  # Lucene idf, as bm25s computes it
@@ -491,6 +501,32 @@ class _Channel:
         matvec, matrix, indptr = self.matvec, self.matrix, self.matrix.indptr
         for i in ids:  # accumulate each term's postings straight into `out`: nothing is copied
             matvec(self.n_docs, 1, indptr[i : i + 2], matrix.indices, matrix.data, coef, out)
+
+
+    def coverage(self, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """For each document at `rows`, the idf-weighted share of `tokens` it contains (0..1).
+
+        Unknown tokens count with the largest idf and are never contained. One binary search
+        per token over its sorted posting list, for all rows at once.
+        """
+        covered = np.zeros(len(rows))
+        total = 0.0
+        if self.matrix is None:
+            return covered
+        indices, indptr = self.matrix.indices, self.matrix.indptr
+        for token in tokens:
+            i = self.vocab.get(token)
+            if i is None:
+                total += self.unseen_idf
+                continue
+            idf = self.idf[i]
+            total += idf
+            postings = indices[indptr[i] : indptr[i + 1]]
+            at = np.searchsorted(postings, rows)
+            found = at < len(postings)
+            found[found] = postings[at[found]] == rows[found]
+            covered += idf * found
+        return covered / total if total > 0 else covered
 
 
 def top_indices(values: np.ndarray, m: int) -> np.ndarray:
@@ -663,12 +699,23 @@ class KbIndex:
 
     def lexical_scores(self, query: str) -> np.ndarray:
         """The lexical score (0..1, float32) of every entry: questions and, weighted lower, the answer."""
+        return self._lexical(query)[0]
+
+    def _lexical(self, query: str) -> tuple[np.ndarray, list[str]]:
+        """`lexical_scores` and the question's de-duplicated tokens."""
         tokens = list(dict.fromkeys(self.analyzer.tokens(query)))
         out = np.zeros(len(self.entries), dtype=np.float32)
         w = self.settings.answer_weight
         self._questions.add_scores(out, tokens, 1 / (1 + w))
         self._answers.add_scores(out, tokens, w / (1 + w))
-        return out
+        return out, tokens
+
+    def coverage(self, tokens: Sequence[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(word coverage, bigram coverage) of the entries at `rows` by their questions' text."""
+        words = [t for t in tokens if t[:1] not in ("~", "^")]
+        bigrams = [t for t in tokens if t[:1] == "~"]
+        rows = np.asarray(rows)
+        return self._questions.coverage(words, rows), self._questions.coverage(bigrams, rows)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The question's embedding (the encoder's cache answers repeated text)."""
@@ -703,16 +750,15 @@ class KbIndex:
         Returns:
             (entry positions, scores 0..1, rank scores), entries not in force scored -1.
         """
-        rows, conf, rank, _, _ = self._ranked(query, k, intent=intent, today=today)
+        rows, conf, rank, _, _, _, _ = self._ranked(query, k, intent=intent, today=today)
         return rows, conf, rank
 
-    def _ranked(
-        self, query: str, k: int, *, intent: str | None = None, today: dt.date | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """`ranked` plus the lexical scores and cosines (None without an encoder) of the `k` entries."""
+    def _ranked(self, query: str, k: int, *, intent: str | None = None, today: dt.date | None = None):
+        """`ranked` plus, for the `k` entries, the lexical scores, the cosines and their lift over
+        the re-ranked candidates' mean (None without an encoder), and the question's tokens."""
         n = len(self.entries)
         k = min(k, n)
-        lexical = self.lexical_scores(query)
+        lexical, tokens = self._lexical(query)
         hybrid = self._embeddings is not None and self.encoder is not None
         w = self.settings.encoder_weight if hybrid else 0.0
         bonus = self.settings.area_bonus
@@ -726,16 +772,19 @@ class KbIndex:
         m = min(n, max(k, self.settings.rerank_candidates)) if hybrid else k
         rows = top_indices(bound, m)
         lex = lexical[rows].astype(np.float64)
-        cos = None
+        cos = lift = None
         conf = lex
         if hybrid:
             cos = self._cosines(rows, self.query_vector(query)).astype(np.float64)
             conf = (lex + w * cos) / (1 + w)
+            lift = cos - cos.mean()
         if not all_in_force:
             conf = np.where(in_force_mask[rows], conf, -1.0)
         rank = conf + bonus * in_area[rows] if in_area is not None else conf
         order = np.lexsort((rows, -rank))[:k]
-        return rows[order], conf[order], rank[order], lex[order], (cos[order] if cos is not None else None)
+        if cos is None:
+            return rows[order], conf[order], rank[order], lex[order], None, None, tokens
+        return rows[order], conf[order], rank[order], lex[order], cos[order], lift[order], tokens
 
     @property
     def ranker(self) -> RankerModel | None:
@@ -764,11 +813,17 @@ class KbIndex:
         th = thresholds or self.thresholds
         if not self.entries or not query or not query.strip():
             return SearchResult(query=query, decision=NONE, hits=[])
-        rows, conf, rank, lex, cos = self._ranked(query, max(top, 3), intent=intent, today=today)
+        rows, conf, rank, lex, cos, lift, tokens = self._ranked(query, max(top, 3), intent=intent, today=today)
         cos_list = cos.tolist() if cos is not None else [None] * len(rows)
+        lift_list = lift.tolist() if lift is not None else [0.0] * len(rows)
+        words, bigrams = self.coverage(tokens, rows[: _ranker.TOP])
+        words_list = words.tolist() + [0.0] * (len(rows) - len(words))
+        bigrams_list = bigrams.tolist() + [0.0] * (len(rows) - len(bigrams))
         hits = [
-            Hit(entry=self.entries[i], score=float(c), rank_score=float(r), lexical=float(x), semantic=y)
-            for i, c, r, x, y in zip(rows.tolist(), conf.tolist(), rank.tolist(), lex.tolist(), cos_list)
+            Hit(entry=self.entries[i], score=float(c), rank_score=float(r), lexical=float(x), semantic=y,
+                word_coverage=wc, bigram_coverage=bc, semantic_lift=sl)
+            for i, c, r, x, y, wc, bc, sl in zip(rows.tolist(), conf.tolist(), rank.tolist(), lex.tolist(), cos_list,
+                                                  words_list, bigrams_list, lift_list)
             if c > 0
         ]
         model = self.ranker if thresholds is None else None
