@@ -156,6 +156,25 @@ def _bot_events_since_user(tracker: dict) -> tuple[set, set]:
     return utters, actions
 
 
+# words of an offered choice that show it is about one kind of complaint; a citizen with another
+# kind of complaint does not pick it
+_CHOICE_CUES = {"complain_prepaid": ("预付", "会员卡", "跑路"), "complain_refund": ("退款", "退货", "退钱")}
+_NOT_A_FILING = ("咨询", "查询", "流程", "都不是", "其他")
+
+
+def fitting_choice(titles: list[str], intent: str) -> str | None:
+    """The offered choice a citizen with `intent` would type: it names filing a complaint (投诉) or a
+    report (举报), is not a question about them (咨询/查询…), and names no other kind of complaint;
+    one naming the citizen's own kind first, then the shortest."""
+    word = "举报" if intent == "report_violation" else "投诉"
+    own = _CHOICE_CUES.get(intent, ())
+    others = [cue for key, cues in _CHOICE_CUES.items() if key != intent for cue in cues]
+    fitting = [t for t in titles if word in t and not any(w in t for w in _NOT_A_FILING)
+               and not any(cue in t for cue in others)]
+    fitting.sort(key=lambda t: (not any(cue in t for cue in own), len(t)))
+    return fitting[0] if fitting else None
+
+
 class Citizen:
     """Plays one persona: chooses each message from the tracker's state and the persona."""
 
@@ -189,9 +208,9 @@ class Citizen:
             # a typed choice when the bot offers one that fits (e.g. a clarification's 我要投诉)
             word = "举报" if p.kind == "report" else "投诉"
             titles = [b.get("title") or "" for m in last_bot for b in (m.get("buttons") or [])]
-            fitting = [t for t in titles if word in t]
+            fitting = fitting_choice(titles, p.intent)
             if fitting:
-                return fitting[0]
+                return fitting
             return p.fallback_opening if self.reopened == 1 else f"我要{word}商家"
         if self.inline_pending:
             self.inline_pending = False
@@ -227,6 +246,8 @@ class Citizen:
         n = self.attempts[slot]
         self.attempts[slot] += 1
         if slot not in p.answers:
+            if n == 0 and slot in p.extra_answers:
+                return p.extra_answers[slot]
             self.rephrases += 1
             return "不知道"
         if n == 0:

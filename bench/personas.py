@@ -193,6 +193,9 @@ class Persona:
     question: tuple | None = None         # (slot, question text): asked when the slot is requested
     cancel_at: str | None = None          # slot at which the citizen says 算了, then 继续填写
     cancel_text: str = "算了"
+    # answers to questions the persona's own form does not ask (the assistant opened the other
+    # form): a complainant asked 实名/匿名 files in its own name, a reporter asked for a claim has none
+    extra_answers: dict = field(default_factory=dict)
 
 
 def _name(rng: random.Random) -> tuple[str, str]:
@@ -473,7 +476,9 @@ def make_persona(split: str, seed: int, index: int) -> Persona:
                    rephrasings=rephrasings, expected=expected, claim_words=list(claim["words"]) if claim else [],
                    district_answer=(d_forms[0] if d_forms else "不清楚"), wrong=persona_wrong,
                    correction=correction, correction_text=correction_text, question=question,
-                   cancel_at=cancel_at, cancel_text=rng.choice(["算了", "算了不弄了", "算了算了"]))
+                   cancel_at=cancel_at, cancel_text=rng.choice(["算了", "算了不弄了", "算了算了"]),
+                   extra_answers={"complainant_address": home, "claim": "请依法查处", "amount": "不涉及",
+                                  "anonymous": "实名举报", "complainant_name": name, "phone": phone})
 
 
 def generate(split: str, n: int, seed: int = 0) -> list[Persona]:

@@ -285,6 +285,20 @@ def test_citizen_types_the_fitting_offered_choice():
     assert citizen.rephrases == 1
 
 
+def test_fitting_choice_picks_the_citizens_own_filing():
+    from bench.conversation_bench import fitting_choice
+
+    clarify = ["预付卡/会员卡纠纷，我要投诉", "咨询投诉举报流程或其他监管问题", "其他部门的事", "都不是"]
+    assert fitting_choice(clarify, "complain_prepaid") == "预付卡/会员卡纠纷，我要投诉"
+    assert fitting_choice(clarify, "complain_general") is None
+    assert fitting_choice(clarify, "report_violation") is None
+    offer = ["商品或服务有问题，我要投诉", "举报违法经营行为", "转人工"]
+    assert fitting_choice(offer, "complain_refund") == "商品或服务有问题，我要投诉"
+    assert fitting_choice(offer, "report_violation") == "举报违法经营行为"
+    assert fitting_choice(["我要投诉", "退款纠纷，我要投诉"], "complain_refund") == "退款纠纷，我要投诉"
+    assert fitting_choice(["我要投诉", "退款纠纷，我要投诉"], "complain_general") == "我要投诉"
+
+
 def test_figures_and_masking():
     good = Outcome("a", "complain_refund", "complaint", "short", turns=10, ticket={"x": 1},
                    fields={f: True for f in P.SCORED_FIELDS}, intent_right=True)
