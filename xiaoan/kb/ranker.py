@@ -115,9 +115,9 @@ def candidate_features(
     lex_lead, sem_lead = _lead(lex), _lead(sem)
     lex_first = (lex_lead >= 0).astype(np.float64)
     sem_first = (sem_lead >= 0).astype(np.float64) if semantic is not None else np.zeros(n)
-    area_arr = np.asarray(list(areas), dtype=object)
+    areas = list(areas)
     if intent_areas:
-        agrees = np.isin(area_arr, list(intent_areas)).astype(np.float64)
+        agrees = np.array([a in intent_areas for a in areas], dtype=np.float64)
         disagrees = 1.0 - agrees
     else:
         agrees = disagrees = np.zeros(n)
@@ -138,7 +138,7 @@ def candidate_features(
         agrees,
         disagrees,
         np.full(n, length),
-        *((area_arr == a).astype(np.float64) for a in AREAS),
+        *(np.array([x == a for x in areas], dtype=np.float64) for a in AREAS),
     ]
     return np.column_stack(columns)
 
