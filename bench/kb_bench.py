@@ -758,6 +758,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv = [a for a in sys.argv[1:] if a not in ("nlu", "kb")]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibrate", action="store_true", help="fit the thresholds (k-fold phrasings + kb_calibration.yml)")
+    parser.add_argument("--write-ranker", action="store_true",
+                        help="with --calibrate --write: also store the calibrator models in kb_ranker.json "
+                             "(off by default: on 2026-12-04 the calibrator did not win on the sealed split)")
     parser.add_argument("--write", action="store_true",
                         help="with --calibrate: store them in kb_thresholds.yml and the calibrator in kb_ranker.json")
     parser.add_argument("--sizes", default="1000,10000,100000", help="entry counts for the latency table ('' = none)")
@@ -868,7 +871,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for mode, model in models.items():
                 verdict = "kept" if mode in kept else "not kept (the thresholds decide)"
                 print(f"calibrator {mode}: answer at P >= {model.answer:.2f}, choices at P >= {model.choices:.2f}; {verdict}")
-            if args.write:
+            if args.write and args.write_ranker:
                 previous = {m: v for m, v in settings.rankers.items() if m not in models}
                 ranker.write_models({**previous, **kept}, note=f"calibrated {dt.date.today().isoformat()}")
                 print(f"written to {ranker.RANKER_FILE}")

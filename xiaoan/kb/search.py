@@ -22,7 +22,8 @@ How a question is scored:
    rows, so the encoder's cost does not grow with the size of the knowledge base.
 6. The intent may add a small bonus to the areas it points at; an entry of another area that
    scores higher by more than the bonus still comes first.
-7. Decision by the calibrator (`xiaoan.kb.ranker`, ``resources/kb_ranker.json``): a logistic
+7. Decision by the calibrator when ``resources/kb_ranker.json`` exists (it is not shipped: on
+   2026-12-04 it lost on the sealed split, README "基准测试"; `xiaoan.kb.ranker`): a logistic
    regression on the lexical and semantic scores of the best three candidates, their leads,
    the rank agreement of the two scorers, how much of the question's words each contains,
    how far its cosine stands out, the intent's area and the question's length gives
