@@ -67,6 +67,10 @@ def is_generic_merchant(text: str | None) -> bool:
     return bool(text) and re.sub(r"\s+", "", str(text)) in GENERIC_MERCHANT_WORDS
 
 
+#: Answers longer than this are searched for the name inside them.
+LONG_ANSWER_CHARS = 20
+
+
 def parse_merchant(text: str | None) -> str | None:
     """The merchant named in a whole answer to "被投诉的商家叫什么?", kept whole.
 
@@ -104,6 +108,12 @@ def parse_merchant(text: str | None) -> str | None:
         return None
     if re.fullmatch(r"[\d\s\-+()]{7,}", plain):  # a phone number
         return None
+    if len(plain) > LONG_ANSWER_CHARS:
+        # a long answer that names a registered business or a shop sign inside a description
+        # ("本人于9月在闵行区七莘路1888号的上海乐动体育健身有限公司办的卡"): the name, not the sentence
+        found = find_merchant(plain)
+        if found:
+            return found
     return plain
 
 

@@ -89,3 +89,11 @@ def test_is_generic_merchant():
 )
 def test_parse_merchant_reads_a_sentence_for_the_name_inside(text, expected):
     assert parse_merchant(text) == expected
+
+
+def test_a_long_answer_gives_the_registered_name_inside_it():
+    from xiaoan.understanding.merchants import parse_merchant
+
+    text = "本人于2026年9月在闵行区七莘路1888号的上海乐动体育健身有限公司办理了一张年卡"
+    assert parse_merchant(text) == "上海乐动体育健身有限公司"
+    assert parse_merchant("上海乐动体育健身有限公司（七莘路店）") == "上海乐动体育健身有限公司（七莘路店）"
