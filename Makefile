@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 RASA := .venv/bin/rasa
 MODEL := models/xiaoan.tar.gz
-TRAIN_INPUTS := config.yml $(wildcard domain/*.yml) $(shell find data -name '*.yml' 2>/dev/null) $(wildcard xiaoan/resources/dict/*.txt)
+TRAIN_INPUTS := config.yml $(wildcard domain/*.yml) $(shell find data letters -name '*.yml' 2>/dev/null) $(wildcard xiaoan/resources/dict/*.txt)
 
 .PHONY: help install train run test bench lock clean
 

@@ -1068,7 +1068,7 @@ _predict, _session_start, _said = predict, session_start, said
 
 
 def test_form_test_stories_follow_the_rules(rule_policy):
-    """Every action of tests/stories/test_forms.yml is what the rules predict.
+    """Every action of tests/dialogue_stories/test_forms.yml is what the rules predict.
 
     As `rasa test` does, a form predicted where the story has another action is treated as
     rejected (the message filled nothing) and the prediction is made again.
@@ -1078,7 +1078,7 @@ def test_form_test_stories_follow_the_rules(rule_policy):
     from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
     policy, domain = rule_policy
-    path = ROOT / "tests" / "stories" / "test_forms.yml"
+    path = ROOT / "tests" / "dialogue_stories" / "test_forms.yml"
     stories = YAMLStoryReader(domain, str(path)).read_from_file(str(path))
     assert len(stories) >= 10
     for story in stories:

@@ -179,3 +179,23 @@ def test_untrainable_data_leaves_messages_alone(storage, context, data):
 
 def test_normalize_text_hides_digits_and_width():
     assert normalize_text("  花了３８００元\n2026年1月5日  ") == "花了0元 0年0月0日"
+
+
+def test_letters_path_adds_examples_and_changes_the_fingerprint(tmp_path):
+    from xiaoan.nlu.letter_classifier import LetterClassifier
+
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    (folder / "a.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: complain_prepaid\n  examples: |\n'
+        "    - 我在小区门口的健身房办了一张年卡花了三千多块钱，现在老板跑路了门店也关了，要求退还剩余的钱\n",
+        encoding="utf-8")
+    config = {"letters_path": str(folder)}
+    first = LetterClassifier.fingerprint_addon(config)
+    assert [p.name for p in LetterClassifier.letter_files(config)] == ["a.yml"]
+    component = LetterClassifier({**LetterClassifier.get_default_config(), **config}, None, None)
+    assert [m.get("intent") for m in component.letters()] == ["complain_prepaid"]
+    (folder / "a.yml").write_text((folder / "a.yml").read_text(encoding="utf-8").replace("三千", "四千"),
+                                  encoding="utf-8")
+    assert LetterClassifier.fingerprint_addon(config) != first
+    assert LetterClassifier.letter_files({"letters_path": None}) == []

@@ -3,7 +3,7 @@
 Citizens often open the chat with a letter of a few hundred characters: dates, amounts, the
 merchant, what happened and what they want (诉求). DIET is trained on short chat lines and
 reads such a letter poorly. This component is trained only on the longer training examples
-(the letters of ``data/nlu/letters.yml`` plus the longer ordinary lines) with a small
+(the letters of ``letters/*.yml`` plus the longer ordinary lines) with a small
 scikit-learn model over character n-grams and jieba words (a linear SVM whose scores are
 calibrated into probabilities), and at prediction time it replaces DIET's intent for long
 messages only. Short messages keep DIET's answer.
@@ -13,6 +13,12 @@ Why calibrated: FallbackClassifier comes next and compares the confidence with i
 the letters below 0.45 (median top probability 0.49) although it was right on most of them;
 the calibrated SVM puts 9% below (median 0.71), with macro-F1 0.89 instead of 0.86.
 
+The letters live outside ``data/`` on purpose: DIET's transformer costs grow with the length
+of its examples, and 350 letters of a few hundred characters made training several times
+slower without helping DIET on chat lines. They are Rasa NLU YAML all the same; the files'
+content is part of this component's fingerprint (:meth:`LetterClassifier.fingerprint_addon`),
+so an edited letter retrains it.
+
 Place it in config.yml after DIETClassifier and EntitySynonymMapper and before
 FallbackClassifier, so that a letter it reads with low confidence still falls back::
 
@@ -20,10 +26,12 @@ FallbackClassifier, so that a letter it reads with low confidence still falls ba
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
 from collections import Counter
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 import joblib
@@ -134,6 +142,8 @@ class LetterClassifier(IntentClassifier, GraphComponent):
         (the probability calibration needs this many examples of each intent).
         ``c``: inverse regularisation strength of the SVM.
         ``ranking_length``: intents kept in ``intent_ranking`` (0 keeps all).
+        ``letters_path``: a file or folder of Rasa NLU YAML letters learnt from besides the
+        training data (config.yml: ``letters``); none by default.
         """
         return {
             "min_train_chars": 40,
@@ -142,7 +152,37 @@ class LetterClassifier(IntentClassifier, GraphComponent):
             "c": 0.3,
             "ranking_length": 10,
             "random_seed": 42,
+            "letters_path": None,
         }
+
+    @classmethod
+    def letter_files(cls, config: Dict[Text, Any]) -> List[Path]:
+        """The YAML files of ``letters_path`` (a file or a folder; relative to the working directory)."""
+        raw = {**cls.get_default_config(), **(config or {})}.get("letters_path")
+        if not raw:
+            return []
+        path = Path(raw)
+        if path.is_file():
+            return [path]
+        return sorted(p for p in path.glob("**/*.yml")) if path.is_dir() else []
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        """The letters' content, so that Rasa retrains this component when a letter changes."""
+        digest = hashlib.sha256()
+        for path in cls.letter_files(config):
+            digest.update(str(path).encode("utf-8"))
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def letters(self) -> List[Message]:
+        """The intent examples of the letter files (Rasa NLU YAML)."""
+        from rasa.shared.nlu.training_data.loading import load_data
+
+        examples: List[Message] = []
+        for path in self.letter_files(self.config):
+            examples.extend(load_data(str(path)).intent_examples)
+        return examples
 
     def __init__(
         self,
@@ -176,12 +216,13 @@ class LetterClassifier(IntentClassifier, GraphComponent):
     def training_examples(self, training_data: TrainingData) -> tuple[List[str], List[str]]:
         """The (normalised text, intent) pairs this component learns from.
 
-        Examples with at least ``min_train_chars`` characters, of intents that have at least
-        ``min_class_examples`` of them.
+        The training data's examples and the letters of ``letters_path`` with at least
+        ``min_train_chars`` characters, of intents that have at least ``min_class_examples``
+        of them.
         """
         pairs = [
             (normalize_text(example.get(TEXT)), example.get(INTENT))
-            for example in training_data.intent_examples
+            for example in [*training_data.intent_examples, *self.letters()]
             if example.get(TEXT)
             and example.get(INTENT)
             and self._length(example.get(TEXT)) >= self.config["min_train_chars"]
