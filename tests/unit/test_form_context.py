@@ -131,3 +131,28 @@ def test_a_letter_opening_prefills_merchant_and_amount():
     assert driver.slots["facts"] == letter
     assert driver.slots["claim"] and "退还" in driver.slots["claim"]
     assert turn.asked == "complainant_name"
+
+
+@pytest.mark.parametrize("text", ["😀😀😀", "啊" * 5000, "My name is John", "？？？", "13812345678"])
+def test_bad_input_for_a_name_gets_a_clear_answer_not_a_crash(text):
+    driver = complaint_at("complainant_name")
+    turn = driver.answer(text, "nlu_fallback")
+    assert not turn.rejected
+    assert driver.slots["complainant_name"] is None
+    assert turn.responses == ["utter_invalid_complainant_name"]
+    assert driver.form == "complaint_form"
+
+
+def test_a_name_in_traditional_characters_is_taken():
+    driver = complaint_at("complainant_name")
+    driver.answer("張偉華", "inform")
+    assert driver.slots["complainant_name"] == "張偉華"
+
+
+@pytest.mark.parametrize("slot,text", [("phone", "😀"), ("amount", "很多很多"), ("respondent_name", "不知道"),
+                                       ("complainant_address", "abc")])
+def test_bad_answers_to_other_questions_are_explained(slot, text):
+    driver = complaint_at(slot)
+    turn = driver.answer(text, "nlu_fallback")
+    assert not turn.rejected and driver.slots[slot] is None
+    assert turn.responses == [f"utter_invalid_{slot}"]
