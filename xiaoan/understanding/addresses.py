@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from xiaoan.tickets.validators import is_outside_shanghai, resolve_district
 from xiaoan.understanding.names import is_non_answer
+from xiaoan.understanding.text import nfkc_keep_brackets, strip_affixes
 from xiaoan.understanding.phones import parse_phone
 
 
@@ -53,19 +54,11 @@ _UNKNOWN_RE = re.compile(r"^(?:我?(?:也)?(?:不知道|不清楚|不记得|记�
 _NOT_AN_ADDRESS_RE = re.compile(r"^(?:我|本人)?(?:要|想|需要)?(?:投诉|举报|取消|转人工)|人工|客服|什么|[?？吗]$")
 
 
-def _nfkc_keep_brackets(text: str) -> str:
-    return "".join(ch if ch in "（）【】" else unicodedata.normalize("NFKC", ch) for ch in text)
 
 
 def _clean(text: str) -> str:
-    plain = _nfkc_keep_brackets(str(text)).strip().strip(_TRIM)
-    plain = _FILLER_RE.sub("", plain).strip(_TRIM)
-    previous = None
-    while previous != plain:
-        previous = plain
-        plain = _PREFIX_RE.sub("", plain, count=1).strip(_TRIM)
-        plain = _TRAIL_RE.sub("", plain).strip(_TRIM)
-    return plain
+    return strip_affixes(nfkc_keep_brackets(str(text)), trim=_TRIM, fillers=_FILLER_RE, prefixes=_PREFIX_RE,
+                         trailers=_TRAIL_RE)
 
 
 def _address(text: str) -> Address:
@@ -149,7 +142,7 @@ def find_address(text: str | None) -> Address | None:
     """
     if not text:
         return None
-    plain = _nfkc_keep_brackets(str(text))
+    plain = nfkc_keep_brackets(str(text))
     best: tuple[int, Address] | None = None
 
     def consider(found: Address | None, cue: str) -> None:

@@ -26,6 +26,7 @@ import re
 import unicodedata
 
 from xiaoan.understanding.names import is_non_answer
+from xiaoan.understanding.text import nfkc_keep_brackets, strip_affixes
 
 MAX_MERCHANT_CHARS = 100  # an answer longer than this is a story, not a name
 _MAX_FOUND_CHARS = 30  # how far a name found in a sentence may widen leftwards
@@ -57,9 +58,6 @@ _NOT_A_NAME_RE = re.compile(r"^(?:我|本人)?(?:要|想|需要)?(?:投诉|举�
 _SENTENCE_RE = re.compile(r"[，,。；;！!]|^(?:我|我们|本人)(?:是在|之前在|在|去|从|买|办)")
 
 
-def _nfkc_keep_brackets(text: str) -> str:
-    """NFKC, but full-width brackets stay as typed: the answer is stored as the citizen wrote it."""
-    return "".join(ch if ch in "（）【】" else unicodedata.normalize("NFKC", ch) for ch in text)
 
 
 def is_generic_merchant(text: str | None) -> bool:
@@ -86,17 +84,12 @@ def parse_merchant(text: str | None) -> str | None:
     """
     if not text:
         return None
-    plain = _nfkc_keep_brackets(str(text)).strip().strip(_TRIM)
+    plain = nfkc_keep_brackets(str(text)).strip().strip(_TRIM)
     if not plain or len(plain) > MAX_MERCHANT_CHARS or is_non_answer(plain):
         return None
     if re.search(r"[?？]\s*$", str(text)):  # a question back ("叫什么？"), not a name
         return None
-    plain = _FILLER_RE.sub("", plain).strip(_TRIM)
-    previous = None
-    while previous != plain:
-        previous = plain
-        plain = _PREFIX_RE.sub("", plain, count=1).strip(_TRIM)
-        plain = _TRAIL_RE.sub("", plain).strip(_TRIM)
+    plain = strip_affixes(plain, trim=_TRIM, fillers=_FILLER_RE, prefixes=_PREFIX_RE, trailers=_TRAIL_RE)
     if not plain or is_non_answer(plain) or _UNKNOWN_RE.match(plain) or _NOT_A_NAME_RE.search(plain):
         return None
     if is_generic_merchant(plain):
@@ -166,7 +159,7 @@ def find_merchant(text: str | None) -> str | None:
     """
     if not text:
         return None
-    plain = _nfkc_keep_brackets(str(text))
+    plain = nfkc_keep_brackets(str(text))
     for cue in _CUE_RE.finditer(plain):
         tail = plain[cue.end():]
         stop = _CUE_END_RE.search(tail)
