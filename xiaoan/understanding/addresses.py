@@ -13,7 +13,6 @@ the form then tells the citizen which authority to turn to instead of asking aga
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from xiaoan.tickets.validators import is_outside_shanghai, resolve_district

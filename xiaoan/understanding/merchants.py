@@ -23,7 +23,6 @@ Rules, and why:
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from xiaoan.understanding.names import is_non_answer
 from xiaoan.understanding.text import nfkc_keep_brackets, strip_affixes
