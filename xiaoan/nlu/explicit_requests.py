@@ -2,7 +2,9 @@
 
 "我在徐汇一家美容院办了五千块的卡 现在店关门了 我要找人工" is a complaint to the intent
 classifier, and it would start the complaint form; the citizen asked for a person. This
-component runs after the classifiers and before the FallbackClassifier: when the text carries
+component runs after the classifiers and before the FallbackClassifier. The other way round, a
+message that turns a person down (不用转人工) is never `request_human`: it becomes `deny`.
+When the text carries
 an explicit request for a human (``xiaoan.understanding.interruptions.wants_human``: 转人工,
 找人工, 人工客服, 我要找真人 …, but not 不用转人工 or 人工智能), the intent becomes
 ``request_human``; the classifier's own ranking follows, so nothing it saw is lost, and the
@@ -27,7 +29,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from xiaoan.understanding.interruptions import wants_human
+from xiaoan.understanding.interruptions import declines_human, wants_human
 
 #: Marks a message whose intent this component set (for logs and tests).
 OVERRIDE_KEY = "explicit_request"
@@ -57,17 +59,39 @@ class ExplicitRequestClassifier(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Override the intent of messages that explicitly ask for a person."""
+        """Override the intent of messages that explicitly ask for a person, or turn one down."""
         for message in messages:
             text = message.get(TEXT) or ""
-            if not text or text.startswith("/") or not wants_human(text):
+            if not text or text.startswith("/"):
+                continue
+            if declines_human(text):
+                self._decline(message)
+                continue
+            if not wants_human(text):
                 continue
             previous = message.get(INTENT) or {}
             if previous.get(INTENT_NAME_KEY) == self.intent:
                 continue
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
+            # the classifier's own ranking follows, scaled into what is left of the probability
+            # mass: FallbackClassifier's ambiguity check compares the first two confidences
+            rest = 1.0 - self.confidence
+            ranking = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * rest}
+                       for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
             top = {INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: self.confidence}
             message.set(INTENT, top, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
             message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
         return messages
+
+    def _decline(self, message: Message) -> None:
+        """不用转人工: never `request_human`; the classifier's next choice, else `deny`."""
+        previous = message.get(INTENT) or {}
+        if previous.get(INTENT_NAME_KEY) != self.intent:
+            return
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
+        top = {INTENT_NAME_KEY: "deny", PREDICTED_CONFIDENCE_KEY: self.confidence}
+        rest = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * (1 - self.confidence)}
+                for r in ranking if r.get(INTENT_NAME_KEY) != "deny"]
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top, *rest], add_to_output=True)
+        message.set(OVERRIDE_KEY, self.intent, add_to_output=True)

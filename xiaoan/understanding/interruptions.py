@@ -117,6 +117,27 @@ def wants_human(text: str) -> bool:
     return any(_human_in_clause(clause) for clause in _clauses(normalized))
 
 
+def declines_human(text: str) -> bool:
+    """True when the message turns a person down (不用转人工, 不需要人工客服, 别转人工了) and asks
+    for none elsewhere.
+
+    Args:
+        text: the citizen's message.
+    """
+    normalized = _normalize(text)
+    if wants_human(normalized):
+        return False
+    for clause in _clauses(normalized):
+        masked = _NOT_A_PERSON.sub(lambda m: "#" * len(m.group(0)), clause)
+        for match in _HUMAN_REGEX.finditer(masked):
+            before = masked[max(0, match.start() - _NEGATION_WINDOW):match.start() + 2]
+            if _HUMAN_NEGATION.search(before):
+                return True
+        if re.search(r"(不用|不要|不需要|无需|不必|别)(转)?(人工|真人|客服)", masked):
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------------- cancel
 
 # Fillers a cancel may start with: 那, 嗯, 哎, 好吧, 我看, 要不 …

@@ -215,3 +215,13 @@ def test_empty_reply():
 )
 def test_people_in_charge_and_english(text, expected):
     assert wants_human(text) is expected
+
+
+@pytest.mark.parametrize("text,declines", [
+    ("不用转人工", True), ("不需要人工客服", True), ("别转人工了", True), ("我不要找真人", True),
+    ("转人工", False), ("为什么还不转人工", False), ("人工智能不用了", False), ("不用了谢谢", False),
+])
+def test_declines_human(text, declines):
+    from xiaoan.understanding.interruptions import declines_human
+
+    assert declines_human(text) is declines

@@ -1,0 +1,56 @@
+"""ExplicitRequestClassifier: an explicit request for a person wins, and survives the fallback."""
+
+from __future__ import annotations
+
+from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
+from rasa.shared.nlu.training_data.message import Message
+
+from xiaoan.nlu.explicit_requests import OVERRIDE_KEY, ExplicitRequestClassifier
+
+
+def classified(text: str, intent: str = "complain_prepaid", confidence: float = 0.98) -> Message:
+    """A message as DIET leaves it."""
+    message = Message(data={"text": text})
+    message.set("intent", {"name": intent, "confidence": confidence}, add_to_output=True)
+    message.set("intent_ranking", [{"name": intent, "confidence": confidence},
+                                   {"name": "ask_consumer_rights", "confidence": 1 - confidence}],
+                add_to_output=True)
+    return message
+
+
+def pipeline(message: Message) -> Message:
+    component = ExplicitRequestClassifier(ExplicitRequestClassifier.get_default_config())
+    fallback = FallbackClassifier({**FallbackClassifier.get_default_config(), "threshold": 0.45,
+                                   "ambiguity_threshold": 0.05})
+    return fallback.process(component.process([message]))[0]
+
+
+def test_a_person_asked_for_inside_a_complaint_becomes_request_human_and_is_not_ambiguous():
+    message = pipeline(classified("我在徐汇一家美容院办了五千块的卡 现在店关门了 我要找人工"))
+    assert message.get("intent")["name"] == "request_human"
+    assert message.get(OVERRIDE_KEY) == "complain_prepaid"
+    ranking = message.get("intent_ranking")
+    assert ranking[0]["name"] == "request_human"
+    assert ranking[1]["name"] == "complain_prepaid" and ranking[1]["confidence"] < 0.05
+
+
+def test_messages_without_an_explicit_request_are_left_alone():
+    for text in ("不用转人工", "健身房老板跑路了", "人工智能能帮我查工单吗"):
+        message = pipeline(classified(text))
+        assert message.get("intent")["name"] == "complain_prepaid", text
+        assert message.get(OVERRIDE_KEY) is None
+
+
+def test_button_payloads_are_never_overridden():
+    message = classified("/request_human", intent="deny", confidence=1.0)
+    ExplicitRequestClassifier({}).process([message])
+    assert message.get("intent")["name"] == "deny"
+
+
+def test_turning_a_person_down_is_never_request_human():
+    for text in ("不用转人工", "不需要人工客服了，我自己填", "别转人工了"):
+        message = pipeline(classified(text, intent="request_human", confidence=0.73))
+        assert message.get("intent")["name"] == "deny", text
+    # a demand is not a refusal
+    message = pipeline(classified("为什么还不转人工", intent="request_human", confidence=0.9))
+    assert message.get("intent")["name"] == "request_human"
