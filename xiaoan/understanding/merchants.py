@@ -143,6 +143,30 @@ def _widen_left(text: str, start: int, end: int) -> int:
     return start
 
 
+_OPENING_BRACKETS = "（(【"
+# The rest of a registered name after a trade word: "管理有限公司", "餐饮管理有限公司", "分公司".
+_REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|有限责任公司|有限公司|分公司)")
+# "在X办的卡 / 在X买的 / 在X充值": X is where the citizen paid, usually the business itself.
+_BOUGHT_AT_RE = re.compile(
+    r"在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的)")
+# Places that are not a business: online, platforms, 附近 ...
+_NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
+
+
+def _bought_at(plain: str) -> str | None:
+    """The business of "在X办的卡 / 在X买的 …", when X names one (not a platform, an address or a kind)."""
+    for match in _BOUGHT_AT_RE.finditer(plain):
+        candidate = match.group(1).split("的")[-1]
+        candidate = re.split(r"一家|这家|那家|某家|个", candidate)[-1]
+        if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate):
+            continue
+        name = parse_merchant(candidate)
+        if name and not is_generic_merchant(name) and not re.search(r"[路街]\d|号", name):
+            branch = _BRANCH_RE.match(plain, match.start(1) + len(match.group(1)))
+            return name + branch.group(0).strip() if branch and not name.endswith(("）", ")", "】")) else name
+    return None
+
+
 def find_merchant(text: str | None) -> str | None:
     """The business named inside a sentence or letter, whole, or None when unsure.
 
@@ -165,14 +189,25 @@ def find_merchant(text: str | None) -> str | None:
         name = parse_merchant(tail[:stop.start()] if stop else tail)
         if name and len(name) <= _MAX_FOUND_CHARS:
             return name
+    bought_at = _bought_at(plain)
+    if bought_at:
+        return bought_at
     for m in _SUFFIX_RE.finditer(plain):
         start = _widen_left(plain, m.start(), m.end())
         end = m.end()
-        # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心").
-        following = _SUFFIX_RE.match(plain, end)
+        if start > 0 and plain[start - 1] in _OPENING_BRACKETS:
+            # the suffix is the branch's ("森林屋洗衣（涞亭南路店）"): the name stands before the bracket
+            before = _widen_left(plain, start - 1, start - 1)
+            close = _BRANCH_RE.match(plain, start - 1)
+            if before < start - 1 and close:
+                return plain[before:close.end()].strip()
+            continue
+        # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心"), and a
+        # registered name runs on to its company suffix ("上海益康健身" + "管理有限公司").
+        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
         while following:
             end = following.end()
-            following = _SUFFIX_RE.match(plain, end)
+            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
         branch = _BRANCH_RE.match(plain, end)
         if branch:
             end = branch.end()

@@ -97,3 +97,17 @@ def test_a_long_answer_gives_the_registered_name_inside_it():
     text = "本人于2026年9月在闵行区七莘路1888号的上海乐动体育健身有限公司办理了一张年卡"
     assert parse_merchant(text) == "上海乐动体育健身有限公司"
     assert parse_merchant("上海乐动体育健身有限公司（七莘路店）") == "上海乐动体育健身有限公司（七莘路店）"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("在百味洗衣办的洗衣储值卡，2026年5月4日去发现店没了", "百味洗衣"),
+    ("我在上海益康健身管理有限公司充值办了私教课，现在店突然关门跑路", "上海益康健身管理有限公司"),
+    ("在森林屋洗衣（涞亭南路店）办的洗衣会员卡，5月7号去发现店没了", "森林屋洗衣（涞亭南路店）"),
+    ("本人于2026年9月在闵行区七莘路1888号的上海乐动体育健身有限公司办理了一张年卡", "上海乐动体育健身有限公司"),
+    ("我在徐汇一家美容院办了五千块的卡", None),
+    ("我在淘宝上买的衣服", None),
+])
+def test_find_merchant_in_letters(text, expected):
+    from xiaoan.understanding.merchants import find_merchant
+
+    assert find_merchant(text) == expected
