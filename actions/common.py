@@ -46,8 +46,9 @@ REPROMPTED = "form_reprompted"
 #: After this many consecutive failed answers to one question, a human agent is offered.
 MAX_FAILURES = 2
 #: A form asks the same slot at most this often the normal way; the third time it changes
-#: strategy (an optional slot is skipped, a required one offers a human agent with everything
-#: gathered so far), and from the fifth time the conversation goes to a human agent.
+#: strategy (an optional slot is skipped, a required one is asked with an example, the fourth
+#: time a human agent is offered with everything gathered so far), and from the fifth time the
+#: conversation goes to a human agent.
 ASK_STRATEGY_AT = 3
 ASK_HANDOFF_AT = 5
 #: Slots whose answer is free text: any reply parses as a value, so an explicit interruption
@@ -92,6 +93,11 @@ def latest_confidence(tracker: Tracker) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
+def _chose_to_continue(user_event: Dict[Text, Any]) -> bool:
+    entities = ((user_event.get("parse_data") or {}).get("entities") or [])
+    return any(e.get("entity") == FORM_CHOICE and e.get("value") == CONTINUE for e in entities)
+
+
 def times_asked(tracker: Tracker, form_name: Text, slot: Text) -> int:
     """How often in a row `form_name` has asked for `slot` (since another slot was asked).
 
@@ -108,6 +114,8 @@ def times_asked(tracker: Tracker, form_name: Text, slot: Text) -> int:
         kind = event.get("event")
         if kind == "active_loop" and event.get("name") == form_name:
             break
+        if kind == "user" and _chose_to_continue(event):
+            break  # "继续填写": the citizen chose to go on here, the count starts again
         if kind != "slot" or event.get("name") != "requested_slot":
             continue
         following = events[index + 1] if index + 1 < len(events) else {}
@@ -397,9 +405,11 @@ class FormSlotValidation(FormValidationAction, ABC):
                         tracker: Tracker, domain: DomainDict) -> Optional[List[EventType]]:
         """What to do instead of asking `slot` once more; None to ask as usual.
 
-        The third time the form would ask the same slot, an optional slot (:meth:`skip_value`)
-        is skipped and a required one offers a human agent with everything gathered (unless the
-        failed answer already did); from the fifth time the conversation goes to a human agent.
+        The third time in a row the form would ask the same slot, an optional slot
+        (:meth:`skip_value`) is skipped and a required one is asked with an example of an answer;
+        the fourth time a human agent is offered with everything gathered; from the fifth time
+        the conversation goes to a human agent. A failed answer's own explanation (which asks
+        again, and offers a human after two failures in a row) takes the place of the first two.
         """
         if slot in self.reasked_by_design:
             return None
@@ -421,11 +431,23 @@ class FormSlotValidation(FormValidationAction, ABC):
             dispatcher.utter_message(response="utter_form_to_human")
             return [SlotSet(HANDOFF_REASON, FORM_FAILED_REASON), SlotSet(REPROMPTED, False),
                     SlotSet("requested_slot", None), ActiveLoop(None), FollowupAction("action_handoff")]
-        if asked == ASK_STRATEGY_AT and updates.get(HANDOFF_REASON) != FORM_FAILED_REASON:
+        if updates.get(REPROMPTED):
+            return None  # the failed answer's explanation (or the offer) already asked again
+        if asked == ASK_STRATEGY_AT:
+            example = self.example_response(slot, domain)
+            if example:
+                dispatcher.utter_message(response=example)
+                return [SlotSet(REPROMPTED, True), SlotSet("requested_slot", slot)]
+        if asked >= ASK_STRATEGY_AT and updates.get(HANDOFF_REASON) != FORM_FAILED_REASON:
             dispatcher.utter_message(response=self.offer_human_response)
             return [SlotSet(REPROMPTED, True), SlotSet(HANDOFF_REASON, FORM_FAILED_REASON),
                     SlotSet("requested_slot", slot)]
         return None
+
+    def example_response(self, slot: Text, domain: DomainDict) -> Optional[Text]:
+        """The question again with an example of an answer (`utter_invalid_<slot>`), if the domain has one."""
+        name = f"utter_invalid_{slot}"
+        return name if name in (domain.get("responses") or {}) else None
 
     def skip_value(self, slot: Text) -> Any:
         """The value an optional slot gets when the citizen cannot answer it (None: required)."""

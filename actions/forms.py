@@ -101,7 +101,7 @@ FIELD_WORDS: Tuple[Tuple[Text, Text], ...] = (
     ("respondent_address", r"(?:商家|店铺|店家|店|公司|经营|商户|对方)的?(?:地址|位置)"),
     ("complainant_address", r"(?:我的|我家|通信|通讯|联系|邮寄|收件|家庭|居住)(?:的)?地址|住址"),
     ("respondent_name", r"商家(?:的)?(?:名称|名字)?|店名|店铺名|店的名字|公司名|商户名|被投诉(?:人|方|的)|被举报(?:人|方|的)"),
-    ("complainant_name", r"姓名|名字|称呼|真名"),
+    ("complainant_name", r"姓名|名字|称呼|真名|我叫"),
     ("phone", r"电话|手机|号码|联系方式"),
     ("amount", r"金额|钱数|数额|多少钱"),
     ("claim", r"诉求|要求"),
@@ -146,6 +146,32 @@ def _field_mentions(text: Text) -> List[Text]:
     return found
 
 
+_CORRECTED_TO_RE = re.compile(r"(?:应该是|改成|改为|其实是|正确的是|是|叫)\s*[:：]?\s*(.+?)[，,。！!]*$")
+
+
+def corrected_value(field: Text, text: Text) -> Any:
+    """The new value a correction already gives ("名字打错了，是杜建平", "我叫赵雨婷，刚才打错了"),
+    or None when it only says which field is wrong."""
+    from xiaoan.understanding import names
+
+    if field == "complainant_name":
+        return names.find_name(text) or _corrected_tail(field, text)
+    if field in ("phone", "amount"):
+        parsed = parse_slot_value(field, text)
+        return parsed.value if parsed else None
+    return _corrected_tail(field, text)
+
+
+def _corrected_tail(field: Text, text: Text) -> Any:
+    for clause in re.split(r"[，,。；;！!]", text):
+        match = _CORRECTED_TO_RE.search(clause.strip())
+        if match and not _CORRECTION_RE.search(match.group(1)):
+            parsed = parse_slot_value(field, match.group(1))
+            if parsed is not None:
+                return parsed.value
+    return None
+
+
 def read_opening(text: Text) -> Dict[Text, Any]:
     """What an opening message gives a ticket: merchant, its address and district, amount, claim,
     and (in a letter) the complainant's name and phone. A long letter is read as a whole
@@ -168,7 +194,9 @@ def read_opening(text: Text) -> Dict[Text, Any]:
             }
             from xiaoan.understanding import names, phones
 
-            found["complainant_name"] = names.find_name(text)
+            name = names.find_name(text)
+            # a masked signature ("杜*") or a phrase the parser would not take as a name is no name
+            found["complainant_name"] = name if name and "*" not in name and names.parse_name(name) else None
             found["phone"] = phones.find_phone(text)
         else:
             found["respondent_name"] = merchants.find_merchant(text)
@@ -216,6 +244,12 @@ class TicketFormValidation(FormSlotValidation, ABC):
     def skip_value(self, slot: Text) -> Any:
         """The amount is the one field a ticket can do without: after three tries it is left open."""
         return UNKNOWN_AMOUNT if slot == "amount" else None
+
+    def example_response(self, slot: Text, domain: DomainDict) -> Optional[Text]:
+        """A report's facts have their own example."""
+        if slot == "facts" and self.kind == "report":
+            return "utter_invalid_facts_report"
+        return super().example_response(slot, domain)
 
     # -- slots ------------------------------------------------------------------------------
 
@@ -342,6 +376,9 @@ class TicketFormValidation(FormSlotValidation, ABC):
             if field:
                 logger.info("conversation %s: citizen corrects %s", tracker.sender_id, field)
                 updates.update(self.reset_field(field, tracker))
+                corrected = corrected_value(field, text)
+                if corrected is not None and field != requested:
+                    updates[field] = corrected  # "名字打错了，是杜建平": the new value at once
                 for name in candidates:
                     updates.setdefault(name, None)
         return updates or None

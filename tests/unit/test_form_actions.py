@@ -713,10 +713,10 @@ def test_question_after_a_failure_changes_strategy_at_the_third_ask(service):
     _to_phone(driver)
     driver.answer("不知道")
     driver.answer("网购七天无理由退货怎么算", intent="ask_consumer_rights")
-    turn = driver.resume("action_answer_question")  # the third time the phone is asked
+    turn = driver.resume("action_answer_question")  # the third time the phone is asked: with an example
     assert turn.validation == [SlotSet("form_reprompted", False), SlotSet("form_reprompted", True),
-                               SlotSet("handoff_reason", "form_failed"), SlotSet("requested_slot", "phone")]
-    assert turn.responses == ["utter_offer_human_form"]
+                               SlotSet("requested_slot", "phone")]
+    assert turn.responses == ["utter_invalid_phone"]
 
 
 def test_unclear_confirmation_explains_the_buttons(service):

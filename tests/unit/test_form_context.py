@@ -99,7 +99,7 @@ def test_the_amount_is_skipped_the_third_time_it_is_asked():
     assert turn.asked == "confirmation"
 
 
-def test_a_required_slot_asked_a_third_time_offers_a_human_then_hands_over():
+def test_a_required_slot_asked_again_and_again_changes_strategy_then_hands_over():
     driver = complaint_at("claim")
     responses = []
     for _ in range(4):
@@ -109,14 +109,24 @@ def test_a_required_slot_asked_a_third_time_offers_a_human_then_hands_over():
         responses.append(turn.responses)
         if driver.form is None:
             break
-    # asks 2 and 3: the third offers a human agent with the answers so far; from the fifth, a hand-over
-    assert responses[0] == ["utter_ask_claim"]
-    assert responses[1] == ["utter_offer_human_form"]
-    assert responses[-1] == ["utter_form_to_human"]
+    # ask 2: as usual; ask 3: with an example; ask 4: a human offered with the answers so far;
+    # ask 5: a hand-over with everything gathered
+    assert responses == [["utter_ask_claim"], ["utter_invalid_claim"], ["utter_offer_human_form"],
+                         ["utter_form_to_human"]]
     final = slot_events(turn.validation)
     assert final["handoff_reason"] == "form_failed"
     assert any(e.get("event") == "followup" and e.get("name") == "action_handoff" for e in turn.validation)
     assert driver.slots["complainant_name"] == "张伟"  # what was gathered stays for the agent
+
+
+def test_choosing_to_continue_starts_the_count_again():
+    driver = complaint_at("claim")
+    for _ in range(3):
+        driver.answer("投诉一般多久能有结果？", "ask_regulation")
+        turn = driver.resume("action_answer_question")
+    assert turn.responses == ["utter_offer_human_form"]
+    turn = driver.answer('/inform{"form_choice": "continue"}', form_choice="continue")
+    assert turn.responses == ["utter_ask_claim"]
 
 
 def test_a_letter_opening_prefills_merchant_and_amount():
@@ -156,3 +166,12 @@ def test_bad_answers_to_other_questions_are_explained(slot, text):
     turn = driver.answer(text, "nlu_fallback")
     assert not turn.rejected and driver.slots[slot] is None
     assert turn.responses == [f"utter_invalid_{slot}"]
+
+
+@pytest.mark.parametrize("text", ["名字打错了，是杜建平", "不好意思，我叫杜建平，刚才打错字了"])
+def test_a_name_correction_at_the_next_question_takes_the_new_name(text):
+    driver = complaint_at("complainant_name")
+    driver.answer("杜晓明")
+    turn = driver.answer(text, "inform")
+    assert driver.slots["complainant_name"] == "杜建平"
+    assert turn.asked == "phone"

@@ -359,6 +359,7 @@ def _amount_after(text: str, start: int) -> Decimal | None:
 
 def _find_amount(text: str) -> Decimal | None:
     plain = _nfkc(text).replace("￥", "¥")
+    plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators: 2,860元
     best: tuple[int, int, Decimal] | None = None
     for rank, cue in _AMOUNT_CUES:
         for m in re.finditer(cue, plain):
@@ -418,7 +419,8 @@ def _find_claim(text: str) -> str | None:
             if match:
                 rest = sentence[sentence.index(clause) + match.end():]
                 rest = _COURTESY_END.sub("", rest).strip(" ，,。；;！!")
-                if rest:
+                # "麻烦你们了" leaves "了": a claim says something
+                if len(re.sub(r"[^\u4e00-\u9fffA-Za-z0-9]|[了啦啊呀吧的]", "", rest)) >= 2:
                     claims.append(rest)
                 break
     if not claims:

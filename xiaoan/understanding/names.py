@@ -164,7 +164,7 @@ _PREFIX_RE = re.compile(
 )
 _SURNAME_ONLY_RE = re.compile(rf"^(?:我|本人)?(?:免贵)?姓([{_HAN}]{{1,2}})$")
 # Middle-dot variants people type in minority and transliterated names (买买提·艾力).
-_DOTS = "·・•‧･.。．︰:"
+_DOTS = "·・•‧･.．"  # not 。 or ：: a sentence end is no middle dot
 _DOT_NAME_RE = re.compile(rf"[{_HAN}]{{1,10}}(?:·[{_HAN}]{{1,10}}){{1,3}}")
 _MAX_NAME_CHARS = 12  # longer replies are sentences unless they are a dotted name
 
@@ -232,6 +232,11 @@ def _dotted_name(text: str) -> str | None:
     return unified if _DOT_NAME_RE.fullmatch(unified) else None
 
 
+# "姓周，叫周惠芬" / "我姓欧阳，全名欧阳娜娜": the surname, then the full name.
+_SURNAME_THEN_NAME_RE = re.compile(
+    r"^(?:我|本人)?姓([\u3400-\u9fff]{1,2})[，,\s]*(?:叫|名叫|名字叫|全名|全名叫|全名是)[，,:：\s]*([\u3400-\u9fff]{2,5})$")
+
+
 def parse_name(text: str | None) -> str | None:
     """The name in a whole answer to "请问您的真实姓名是？", or None when it is not a name.
 
@@ -256,6 +261,9 @@ def parse_name(text: str | None) -> str | None:
     raw = _nfkc(str(text)).strip().strip(_TRIM_CHARS)
     if not raw or is_non_answer(raw):
         return None
+    both = _SURNAME_THEN_NAME_RE.match(raw)
+    if both and both.group(2).startswith(both.group(1)):
+        return parse_name("我叫" + both.group(2))  # "姓周，叫周惠芬": the full name
     cleaned = _clean_answer(raw)
     if not cleaned or is_non_answer(cleaned):
         return None
@@ -288,7 +296,7 @@ _AFTER_NAME_RE = re.compile(
 
 def _name_after_cue(tail: str) -> str | None:
     """The name at the start of `tail` (the text right after a cue word), or None."""
-    dotted = re.match(rf"[{_HAN}]{{1,10}}(?:\s*[{re.escape(_DOTS)}]\s*[{_HAN}]{{1,10}}){{1,3}}", tail)
+    dotted = re.match(rf"[{_HAN}]{{1,6}}(?:[{re.escape(_DOTS)}][{_HAN}]{{1,6}}){{1,3}}", tail)
     if dotted:
         name = _dotted_name(dotted.group(0))
         if name:

@@ -116,3 +116,14 @@ def test_load_surnames_rejects_a_malformed_table(tmp_path):
     bad.write_text("王 1\n李\n", encoding="utf-8")
     with pytest.raises(ValueError):
         load_surnames(bad)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("姓周，叫周惠芬", "周惠芬"), ("我姓欧阳，全名欧阳娜娜", "欧阳娜娜"), ("姓周，叫李娜", None),
+])
+def test_surname_then_full_name(text, expected):
+    assert parse_name(text) == expected
+
+
+def test_find_name_never_spans_a_sentence_end():
+    assert find_name("您好，\\n我是一名普通市民。\\n在百味洗衣办的洗衣储值卡") is None
