@@ -54,3 +54,12 @@ def test_turning_a_person_down_is_never_request_human():
     # a demand is not a refusal
     message = pipeline(classified("为什么还不转人工", intent="request_human", confidence=0.9))
     assert message.get("intent")["name"] == "request_human"
+
+
+def test_giving_a_complaint_up_is_never_read_as_one():
+    for text in ("不想投诉这个商家了", "我不投诉这个商家了", "算了不投诉了"):
+        message = pipeline(classified(text, intent="complain_general", confidence=0.98))
+        assert message.get("intent")["name"] == "cancel", text
+    for text in ("算了吧我还是投诉", "我要投诉这个商家"):
+        message = pipeline(classified(text, intent="complain_general", confidence=0.98))
+        assert message.get("intent")["name"] == "complain_general", text

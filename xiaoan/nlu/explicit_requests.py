@@ -29,7 +29,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from xiaoan.understanding.interruptions import declines_human, wants_human
+from xiaoan.understanding.interruptions import declines_human, explicit_interruption, wants_human
 
 #: Marks a message whose intent this component set (for logs and tests).
 OVERRIDE_KEY = "explicit_request"
@@ -67,6 +67,8 @@ class ExplicitRequestClassifier(GraphComponent):
             if declines_human(text):
                 self._decline(message)
                 continue
+            if self._gives_up(text, message):
+                continue
             if not wants_human(text):
                 continue
             previous = message.get(INTENT) or {}
@@ -82,6 +84,26 @@ class ExplicitRequestClassifier(GraphComponent):
             message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
             message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
         return messages
+
+    #: A short message that gives a complaint or report up (不想投诉这个商家了) must never start one.
+    GIVE_UP_MAX_CHARS = 20
+    FILING_INTENTS = ("complain_refund", "complain_prepaid", "complain_general", "report_violation")
+
+    def _gives_up(self, text: Text, message: Message) -> bool:
+        """不投诉了 read as a complaint: it becomes `cancel` (the lexical cue decides, see
+        `xiaoan.understanding.interruptions`); True when the message was changed."""
+        previous = message.get(INTENT) or {}
+        if (previous.get(INTENT_NAME_KEY) not in self.FILING_INTENTS or len(text) > self.GIVE_UP_MAX_CHARS
+                or explicit_interruption(text) != "cancel"):
+            return False
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != "cancel"]
+        top = {INTENT_NAME_KEY: "cancel", PREDICTED_CONFIDENCE_KEY: self.confidence}
+        rest = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * (1 - self.confidence)}
+                for r in ranking]
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top, *rest], add_to_output=True)
+        message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
+        return True
 
     def _decline(self, message: Message) -> None:
         """不用转人工: never `request_human`; the classifier's next choice, else `deny`."""
