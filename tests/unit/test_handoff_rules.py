@@ -6,7 +6,7 @@ with the whole domain/ — as `rasa train` does, including its checks for contra
 incomplete rules — then checks:
 
 - urgent and angry messages of each intent hand off, ordinary ones keep the intent's own rule;
-- every story of tests/stories/test_handoff.yml, action by action (what `rasa test` checks,
+- every story of tests/dialogue_stories/test_handoff.yml, action by action (what `rasa test` checks,
   minus NLU);
 - the events the inbox appends on hand-back make the next citizen message an ordinary turn —
   and without the trailing `action_listen` no rule would match (why it is there).
@@ -122,7 +122,7 @@ def test_the_handoff_test_stories_follow_the_rules(trained):
     from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
     _policy, domain = trained
-    path = ROOT / "tests" / "stories" / "test_handoff.yml"
+    path = ROOT / "tests" / "dialogue_stories" / "test_handoff.yml"
     stories = YAMLStoryReader(domain, str(path)).read_from_file(str(path))
     assert len(stories) >= 8
     for story in stories:
