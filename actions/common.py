@@ -402,7 +402,7 @@ class FormSlotValidation(FormValidationAction, ABC):
             return True
 
     async def change_strategy(self, slot: Text, updates: Dict[Text, Any], dispatcher: CollectingDispatcher,
-                        tracker: Tracker, domain: DomainDict) -> Optional[List[EventType]]:
+                              tracker: Tracker, domain: DomainDict) -> Optional[List[EventType]]:
         """What to do instead of asking `slot` once more; None to ask as usual.
 
         The third time in a row the form would ask the same slot, an optional slot

@@ -54,6 +54,8 @@ from actions.common import (
     zh_date,
 )
 from xiaoan.config import Settings
+from xiaoan.db import utcnow
+from xiaoan.tickets.due import shanghai_date
 from xiaoan.understanding.slots import parse_slot_value
 from xiaoan.privacy import mask_phone
 from xiaoan.tickets.validators import (
@@ -184,7 +186,7 @@ def read_opening(text: Text) -> Dict[Text, Any]:
     found: Dict[Text, Any] = {}
     try:
         if letters.is_letter(text):
-            letter = letters.read_letter(text, shanghai_today())
+            letter = letters.read_letter(text, shanghai_date(utcnow()))
             found = {
                 "respondent_name": letter.respondent_name,
                 "respondent_address": letter.respondent_address,
@@ -206,15 +208,6 @@ def read_opening(text: Text) -> Dict[Text, Any]:
         logger.exception("reading the opening message failed")
         return {}
     return {key: value for key, value in found.items() if value not in (None, "")}
-
-
-def shanghai_today():
-    """Today's date in Shanghai."""
-    import datetime as dt
-
-    from actions.common import SHANGHAI
-
-    return dt.datetime.now(SHANGHAI).date()
 
 
 def amount_decimal(value: Any) -> Optional[Decimal]:

@@ -71,18 +71,8 @@ class ExplicitRequestClassifier(GraphComponent):
                 continue
             if not wants_human(text):
                 continue
-            previous = message.get(INTENT) or {}
-            if previous.get(INTENT_NAME_KEY) == self.intent:
-                continue
-            # the classifier's own ranking follows, scaled into what is left of the probability
-            # mass: FallbackClassifier's ambiguity check compares the first two confidences
-            rest = 1.0 - self.confidence
-            ranking = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * rest}
-                       for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
-            top = {INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: self.confidence}
-            message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
-            message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
+            if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != self.intent:
+                self._replace(message, self.intent)
         return messages
 
     #: A short message that gives a complaint or report up (不想投诉这个商家了) must never start one.
@@ -96,24 +86,27 @@ class ExplicitRequestClassifier(GraphComponent):
         if (previous.get(INTENT_NAME_KEY) not in self.FILING_INTENTS or len(text) > self.GIVE_UP_MAX_CHARS
                 or explicit_interruption(text) != "cancel"):
             return False
-        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != "cancel"]
-        top = {INTENT_NAME_KEY: "cancel", PREDICTED_CONFIDENCE_KEY: self.confidence}
-        rest = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * (1 - self.confidence)}
-                for r in ranking]
-        message.set(INTENT, top, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [top, *rest], add_to_output=True)
-        message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
+        self._replace(message, "cancel")
         return True
 
     def _decline(self, message: Message) -> None:
-        """不用转人工: never `request_human`; the classifier's next choice, else `deny`."""
+        """不用转人工 read as `request_human`: it becomes `deny` (the request drops out of the ranking)."""
+        if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == self.intent:
+            self._replace(message, "deny", drop=(self.intent,))
+
+    def _replace(self, message: Message, intent: Text, drop: tuple = ()) -> None:
+        """Make `intent` the message's intent with this component's confidence.
+
+        The classifier's own ranking follows (without `intent` and `drop`), scaled into what is
+        left of the probability mass: FallbackClassifier's ambiguity check compares the first two
+        confidences. The classifier's intent is kept under OVERRIDE_KEY.
+        """
         previous = message.get(INTENT) or {}
-        if previous.get(INTENT_NAME_KEY) != self.intent:
-            return
-        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
-        top = {INTENT_NAME_KEY: "deny", PREDICTED_CONFIDENCE_KEY: self.confidence}
-        rest = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * (1 - self.confidence)}
-                for r in ranking if r.get(INTENT_NAME_KEY) != "deny"]
+        rest = 1.0 - self.confidence
+        ranking = [{**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) * rest}
+                   for r in message.get(INTENT_RANKING_KEY) or []
+                   if r.get(INTENT_NAME_KEY) != intent and r.get(INTENT_NAME_KEY) not in drop]
+        top = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: self.confidence}
         message.set(INTENT, top, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [top, *rest], add_to_output=True)
-        message.set(OVERRIDE_KEY, self.intent, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+        message.set(OVERRIDE_KEY, previous.get(INTENT_NAME_KEY), add_to_output=True)
