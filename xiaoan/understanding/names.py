@@ -124,6 +124,8 @@ _COMMON_WORD_FREQ = 5000
 # Entries rarer than this are mostly noise of jieba's corpus (夏侯惇 is listed as a place, 3):
 # a citizen answering the name question with such a rare word is less likely than a name.
 _RARE_WORD_FREQ = 30
+# Surnames ranked from here on in surnames.txt are also everyday characters (see _is_han_name).
+_WORDLIKE_SURNAME_RANK = 600
 
 
 def _is_dictionary_word(text: str) -> bool:
@@ -150,7 +152,7 @@ def _is_dictionary_word(text: str) -> bool:
 # that do occur in given names (有 可 以 来 家) are deliberately not listed.
 _NOT_IN_GIVEN_NAMES = frozenset(
     "的了吗呢吧啊呀么嘛哦嗯哈呵唉哎喂什怎哪谁没不是在要会能想给让被把从到去说做这那个们你您我他她它很太都也还就"
-    "又再已经过着得吃喝买卖退款钱店铺商家司电话号码地址投诉举报反映处理问题谢请帮办事情况知道")
+    "又再已经过着得吃喝买卖退款钱店铺商司电话号码地址投诉举报反映处理问题谢请帮办事情况知道")
 
 # Titles kept with the surname: "王先生", "李女士", "张阿姨" are how many citizens give a name.
 _TITLES = ("先生", "女士", "小姐", "阿姨", "老师", "师傅", "大爷", "大姐", "大哥", "阿婆", "老伯", "同学", "太太")
@@ -218,6 +220,10 @@ def _is_han_name(name: str, *, cued: bool) -> bool:
     if len(surname) == 1 and len(given) == 3:
         return False
     if _is_dictionary_word(name):
+        return False
+    # Rare surnames that are also everyday characters (楼 师 盖 敬 …, rank ≥ 600 in the table):
+    # any dictionary entry (师傅, 盖章, 楼上) is a word unless the citizen said it is a name.
+    if load_surnames()[surname] >= _WORDLIKE_SURNAME_RANK and _jieba_words()[0].get(name):
         return False
     # Shanghai districts and places (徐汇, 闵行, 七宝) start with surnames too, and jieba tags
     # several of them as names; a bare place is an answer to another question.

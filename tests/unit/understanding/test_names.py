@@ -127,3 +127,15 @@ def test_surname_then_full_name(text, expected):
 
 def test_find_name_never_spans_a_sentence_end():
     assert find_name("您好，\\n我是一名普通市民。\\n在百味洗衣办的洗衣储值卡") is None
+
+
+# Given names with 家 (家豪, 家骏) were refused: 家 sat in the not-in-given-names set by way of "商家".
+# Rarer real surnames (毕 楼 席 隋 …) were missing; those that are everyday characters refuse
+# dictionary words (师傅, 盖章, 楼下) unless the citizen says it is a name.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("王家豪", "王家豪"), ("陈家骏", "陈家骏"), ("毕建国", "毕建国"), ("楼佳琪", "楼佳琪"),
+    ("席秀兰", "席秀兰"), ("隋志强", "隋志强"), ("迟丽华", "迟丽华"), ("我叫师傅", "师傅"),
+    ("师傅", None), ("盖章", None), ("楼下", None), ("海鲜", None), ("位置", None), ("商家", None),
+])
+def test_given_names_with_jia_and_rarer_surnames(text, expected):
+    assert parse_name(text) == expected
