@@ -197,8 +197,11 @@ def read_opening(text: Text) -> Dict[Text, Any]:
             from xiaoan.understanding import names, phones
 
             name = names.find_name(text)
-            # a masked signature ("杜*") or a phrase the parser would not take as a name is no name
-            found["complainant_name"] = name if name and "*" not in name and names.parse_name(name) else None
+            # a masked signature ("杜*"), a surname with a title ("彭女士": the real-name registration
+            # needs the name itself, the form asks for it) or a phrase the parser would not take as a
+            # name is no name
+            found["complainant_name"] = (name if names.is_full_name(name, text) and names.parse_name(name)
+                                         else None)
             found["phone"] = phones.find_phone(text)
         else:
             found["respondent_name"] = merchants.find_merchant(text)

@@ -103,12 +103,16 @@ def parse_address(text: str | None) -> Address | None:
 # Cues before an address inside a sentence.
 _CUE_RE = re.compile(r"位于|地址(?:是|为|在)?[:：]?|住址(?:是|为)?[:：]?|住在|家住|开在|坐落在|在")
 # Where the address ends when reading rightwards after a cue.
-_END_RE = re.compile(r"[，,。.！!？?；;\s]|的(?!\d)|开了|开的|买|办|吃|卖|经营|附近的|那家|这家|一家|有一家|有家|上班|工作|消费")
+_END_RE = re.compile(r"[，,。.！!？?；;\s）)】]|的(?!\d)|开了|开的|买|办|吃|卖|经营|附近的|那家|这家|一家|有一家|有家|上班|工作|消费")
 # A street address without a cue: [city] [district] road number [building/room].
 _STREET_RE = re.compile(
     r"(?:上海市?)?(?:[\u4e00-\u9fff]{2,4}区)?(?:[\u4e00-\u9fff]{2,4}镇)?[\u4e00-\u9fff]{1,8}(?:路|街|大道|公路)"
     r"(?:\d+弄)?\d+号(?:\d+(?:号楼|栋|幢|楼|层|室|单元))*"
 )
+# Everyday words with 路/街/号 in them that name no street.
+_NOT_A_ROAD_RE = re.compile(r"跑路|走路|套路|思路|出路|网路|线路|电路|路子|一路|路上|路过|半路|上路|带路|让路|迷路|路费|路线|"
+                            r"逛街|上街|街坊|号码|型号|账号|单号|挂号|信号|口号|编号|记号")
+_BRACKETED_RE = re.compile(r"[（(【][^（()）【】]*[)）】]")
 _STREET_HINT_RE = re.compile(r"[路街弄号村镇]|\d|小区|大厦|广场|公寓|新村|花园|商场|商城|园区")
 _LEFT_STOP_RE = re.compile(r".*[在去到住于从的是和跟买我你他她了]")
 
@@ -146,7 +150,13 @@ def find_address(text: str | None) -> Address | None:
 
     def consider(found: Address | None, cue: str) -> None:
         nonlocal best
-        if found is None or not (found.district or found.outside_shanghai or _STREET_HINT_RE.search(found.text)):
+        if found is None:
+            return
+        # The road of a branch name ("极致健身（呼兰路店）充值") is no address: look outside brackets.
+        outside_brackets = re.sub(r"[（(【][^）)】]*$", "", _BRACKETED_RE.sub("", found.text))
+        outside_brackets = _NOT_A_ROAD_RE.sub("", outside_brackets)  # 跑路, 套路: no road
+        if not (found.district and resolve_district(outside_brackets) or found.outside_shanghai
+                or _STREET_HINT_RE.search(outside_brackets)):
             return
         score = _score(found, cue)
         if best is None or score > best[0]:

@@ -221,8 +221,13 @@ def _district_of(text: str | None) -> str | None:
     return resolve_district(text)
 
 
+# The citizen's own address ("家住静安区武定路", "我住在…") is not the merchant's: blanked out first.
+_HOME_ADDRESS = re.compile(r"(?:家住|住在|我住|居住在|居住于|家在|住址[:：是为]?|通信地址[:：是为]?|联系地址[:：是为]?)[^，,。；;！!？?\n]*")
+
+
 def _find_address(text: str) -> tuple[str | None, str | None]:
     """(address, district code) of the merchant's address in a letter."""
+    text = _HOME_ADDRESS.sub(lambda m: "，" * len(m.group(0)), text)
     function = _parser("addresses", "find_address")
     if function is not None:
         try:
@@ -338,6 +343,9 @@ _MONEY_MARK = re.compile(r"[元块¥￥万千kKwW]|人民币|rmb", re.IGNORECASE
 
 _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
 _MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币)")
+# 块 as a measure word, not yuan: a small count followed by a thing ("买了一块手表", "两块蛋糕");
+# "五块钱", "一块多", "三块五" are money.
+_COUNTER_KUAI = re.compile(r"(?:[一两二三四五六七八九几]|[1-9](?![\d.]))块(?=[\u4e00-\u9fff])(?![钱多左五半零一二三四五六七八九的给买还])")
 
 
 def _amount_after(text: str, start: int) -> Decimal | None:
@@ -348,8 +356,8 @@ def _amount_after(text: str, start: int) -> Decimal | None:
     end_match = _CLAUSE_END.search(text, start)
     window = text[start:end_match.start() if end_match else len(text)][:16]
     for number in _NUMBER.finditer(window):
-        if not _MONEY_AFTER.match(window, number.end()):
-            continue  # followed by a counter: 晚, 节, 盒, 次 ...
+        if not _MONEY_AFTER.match(window, number.end()) or _COUNTER_KUAI.match(window, number.start()):
+            continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
         value = _parse_amount(window[number.start():])
         if value is not None and value > 0:
             return value
@@ -373,6 +381,7 @@ def _find_amount(text: str) -> Decimal | None:
         return best[2]
     # No cue: the first amount explicitly marked as money in any clause.
     for clause in _CLAUSE_END.split(plain):
+        clause = _COUNTER_KUAI.sub(lambda m: m.group(0)[:-1] + "个", clause)  # 一块手表: no money
         if _MONEY_MARK.search(clause):
             value = _parse_amount(clause)
             if value is not None and value > 0:
@@ -463,7 +472,7 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
     # kept); amounts and dates are read from the NFKC form (full-width digits).
     address, district = _find_address(facts)
     if district is None:
-        district = _district_of(facts)
+        district = _district_of(_HOME_ADDRESS.sub("", facts))  # not the citizen's own district
     return LetterFields(
         respondent_name=_find_merchant(facts),
         respondent_address=address,

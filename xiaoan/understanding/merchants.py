@@ -125,7 +125,9 @@ _LEFT_STOPS = (
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
 )  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
-_BRANCH_RE = re.compile(r"\s*[（(【][^（()）【】]{1,20}[)）】]")
+# A branch in brackets ("（五角场店）", "(浦东分公司)"); brackets holding an address, a phone or a
+# remark ("（地址：青浦盈港东路23号）") are not part of the name.
+_BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电话|手机|联系|[:：]))[^（()）【】]{1,20}[)）】]")
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;\s]|的|在|卖|开|那|这")
@@ -165,6 +167,53 @@ def _bought_at(plain: str) -> str | None:
             branch = _BRANCH_RE.match(plain, match.start(1) + len(match.group(1)))
             return name + branch.group(0).strip() if branch and not name.endswith(("）", ")", "】")) else name
     return None
+
+
+# "小饭店", "无招牌水果店", "路边烧烤摊": a kind of shop, no sign. The kind is a common word plus
+# 店/摊/铺/馆/档 ("水果"+"店"); "鑫鑫水果店" or "阿三面馆" have a name of their own.
+_UNNAMED_PREFIX_RE = re.compile(r"^(?:小|无招牌的?|没有招牌的?|无名的?|路边的?|流动的?)+")
+_SHOP_KIND_RE = re.compile(r"^([\u4e00-\u9fff]{1,3})(?:店|摊|铺|馆|档|摊位|小店)$")
+# A place before "的" that names an unnamed shop: a street number, a road, a landmark.
+_LOCATOR_RE = re.compile(
+    r"([\u4e00-\u9fffA-Za-z0-9]{2,24}?(?:号|路|街|弄|门口|对面|旁边|附近|隔壁|菜场|菜市场|市场|小区|广场|新村|站|口))"
+    r"((?:上|里|边)?的(?:一家|那家|这家|一个)?)$")
+
+
+_PLACE_WORDS = ("附近", "旁边", "对面", "里面", "楼下", "门口")
+
+
+def _is_unnamed_shop(core: str) -> bool:
+    """Whether a name found by its suffix is only a kind of shop ("小饭店", "无招牌水果店")."""
+    rest = _UNNAMED_PREFIX_RE.sub("", core)
+    if is_generic_merchant(rest) or rest != core and len(rest) <= 3:
+        return True
+    kind = _SHOP_KIND_RE.match(rest)
+    if not kind:
+        return False
+    from xiaoan.understanding.names import _jieba_words  # jieba's dictionary, read once
+
+    frequencies, tags = _jieba_words()
+    tag = tags.get(kind.group(1), "")
+    # a common noun or activity (水果, 熟食, 烧烤), not a brand or a place (肯德基 nr, 苏宁 ns)
+    return bool(frequencies.get(kind.group(1))) and tag[:1] in ("n", "v", "j") and tag not in ("nr", "nrt", "ns", "nt", "nz")
+
+
+def _with_locator(plain: str, start: int) -> str | None:
+    """The place written before an unnamed shop ("金一东路150号的" in "举报金一东路150号的小饭店")."""
+    match = _LOCATOR_RE.search(plain[:start])
+    if not match:
+        return None
+    place = match.group(1)
+    # the locator starts after the last word that ends a name when reading leftwards (举报, 在 ...)
+    cut = 0
+    for stop in [word for word in _LEFT_STOPS if word not in _PLACE_WORDS] + ["举报", "反映", "投诉", "发现"]:
+        position = place.rfind(stop)
+        if position >= 0:
+            cut = max(cut, position + len(stop))
+    place = place[cut:]
+    if len(place) < 2 or not re.search(r"[号路街弄]|门口|对面|旁边|附近|隔壁|菜场|市场|小区|广场|新村|站", place):
+        return None
+    return place + match.group(2)
 
 
 def find_merchant(text: str | None) -> str | None:
@@ -213,6 +262,11 @@ def find_merchant(text: str | None) -> str | None:
             end = branch.end()
         name = plain[start:end].strip()
         core = plain[start:m.end()]
+        if _is_unnamed_shop(core):
+            # "金一东路150号的小饭店": a shop without a sign is named by where it is
+            located = _with_locator(plain, start)
+            if located is not None:
+                return located + plain[start:end].strip()
         # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
         # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
         if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):

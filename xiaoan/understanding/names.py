@@ -232,6 +232,24 @@ def _is_han_name(name: str, *, cued: bool) -> bool:
     return resolve_district(name) is None
 
 
+def has_title(name: str | None) -> bool:
+    """Whether `name` is a surname with a title ("彭女士", "王先生") rather than a full name."""
+    return bool(name) and bool(_TITLE_RE.search(name)) and _surname_of(name) is not None
+
+
+def is_full_name(name: str | None, context: str = "") -> bool:
+    """Whether `name` (found in `context`) is a person's full name, fit for real-name registration.
+
+    Not: a surname alone ("诸葛", "王"), a surname with a title ("彭女士"), or a name masked in the
+    context ("本人诸葛*", "李**", "张某某").
+    """
+    if not name or has_title(name) or name in load_surnames():
+        return False
+    if re.search(r"[*＊×某]", name):
+        return False
+    return not (context and re.search(re.escape(name) + r"[*＊×xX某]", context))
+
+
 def _dotted_name(text: str) -> str | None:
     """A minority or transliterated name with a middle dot, dots normalised to "·"."""
     unified = re.sub(f"\\s*[{re.escape(_DOTS)}]\\s*", "·", text)

@@ -83,3 +83,14 @@ def test_parse_address_keeps_only_the_address_of_a_story():
 )
 def test_find_address_prefers_the_street_address(text, expected_text):
     assert find_address(text).text == expected_text
+
+
+# The road of a branch name is no address; a closing bracket ends an address.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("我在极致健身（呼兰路店）充值办了年卡，现在店突然关门跑路", None),
+    ("前几天在苏宁易购（营口路店）换屏，用了两天屏幕就失灵", None),
+    ("盈港东路23号的小饭店（地址：青浦盈港东路23号）的违法问题", "青浦盈港东路23号"),
+])
+def test_branch_roads_are_no_address(text, expected):
+    found = find_address(text)
+    assert (found.text if found else None) == expected

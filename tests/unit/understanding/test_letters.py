@@ -275,3 +275,19 @@ def test_fallbacks_while_the_value_parsers_are_missing(monkeypatch):
     assert training.respondent_name == "上海启明星教育科技有限公司"
     assert training.amount == Decimal(24000)
     assert training.dates[0] == datetime.date(2025, 9, 1)
+
+
+def test_a_watch_is_no_yuan_and_home_is_not_the_merchant():
+    """"买了一块手表" is one watch, not 1 yuan; "家住静安区武定路" is the citizen's home."""
+    fields = read_letter("您好，本人诸葛*，家住静安区武定路。2026.4.4在宏泰钟表店（新松江路店）买了一块手表，"
+                         "回家就停了，店员不给退，要求退货退款。", datetime.date(2026, 12, 5))
+    assert fields.amount is None
+    assert fields.respondent_address is None
+    assert fields.district is None
+    assert fields.respondent_name == "宏泰钟表店（新松江路店）"
+
+
+def test_money_kuai_is_still_money():
+    fields = read_letter("我在乐活健身办了年卡花了三千块，没用几次就关门了，老板电话打不通，现在卡里还剩两千块，"
+                         "要求退还剩余的钱，谢谢你们帮忙处理一下。", datetime.date(2026, 12, 5))
+    assert fields.amount == Decimal("2000")

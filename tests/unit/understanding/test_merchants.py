@@ -111,3 +111,18 @@ def test_find_merchant_in_letters(text, expected):
     from xiaoan.understanding.merchants import find_merchant
 
     assert find_merchant(text) == expected
+
+
+# Shops without a sign are named by where they are; brackets holding an address are no branch.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("我要举报金一东路150号的小饭店，地址在金山金一东路150号。", "金一东路150号的小饭店"),
+    ("举报昌里路上的一家无招牌水果店卖烂水果", "昌里路上的一家无招牌水果店"),
+    ("举报长寿路菜场门口的熟食店没有证", "长寿路菜场门口的熟食店"),
+    ("我在小区门口的水果店买的", "小区门口的水果店"),
+    ("现实名反映盈港东路23号的小饭店（地址：青浦盈港东路23号）的违法问题。", "盈港东路23号的小饭店"),
+    ("我在鑫鑫水果店买的", "鑫鑫水果店"),
+    ("在阿三面馆吃坏了肚子", "阿三面馆"),
+    ("在橙果洗车店（嘉唐公路店）办的洗车年卡", "橙果洗车店（嘉唐公路店）"),
+])
+def test_unnamed_shops_and_address_brackets(text, expected):
+    assert find_merchant(text) == expected
