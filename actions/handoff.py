@@ -10,6 +10,10 @@ instead (buttons `/request_human{"handoff_choice": "callback" | "queue"}`).
 `action_extract_slots` runs it on every citizen message, before predicting. It marks an urgent or
 angry message; the rules of data/rules/handoff.yml then say `utter_emergency` (urgent only) and
 run `action_handoff`.
+
+Requests for a human and callback requests are limited per conversation (actions/limits.py,
+limit `handoff`): over the limit the citizen hears when to try again (`utter_limit_handoff`)
+and nothing is queued. The emergency numbers are said first all the same.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.limits import handoff_allowed
 from xiaoan.handoff.models import REASONS
 from xiaoan.handoff.service import InvalidInput, channel_of, get_handoff_service
 from xiaoan.handoff.slots import citizen_slots
@@ -219,6 +224,8 @@ class ActionHandoff(Action):
         if detect_escalation(latest_text(tracker)) == URGENT and not _uttered(_since_latest_user(tracker),
                                                                               EMERGENCY_RESPONSE):
             dispatcher.utter_message(response=EMERGENCY_RESPONSE)
+        if not handoff_allowed(dispatcher, tracker, count=choice is None):
+            return _resets(tracker, "handoff_reason", "escalation", "handoff_pending_reason")
         return hand_off(dispatcher, tracker, reason, choice)
 
 
@@ -275,6 +282,8 @@ class ActionSubmitCallback(Action):
             domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         events = _resets(tracker, "callback_phone", "callback_time", "handoff_pending_reason")
         reason = tracker.get_slot("handoff_pending_reason")
+        if not handoff_allowed(dispatcher, tracker):
+            return events
         try:
             view = get_handoff_service().add_callback(
                 tracker.sender_id, channel_of(tracker.get_latest_input_channel(), tracker.sender_id),

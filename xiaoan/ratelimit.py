@@ -436,7 +436,8 @@ class LimitSettings:
 # --- process-wide instances (built on first use from the environment) ---------------------------
 
 _instances_lock = threading.Lock()
-_instances: dict[str, object] = {"limiter": None, "settings": None, "pid": None}
+_instances: dict[str, object] = {"override": None, "settings": None}
+_limiters: dict[tuple, RateLimiter] = {}
 
 
 def build_rate_limiter(redis_url: str | None = None, database_url: str | None = None,
@@ -449,16 +450,23 @@ def build_rate_limiter(redis_url: str | None = None, database_url: str | None = 
 def get_rate_limiter() -> RateLimiter:
     """The process's limiter: Redis at `XIAOAN_REDIS_URL` if set, else `DATABASE_URL`.
 
-    A forked child builds its own (connections do not survive a fork).
+    One per store (the environment is read on each call, so tests that point `DATABASE_URL`
+    elsewhere get a limiter there); a forked child builds its own (connections do not
+    survive a fork).
     """
-    with _instances_lock:
-        if _instances["limiter"] is None or _instances["pid"] != os.getpid():
-            from xiaoan.config import Settings
+    from xiaoan.config import Settings
 
-            redis_url = (os.environ.get(REDIS_URL_ENV) or "").strip() or None
-            _instances.update(limiter=build_rate_limiter(redis_url, Settings.from_env().database_url),
-                              settings=None, pid=os.getpid())
-        return _instances["limiter"]  # type: ignore[return-value]
+    with _instances_lock:
+        if _instances["override"] is not None:
+            return _instances["override"]  # type: ignore[return-value]
+        redis_url = (os.environ.get(REDIS_URL_ENV) or "").strip() or None
+        key = (os.getpid(), redis_url, None if redis_url else Settings.from_env().database_url)
+        limiter = _limiters.get(key)
+        if limiter is None:
+            if len(_limiters) >= 8:  # only tests switch stores; never keep more than a few
+                _limiters.clear()
+            limiter = _limiters[key] = build_rate_limiter(key[1], key[2])
+        return limiter
 
 
 def limit_settings() -> LimitSettings:
@@ -470,6 +478,7 @@ def limit_settings() -> LimitSettings:
 
 
 def set_rate_limiter(limiter: RateLimiter | None, settings: LimitSettings | None = None) -> None:
-    """Use `limiter` (and `settings`) in this process; None forgets them (rebuilt on next use). Tests."""
+    """Use `limiter` and `settings` in this process (tests); None goes back to the environment's."""
     with _instances_lock:
-        _instances.update(limiter=limiter, settings=settings, pid=os.getpid() if limiter else None)
+        _instances.update(override=limiter, settings=settings)
+        _limiters.clear()
