@@ -23,13 +23,15 @@ from typing import Text
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from xiaoan.ratelimit import Decision, Limit, get_rate_limiter, limit_settings
+from xiaoan.ratelimit import Decision, Limit, LimitSettings, get_rate_limiter, limit_settings
 
 logger = logging.getLogger(__name__)
 
 FILING_RESPONSE = "utter_limit_ticket_filing"
 HANDOFF_RESPONSE = "utter_limit_handoff"
 STATUS_RESPONSE = "utter_limit_status_lookups"
+
+LimitSettings.from_env()  # a misconfigured XIAOAN_LIMIT_* stops the action server at start-up, named
 
 
 def _allowed(dispatcher: CollectingDispatcher, tracker: Tracker, limit: Limit, response: Text,

@@ -19,7 +19,9 @@ import os
 
 from flask import current_app, request
 
-from xiaoan.ratelimit import REDIS_URL_ENV, Decision, RateLimiter, build_rate_limiter, limit_settings
+from xiaoan.ratelimit import (
+    REDIS_URL_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, limit_settings,
+)
 from xiaoan.web import messages
 from xiaoan.web.deps import get_settings
 from xiaoan.web.errors import error_response
@@ -70,6 +72,12 @@ def client_ip() -> str:
             return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return str(parsed)
+
+
+# a misconfigured limit or proxy count stops the app at start-up with the variable's name,
+# rather than failing every request later
+LimitSettings.from_env()
+trusted_proxy_hops()
 
 
 def too_many_requests(decision: Decision, message: str):
