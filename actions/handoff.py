@@ -210,6 +210,15 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     return events + _resets(tracker, "handoff_pending_reason") + [ConversationPaused()]
 
 
+def _already_with_agents(tracker: Tracker) -> bool:
+    """Whether the conversation is already queued or held (e.g. Rasa's session expired meanwhile):
+    pausing it again is not a new request and is never limited."""
+    try:
+        return get_handoff_service().open_session(tracker.sender_id) is not None
+    except Exception:  # noqa: BLE001 - hand_off reports a broken service to the citizen
+        return False
+
+
 class ActionHandoff(Action):
     """Hands the conversation to a human agent (or offers a callback when none is free soon)."""
 
@@ -224,7 +233,7 @@ class ActionHandoff(Action):
         if detect_escalation(latest_text(tracker)) == URGENT and not _uttered(_since_latest_user(tracker),
                                                                               EMERGENCY_RESPONSE):
             dispatcher.utter_message(response=EMERGENCY_RESPONSE)
-        if not handoff_allowed(dispatcher, tracker, count=choice is None):
+        if not _already_with_agents(tracker) and not handoff_allowed(dispatcher, tracker, count=choice is None):
             return _resets(tracker, "handoff_reason", "escalation", "handoff_pending_reason")
         return hand_off(dispatcher, tracker, reason, choice)
 

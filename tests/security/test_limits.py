@@ -8,6 +8,7 @@ Flask's test client, the dialogue limits through the actions with trackers built
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from xiaoan.db import Base, session_scope
 from xiaoan.handoff.service import get_handoff_service, reset_handoff_service
 from xiaoan.ratelimit import (
     DatabaseBackend, Limit, LimitSettings, RateLimitCounter, RateLimiter, RedisBackend, build_rate_limiter,
-    get_rate_limiter, set_rate_limiter,
+    set_rate_limiter,
 )
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
@@ -544,8 +545,7 @@ def test_wrong_guesses_per_ticket_are_shared_by_replicas_and_survive_a_restart(d
 
     def replica() -> ticket_service_module.TicketService:
         return ticket_service_module.TicketService(
-            Settings(database_url=db_url), clock=lambda: __import__("datetime").datetime.fromtimestamp(
-                clock(), __import__("datetime").timezone.utc),
+            Settings(database_url=db_url), clock=lambda: dt.datetime.fromtimestamp(clock(), dt.timezone.utc),
             rate_limiter=RateLimiter(DatabaseBackend(db_url), clock=clock))
 
     a, b = replica(), replica()
@@ -603,6 +603,14 @@ def test_handoff_requests_are_limited_per_conversation(dialogue_limits, handoff_
                                                              "callback_time": "下午"}))
     assert responses(messages) == ["utter_limit_handoff"]
     assert get_handoff_service().callbacks() == []
+    # a conversation already held by an agent (Rasa's session expired meanwhile) is paused again, never limited
+    held, service = "web-" + uuid.uuid4().hex, get_handoff_service()
+    with session_scope() as db:
+        agent_id = create_user(db, "wangfang", PASSWORD, "agent").id
+    service.heartbeat(agent_id, "wangfang")
+    service.take(service.enqueue(held, "web", "requested").session_id, agent_id, "wangfang")
+    for _ in range(3):
+        assert run(ActionHandoff(), tracker(held, text="转人工", intent="request_human")) == ([ConversationPaused()], [])
     # another conversation still reaches a human
     assert handoff_allowed(CollectingDispatcher(), tracker("web-" + uuid.uuid4().hex))
 
