@@ -10,6 +10,10 @@ instead (buttons `/request_human{"handoff_choice": "callback" | "queue"}`).
 `action_extract_slots` runs it on every citizen message, before predicting. It marks an urgent or
 angry message; the rules of data/rules/handoff.yml then say `utter_emergency` (urgent only) and
 run `action_handoff`.
+
+Requests for a human and callback requests are limited per conversation (actions/limits.py,
+limit `handoff`): over the limit the citizen hears when to try again (`utter_limit_handoff`)
+and nothing is queued. The emergency numbers are said first all the same.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.limits import handoff_allowed
 from xiaoan.handoff.models import REASONS
 from xiaoan.handoff.service import InvalidInput, channel_of, get_handoff_service
 from xiaoan.handoff.slots import citizen_slots
@@ -205,6 +210,15 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     return events + _resets(tracker, "handoff_pending_reason") + [ConversationPaused()]
 
 
+def _already_with_agents(tracker: Tracker) -> bool:
+    """Whether the conversation is already queued or held (e.g. Rasa's session expired meanwhile):
+    pausing it again is not a new request and is never limited."""
+    try:
+        return get_handoff_service().open_session(tracker.sender_id) is not None
+    except Exception:  # noqa: BLE001 - hand_off reports a broken service to the citizen
+        return False
+
+
 class ActionHandoff(Action):
     """Hands the conversation to a human agent (or offers a callback when none is free soon)."""
 
@@ -219,6 +233,8 @@ class ActionHandoff(Action):
         if detect_escalation(latest_text(tracker)) == URGENT and not _uttered(_since_latest_user(tracker),
                                                                               EMERGENCY_RESPONSE):
             dispatcher.utter_message(response=EMERGENCY_RESPONSE)
+        if not _already_with_agents(tracker) and not handoff_allowed(dispatcher, tracker, count=choice is None):
+            return _resets(tracker, "handoff_reason", "escalation", "handoff_pending_reason")
         return hand_off(dispatcher, tracker, reason, choice)
 
 
@@ -275,6 +291,8 @@ class ActionSubmitCallback(Action):
             domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         events = _resets(tracker, "callback_phone", "callback_time", "handoff_pending_reason")
         reason = tracker.get_slot("handoff_pending_reason")
+        if not handoff_allowed(dispatcher, tracker):
+            return events
         try:
             view = get_handoff_service().add_callback(
                 tracker.sender_id, channel_of(tracker.get_latest_input_channel(), tracker.sender_id),

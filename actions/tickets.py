@@ -5,6 +5,13 @@ Nothing about a ticket is told unless its number AND the last four digits of the
 with it match (the tickets service checks both and never says which one was wrong). After a
 first miss the form asks both again (slot ``ticket_status_result`` = retry, rule in
 data/rules/forms.yml); after the second a human agent is offered (give_up).
+
+The misses are counted per conversation in the shared counter of xiaoan/ratelimit.py (limit
+`status_conversation_misses`, Redis or the database, with expiry), not only in the slot: starting
+over, a restart or another replica does not reset them. After the second miss every further miss
+offers a human again; at the limit, and when the conversation made too many look-ups at all
+(`status_conversation_lookups`), look-ups pause (`utter_limit_status_lookups`) until the window
+has passed. Each ticket number has its own shared limit of wrong guesses in the tickets service.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from actions.common import (
     ticket_service,
     zh_date,
 )
+from actions.limits import STATUS_RESPONSE
+from xiaoan.ratelimit import get_rate_limiter, limit_settings
 from xiaoan.tickets.validators import extract_phone_last4, normalize_ticket_no
 
 logger = logging.getLogger(__name__)
@@ -121,13 +130,23 @@ class ActionCheckTicketStatus(Action):
         number = tracker.get_slot("ticket_no")
         digits = tracker.get_slot("phone_last4")
         events: List[EventType] = [SlotSet("ticket_no", None), SlotSet("phone_last4", None)]
+        limiter, limits = get_rate_limiter(), limit_settings()
+        # checked before the look-up: a conversation over either limit learns nothing, right or wrong
+        refused = limiter.peek(limits.status_conversation_misses, tracker.sender_id)
+        if refused.allowed:
+            refused = limiter.hit(limits.status_conversation_lookups, tracker.sender_id)
+        if not refused.allowed:
+            logger.warning("conversation %s: ticket status look-ups paused (limit %s)", tracker.sender_id,
+                           refused.limit.name)
+            dispatcher.utter_message(response=STATUS_RESPONSE, minutes=refused.retry_after_minutes)
+            return events + [SlotSet(RESULT, GIVE_UP)]
         try:
             view = ticket_service().status(number or "", digits or "")
         except Exception as exc:  # noqa: BLE001 - the citizen must hear something useful
             logger.error("conversation %s: ticket status look-up failed (%s)", tracker.sender_id,
                          exc.__class__.__name__)
             dispatcher.utter_message(response="utter_ticket_status_unavailable")
-            return events + [SlotSet(RESULT, GIVE_UP), SlotSet(MISSES, 0)]
+            return events + [SlotSet(RESULT, GIVE_UP)]
 
         if view is not None:
             dispatcher.utter_message(
@@ -144,13 +163,20 @@ class ActionCheckTicketStatus(Action):
                 dispatcher.utter_message(response="utter_ticket_status_overdue")
             elif getattr(view, "near_due", False):
                 dispatcher.utter_message(response="utter_ticket_status_near_due")
-            return events + [SlotSet(RESULT, FOUND), SlotSet(MISSES, 0), SlotSet("last_ticket_no", view.ticket_no)]
+            return events + [SlotSet(RESULT, FOUND), SlotSet("last_ticket_no", view.ticket_no)]
 
-        misses = int(tracker.get_slot(MISSES) or 0) + 1
-        logger.info("conversation %s: ticket status look-up without a match (%d in a row)",
+        recorded = limiter.record(limits.status_conversation_misses, tracker.sender_id)
+        # the slot keeps counting too, in case the shared store is unavailable (it then counts nothing)
+        misses = max(recorded.uses, int(tracker.get_slot(MISSES) or 0) + 1)
+        logger.info("conversation %s: ticket status look-up without a match (%d recently)",
                     tracker.sender_id, misses)
         dispatcher.utter_message(response="utter_ticket_status_not_found")
+        if not recorded.allowed or recorded.retry_after:
+            # that was the last look-up the limit allows for now
+            dispatcher.utter_message(response=STATUS_RESPONSE, minutes=recorded.retry_after_minutes)
+            return events + [SlotSet(RESULT, GIVE_UP), SlotSet(MISSES, misses)]
         if misses >= MAX_MISSES:
             dispatcher.utter_message(response="utter_ticket_status_offer_human")
-            return events + [SlotSet(RESULT, GIVE_UP), SlotSet(MISSES, 0), SlotSet(HANDOFF_REASON, FORM_FAILED_REASON)]
+            return events + [SlotSet(RESULT, GIVE_UP), SlotSet(MISSES, misses),
+                             SlotSet(HANDOFF_REASON, FORM_FAILED_REASON)]
         return events + [SlotSet(RESULT, RETRY), SlotSet(MISSES, misses)]

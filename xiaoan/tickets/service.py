@@ -14,7 +14,6 @@ same idempotency key always yields the same ticket, also when two calls race.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import hmac
 import logging
@@ -31,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
+from xiaoan import ratelimit
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 from xiaoan.tickets import outbox
@@ -42,10 +42,10 @@ from xiaoan.tickets.views import history_json, platform_payload, ticket_json
 
 logger = logging.getLogger(__name__)
 
-#: Failed status lookups allowed per ticket number within STATUS_LOOKUP_WINDOW before the
-#: number is answered "no match" regardless (guessing the last four digits is 1 in 10,000).
-STATUS_LOOKUP_MAX_FAILURES = 5
-STATUS_LOOKUP_WINDOW = dt.timedelta(minutes=15)
+#: Failed status lookups allowed per ticket number before the number is answered "no match"
+#: regardless (guessing the last four digits is 1 in 10,000): the limit `status_ticket_misses`
+#: of xiaoan.ratelimit (default 5 per 15 minutes, XIAOAN_LIMIT_STATUS_TICKET_MISSES), counted
+#: in Redis or the database, so every process and replica shares it and a restart keeps it.
 CREATE_ATTEMPTS = 5
 
 
@@ -170,30 +170,6 @@ def _amount(value: Any) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
-class _LookupLimiter:
-    """Counts failed status lookups per ticket number in a sliding window (per process)."""
-
-    def __init__(self, max_failures: int, window: dt.timedelta) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: dt.datetime) -> collections.deque:
-        times = self._failures.setdefault(key, collections.deque())
-        while times and now - times[0] > self.window:
-            times.popleft()
-        return times
-
-    def blocked(self, key: str, now: dt.datetime) -> bool:
-        with self._lock:
-            return len(self._recent(key, now)) >= self.max_failures
-
-    def fail(self, key: str, now: dt.datetime) -> None:
-        with self._lock:
-            self._recent(key, now).append(now)
-
-
 class TicketService:
     """Creates tickets, answers status questions, records status changes.
 
@@ -202,15 +178,20 @@ class TicketService:
         clock: Current time, timezone-aware (tests pass a fixed one).
         router: The routing (default: the packaged routing_rules.yml).
         deliverer: The outbox deliverer (default: one for `settings`).
+        rate_limiter: Counts wrong status lookups per ticket number (default: Redis at
+            `XIAOAN_REDIS_URL`, else the settings' database, on the service's clock).
     """
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
-                 router: Router | None = None, deliverer: outbox.OutboxDeliverer | None = None) -> None:
+                 router: Router | None = None, deliverer: outbox.OutboxDeliverer | None = None,
+                 rate_limiter: ratelimit.RateLimiter | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.clock = clock
         self.router = router or Router()
         self.deliverer = deliverer or outbox.OutboxDeliverer(self.settings, clock=clock)
-        self._limiter = _LookupLimiter(STATUS_LOOKUP_MAX_FAILURES, STATUS_LOOKUP_WINDOW)
+        self._limiter = rate_limiter or ratelimit.build_rate_limiter(
+            (os.environ.get(ratelimit.REDIS_URL_ENV) or "").strip() or None, self.settings.database_url,
+            clock=lambda: self.clock().timestamp())
 
     @property
     def forwarding(self) -> bool:
@@ -376,7 +357,8 @@ class TicketService:
         if number is None or not (len(digits) == 4 or 7 <= len(digits) <= 15):
             return None
         now = self.clock()
-        if self._limiter.blocked(number, now):
+        misses = ratelimit.limit_settings().status_ticket_misses
+        if not self._limiter.peek(misses, number).allowed:
             logger.warning("status lookup for %s refused: too many wrong attempts", number)
             return None
         with self._session() as session:
@@ -384,7 +366,7 @@ class TicketService:
             matched = bool(ticket is not None and ticket.phone and not ticket.anonymous
                            and hmac.compare_digest(ticket.phone[-4:], digits[-4:]))
             if not matched:
-                self._limiter.fail(number, now)
+                self._limiter.record(misses, number)
                 logger.info("status lookup for %s: no match", number)
                 return None
             rules = self.router.rules

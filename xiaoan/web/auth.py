@@ -34,10 +34,12 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from xiaoan.db import session_scope, utcnow
+from xiaoan.ratelimit import Decision, RateLimiter, limit_settings
 from xiaoan.web import messages
 from xiaoan.web.auth_models import ROLES, StaffLoginFailure, StaffUser
 from xiaoan.web.deps import db_session
 from xiaoan.web.errors import error_response, is_api_request
+from xiaoan.web.limits import client_ip, web_rate_limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -75,6 +77,8 @@ class LoginLocked(Exception):
         super().__init__(f"locked until {until.isoformat()}")
         self.until = until
         self.minutes_left = max(1, -(-int((until - now).total_seconds()) // 60))
+        self.retry_after = max(1, -(-int((until - now).total_seconds()) // 1))
+        """Whole seconds until the lockout ends (the Retry-After header)."""
 
 
 def normalize_username(username: str) -> str:
@@ -165,6 +169,30 @@ def authenticate(session: Session, username: str, password: str, now: dt.datetim
         raise LoginFailed()
     session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.username == username))
     return user
+
+
+def login_refusal(ip: str, limiter: RateLimiter | None = None) -> Decision | None:
+    """Whether client `ip` may try to sign in now: None, or the refusing decision.
+
+    Called before the username is looked at and before any password hash (each scrypt hash
+    costs the 2-core server real CPU). Refused when the client made too many failed attempts
+    (`login_ip_failures`: password spraying across usernames, which the per-username lockout
+    does not see) or too many attempts at all (`login_ip_attempts`: counted here, before the
+    hash, so that parallel requests cannot all slip past the failure count). A refused attempt
+    is not counted.
+    """
+    limiter = limiter or web_rate_limiter()
+    limits = limit_settings()
+    failures = limiter.peek(limits.login_ip_failures, ip)
+    if not failures.allowed:
+        return failures
+    attempts = limiter.hit(limits.login_ip_attempts, ip)
+    return None if attempts.allowed else attempts
+
+
+def record_login_failure(ip: str, limiter: RateLimiter | None = None) -> None:
+    """Count a failed sign-in of client `ip` (for `login_refusal`)."""
+    (limiter or web_rate_limiter()).record(limit_settings().login_ip_failures, ip)
 
 
 def lockout_until(session: Session, username: str, now: dt.datetime) -> dt.datetime | None:
@@ -284,22 +312,31 @@ def login():
     if request.method == "GET" and current_user() is not None:
         return redirect(next_url)
     form = LoginForm()
-    error, status = None, 200
+    error, status, headers = None, 200, {}
     if form.validate_on_submit():
-        with db_session() as db:
-            try:
-                user = authenticate(db, form.username.data, form.password.data)
-            except LoginLocked as exc:
-                error, status = messages.LOGIN_LOCKED.format(minutes=exc.minutes_left), 429
-            except LoginFailed:
-                error, status = messages.LOGIN_FAILED, 401
-            else:
-                _login_user(user)
+        ip = client_ip()
+        refused = login_refusal(ip)  # before any hash: per client IP
+        if refused is not None:
+            error, status = messages.LOGIN_RATE_LIMITED.format(minutes=refused.retry_after_minutes), 429
+            headers["Retry-After"] = str(refused.retry_after)
+        else:
+            with db_session() as db:
+                try:
+                    user = authenticate(db, form.username.data, form.password.data)
+                except LoginLocked as exc:
+                    error, status = messages.LOGIN_LOCKED.format(minutes=exc.minutes_left), 429
+                    headers["Retry-After"] = str(exc.retry_after)
+                except LoginFailed:
+                    error, status = messages.LOGIN_FAILED, 401
+                else:
+                    _login_user(user)
+            if error is not None:
+                record_login_failure(ip)
         if error is None:
             return redirect(next_url)
     elif request.method == "POST":
         status = 400
-    return render_template("console/login.html", form=form, error=error, next_url=next_url), status
+    return render_template("console/login.html", form=form, error=error, next_url=next_url), status, headers
 
 
 @bp.post("/console/logout")

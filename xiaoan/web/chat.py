@@ -20,6 +20,7 @@ from xiaoan.privacy import mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web import messages
 from xiaoan.web.deps import get_rasa_client
+from xiaoan.web.limits import chat_rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ def index():
 @bp.post("/api/chat/message")
 def post_message():
     """Send the citizen's text or a clicked button's payload to Rasa; return the replies."""
+    limited = chat_rate_limit(conversation_id())  # 429 + Retry-After per client IP and conversation
+    if limited is not None:
+        return limited
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return _error(400, messages.BAD_MESSAGE_REQUEST)

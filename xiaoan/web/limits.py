@@ -1,0 +1,104 @@
+"""Rate limits of the web app's public routes: the client's address and the 429 answer.
+
+The chat route calls one hook::
+
+    limited = chat_rate_limit(conversation_id())
+    if limited is not None:
+        return limited            # 429 JSON {"error": "<中文>"} with Retry-After
+
+Behind a reverse proxy every request comes from the proxy's address: set
+`XIAOAN_TRUSTED_PROXY_HOPS` to the number of proxies in front of the app (1 for one nginx) so
+that the client is read from `X-Forwarded-For`; leave it 0 (the default) when the app is
+reached directly, or clients could forge the header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from flask import current_app, request
+
+from xiaoan.ratelimit import (
+    REDIS_URL_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, limit_settings,
+)
+from xiaoan.web import messages
+from xiaoan.web.deps import get_settings
+from xiaoan.web.errors import error_response
+
+TRUSTED_PROXY_HOPS_ENV = "XIAOAN_TRUSTED_PROXY_HOPS"
+LIMITER_KEY = "xiaoan_rate_limiter"
+"""Key of the app's `RateLimiter` in `app.extensions` (tests put one with a fake clock there)."""
+
+
+def web_rate_limiter() -> RateLimiter:
+    """The app's limiter: Redis at `XIAOAN_REDIS_URL` if set, else the app's database; built on first use."""
+    limiter = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None:
+        redis_url = (os.environ.get(REDIS_URL_ENV) or "").strip() or None
+        limiter = build_rate_limiter(redis_url, get_settings().database_url)
+        current_app.extensions[LIMITER_KEY] = limiter
+    return limiter
+
+
+def trusted_proxy_hops() -> int:
+    """How many reverse proxies stand in front of the app (`XIAOAN_TRUSTED_PROXY_HOPS`, default 0)."""
+    raw = (os.environ.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
+    try:
+        hops = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, got {raw!r}") from exc
+    if not 0 <= hops <= 5:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0-5, got {hops}")
+    return hops
+
+
+def client_ip() -> str:
+    """The client's IP address of this request (IPv6 clients by their /64: one household or phone)."""
+    address = request.remote_addr or ""
+    hops = trusted_proxy_hops()
+    if hops:
+        # each trusted proxy appends the address it received the request from; the client is the
+        # entry `hops` from the right (anything further left was written by the client itself)
+        chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(chain) >= hops:
+            address = chain[-hops]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+# a misconfigured limit or proxy count stops the app at start-up with the variable's name,
+# rather than failing every request later
+LimitSettings.from_env()
+trusted_proxy_hops()
+
+
+def too_many_requests(decision: Decision, message: str):
+    """A 429 answer (JSON or page, as the request wants) with Retry-After in seconds."""
+    body, status = error_response(429, message)
+    return body, status, {"Retry-After": str(max(1, decision.retry_after))}
+
+
+def chat_rate_limit(conversation_id: str):
+    """None when this chat message may go to Rasa, else the 429 answer.
+
+    Checked per client IP first (a flood from one address, also with fresh cookies), then per
+    conversation. A refused message is not counted.
+    """
+    limits = limit_settings()
+    limiter = web_rate_limiter()
+    by_ip = limiter.hit(limits.chat_ip, client_ip())
+    if not by_ip.allowed:
+        return too_many_requests(by_ip, messages.CHAT_RATE_LIMITED_IP.format(seconds=by_ip.retry_after))
+    by_conversation = limiter.hit(limits.chat_conversation, conversation_id)
+    if not by_conversation.allowed:
+        return too_many_requests(by_conversation,
+                                 messages.CHAT_RATE_LIMITED.format(seconds=by_conversation.retry_after))
+    return None
