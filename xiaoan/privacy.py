@@ -119,11 +119,11 @@ def mask_bank_card(value: str | None) -> str | None:
 # --- numbers inside free text ---------------------------------------------------------------------
 
 _ID_RE = re.compile(
-    r"(?<![0-9A-Za-z])"
+    r"(?<!\d)"
     r"[1-9]\d{5}[ -]?"                                                  # region
     r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[ -]?"   # date of birth
     r"\d{3}[0-9Xx]"                                                     # sequence, check character
-    r"(?![0-9A-Za-z])")
+    r"(?!\d)")
 _CARD_RE = re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)")
 _MOBILE_RE = re.compile(
     r"(?<!\d)"
