@@ -359,9 +359,13 @@ class TicketForm(FlaskForm):
     anonymous = BooleanField("匿名举报")
 
 
-def _ticket_form(view: SessionView, slots: dict, formdata=None) -> TicketForm:
+def _ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = False) -> TicketForm:
+    """The ticket form prefilled from the slots; numbers in the prefilled text are masked unless
+    the slots were revealed (`_draft_from_form` puts the gathered text back when left unchanged)."""
     kind = "report" if (view.intent == REPORT_INTENT or view.active_form == "report_form") else "complaint"
     data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
+    if not reveal:
+        data = {name: mask_text(value) or "" for name, value in data.items()}
     data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
     data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
     form = TicketForm(formdata=formdata, data=data)
@@ -384,6 +388,9 @@ def _draft_from_form(form: TicketForm, view: SessionView, slots: dict):
 
     def text(name: str) -> Optional[str]:
         value = (getattr(form, name).data or "").strip()
+        gathered = str(slots.get(name) or "").strip()
+        if value and gathered and value != gathered and value == (mask_text(gathered) or "").strip():
+            return gathered  # the masked prefill left as it was: the citizen's own text
         return value or None
 
     kind = form.kind.data if form.kind.data in ("complaint", "report") else "complaint"
@@ -493,7 +500,8 @@ def conversation(session_id: int):
         abort(404)
     tracker, error = _tracker(service, view)
     slots = _current_slots(tracker, view)
-    return _render_conversation(service, user, view, tracker, slots, _ticket_form(view, slots), error)
+    form = _ticket_form(view, slots, reveal=is_revealed(user, view, "slots"))
+    return _render_conversation(service, user, view, tracker, slots, form, error)
 
 
 def _render_conversation(service, user, view, tracker, slots, form, error=None, form_error=None, status=200):
@@ -626,7 +634,7 @@ def create_ticket(session_id: int):
         abort(404)
     tracker, error = _tracker(service, view)
     slots = _current_slots(tracker, view)
-    form = _ticket_form(view, slots, formdata=request.form)
+    form = _ticket_form(view, slots, formdata=request.form, reveal=is_revealed(user, view, "slots"))
 
     def again(message: str, field: Optional[str] = None, status: int = 400):
         if field and hasattr(form, field):
