@@ -435,8 +435,11 @@ def test_live_stack_agent_sees_a_real_conversation_masked_until_revealed(stack):
     import requests
 
     sender = "pdata-live-0001"
-    stack.say(sender, "我的电话是+86 138 1234 5678")
-    stack.say(sender, "转人工")
+    replies = stack.say(sender, "转人工")
+    if not stack.tracker(sender)["paused"]:  # no agent online: the citizen chooses to keep waiting
+        stack.say(sender, next(b["payload"] for m in replies for b in m.get("buttons", []) if "排队" in b["title"]))
+    assert stack.tracker(sender)["paused"] is True
+    stack.say(sender, "我的电话是+86 138 1234 5678")  # kept for the agent while 小安 is paused
     for name in ("liveagent", "liveother"):
         added = subprocess.run([str(E2E_BIN / "xiaoan"), "users", "add", name, "--role", "agent"],
                                env={**stack.env, "XIAOAN_NEW_USER_PASSWORD": PASSWORD}, cwd=stack.workdir,
