@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "web": "xiaoan.web.app:web_command",
     "users": "xiaoan.web.auth:users",
     "alerts": "xiaoan.supervision.cli:alerts",
+    "audit": "xiaoan.privacy_audit:audit",
 }
 
 

@@ -1,5 +1,6 @@
 """A citizen in the chat page and an agent in the inbox, in two real headless Chromiums:
-handoff, messages both ways without reloading, hand-back to 小安.
+handoff, messages both ways without reloading, numbers masked until the agent reveals them
+(logged), hand-back to 小安.
 
 The fake Rasa of tests/browser/conftest.py keeps the trackers; its `reply` is replaced by a small
 stand-in for the assistant: "转人工" queues the conversation as action_handoff does (the handoff
@@ -11,9 +12,12 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import CHROMIUM_ARGS
+from sqlalchemy import select
+
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.handoff.service import HandoffService, load_messages
+from xiaoan.privacy_audit import PersonalDataView
 from xiaoan.rasa_client import RasaClient
 from xiaoan.web.auth import create_user
 
@@ -21,6 +25,8 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "agent-password-1"
 QUEUED = "好的，正在为您转接人工客服。您目前排在第1位，预计等待约1分钟。"
+OPENING = "健身房老板跑路了，我电话13812345678，我要转人工"
+OPENING_MASKED = "健身房老板跑路了，我电话138****5678，我要转人工"
 
 
 def paused(events: list[dict]) -> bool:
@@ -65,7 +71,7 @@ def test_citizen_and_agent_talk_both_ways_and_hand_back(page, live_server, playw
 
     # the citizen asks for a human
     page.goto(live_server.url + "/")
-    page.locator("#input").fill("健身房老板跑路了，我要转人工")
+    page.locator("#input").fill(OPENING)
     page.locator("#send").click()
     citizen_bot = page.locator(".msg-bot .bubble-text")
     expect(citizen_bot.last).to_have_text(QUEUED)
@@ -94,10 +100,24 @@ def test_citizen_and_agent_talk_both_ways_and_hand_back(page, live_server, playw
         row.first.get_by_role("button", name="接入").click()
         expect(agent.locator("#session-status")).to_have_text("接待中")
         transcript = agent.locator("#transcript .tmsg-text")
-        expect(agent.locator("#transcript .tmsg-user .tmsg-text").first).to_have_text("健身房老板跑路了，我要转人工")
+        first_user = agent.locator("#transcript .tmsg-user .tmsg-text").first
+        expect(first_user).to_have_text(OPENING_MASKED)
         expect(agent.locator("#transcript .tmsg-bot .tmsg-text").first).to_have_text(QUEUED)
         expect(agent.locator("#gathered")).to_contain_text("某某健身")
         expect(agent.locator("#gathered")).to_contain_text("138****5678")
+        assert "13812345678" not in agent.content()      # the transcript holds it, the page does not
+
+        # the agent reveals the transcript's numbers: shown in full, logged; then hidden again
+        agent.locator("#reveal-transcript").click()
+        expect(agent.locator("#revealed-transcript")).to_be_visible()
+        expect(first_user).to_have_text(OPENING)
+        expect(agent.locator("#gathered")).to_contain_text("138****5678")   # the slots panel is separate
+        with session_scope(db_url) as db:
+            logged = [(r.actor, r.action, r.source) for r in db.execute(select(PersonalDataView)).scalars()]
+        assert logged == [("wangfang", "transcript_reveal", "console")]
+        agent.locator("#conceal-transcript").click()
+        expect(agent.locator("#reveal-transcript")).to_be_visible()
+        expect(first_user).to_have_text(OPENING_MASKED)
         assert "13812345678" not in agent.content()
 
         # the citizen is told an agent joined, labelled as a person

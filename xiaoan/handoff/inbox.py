@@ -14,6 +14,14 @@ A daemon thread started when the blueprint is registered hands idle conversation
 (`HandoffService.return_idle`) every minute; it is off in testing mode (`create_app(testing=True)`).
 `xiaoan handoff return-idle` does the same from cron; running both is safe (each return is a
 conditional UPDATE, so a conversation is returned once).
+
+Personal data (issue 12): phone, ID card and bank card numbers are masked in the transcript and in
+the gathered-information panel. The agent holding a conversation (or a supervisor) may reveal them
+for that conversation with 显示完整号码 (a POST with CSRF); each reveal is written to the audit log
+(`xiaoan.privacy_audit`) before anything is shown, and lasts `REVEAL_SECONDS` or until the
+conversation leaves the agent. An agent opens a conversation only when it waits in the queue or is
+assigned to them; others get 404, the same as for a session that does not exist. Supervisors
+read the audit log at `/console/inbox/audit`.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -34,12 +43,14 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
-from xiaoan.db import utcnow
+from xiaoan import privacy_audit
+from xiaoan.db import SHANGHAI, utcnow
 from xiaoan.handoff.models import ACTIVE, WAITING
 from xiaoan.handoff.service import (
     DeliveryFailed,
@@ -53,7 +64,8 @@ from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
 from xiaoan.privacy import mask_phone, mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
-from xiaoan.web.deps import EXTENSION_KEY, get_rasa_client, get_settings
+from xiaoan.web.errors import error_response
+from xiaoan.web.deps import EXTENSION_KEY, db_session, get_rasa_client, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +74,12 @@ bp = Blueprint("inbox", __name__)
 POLL_SECONDS = 2
 IDLE_CHECK_SECONDS = 60
 OVERRIDE_ROLES = ("supervisor", "admin")
-"""May answer, hand back or close a conversation another agent holds."""
+"""May answer, hand back or close a conversation another agent holds; may open every conversation
+and read the audit log of personal-data views."""
+REVEAL_SECONDS = 10 * 60
+"""How long one 显示完整号码 lasts (in this browser session)."""
+REVEAL_PARTS = {"transcript": privacy_audit.TRANSCRIPT_REVEAL, "slots": privacy_audit.SLOTS_REVEAL}
+_REVEAL_KEY = "inbox_reveals"
 
 REASON_LABELS = {
     "requested": "市民要求转人工",
@@ -93,6 +110,11 @@ MSG_CALLBACK_DONE = "已标记为已回电。"
 MSG_TRANSCRIPT_UNAVAILABLE = "暂时无法读取对话记录（小安服务无法连接），请稍后刷新。"
 MSG_TICKET_FAILED = "工单暂时无法创建，请稍后重试。"
 MSG_BAD_REQUEST = "请求格式有误，请刷新页面后重试。"
+MSG_NOT_FOUND = "找不到该会话，或该会话不由您接待。"
+MSG_REVEALED = "已显示该会话的完整号码（此操作已记录），{minutes}分钟后或会话结束时自动隐藏。"
+MSG_CONCEALED = "已重新隐藏完整号码。"
+MSG_REVEAL_REFUSED = "请先接入该会话，再查看完整号码。"
+MSG_EXPIRED = "页面已过期，请刷新页面后重试。"
 
 
 # --- the service and the signed-in agent ---------------------------------------------------------
@@ -115,6 +137,74 @@ def _heartbeat(service: HandoffService, user) -> None:
         service.heartbeat(user.id, user.display_name)
     except Exception:  # noqa: BLE001 - presence is best effort; the page must still work
         logger.exception("agent presence not recorded")
+
+
+# --- who may open a conversation and see its personal data ------------------------------------------
+
+def may_open(user, view: SessionView) -> bool:
+    """Supervisors open every conversation; an agent one waiting in the queue (any agent may take
+    it) or assigned to them (also after it ended)."""
+    if _may_override(user):
+        return True
+    return view.status == WAITING or (view.agent_id is not None and view.agent_id == user.id)
+
+
+def may_reveal(user, view: SessionView) -> bool:
+    """Supervisors, and the agent holding the conversation while it is active."""
+    return _may_override(user) or (view.status == ACTIVE and view.agent_id == user.id)
+
+
+def _open_view(service: HandoffService, session_id: int, user) -> SessionView:
+    """The session, if `user` may open it.
+
+    Raises:
+        SessionNotFound: no such session, or not this user's to open (told apart from nobody).
+    """
+    view = service.get(session_id)
+    if not may_open(user, view):
+        logger.info("handoff %s: refused to agent %s (not assigned)", session_id, user.id)
+        raise SessionNotFound()
+    return view
+
+
+def _clock() -> float:
+    """Unix seconds (tests replace it to move time on)."""
+    return time.time()
+
+
+def _reveal_key(user, session_id: int, part: str) -> str:
+    # the user's id is part of the key: the cookie outlives a sign-out at a shared computer
+    return f"{user.id}:{session_id}:{part}"
+
+
+def is_revealed(user, view: SessionView, part: str) -> bool:
+    """Whether `user` revealed `part` of this conversation, the reveal has not expired and they
+    may still reveal it (an ended or reassigned conversation is masked again)."""
+    if not may_reveal(user, view):
+        return False
+    reveals = session.get(_REVEAL_KEY)
+    until = reveals.get(_reveal_key(user, view.id, part)) if isinstance(reveals, dict) else None
+    return isinstance(until, (int, float)) and not isinstance(until, bool) and _clock() < until
+
+
+def _set_reveal(user, session_id: int, part: str, until: Optional[float]) -> None:
+    now = _clock()
+    reveals = session.get(_REVEAL_KEY)
+    reveals = {k: v for k, v in reveals.items() if isinstance(v, (int, float)) and v > now} \
+        if isinstance(reveals, dict) else {}
+    key = _reveal_key(user, session_id, part)
+    if until is None:
+        reveals.pop(key, None)
+    else:
+        reveals[key] = until
+    session[_REVEAL_KEY] = reveals
+
+
+def _audit(user, action: str, subject: str) -> None:
+    """Write the audit row first (committed); raises when it cannot be written."""
+    with db_session() as db:
+        privacy_audit.record_view(db, actor=user.username, actor_id=user.id, actor_role=user.role, action=action,
+                                  subject=subject, source="console", remote_addr=request.remote_addr)
 
 
 # --- rendering helpers -----------------------------------------------------------------------------
@@ -148,7 +238,6 @@ def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = 
     return {
         "id": view.id,
         "position": position,
-        "conversation_id": view.conversation_id,
         "channel": view.channel,
         "channel_label": CHANNEL_LABELS.get(view.channel, view.channel),
         "reason": view.reason,
@@ -170,11 +259,13 @@ def _timestamp(event: dict) -> Optional[float]:
     return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
 
 
-def transcript(events: list[dict]) -> list[dict]:
+def transcript(events: list[dict], reveal: bool = False) -> list[dict]:
     """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
 
     Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
+    Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`.
     """
+    shown = (lambda text: text) if reveal else (lambda text: mask_text(text) or "")
     out: list[dict] = []
     paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
     for event in events:
@@ -184,7 +275,7 @@ def transcript(events: list[dict]) -> list[dict]:
             text = (event.get("metadata") or {}).get("display_text") or event.get("text")
             if isinstance(text, str) and text:
                 intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-                entry = {"kind": "user", "text": text, "intent": intent_label(intent)}
+                entry = {"kind": "user", "text": shown(text), "intent": intent_label(intent)}
         elif kind == "bot":
             text = event.get("text") if isinstance(event.get("text"), str) else ""
             data = event.get("data") or {}
@@ -192,8 +283,8 @@ def transcript(events: list[dict]) -> list[dict]:
                        if isinstance(b, dict)]
             agent = (event.get("metadata") or {}).get("agent")
             if text or buttons:
-                entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": text,
-                         "buttons": buttons, "agent": agent if isinstance(agent, str) else None}
+                entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": shown(text),
+                         "buttons": [shown(b) for b in buttons], "agent": agent if isinstance(agent, str) else None}
         elif kind == "pause":
             if not paused:
                 entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
@@ -216,19 +307,21 @@ def _latest_ts(events: list[dict]) -> Optional[float]:
     return max(stamps) if stamps else None
 
 
-def gathered_slots(slots: dict) -> list[dict]:
+def gathered_slots(slots: dict, reveal: bool = False) -> list[dict]:
     """The slots shown to the agent: labelled ones first in form order, then any others by name;
-    phone numbers masked, bookkeeping left out."""
+    phone, ID card and bank card numbers masked unless `reveal`, bookkeeping left out."""
     shown = citizen_slots(slots)
     names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
-    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n])} for n in names]
+    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal)} for n in names]
 
 
-def _display(name: str, value: Any) -> str:
-    if name == "phone":
-        return mask_phone(str(value)) or ""
+def _display(name: str, value: Any, reveal: bool = False) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
+    if reveal:
+        return str(value)
+    if name == "phone":
+        return mask_phone(str(value)) or ""
     return mask_text(str(value)) or ""
 
 
@@ -266,9 +359,13 @@ class TicketForm(FlaskForm):
     anonymous = BooleanField("匿名举报")
 
 
-def _ticket_form(view: SessionView, slots: dict, formdata=None) -> TicketForm:
+def _ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = False) -> TicketForm:
+    """The ticket form prefilled from the slots; numbers in the prefilled text are masked unless
+    the slots were revealed (`_draft_from_form` puts the gathered text back when left unchanged)."""
     kind = "report" if (view.intent == REPORT_INTENT or view.active_form == "report_form") else "complaint"
     data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
+    if not reveal:
+        data = {name: mask_text(value) or "" for name, value in data.items()}
     data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
     data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
     form = TicketForm(formdata=formdata, data=data)
@@ -291,6 +388,9 @@ def _draft_from_form(form: TicketForm, view: SessionView, slots: dict):
 
     def text(name: str) -> Optional[str]:
         value = (getattr(form, name).data or "").strip()
+        gathered = str(slots.get(name) or "").strip()
+        if value and gathered and value != gathered and value == (mask_text(gathered) or "").strip():
+            return gathered  # the masked prefill left as it was: the citizen's own text
         return value or None
 
     kind = form.kind.data if form.kind.data in ("complaint", "report") else "complaint"
@@ -395,12 +495,13 @@ def conversation(session_id: int):
     service = _service()
     _heartbeat(service, user)
     try:
-        view = service.get(session_id)
+        view = _open_view(service, session_id, user)
     except HandoffError:
         abort(404)
     tracker, error = _tracker(service, view)
     slots = _current_slots(tracker, view)
-    return _render_conversation(service, user, view, tracker, slots, _ticket_form(view, slots), error)
+    form = _ticket_form(view, slots, reveal=is_revealed(user, view, "slots"))
+    return _render_conversation(service, user, view, tracker, slots, form, error)
 
 
 def _render_conversation(service, user, view, tracker, slots, form, error=None, form_error=None, status=200):
@@ -408,15 +509,21 @@ def _render_conversation(service, user, view, tracker, slots, form, error=None, 
     latest = (tracker or {}).get("latest_message") or {}
     active_loop = ((tracker or {}).get("active_loop") or {}).get("name") or view.active_form
     holder = view.status == ACTIVE and (view.agent_id == user.id or _may_override(user))
+    reveal_transcript = is_revealed(user, view, "transcript")
+    reveal_slots = is_revealed(user, view, "slots")
     context = {
         "session": session_json(view, service.clock()),
         "view": view,
-        "messages": transcript(events),
+        "messages": transcript(events, reveal=reveal_transcript),
+        "can_reveal": may_reveal(user, view),
+        "reveal_transcript": reveal_transcript,
+        "reveal_slots": reveal_slots,
+        "reveal_minutes": REVEAL_SECONDS // 60,
         "cursor": _latest_ts(events) or 0,
         "latest_intent": intent_label((latest.get("intent") or {}).get("name") or view.intent),
         "topic_intent": intent_label(view.intent),
         "active_form": FORM_LABELS.get(active_loop, active_loop) if active_loop else None,
-        "slots": gathered_slots(slots),
+        "slots": gathered_slots(slots, reveal=reveal_slots),
         "form": form,
         "form_error": form_error,
         "can_act": holder,
@@ -443,14 +550,15 @@ def transcript_api(session_id: int):
     service = _service()
     _heartbeat(service, user)
     try:
-        view = service.get(session_id)
-    except HandoffError as exc:
-        return jsonify(error=str(exc)), 404
+        view = _open_view(service, session_id, user)
+    except HandoffError:
+        return jsonify(error=MSG_NOT_FOUND), 404
     tracker, error = _tracker(service, view)
     if tracker is None:
         return jsonify(error=error, status=view.status, status_label=STATUS_LABELS[view.status]), 503
     events = tracker.get("events") or []
-    new = [m for m in transcript(events) if m["ts"] is not None and m["ts"] > after]
+    reveal = is_revealed(user, view, "transcript")
+    new = [m for m in transcript(events, reveal=reveal) if m["ts"] is not None and m["ts"] > after]
     latest = _latest_ts(events)
     return jsonify(messages=new, cursor=max(latest, after) if latest is not None else after,
                    status=view.status, status_label=STATUS_LABELS[view.status],
@@ -465,13 +573,15 @@ def reply(session_id: int):
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return jsonify(error=MSG_BAD_REQUEST), 400
     user = _agent()
+    service = _service()
     try:
-        message = _service().reply(session_id, user.id, user.display_name, data["text"],
-                                   override=_may_override(user))
+        _open_view(service, session_id, user)
+        message = service.reply(session_id, user.id, user.display_name, data["text"],
+                                override=_may_override(user))
     except InvalidInput as exc:
         return jsonify(error=str(exc)), 400
-    except SessionNotFound as exc:
-        return jsonify(error=str(exc)), 404
+    except SessionNotFound:
+        return jsonify(error=MSG_NOT_FOUND), 404
     except DeliveryFailed as exc:
         return jsonify(error=str(exc)), 503
     except HandoffError as exc:  # not (or no longer) this agent's conversation
@@ -496,8 +606,13 @@ def close(session_id: int):
 
 def _end(session_id: int, operation: str, done_message: str):
     user = _agent()
+    service = _service()
     try:
-        getattr(_service(), operation)(session_id, user.id, user.display_name, override=_may_override(user))
+        _open_view(service, session_id, user)
+    except HandoffError:
+        abort(404)
+    try:
+        getattr(service, operation)(session_id, user.id, user.display_name, override=_may_override(user))
     except HandoffError as exc:
         flash(str(exc))
         return redirect(url_for("inbox.conversation", session_id=session_id))
@@ -514,12 +629,12 @@ def create_ticket(session_id: int):
     user = _agent()
     service = _service()
     try:
-        view = service.get(session_id)
+        view = _open_view(service, session_id, user)
     except HandoffError:
         abort(404)
     tracker, error = _tracker(service, view)
     slots = _current_slots(tracker, view)
-    form = _ticket_form(view, slots, formdata=request.form)
+    form = _ticket_form(view, slots, formdata=request.form, reveal=is_revealed(user, view, "slots"))
 
     def again(message: str, field: Optional[str] = None, status: int = 400):
         if field and hasattr(form, field):
@@ -547,6 +662,62 @@ def create_ticket(session_id: int):
     flash(f"工单已创建：{receipt.ticket_no}（{receipt.agency_name}）" if receipt.created
           else f"该会话已创建过工单：{receipt.ticket_no}")
     return redirect(url_for("inbox.conversation", session_id=session_id))
+
+
+# --- revealing one conversation's personal data (logged) ---------------------------------------------
+
+@bp.post("/console/inbox/<int:session_id>/reveal")
+@login_required(*INBOX_ROLES)
+def reveal(session_id: int):
+    """显示完整号码 in the transcript (`part=transcript`) or the gathered information (`part=slots`); logged."""
+    user = _agent()
+    service = _service()
+    try:
+        view = _open_view(service, session_id, user)
+    except HandoffError:
+        abort(404)
+    part = request.form.get("part")
+    if part not in REVEAL_PARTS:
+        return error_response(400, MSG_BAD_REQUEST)
+    if not may_reveal(user, view):
+        return error_response(403, MSG_REVEAL_REFUSED)
+    try:
+        _audit(user, REVEAL_PARTS[part], f"handoff:{view.id}")
+    except Exception:  # noqa: BLE001 - no audit row, no personal data
+        logger.exception("handoff %s: reveal not logged, so not granted", view.id)
+        return error_response(503, "暂时无法记录查看操作，未显示完整号码，请稍后重试。")
+    _set_reveal(user, view.id, part, _clock() + REVEAL_SECONDS)
+    flash(MSG_REVEALED.format(minutes=REVEAL_SECONDS // 60))
+    return redirect(url_for("inbox.conversation", session_id=view.id))
+
+
+@bp.post("/console/inbox/<int:session_id>/conceal")
+@login_required(*INBOX_ROLES)
+def conceal(session_id: int):
+    """重新隐藏: mask this conversation's numbers again (both parts)."""
+    user = _agent()
+    for part in REVEAL_PARTS:
+        _set_reveal(user, session_id, part, None)
+    flash(MSG_CONCEALED)
+    return redirect(url_for("inbox.conversation", session_id=session_id))
+
+
+# --- the audit log (supervisors) ---------------------------------------------------------------------
+
+@bp.get("/console/inbox/audit")
+@login_required(*OVERRIDE_ROLES)
+def audit_log():
+    """Who saw which citizen's personal data, newest first (supervisors)."""
+    actor = (request.args.get("actor") or "").strip()[:64] or None
+    action = request.args.get("action") or None
+    if action not in privacy_audit.ACTIONS:
+        action = None
+    with db_session() as db:
+        rows = privacy_audit.list_views(db, actor=actor, action=action)
+    for row in rows:
+        row["local_time"] = dt.datetime.fromisoformat(row["at"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    return render_template("inbox/audit.html", rows=rows, actor=actor or "", action=action or "",
+                           action_labels=privacy_audit.ACTION_LABELS, limit=privacy_audit.MAX_LISTED)
 
 
 # --- callbacks -------------------------------------------------------------------------------------
@@ -580,6 +751,12 @@ def callback_detail(callback_id: int):
         abort(404)
     form = CallbackDoneForm()
     error = None
+    if request.method == "GET":
+        try:
+            _audit(user, privacy_audit.CALLBACK_VIEW, f"callback:{item.id}")
+        except Exception:  # noqa: BLE001 - no audit row, no phone number
+            logger.exception("callback %s: view not logged, so not shown", item.id)
+            return error_response(503, "暂时无法记录查看操作，请稍后重试。")
     if request.method == "POST":
         if form.validate_on_submit():
             try:

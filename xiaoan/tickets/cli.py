@@ -89,9 +89,10 @@ def list_command(as_json: bool, since: dt.datetime | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段加 history）。")
 @_friendly_errors
 def show_command(ticket_no: str, as_json: bool) -> None:
-    """查看一件工单及其状态记录。"""
+    """查看一件工单及其状态记录（每次查看都记入个人信息查看记录）。"""
     service = _service()
     data = service.show(ticket_no)
+    _audit_show(data["ticket_no"])
     if as_json:
         echo_json(data)
         return
@@ -122,6 +123,15 @@ def show_command(ticket_no: str, as_json: bool) -> None:
     click.echo(table(["时间", "状态", "操作人", "备注"],
                      [[_short_time(h["at"]), rules.status_label(h["status"]), h["by"], h["note"] or ""]
                       for h in data["history"]]))
+
+
+def _audit_show(ticket_no: str) -> None:
+    """Log who printed the ticket before printing it (no row, no output: a database error stops it)."""
+    from xiaoan.db import session_scope
+    from xiaoan.privacy_audit import TICKET_SHOW, cli_actor, record_view
+
+    with session_scope(Settings.from_env().database_url) as db:
+        record_view(db, actor=cli_actor(), action=TICKET_SHOW, subject=f"ticket:{ticket_no}", source="cli")
 
 
 @tickets.command("set-status")
