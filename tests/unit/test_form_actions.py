@@ -419,12 +419,12 @@ def _to_respondent_address(driver: FormDriver) -> Turn:
 def test_address_without_district_offers_the_districts_as_buttons(service):
     driver = FormDriver()
     _to_respondent_address(driver)
-    turn = driver.answer("仙霞西路88号")
+    turn = driver.answer("开心路88号")
     assert turn.validation == [
         SlotSet("respondent_address", None),
         SlotSet("form_failed_slot", "respondent_address"),
         SlotSet("form_failure_count", 1),
-        SlotSet("pending_address", "仙霞西路88号"),
+        SlotSet("pending_address", "开心路88号"),
         SlotSet("form_reprompted", True),
         SlotSet("requested_slot", "respondent_address"),
     ]
@@ -434,7 +434,7 @@ def test_address_without_district_offers_the_districts_as_buttons(service):
 
     turn = driver.answer('/inform{"district": "dist-changning"}', district="dist-changning")
     assert turn.validation == [
-        SlotSet("respondent_address", "长宁区仙霞西路88号"),
+        SlotSet("respondent_address", "长宁区开心路88号"),
         SlotSet("district", "changning"),
         SlotSet("pending_address", None),
         SlotSet("form_failed_slot", None),
@@ -448,9 +448,9 @@ def test_address_without_district_offers_the_districts_as_buttons(service):
 def test_a_typed_district_after_an_unresolved_address_keeps_the_street(service):
     driver = FormDriver()
     _to_respondent_address(driver)
-    driver.answer("仙霞西路88号")
+    driver.answer("开心路88号")
     turn = driver.answer("长宁区", district="dist-changning")
-    assert slot_events(turn.validation)["respondent_address"] == "长宁区仙霞西路88号"
+    assert slot_events(turn.validation)["respondent_address"] == "长宁区开心路88号"
     assert driver.slots["district"] == "changning"
     assert driver.slots["pending_address"] is None
 
@@ -458,7 +458,7 @@ def test_a_typed_district_after_an_unresolved_address_keeps_the_street(service):
 def test_second_unresolved_address_offers_a_human(service):
     driver = FormDriver()
     _to_respondent_address(driver)
-    driver.answer("仙霞西路88号")
+    driver.answer("开心路88号")
     turn = driver.answer("就在那个地铁站旁边")
     assert turn.responses == ["utter_offer_human_form"]
     turn = driver.answer('/inform{"form_choice": "continue"}', form_choice="continue")

@@ -466,3 +466,22 @@ def test_module_exposes_the_agreed_interface():
     """docs/tickets-interface.md: the four functions the tickets service relies on."""
     for name in ("normalize_phone", "parse_amount", "resolve_district", "check_credit_code"):
         assert callable(getattr(v, name))
+
+
+# The road gazetteer (resources/roads.yml): roads wholly in one district.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("营口路", "yangpu"), ("嘉唐公路店", "jiading"), ("苏宁易购（营口路店）", "yangpu"),
+    ("开心路88号", None), ("营口路和嘉唐公路之间", None),
+])
+def test_roads_of_the_gazetteer_name_their_district(text, expected):
+    from xiaoan.tickets.validators import resolve_district
+    assert resolve_district(text) == expected
+
+
+def test_the_gazetteer_lists_no_road_twice():
+    import yaml
+    from xiaoan.tickets.validators import ROADS_PATH, load_roads
+    data = yaml.safe_load(ROADS_PATH.read_text(encoding="utf-8"))
+    listed = [road for roads in data["districts"].values() for road in roads]
+    assert len(listed) == len(set(listed)) == len(load_roads())
+    assert not set(listed) & set(data.get("ambiguous") or [])

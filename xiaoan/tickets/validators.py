@@ -32,6 +32,7 @@ from xiaoan.datafiles import load_cached
 from xiaoan.understanding import money as _money
 from xiaoan.understanding import phones as _phones
 
+ROADS_PATH = Path(__file__).resolve().parent.parent / "resources" / "roads.yml"
 DISTRICTS_PATH = Path(__file__).resolve().parent.parent / "resources" / "districts.yml"
 
 
@@ -146,6 +147,39 @@ def load_districts(path: str | Path | None = None) -> DistrictData:
     return load_cached(path or DISTRICTS_PATH, _parse_districts, DistrictDataError, what="the district data")
 
 
+def _parse_roads(data: object, source: str) -> dict[str, str]:
+    """roads.yml: road name (normalised) -> district code; the `ambiguous` list is documentation."""
+    if not isinstance(data, dict) or not isinstance(data.get("districts"), dict):
+        raise DistrictDataError(f"{source}: needs a mapping 'districts' of district code -> roads")
+    codes = {d.code for d in load_districts().districts}
+    roads: dict[str, str] = {}
+    for code, names in data["districts"].items():
+        if code not in codes:
+            raise DistrictDataError(f"{source}: unknown district code {code!r}")
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise DistrictDataError(f"{source}: districts.{code} must be a list of road names")
+        for name in names:
+            key = _district_key(name)
+            if roads.get(key, code) != code:
+                raise DistrictDataError(f"{source}: {name!r} is listed for both {roads[key]} and {code}")
+            roads[key] = code
+    return roads
+
+
+def load_roads() -> dict[str, str]:
+    """The road gazetteer (resources/roads.yml): roads that lie wholly in one district."""
+    return load_cached(ROADS_PATH, _parse_roads, DistrictDataError, what="the road gazetteer")
+
+
+def _district_of_roads(key: str) -> str | None:
+    """The one district of the gazetteer's roads named in `key` (normalised), or None."""
+    found = [(road, code) for road, code in load_roads().items() if road in key]
+    # a road inside a longer road that is also named ("东路" in "南京东路") does not count
+    found = [(road, code) for road, code in found if not any(road != other and road in other for other, _ in found)]
+    codes = {code for _, code in found}
+    return codes.pop() if len(codes) == 1 else None
+
+
 def district_codes(path: str | Path | None = None) -> list[str]:
     """Every district code in file order ("huangpu", ..., "lingang")."""
     return [d.code for d in load_districts(path).districts]
@@ -212,7 +246,8 @@ def resolve_district(text: str | None, path: str | Path | None = None) -> str | 
             matches.append((code, kind))
         i = end
     if not matches:
-        return None
+        # no district, old name or place: a road of the gazetteer ("营口路" -> yangpu)
+        return _district_of_roads(key) if path is None else None
     matched = {code for code, _ in matches}
     overridden = {c for d in data.districts if d.code in matched for c in d.within}
     names = {code for code, kind in matches if kind == "name" and code not in overridden}

@@ -36,7 +36,8 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "美容 美容院 美发 美发店 理发店 培训 培训机构 培训班 早教 早教中心 机构 学校 药店 药房 旅行社 酒店 宾馆 4S店 "
     "快递 平台 卖家 商户 摊贩 小贩 摊位 卖菜的 菜场 菜市场 便利店 水果店 服装店 奶茶店 网吧 商城 旗舰店 专卖店 "
     "他们 他家 这家 那家 这家店 那家店 这个店 那个店 这个商家 那个商家 这个公司 那个公司 对方 淘宝 京东 拼多多 "
-    "天猫 抖音 美团 饿了么 闲鱼 网上 线上 商家名称 店名 不知道名字".split()
+    "天猫 抖音 美团 饿了么 闲鱼 网上 线上 商家名称 店名 不知道名字 新店 老店 分店 门店 总店 实体店 第三方店 第三方 "
+    "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -113,7 +114,11 @@ def parse_merchant(text: str | None) -> str | None:
 _SUFFIXES = (
     "股份有限公司", "有限责任公司", "有限公司", "分公司", "公司", "工作室", "经营部", "商行", "旗舰店", "专卖店", "专营店",
     "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
-    "商场", "商城", "会所", "美容院", "培训学校", "学校", "机构", "店", "馆",
+    "商场", "商城", "会所", "美容院", "培训学校", "学校", "机构",
+    # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
+    "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
+    "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
+    "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "屋", "坊", "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 # Characters that belong to a name when widening leftwards: Han, Latin letters, digits, masking.
@@ -121,7 +126,7 @@ _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z0-9*×xX&·\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
     "一家", "这家", "那家", "哪家", "某家", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
-    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映",
+    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
 )  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
@@ -152,7 +157,7 @@ _REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|�
 _BOUGHT_AT_RE = re.compile(
     r"在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的)")
 # Places that are not a business: online, platforms, 附近 ...
-_NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
+_NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|家里|那边|这边|群里|附近)$|[“”\"「」群]|^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
 
 
 def _bought_at(plain: str) -> str | None:
@@ -216,12 +221,222 @@ def _with_locator(plain: str, start: int) -> str | None:
     return place + match.group(2)
 
 
+# --- tidying a found name ----------------------------------------------------------------------
+
+# Where a letter says the shop is, written before its name: "奉贤区青村镇哈尼宝贝母婴店",
+# "南京东路步行街步锐运动专卖店". Only administrative units and streets are stripped; a name
+# that is nothing but a kind of shop without them ("大学路咖啡馆" -> "咖啡馆") keeps its place.
+_PLACE_PREFIX_RE = re.compile(
+    r"^(?:上海市?(?=[\u4e00-\u9fff]{1,4}(?:新区|区|县)))?(?:[\u4e00-\u9fff]{1,4}?(?:新区|区|县))?"
+    r"(?:[\u4e00-\u9fff]{1,4}?(?:镇|街道|乡))?"
+    r"(?:[\u4e00-\u9fff]{1,6}?(?:路|大道|公路|大街)(?:\d+(?:弄\d+)?号)?)?(?:步行街|商业街|美食街|菜市场|菜场|市场)?"
+)
+_PLATFORM_PREFIX_RE = re.compile(
+    r"^(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
+# A branch in brackets is part of the name; other remarks in brackets are not.
+_BRANCH_CONTENT_RE = re.compile(
+    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店)$")
+# A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
+_BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
+# Characters that do not occur in business names but everywhere in sentences.
+_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通")
+_DATE_IN_NAME_RE = re.compile(r"[\d一二三四五六七八九十两]+(?:年|月|日|号(?!店))|今年|去年|前年|上个?月|这个?月")
+
+
+def _strip_remarks(name: str) -> str:
+    """The name without bracketed remarks that are not a branch ("（机构名…）", "（徐汇区某大厦）")."""
+    out, position = [], 0
+    for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
+        out.append(name[position:bracket.start()])
+        content = bracket.group(1).strip()
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|区|镇|街道", content):
+            out.append("（" + content + "）")
+        else:
+            out.append("\0")  # a remark ends the name
+        position = bracket.end()
+    out.append(name[position:])
+    joined = "".join(out)
+    return joined.split("\0", 1)[0].strip()
+
+
+def _strip_known_place(name: str) -> str:
+    """"香花桥鹏程驾校" -> "鹏程驾校": a district, town or area of districts.yml written before a name."""
+    from xiaoan.tickets.validators import load_districts  # late: keeps this module light
+
+    data = load_districts()
+    for length in range(min(data.max_term_length, len(name) - 3), 1, -1):
+        if name[:length].lower() in data.terms:
+            rest = name[length:]
+            if not is_generic_merchant(rest) and not _is_unnamed_shop(_SUFFIX_TAIL_RE.sub("", rest)) \
+                    and not _SUFFIX_RE.fullmatch(_SUFFIX_TAIL_RE.sub("", rest)):
+                return rest
+            break
+    return name
+
+
+def _tidy(name: str) -> str:
+    """A found name without the place or platform written before it and without remarks after it."""
+    name = name.strip().strip("“”\"'「」『』《》").strip()
+    name = _strip_remarks(name)
+    name = re.sub(r"^[个]", "", name)
+    for prefix in (_PLACE_PREFIX_RE, _PLATFORM_PREFIX_RE):
+        match = prefix.match(name)
+        if match and match.end() > 0:
+            rest = name[match.end():]
+            # keep the place when what is left is only a kind of shop or too short to name one
+            if len(rest) >= 2 and not is_generic_merchant(rest) and not _is_unnamed_shop(_SUFFIX_TAIL_RE.sub("", rest) or rest):
+                name = rest
+    name = _strip_known_place(name)
+    bare = _BARE_BRANCH_RE.search(name)
+    if bare:
+        name = name[:bare.start(2)] + "（" + bare.group(2) + "）"
+    return name
+
+
+_SUFFIX_TAIL_RE = re.compile(r"[（(【][^（()）【】]*[)）】]$")
+
+
+def _plausible(name: str, suffix: str = "") -> bool:
+    """Whether a name found in running text reads as a business name, not a phrase."""
+    core = _SUFFIX_TAIL_RE.sub("", name)
+    head = core[: len(core) - len(suffix)] if suffix and core.endswith(suffix) else core
+    if len(core) < 2 or len(head) < 1:
+        return False
+    if any(ch in _NOT_IN_NAMES for ch in head) or _DATE_IN_NAME_RE.search(head):
+        return False
+    if re.search(r"(?:家|店|那|这|哪|屋|群|心)里$|^(?:家里|店里|群里)", head):  # "家里洗衣": a place, not a name
+        return False
+    if is_generic_merchant(core) or _PLATFORM_PREFIX_RE.fullmatch(head):
+        return False
+    from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
+
+    # a town or area written like a shop ("罗店", "七宝") is a place
+    return not (len(core) <= 4 and resolve_district(core) is not None and not re.search(r"[店馆行铺]$", core[2:]))
+
+
+# --- candidates ---------------------------------------------------------------------------------
+
+# Registered names: the legal suffix; the name starts at its "上海" when there is one.
+_REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司|专业合作社|合作社")
+# Quoted names ("“优品家居旗舰店”"), and words that say the quote is the shop's name.
+_QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
+_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家)[是为:：]?\s*$")
+# Priorities: the most explicit way of naming the business wins; among equals, the first mention.
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50}
+
+
+# A branch written without brackets right after a registered name ("…有限公司松江营业部报了…").
+_BARE_BRANCH_AFTER_RE = re.compile(r"([\u4e00-\u9fff]{2,4}?)(?:分店|营业部|分公司|门店|旗舰店|店)")
+
+
+def _registered_candidates(plain: str):
+    for m in _REGISTERED_RE.finditer(plain):
+        window_start = max(0, m.start() - 30)
+        window = plain[window_start:m.start()]
+        stop = max(window.rfind(mark) for mark in "，,。；;！!？?：: \n、")
+        if stop >= 0:
+            window_start, window = window_start + stop + 1, window[stop + 1:]
+        shanghai = window.rfind("上海")
+        start = window_start + shanghai if shanghai >= 0 else _widen_left(plain, m.start(), m.end())
+        end = m.end()
+        branch = _BRANCH_RE.match(plain, end)
+        if branch:
+            end = branch.end()
+        else:
+            bare = _BARE_BRANCH_AFTER_RE.match(plain, end)
+            if bare and not any(ch in _NOT_IN_NAMES or ch in "买办充在的了" for ch in bare.group(1)):
+                end = bare.end()
+        if m.start() - start >= 2:
+            yield "registered", start, plain[start:end], m.group(0)
+
+
+def _quoted_candidates(plain: str):
+    for m in _QUOTED_RE.finditer(plain):
+        inner = m.group(1).strip()
+        cued = _QUOTE_CUE_RE.search(plain[max(0, m.start() - 6):m.start()])
+        suffix = _SUFFIX_RE.search(inner)
+        if cued or (suffix and suffix.end() >= len(_SUFFIX_TAIL_RE.sub("", inner)) and suffix.start() > 0):
+            if not re.search(r"[，,。！!？?、]", inner):
+                yield "quoted", m.start(1), inner, ""
+
+
+def _end_at_last_suffix(name: str) -> str:
+    """"梵雅美容养生会所前前后后" -> "梵雅美容养生会所": a name with a suffix ends at its last one."""
+    outside = _BRACKETED_ANY_RE.sub(lambda m: "\0" * len(m.group(0)), name)  # suffixes in brackets are the branch's
+    last = None
+    for last in _SUFFIX_RE.finditer(outside):
+        pass
+    if last is None or last.start() == 0:
+        return name
+    branch = _BRANCH_RE.match(name, last.end())
+    return name[:branch.end() if branch else last.end()]
+
+
+_BRACKETED_ANY_RE = re.compile(r"[（(【][^（()）【】]*[)）】]")
+
+
+def _cue_candidates(plain: str):
+    for cue in _CUE_RE.finditer(plain):
+        tail = plain[cue.end():]
+        stop = _CUE_END_RE.search(tail)
+        name = parse_merchant(tail[:stop.start()] if stop else tail)
+        if name and len(name) <= _MAX_FOUND_CHARS:
+            yield "cue", cue.end(), name, ""
+
+
+# After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
+_SUFFIX_IN_WORD_RE = re.compile(r"店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]")
+
+
+def _suffix_candidates(plain: str):
+    for m in _SUFFIX_RE.finditer(plain):
+        if _SUFFIX_IN_WORD_RE.match(plain, m.end() - 1) and not _SUFFIX_RE.match(plain, m.end()):
+            continue  # 店铺, 店员, 罗店镇, 屋里: a word or a place, not the end of a name
+        start = _widen_left(plain, m.start(), m.end())
+        end = m.end()
+        if start > 0 and plain[start - 1] in _OPENING_BRACKETS:
+            # the suffix is the branch's ("森林屋洗衣（涞亭南路店）"): the name stands before the bracket
+            before = _widen_left(plain, start - 1, start - 1)
+            close = _BRANCH_RE.match(plain, start - 1)
+            if before < start - 1 and close:
+                yield "suffix", before, plain[before:close.end()].strip(), ""
+            continue
+        # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心"), and a
+        # registered name runs on to its company suffix ("上海益康健身" + "管理有限公司").
+        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        last_suffix = m.group(0)
+        while following:
+            end = following.end()
+            last_suffix = following.group(0)
+            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        branch = _BRANCH_RE.match(plain, end)
+        if branch:
+            end = branch.end()
+        core = plain[start:m.end()]
+        if _is_unnamed_shop(core):
+            # "金一东路150号的小饭店": a shop without a sign is named by where it is
+            located = _with_locator(plain, start)
+            if located is not None:
+                yield "located", start, located + plain[start:end].strip(), ""
+                continue
+        # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
+        # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
+        if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(
+                r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):
+            continue
+        yield "suffix", start, plain[start:end].strip(), last_suffix
+
+
 def find_merchant(text: str | None) -> str | None:
     """The business named inside a sentence or letter, whole, or None when unsure.
 
-    First a cue (商家叫 / 店名是 / 名叫 / 一家叫 ...) followed by the name; else a name ending in
-    a business suffix (有限公司, 旗舰店, 药房, 店, 健身 ...) widened leftwards over the name's
-    characters, with a bracketed branch after it kept ("某某大药房（某某路店）").
+    Candidates, most explicit first: a registered name (上海…有限公司, from its 上海), a quoted
+    name (“…旗舰店”, or quoted after 店名/招牌/叫), a name after a cue (商家叫 / 店名是 / 名叫 /
+    一家叫 ...), the business of "在X办的卡 / 在X买的", and a name ending in a business suffix
+    (有限公司, 旗舰店, 药房, 店, 健身 ...) widened leftwards over the name's characters. Each is
+    tidied (the district, town, road or platform written before it and bracketed remarks after
+    it are dropped; a bracketed branch is kept) and must read as a name, not a phrase. The most
+    explicit candidate wins; among equals, the first mention.
 
     Args:
         text: A sentence or a letter.
@@ -232,44 +447,28 @@ def find_merchant(text: str | None) -> str | None:
     if not text:
         return None
     plain = nfkc_keep_brackets(str(text))
-    for cue in _CUE_RE.finditer(plain):
-        tail = plain[cue.end():]
-        stop = _CUE_END_RE.search(tail)
-        name = parse_merchant(tail[:stop.start()] if stop else tail)
-        if name and len(name) <= _MAX_FOUND_CHARS:
-            return name
+    best: tuple[int, int, str] | None = None
+
+    def consider(kind: str, position: int, name: str, suffix: str) -> None:
+        nonlocal best
+        if kind in ("cue", "bought_at"):
+            name = _end_at_last_suffix(name)
+        tidy = name if kind == "located" else _tidy(name)
+        if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
+            return
+        if kind in ("suffix", "cue", "bought_at") and not _plausible(tidy, suffix):
+            return
+        priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
+        # the most explicit; then the first mention; then, for names at one place, the longer
+        # ("韩依坊女装旗舰店" over "韩依坊")
+        if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
+            best = (priority, position, tidy)
+
+    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _suffix_candidates):
+        for kind, position, name, suffix in source(plain):
+            consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)
     if bought_at:
-        return bought_at
-    for m in _SUFFIX_RE.finditer(plain):
-        start = _widen_left(plain, m.start(), m.end())
-        end = m.end()
-        if start > 0 and plain[start - 1] in _OPENING_BRACKETS:
-            # the suffix is the branch's ("森林屋洗衣（涞亭南路店）"): the name stands before the bracket
-            before = _widen_left(plain, start - 1, start - 1)
-            close = _BRANCH_RE.match(plain, start - 1)
-            if before < start - 1 and close:
-                return plain[before:close.end()].strip()
-            continue
-        # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心"), and a
-        # registered name runs on to its company suffix ("上海益康健身" + "管理有限公司").
-        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
-        while following:
-            end = following.end()
-            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
-        branch = _BRANCH_RE.match(plain, end)
-        if branch:
-            end = branch.end()
-        name = plain[start:end].strip()
-        core = plain[start:m.end()]
-        if _is_unnamed_shop(core):
-            # "金一东路150号的小饭店": a shop without a sign is named by where it is
-            located = _with_locator(plain, start)
-            if located is not None:
-                return located + plain[start:end].strip()
-        # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
-        # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
-        if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):
-            continue
-        return name
-    return None
+        position = plain.find(bought_at[:2])
+        consider("bought_at", position if position >= 0 else len(plain), bought_at, "")
+    return best[2] if best else None

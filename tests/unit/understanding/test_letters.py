@@ -283,7 +283,7 @@ def test_a_watch_is_no_yuan_and_home_is_not_the_merchant():
                          "回家就停了，店员不给退，要求退货退款。", datetime.date(2026, 12, 5))
     assert fields.amount is None
     assert fields.respondent_address is None
-    assert fields.district is None
+    assert fields.district == "songjiang"  # the branch's road (新松江路), not the home (静安区)
     assert fields.respondent_name == "宏泰钟表店（新松江路店）"
 
 

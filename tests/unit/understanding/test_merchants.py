@@ -126,3 +126,32 @@ def test_find_merchant_in_letters(text, expected):
 ])
 def test_unnamed_shops_and_address_brackets(text, expected):
     assert find_merchant(text) == expected
+
+
+# Letters name the business in many ways; the most explicit one wins and is tidied.
+@pytest.mark.parametrize(("text", "expected"), [
+    # a registered name starts at its 上海, even after a place or a verb
+    ("孩子去年通过上海博远留学服务有限公司（徐汇区某大厦12楼）办的申请，中介费三万", "上海博远留学服务有限公司"),
+    ("运营方为上海安康养老服务有限公司，老人住了两个月", "上海安康养老服务有限公司"),
+    ("闵行区莘庄镇上海青禾教育科技有限公司的课程一直没上", "上海青禾教育科技有限公司"),
+    # a branch written without brackets gets them; a remark in brackets is dropped
+    ("我在上海远行旅行社有限公司嘉定营业部报了团", "上海远行旅行社有限公司（嘉定营业部）"),
+    ("上海晨光乐器有限公司（门头叫“晨光琴行”）卖的钢琴有问题", "上海晨光乐器有限公司"),
+    ("上海美好口腔门诊部有限公司收费不透明", "上海美好口腔门诊部有限公司"),
+    # the district, town or road written before a shop sign is not part of it
+    ("奉贤区南桥镇福满多生鲜超市卖的鸡蛋是坏的", "福满多生鲜超市"),
+    ("南京东路步行街飞跃运动专卖店的鞋开胶了", "飞跃运动专卖店"),
+    ("青浦区朱家角阿福驾校的教练收红包", "阿福驾校"),
+    # a quoted shop sign, and trades that end a sign
+    ("松江的“金凤凰足浴”门头抄袭别人商标", "金凤凰足浴"),
+    ("在网上搜到一个“速达家电服务”，上门修洗衣机乱收费", "速达家电服务"),
+    ("宝山区月浦镇顺风自行车行卖的车架断了", "顺风自行车行"),
+    ("虹口区凉城路上的雅丝美发沙龙换老板了", "雅丝美发沙龙"),
+    # platforms, towns and phrases are no business
+    ("京东第三方店铺星耀数码专营店卖的耳机是假的", "星耀数码专营店"),
+    ("宝山区罗店镇金轮汽车美容养护中心换了老板", "金轮汽车美容养护中心"),
+    ("在浦东新区花木路的悦颜美容养生会所前前后后充了三万", "悦颜美容养生会所"),
+    ("举报杨浦区控江路上的如意便利店长期卖过期食品", "如意便利店"),
+])
+def test_letters_name_the_business_in_many_ways(text, expected):
+    assert find_merchant(text) == expected
