@@ -1,7 +1,7 @@
 """personal data views: the audit log of staff views of citizens' personal data (issue 12)
 
 Revision ID: 0002_pdata
-Revises: 0001
+Revises: 0002_limits
 Create Date: 2026-12-05 01:30:00
 """
 from alembic import op
