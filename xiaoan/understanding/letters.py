@@ -331,12 +331,19 @@ def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
 # Cue words before the money at stake, best first: what was lost or deducted, what is left on a
 # card or the total, then what was paid, then what the citizen asks back.
 _AMOUNT_CUES: tuple[tuple[int, str], ...] = (
-    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?"),
-    (1, r"共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|未消费的?"),
-    (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
+    # the citizen's own demand: "要求退还5000元学费", "诉求：1.退还刹车盘的费用2600元", "找他退600块"
+    (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想)[^，,。；;！!？?]{0,6}?"
+         r"(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退)(?:给我)?|"
+         r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
+    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|应退|应当退"),
+    (1, r"共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|"
+        r"未消费的?|成交价|实付|实际支付了?|到手价|(?<=[，,\s])剩"),
+    (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|存了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
         r"收了?我|收取了?|收费|要价|订金|定金|押金|团费|学费|课时费|会费|房费|票款|货款|全款|首付|报名费|服务费"),
     (3, r"退还|退回|退我|退款|返还|赔偿|赔付|补偿|要回"),
 )
+# An amount the citizen then asks to get back: "…共1620元，请帮我要回来".
+_DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 _MONEY_MARK = re.compile(r"[元块¥￥万千kKwW]|人民币|rmb", re.IGNORECASE)
 
@@ -354,8 +361,10 @@ def _amount_after(text: str, start: int) -> Decimal | None:
     Numbers that count something ("一晚的房费430元", "96节课") are stepped over.
     """
     end_match = _CLAUSE_END.search(text, start)
-    window = text[start:end_match.start() if end_match else len(text)][:16]
+    window = text[start:end_match.start() if end_match else len(text)]
     for number in _NUMBER.finditer(window):
+        if number.start() >= 16:
+            break  # only a number that starts close to the cue (read whole: "…我要求退15块")
         if not _MONEY_AFTER.match(window, number.end()) or _COUNTER_KUAI.match(window, number.start()):
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
         value = _parse_amount(window[number.start():])
@@ -365,8 +374,13 @@ def _amount_after(text: str, start: int) -> Decimal | None:
     return None
 
 
+# Multipliers of a claim are no amounts: "退一赔三", "假一赔十", "三倍赔偿".
+_MULTIPLIER = re.compile(r"[退假]一赔[一二三四五六七八九十]+|[一二两三四五六七八九十\d]+倍")
+
+
 def _find_amount(text: str) -> Decimal | None:
     plain = _nfkc(text).replace("￥", "¥")
+    plain = _MULTIPLIER.sub(lambda m: "倍" * len(m.group(0)), plain)
     plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators: 2,860元
     best: tuple[int, int, Decimal] | None = None
     for rank, cue in _AMOUNT_CUES:
@@ -377,15 +391,27 @@ def _find_amount(text: str) -> Decimal | None:
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
+    for demand in _DEMAND_AFTER.finditer(plain):
+        sentence_start = max(plain.rfind(mark, 0, demand.start()) for mark in "。！!？?；;\n") + 1
+        from xiaoan.understanding.money import find_amounts
+
+        amounts = find_amounts(plain[sentence_start:demand.start()])
+        if amounts:
+            value = amounts[-1]
+            if value > 0 and (best is None or (-1, demand.start()) < best[:2]):
+                best = (-1, demand.start(), value)
     if best is not None:
         return best[2]
     # No cue: the first amount explicitly marked as money in any clause.
     for clause in _CLAUSE_END.split(plain):
         clause = _COUNTER_KUAI.sub(lambda m: m.group(0)[:-1] + "个", clause)  # 一块手表: no money
         if _MONEY_MARK.search(clause):
-            value = _parse_amount(clause)
-            if value is not None and value > 0:
-                return value
+            from xiaoan.understanding.money import find_amounts
+
+            # the amount marked as money, not the first number ("一个鸡蛋饼要15块" -> 15)
+            for value in find_amounts(clause):
+                if value > 0:
+                    return value
     return None
 
 

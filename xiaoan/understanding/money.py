@@ -215,7 +215,21 @@ def _candidates(text: str | None) -> tuple[str, list[_AmountCandidate]]:
     if not text:
         return "", []
     plain = re.sub(r"\s+", "", _nfkc(str(text))).replace("￥", "¥")
+    plain = _JIAO_RE.sub(_jiao, plain)
     return plain, sorted(_arabic_candidates(plain) + _chinese_candidates(plain))
+
+
+# "86块5", "三块五", "12元5角", "两块五毛": yuan and a tenth, said the colloquial way.
+_JIAO_RE = re.compile(
+    rf"(?P<yuan>\d+|[{_CN_FIRST}][{_CN_CHARS}]*)(?:块|元)(?P<jiao>[0-9一二两三四五六七八九])(?:角|毛)?"
+    r"(?![0-9一二两三四五六七八九十百千万块元角毛分钱个件斤只次天盒瓶袋张本支条套份])")
+
+
+def _jiao(match: re.Match) -> str:
+    yuan, jiao = match.group("yuan"), match.group("jiao")
+    if yuan.isdigit():
+        return f"{yuan}.{jiao if jiao.isdigit() else _CN_DIGITS[jiao]}元"
+    return f"{yuan}点{jiao if not jiao.isdigit() else '零一二三四五六七八九'[int(jiao)]}元"
 
 
 def _in_range(value: Decimal) -> bool:

@@ -291,3 +291,18 @@ def test_money_kuai_is_still_money():
     fields = read_letter("我在乐活健身办了年卡花了三千块，没用几次就关门了，老板电话打不通，现在卡里还剩两千块，"
                          "要求退还剩余的钱，谢谢你们帮忙处理一下。", datetime.date(2026, 12, 5))
     assert fields.amount == Decimal("2000")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # the citizen's own demand beats the price and the total
+    ("我在上海飞翔驾驶员培训有限公司报名，交了学费5800元（其中5000元学费，800元资料费），一直没上课，"
+     "要求退还5000元学费，资料费不退我认。", "5000"),
+    ("次卡办了50次2500元，游了18次，现在游泳馆不开了。剩余32次合计1600元，加上押金20元，共1620元，请帮我要回来。", "1620"),
+    ("网上找了个搬家公司，报价全包600，钱先转给他了，结果人没来。现在找他退600块，他说不退。后来找的那家收了我800。", "600"),
+    ("标价42800元，国庆优惠后成交价38000元，当天刷卡付清，另外收了搬运费300元，钢琴是翻新的，要求退货。", "38000"),
+    # 退一赔三 is no amount; 86块5 is 86.5
+    ("买的净化器1980元，主播说能除甲醛，检测根本没用，要求退一赔三。", "1980"),
+    ("小票合计86.5元，回家发现三文鱼变质了，去退店员说不退，我就要求把这86块5退给我。", "86.5"),
+])
+def test_the_disputed_amount_of_a_letter(text, expected):
+    assert str(read_letter(text, TODAY).amount) == expected

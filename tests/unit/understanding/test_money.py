@@ -103,3 +103,15 @@ def test_parse_amount_counts_and_names_are_not_money(text, expected):
 @pytest.mark.parametrize("text", ["张** 138****5678", "工单号XA-261126-0042", "3C认证是什么", "3Q啦"])
 def test_parse_amount_ignores_identifiers(text):
     assert parse_amount(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("三块五", "3.5"), ("86块5", "86.5"), ("12元5角", "12.5"), ("两块五毛", "2.5"), ("300块", "300"),
+    ("我就要求把这86块5退给我", "86.5"),
+])
+def test_yuan_and_a_tenth_said_the_colloquial_way(text, expected):
+    assert str(parse_amount(text)) == expected
+
+
+def test_a_count_after_kuai_is_no_tenth():
+    assert str(parse_amount("3块5个苹果")) != "3.5"
