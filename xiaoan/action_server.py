@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import pluggy
 
-from xiaoan.config import ACTION_SECRET_HEADER, Settings, action_secret
+from xiaoan.config import ACTION_SECRET_HEADER, LOOPBACK, action_secret
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def bind_host(environ: Optional[dict] = None) -> str:
         The address the action server will bind to.
     """
     environ = os.environ if environ is None else environ
-    host = (environ.get("XIAOAN_ACTIONS_HOST") or "").strip() or Settings().actions_host
+    host = (environ.get("XIAOAN_ACTIONS_HOST") or "").strip() or LOOPBACK
     previous = environ.get("SANIC_HOST")
     if previous and previous != host:
         logger.warning("SANIC_HOST=%s is ignored: the action server binds to XIAOAN_ACTIONS_HOST=%s", previous, host)
