@@ -6,10 +6,11 @@ the browser session only (no expiry date: the next person at a shared computer d
 conversation), and the page's "结束对话" button forgets the conversation at once
 (`POST /api/chat/end`). Typed text starting with "/" reaches Rasa as an intent command only when it
 is exactly the payload of a button offered in the last bot turn; otherwise it loses its leading
-slashes (`xiaoan.channels.choices.screen_command`, shared with the Rasa channels). A human agent's replies are
-appended to the Rasa tracker as bot events by the agents' inbox (with metadata
-`{"agent": "<display name>"}` the page labels them 人工坐席); the page polls `/api/chat/updates`
-for them.
+slashes (`xiaoan.channels.choices.screen_command`, shared with the Rasa channels).
+
+A human agent's replies are appended to the Rasa tracker as bot events by the agents' inbox (with
+metadata `{"agent": "<display name>"}` the page labels them 人工坐席); the page polls
+`/api/chat/updates` for them.
 """
 
 from __future__ import annotations
