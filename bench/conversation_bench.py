@@ -63,6 +63,8 @@ def start_stack(root: Path, model: Path, workdir: Path) -> Stack:
         "XIAOAN_RASA_TOKEN": token,
         "XIAOAN_RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
         "XIAOAN_ACTION_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
+        "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),  # Stack.say sends it to the REST channel
+        "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),  # Rasa sends it to the action server
         "SANIC_HOST": "127.0.0.1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",

@@ -80,14 +80,14 @@ def figures(results: list[dict]) -> dict:
     return out
 
 
-def run_letter(rasa_url: str, token: str, letter: dict) -> dict:
+def run_letter(rasa_url: str, token: str, letter: dict, rest_secret: str = "") -> dict:
     parsed = requests.post(f"{rasa_url}/model/parse", params={"token": token}, json={"text": letter["text"]},
                            timeout=60)
     parsed.raise_for_status()
     intent = (parsed.json().get("intent") or {}).get("name")
     sender = f"letters-{uuid.uuid4().hex[:12]}"
     requests.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": letter["text"]},
-                  timeout=120).raise_for_status()
+                  headers={"X-Xiaoan-Rest-Secret": rest_secret}, timeout=120).raise_for_status()
     tracker = requests.get(f"{rasa_url}/conversations/{sender}/tracker", params={"token": token}, timeout=30)
     tracker.raise_for_status()
     slots = tracker.json().get("slots") or {}
@@ -112,9 +112,15 @@ def run(url: str | None = None, token: str | None = None, root: Path = ROOT, mod
         tmp = tempfile.TemporaryDirectory(prefix="xiaoan-letters-")
         stack = start_stack(root, model, Path(tmp.name))
         url, token = stack.rasa_url, stack.token
+    if stack is not None:
+        rest_secret = stack.env["XIAOAN_REST_SECRET"]
+    else:  # a running server: the secret of this machine's environment (or var/)
+        from xiaoan.config import rest_secret as configured_rest_secret
+
+        rest_secret = configured_rest_secret()
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(lambda letter: run_letter(url, token or "", letter), letters))
+            results = list(pool.map(lambda letter: run_letter(url, token or "", letter, rest_secret), letters))
     finally:
         if stack is not None:
             from bench.conversation_bench import stop_stack

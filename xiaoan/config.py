@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Shared-secret headers of the doors that only the project's own processes may use (issue 12).
+REST_SECRET_HEADER = "X-Xiaoan-Rest-Secret"
+"""Sent by the web app to Rasa's REST channel (`/webhooks/rest/webhook`)."""
+ACTION_SECRET_HEADER = "X-Xiaoan-Action-Secret"
+"""Sent by Rasa to the action server (`/webhook`, `/actions`), from endpoints.yml."""
+LOOPBACK = "127.0.0.1"
 VAR_DIR = Path(os.environ.get("XIAOAN_VAR_DIR", PROJECT_ROOT / "var"))
 
 
@@ -42,6 +49,19 @@ def rasa_token() -> str:
     return _secret_from_env_or_var("XIAOAN_RASA_TOKEN", "rasa_token")
 
 
+def rest_secret() -> str:
+    """The secret the web app sends to Rasa's REST channel (`REST_SECRET_HEADER`):
+    `XIAOAN_REST_SECRET`, else one generated into `var/` once (development)."""
+    return _secret_from_env_or_var("XIAOAN_REST_SECRET", "rest_secret")
+
+
+def action_secret() -> str:
+    """The secret Rasa sends to the action server (`ACTION_SECRET_HEADER`, endpoints.yml):
+    `XIAOAN_ACTION_SECRET`, else one generated into `var/` once (development; `scripts/env.sh`
+    exports it so that Rasa's endpoints.yml can read it)."""
+    return _secret_from_env_or_var("XIAOAN_ACTION_SECRET", "action_secret")
+
+
 def web_secret_key() -> str:
     """The secret that signs web sessions and chat conversation tokens: `XIAOAN_WEB_SECRET_KEY`,
     else one generated into `var/` once (development only; production must set it)."""
@@ -63,6 +83,8 @@ class Settings:
     web_secret_key: str | None = None
     environment: str = "development"
     handoff_idle_minutes: int = 30
+    actions_host: str = LOOPBACK
+    socketio_enabled: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -79,4 +101,11 @@ class Settings:
             web_secret_key=env("XIAOAN_WEB_SECRET_KEY") or None,
             environment=env("XIAOAN_ENV") or "development",
             handoff_idle_minutes=int(env("XIAOAN_HANDOFF_IDLE_MINUTES") or 30),
+            actions_host=(env("XIAOAN_ACTIONS_HOST") or "").strip() or LOOPBACK,
+            socketio_enabled=is_true(env("XIAOAN_SOCKETIO_ENABLED")),
         )
+
+
+def is_true(value: str | None) -> bool:
+    """An on/off environment switch: "1", "true", "yes", "on" (any case) are on; anything else off."""
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}

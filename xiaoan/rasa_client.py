@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import requests
 
-from xiaoan.config import Settings, rasa_token
+from xiaoan.config import REST_SECRET_HEADER, Settings, rasa_token, rest_secret
 
 # (connect, read) seconds. A reply can take a while: NLU, policies and custom actions run first.
 DEFAULT_MESSAGE_TIMEOUT = (3.05, 20.0)
@@ -43,6 +43,8 @@ class RasaClient:
     Args:
         settings: the project settings; `settings.rasa_url` is where Rasa listens.
         token: the Rasa API token; default `xiaoan.config.rasa_token()`, read on first use.
+        rest_secret: the REST channel's shared secret (header `X-Xiaoan-Rest-Secret`); default
+            `xiaoan.config.rest_secret()`, read on first use.
         message_timeout: `requests` timeout of the REST channel call.
         api_timeout: `requests` timeout of the tracker calls.
         session: a `requests.Session` to use; by default each thread gets its own (the web app
@@ -54,12 +56,14 @@ class RasaClient:
         settings: Settings,
         *,
         token: str | None = None,
+        rest_secret: str | None = None,
         message_timeout: float | tuple[float, float] = DEFAULT_MESSAGE_TIMEOUT,
         api_timeout: float | tuple[float, float] = DEFAULT_API_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = settings.rasa_url.rstrip("/")
         self._token = token
+        self._rest_secret = rest_secret
         self.message_timeout = message_timeout
         self.api_timeout = api_timeout
         self._session = session
@@ -72,8 +76,15 @@ class RasaClient:
             self._token = rasa_token()
         return self._token
 
+    @property
+    def rest_secret(self) -> str:
+        """The REST channel's shared secret (resolved lazily, like the token)."""
+        if self._rest_secret is None:
+            self._rest_secret = rest_secret()
+        return self._rest_secret
+
     def send_message(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict]:
-        """Send one user message through the REST channel and return the bot's replies.
+        """Send one user message through the REST channel (with its shared secret) and return the bot's replies.
 
         Args:
             sender_id: the conversation id.
@@ -91,7 +102,8 @@ class RasaClient:
         body: dict[str, Any] = {"sender": sender_id, "message": text}
         if metadata:
             body["metadata"] = metadata
-        result = self._request("POST", "/webhooks/rest/webhook", json=body, timeout=self.message_timeout)
+        result = self._request("POST", "/webhooks/rest/webhook", json=body, timeout=self.message_timeout,
+                               headers={REST_SECRET_HEADER: self.rest_secret})
         if result is None:  # Rasa answers an empty body when nothing is uttered
             return []
         if not isinstance(result, list):

@@ -47,7 +47,7 @@ class Stack:
     def say(self, sender: str, text: str) -> list[dict]:
         """Send a message through Rasa's REST channel; returns the bot's messages."""
         r = requests.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                          timeout=60)
+                          headers={"X-Xiaoan-Rest-Secret": self.env.get("XIAOAN_REST_SECRET", "")}, timeout=60)
         r.raise_for_status()
         return r.json()
 
@@ -95,6 +95,8 @@ def stack(tmp_path_factory) -> Stack:
         "XIAOAN_RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
         "XIAOAN_ACTION_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
         "XIAOAN_WEB_SECRET_KEY": secrets.token_urlsafe(32),
+        "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),  # the web app and say() send it to the REST channel
+        "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),  # Rasa sends it to the action server (endpoints.yml)
         "SANIC_HOST": "127.0.0.1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",

@@ -1,5 +1,6 @@
 """Typed choices on the Rasa server side (issue 10): the REST and socket.io channels send the
-payload of the button a citizen typed, looked up in the conversation's tracker."""
+payload of the button a citizen typed, looked up in the conversation's tracker; typed commands
+that are not an offered button's payload reach NLU as plain text (issue 12)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from tests.fakes.wechat_server import serve_sanic
 from xiaoan.channels.choices import offered_for, resolve_typed_choice
 from xiaoan.channels.rest import ChoiceRestInput
 from xiaoan.channels.socketio_secure import SecureSocketIOInput, conversation_from_token, issue_conversation_token
-from xiaoan.config import PROJECT_ROOT
+from xiaoan.config import PROJECT_ROOT, REST_SECRET_HEADER
 
 SECRET = "channel-choices-test-secret-0123456789"
+REST_SECRET = "channel-choices-rest-secret-0123456789"
 CALLBACK = '/request_human{"handoff_choice": "callback"}'
 QUEUE = '/request_human{"handoff_choice": "queue"}'
 CALLBACK_BUTTONS = [
@@ -80,10 +82,13 @@ def test_the_helper_resolves_against_the_tracker():
     assert chosen.metadata == {"channel": "web", "display_text": "我等着"}
     assert (chosen.sender_id, chosen.input_channel) == ("conv-1", "rest")
     assert asyncio.run(run("回电")).text == CALLBACK
-    # not a choice: the very same message goes on
-    for text in ("我要投诉隔壁超市缺斤短两，上周买的猪肉少了二两", "/request_human", "我要投诉"):
+    # not a choice: the very same message goes on (an offered payload typed exactly, too)
+    for text in ("我要投诉隔壁超市缺斤短两，上周买的猪肉少了二两", QUEUE, "/deny", "我要投诉"):
         message = UserMessage(text, None, "conv-1")
         assert asyncio.run(resolve_typed_choice(agent, message)) is message
+    # a command that is not an offered payload is plain text, the typed words kept for the transcript
+    plain = asyncio.run(run("/request_human"))
+    assert (plain.text, plain.metadata["display_text"]) == ("request_human", "/request_human")
     # no tracker, no store: unchanged
     assert asyncio.run(run("排队", sender="conv-unknown")).text == "排队"
     assert asyncio.run(resolve_typed_choice(None, UserMessage("排队", None, "conv-1"))).text == "排队"
@@ -104,7 +109,8 @@ def test_a_failing_tracker_store_leaves_the_message_alone():
 @pytest.fixture()
 def rest_server(monkeypatch):
     monkeypatch.setattr(Sanic, "test_mode", True)
-    app = configure_app(input_channels=[ChoiceRestInput()], enable_api=False, route="/webhooks/", use_uvloop=False)
+    app = configure_app(input_channels=[ChoiceRestInput(REST_SECRET)], enable_api=False, route="/webhooks/",
+                        use_uvloop=False)
     agent = RecordingAgent()
     app.ctx.agent = agent
     with serve_sanic(app) as (base_url, _loop):
@@ -117,16 +123,20 @@ def test_the_rest_channel_sends_the_payload_of_a_typed_title(rest_server):
     url = f"{base_url}/webhooks/rest/webhook"
 
     def send(text: str, sender: str = "web-rest-1") -> list:
-        reply = requests.post(url, json={"sender": sender, "message": text, "metadata": {"channel": "web"}}, timeout=10)
+        reply = requests.post(url, json={"sender": sender, "message": text, "metadata": {"channel": "web"}},
+                              headers={REST_SECRET_HEADER: REST_SECRET}, timeout=10)
         assert reply.status_code == 200
         return reply.json()
 
     assert send("继续排队等人工") == [{"recipient_id": "web-rest-1", "text": f"收到：{QUEUE}"}]
     assert send("留电话") == [{"recipient_id": "web-rest-1", "text": f"收到：{CALLBACK}"}]
-    assert send("/greet")[0]["text"] == "收到：/greet"  # a button click relayed by the web app
+    agent.offer("web-rest-1", CALLBACK_BUTTONS)
+    assert send("/deny")[0]["text"] == "收到：/deny"  # a button click relayed by the web app
+    assert send("/greet")[0]["text"] == "收到：greet"  # typed, offered nowhere: plain text
     assert send("我想问一下预付卡商家跑路了怎么办")[0]["text"] == "收到：我想问一下预付卡商家跑路了怎么办"
     assert send("排队", sender="web-rest-other")[0]["text"] == "收到：排队"  # nothing offered there
-    assert [m.metadata.get("display_text") for m in agent.messages] == ["继续排队等人工", "留电话", None, None, None]
+    assert [m.metadata.get("display_text") for m in agent.messages] == [
+        "继续排队等人工", "留电话", None, "/greet", None, None]
     assert all(m.input_channel == "rest" for m in agent.messages)
 
 
@@ -144,7 +154,7 @@ def test_credentials_mount_the_choice_rest_channel_under_its_public_name():
 def socketio_server(monkeypatch):
     monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", SECRET)
     monkeypatch.setattr(Sanic, "test_mode", True)
-    channel = SecureSocketIOInput(session_persistence=True)
+    channel = SecureSocketIOInput(session_persistence=True, enabled=True)
     app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
     agent = RecordingAgent()
     app.ctx.agent = agent

@@ -38,7 +38,7 @@ def server(monkeypatch):
 
     monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", SECRET)
     monkeypatch.setattr(Sanic, "test_mode", True)
-    channel = SecureSocketIOInput(session_persistence=True)
+    channel = SecureSocketIOInput(session_persistence=True, enabled=True)
     app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
     agent = RecordingAgent()
     app.ctx.agent = agent

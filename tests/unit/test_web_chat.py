@@ -196,8 +196,54 @@ def test_only_payloads_the_bot_just_offered_are_accepted(app, fake_rasa):
 def test_typed_text_never_becomes_an_intent_payload(app, fake_rasa):
     browser = Browser(app)
     assert browser.say('/inform{"anonymous": true}').status_code == 200
-    sent = webhook_calls(fake_rasa)[0]["json"]["message"]
-    assert sent == '／inform{"anonymous": true}'
+    call = webhook_calls(fake_rasa)[0]["json"]
+    assert call["message"] == 'inform{"anonymous": true}'
+    assert call["metadata"]["display_text"] == '/inform{"anonymous": true}'  # the transcript shows what was typed
+    browser.say("你好")  # offers /ask_regulation and /complain_general
+    for typed in (' // /complain_general{"amount": 1}', "/ask_regulation@0.99", "/greet", "/"):
+        browser.say(typed)
+        browser.say("你好")
+    sent = [c["json"]["message"] for c in webhook_calls(fake_rasa)][2::2]
+    assert sent == ['complain_general{"amount": 1}', "ask_regulation@0.99", "greet", "／"]
+    assert not any(m.strip().startswith("/") for m in sent)
+
+
+def test_typed_payload_of_an_offered_button_is_passed_as_the_command(app, fake_rasa):
+    browser = Browser(app)
+    browser.say("你好")
+    assert browser.say("/complain_general").json["messages"][0]["text"] == "好的，请简要描述您遇到的问题。"
+    call = webhook_calls(fake_rasa)[-1]["json"]
+    assert call["message"] == "/complain_general" and "display_text" not in call["metadata"]
+    browser.say("/complain_general")  # no longer offered: plain text
+    assert webhook_calls(fake_rasa)[-1]["json"]["message"] == "complain_general"
+
+
+def test_the_chat_cookie_lasts_for_the_browser_session_only(app, fake_rasa):
+    browser = Browser(app)
+    resp = browser.say("你好")
+    for cookie in [c for c in resp.headers.getlist("Set-Cookie") if c.startswith("xiaoan_session=")] or [""]:
+        assert cookie and "Expires" not in cookie and "Max-Age" not in cookie
+    page = app.test_client().get("/")
+    assert "Expires" not in page.headers["Set-Cookie"] and "Max-Age" not in page.headers["Set-Cookie"]
+
+
+def test_ending_the_conversation_forgets_it(app, fake_rasa):
+    browser = Browser(app)
+    browser.say("我叫张三，电话13812345678")
+    assert len(browser.history().json["messages"]) == 2
+    first = webhook_calls(fake_rasa)[-1]["json"]["sender"]
+    resp = browser.client.post("/api/chat/end", json={}, headers={"X-CSRFToken": browser.token})
+    assert (resp.status_code, resp.json) == (200, {"ended": True})
+    assert browser.history().json == {"messages": [], "cursor": None}
+    page = browser.client.get("/?ended=1")
+    assert "对话已结束" in page.text
+    browser.say("你好")
+    assert webhook_calls(fake_rasa)[-1]["json"]["sender"] not in (first, None)
+    assert [m["text"] for m in browser.history().json["messages"]] == ["你好", "您好，我是小安，请问有什么可以帮您？"]
+    # without the CSRF token nothing is ended
+    refused = browser.client.post("/api/chat/end", json={})
+    assert refused.status_code == 400
+    assert len(browser.history().json["messages"]) == 2
 
 
 def test_history_survives_a_reload_with_the_same_cookie(app, fake_rasa):

@@ -6,23 +6,25 @@ import socket
 
 import pytest
 
-from xiaoan.config import Settings
+from xiaoan.config import REST_SECRET_HEADER, Settings
 from xiaoan.rasa_client import RasaClient, RasaError, RasaUnavailable
 from xiaoan.web.fake_rasa import FakeRasa
 
 TOKEN = "client-test-token"
+REST_SECRET = "client-test-rest-secret"
 
 
 @pytest.fixture()
 def rasa():
-    fake = FakeRasa(token=TOKEN).start()
+    fake = FakeRasa(token=TOKEN, rest_secret=REST_SECRET).start()
     yield fake
     fake.stop()
 
 
 @pytest.fixture()
 def client(rasa):
-    return RasaClient(Settings(rasa_url=rasa.url + "/"), token=TOKEN, message_timeout=2, api_timeout=2)
+    return RasaClient(Settings(rasa_url=rasa.url + "/"), token=TOKEN, rest_secret=REST_SECRET,
+                      message_timeout=2, api_timeout=2)
 
 
 def test_send_message_uses_the_rest_channel(client, rasa):
@@ -34,6 +36,17 @@ def test_send_message_uses_the_rest_channel(client, rasa):
     assert (call["method"], call["path"]) == ("POST", "/webhooks/rest/webhook")
     assert call["json"] == {"sender": "web-abc", "message": "你好", "metadata": {"channel": "web"}}
     assert "token" not in call["query"]  # the REST channel needs none; keep it out of more URLs
+    assert call["headers"][REST_SECRET_HEADER.lower()] == REST_SECRET  # its own secret, in a header
+
+
+def test_the_rest_secret_comes_from_the_environment_and_a_wrong_one_is_refused(rasa, monkeypatch):
+    monkeypatch.setenv("XIAOAN_REST_SECRET", REST_SECRET)
+    assert RasaClient(Settings(rasa_url=rasa.url), token=TOKEN).send_message("web-abc", "嗯")
+    wrong = RasaClient(Settings(rasa_url=rasa.url), token=TOKEN, rest_secret="not-the-secret")
+    with pytest.raises(RasaError) as refused:
+        wrong.send_message("web-abc", "嗯")
+    assert not isinstance(refused.value, RasaUnavailable)
+    assert "401" in str(refused.value)
 
 
 def test_send_message_without_metadata_and_with_no_reply(client, rasa):
@@ -84,11 +97,12 @@ def test_unreachable_timeout_and_server_errors_are_unavailable(rasa):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         free_port = sock.getsockname()[1]
-    down = RasaClient(Settings(rasa_url=f"http://127.0.0.1:{free_port}"), token=TOKEN)
+    down = RasaClient(Settings(rasa_url=f"http://127.0.0.1:{free_port}"), token=TOKEN, rest_secret=REST_SECRET)
     with pytest.raises(RasaUnavailable):
         down.send_message("web-abc", "你好")
 
-    slow = RasaClient(Settings(rasa_url=rasa.url), token=TOKEN, message_timeout=0.2, api_timeout=0.2)
+    slow = RasaClient(Settings(rasa_url=rasa.url), token=TOKEN, rest_secret=REST_SECRET, message_timeout=0.2,
+                      api_timeout=0.2)
     rasa.delay = 0.6
     with pytest.raises(RasaUnavailable):
         slow.send_message("web-abc", "你好")

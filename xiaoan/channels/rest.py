@@ -1,33 +1,88 @@
-"""Rasa's REST channel with typed choices (issue 10).
+"""Rasa's REST channel for the web app only: a shared secret, typed choices, no typed commands.
 
 The web app proxies the citizen chat page through ``/webhooks/rest/webhook`` (a public
-contract, so the channel keeps the name ``rest``). A citizen who types a button's title, a
-part of it or its number instead of clicking gets the button's payload sent to Rasa, exactly as
-on socket.io and WeChat (see :mod:`xiaoan.channels.choices`). Enabled in ``credentials.yml``::
+contract, so the channel keeps the name ``rest``). Rasa's own REST channel answers anyone who
+reaches the port and lets the caller pick any conversation id (a WeChat openid, another
+citizen's web chat), so here every route of the channel requires the header
+``X-Xiaoan-Rest-Secret`` (:data:`xiaoan.config.REST_SECRET_HEADER`) with the value of
+``XIAOAN_REST_SECRET`` (development: generated once into ``var/rest_secret``, which the web app
+reads too). A call without it, or with another value, is answered 401 and never reaches Rasa.
+
+A citizen who types a button's title, a part of it or its number instead of clicking gets the
+button's payload sent to Rasa, and typed ``/intent{...}`` commands that are not an offered
+button's payload reach NLU as plain text, exactly as on socket.io and WeChat (see
+:mod:`xiaoan.channels.choices`). Enabled in ``credentials.yml``::
 
     xiaoan.channels.rest.ChoiceRestInput:
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Text
+import hmac
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
-from sanic import Blueprint
+from sanic import Blueprint, response
+from sanic.request import Request
 
 from xiaoan.channels.choices import TypedChoiceHandler
+from xiaoan.config import REST_SECRET_HEADER, rest_secret
+
+logger = logging.getLogger(__name__)
+
+NOT_AUTHENTICATED = "未授权的请求：此接口仅供小安网页端调用。"
+
+
+def secret_matches(given: Any, expected: str) -> bool:
+    """Whether a header value is the expected secret (constant time; never true for an empty secret)."""
+    if not isinstance(given, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 class ChoiceRestInput(RestInput):
-    """REST input channel that maps typed choices to the offered buttons' payloads."""
+    """REST input channel for the web app: shared secret, typed choices, screened commands.
+
+    Args:
+        secret: The shared secret; default :func:`xiaoan.config.rest_secret`, read when the
+            channel's routes are built (Rasa start-up).
+    """
+
+    def __init__(self, secret: Optional[str] = None) -> None:
+        self._secret = secret
 
     @classmethod
     def name(cls) -> Text:
         return "rest"
 
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ChoiceRestInput":
+        """No values in credentials.yml: the secret comes from the environment (or `var/`)."""
+        return cls()
+
+    @property
+    def secret(self) -> str:
+        """The shared secret the web app must send."""
+        if self._secret is None:
+            self._secret = rest_secret()
+        return self._secret
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Rasa's REST routes (``/`` and ``/webhook``), with typed choices resolved first."""
+        """Rasa's REST routes (``/`` and ``/webhook``), behind the secret, typed choices resolved first."""
         handler = TypedChoiceHandler(on_new_message)
-        handler.blueprint = super().blueprint(handler)
-        return handler.blueprint
+        blueprint = super().blueprint(handler)
+        secret = self.secret
+
+        @blueprint.middleware("request")
+        async def require_secret(request: Request) -> Optional[response.HTTPResponse]:
+            if secret_matches(request.headers.get(REST_SECRET_HEADER), secret):
+                return None
+            logger.warning("REST channel: a call without the shared secret was refused (%s %s)",
+                           request.method, request.path)
+            return response.json({"status": "failure", "reason": "NotAuthenticated", "code": 401,
+                                  "message": NOT_AUTHENTICATED}, status=401)
+
+        handler.blueprint = blueprint
+        return blueprint

@@ -1,4 +1,8 @@
-"""Rasa's socket.io channel with server-issued conversation ids.
+"""Rasa's socket.io channel with server-issued conversation ids, off unless switched on.
+
+Off by default (issue 12: a door nobody uses is a door to close): the channel serves
+``/socket.io`` only when ``XIAOAN_SOCKETIO_ENABLED=true``; otherwise nothing is mounted there
+and its routes answer 404. The citizen chat page (port 8000) does not need it.
 
 Rasa's own `SocketIOInput` lets the browser choose its `session_id`, so anyone who learns or
 guesses another citizen's id can join that room and read the replies. Here the server mints
@@ -7,8 +11,9 @@ fresh conversation, and messages are always attributed to the id bound to the so
 an id the client sends.
 
 A typed reply that picks one of the buttons last offered (its title, a part of it, its
-number...) is sent to Rasa as that button's payload, as on the REST and WeChat channels (see
-:mod:`xiaoan.channels.choices`).
+number...) is sent to Rasa as that button's payload, and a typed ``/intent{...}`` command that
+is not an offered button's payload reaches NLU as plain text, as on the REST and WeChat channels
+(see :mod:`xiaoan.channels.choices`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sanic import Blueprint, response
 from socketio import AsyncServer
 
 from xiaoan.channels.choices import TypedChoiceHandler
-from xiaoan.config import web_secret_key
+from xiaoan.config import Settings, web_secret_key
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +60,41 @@ def conversation_from_token(token: Any, secret: Optional[str] = None) -> Optiona
 
 
 class SecureSocketIOInput(SocketIOInput):
-    """socket.io input channel whose conversation ids are issued and signed by the server."""
+    """socket.io input channel whose conversation ids are issued and signed by the server.
+
+    Takes Rasa's ``SocketIOInput`` arguments, plus ``enabled`` (default False: no socket.io
+    endpoint at all). From ``credentials.yml`` it is on when ``XIAOAN_SOCKETIO_ENABLED`` is true.
+    """
+
+    def __init__(self, *args: Any, enabled: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.enabled = enabled
 
     @classmethod
     def name(cls) -> Text:
         return "socketio"
 
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SecureSocketIOInput":
+        """Rasa's socket.io settings from credentials.yml; on/off from ``XIAOAN_SOCKETIO_ENABLED``."""
+        channel = super().from_credentials(credentials)
+        channel.enabled = Settings.from_env().socketio_enabled
+        if not channel.enabled:
+            logger.info("socket.io channel is off (set XIAOAN_SOCKETIO_ENABLED=true to serve /socket.io)")
+        return channel
+
+    def get_output_channel(self) -> Optional[SocketIOOutput]:
+        """The output channel, or None when the channel is off."""
+        return super().get_output_channel() if self.enabled else None
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """The socket.io endpoint: `session_request` binds the socket to a server-issued id."""
+        """The socket.io endpoint: `session_request` binds the socket to a server-issued id.
+
+        When the channel is off, an empty blueprint: nothing is served at ``/socket.io`` and
+        ``/webhooks/socketio/`` answers 404.
+        """
+        if not self.enabled:
+            return Blueprint("socketio_webhook", __name__)
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
@@ -78,7 +110,7 @@ class SecureSocketIOInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
-            token = (data or {}).get("session_id")
+            token = data.get("session_id") if isinstance(data, dict) else None
             conversation_id = conversation_from_token(token)
             if conversation_id is None:
                 conversation_id, token = issue_conversation_token()
@@ -95,10 +127,10 @@ class SecureSocketIOInput(SocketIOInput):
             if not conversation_id:
                 logger.warning("socket.io message before session_request was ignored")
                 return
-            text = (data or {}).get("message", "")
-            if not isinstance(text, str):
+            if not isinstance(data, dict) or not isinstance(data.get("message"), str):
                 return
-            metadata = (data or {}).get(self.metadata_key) or {}
+            text = data["message"]
+            metadata = data.get(self.metadata_key) or {}
             message = UserMessage(
                 text[:2000],
                 SocketIOOutput(sio, self.bot_message_evt),

@@ -1,10 +1,16 @@
 """The citizens' chat page (`/`) and its JSON API, a thin proxy to Rasa's REST channel.
 
 The conversation id is issued here and kept in the signed, HttpOnly session cookie: the browser
-never chooses it, so nobody can read another citizen's conversation. A human agent's replies are
-appended to the Rasa tracker as bot events by the agents' inbox (with metadata
-`{"agent": "<display name>"}` the page labels them 人工坐席); the page polls `/api/chat/updates`
-for them.
+never chooses it, so nobody can read another citizen's conversation. The cookie lives as long as
+the browser session only (no expiry date: the next person at a shared computer does not find the
+conversation), and the page's "结束对话" button forgets the conversation at once
+(`POST /api/chat/end`). Typed text starting with "/" reaches Rasa as an intent command only when it
+is exactly the payload of a button offered in the last bot turn; otherwise it loses its leading
+slashes (`xiaoan.channels.choices.screen_command`, shared with the Rasa channels).
+
+A human agent's replies are appended to the Rasa tracker as bot events by the agents' inbox (with
+metadata `{"agent": "<display name>"}` the page labels them 人工坐席); the page polls
+`/api/chat/updates` for them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request, session
 
+from xiaoan.channels.choices import DISPLAY_TEXT_KEY, is_command, screen_command
 from xiaoan.privacy import mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web import messages
@@ -39,7 +46,7 @@ def conversation_id() -> str:
         conv = CONVERSATION_PREFIX + uuid.uuid4().hex
         session[CONVERSATION_KEY] = conv
         session.pop(STARTED_KEY, None)
-        session.permanent = True
+        # never `session.permanent = True`: the chat must not outlive the browser session
     return conv
 
 
@@ -51,7 +58,7 @@ def _error(status: int, message: str):
 def index():
     """The chat page."""
     conversation_id()
-    return render_template("chat.html", max_chars=MAX_MESSAGE_CHARS)
+    return render_template("chat.html", max_chars=MAX_MESSAGE_CHARS, ended=request.args.get("ended") == "1")
 
 
 @bp.post("/api/chat/message")
@@ -71,11 +78,12 @@ def post_message():
             payload = data["payload"]
             if not isinstance(payload, str) or not payload.strip():
                 return _error(400, messages.BAD_MESSAGE_REQUEST)
-            button = _offered_button(client, conv, payload.strip()) if session.get(STARTED_KEY) else None
+            offered = _offered_buttons(client, conv) if session.get(STARTED_KEY) else []
+            button = next((b for b in offered if b["payload"] == payload.strip()), None)
             if button is None:
                 return _error(400, messages.STALE_BUTTON)
             text = button["payload"]
-            metadata["display_text"] = button["title"]
+            metadata[DISPLAY_TEXT_KEY] = button["title"]
         else:
             text = data.get("text")
             if not isinstance(text, str):
@@ -85,9 +93,13 @@ def post_message():
                 return _error(400, messages.EMPTY_MESSAGE)
             if len(text) > MAX_MESSAGE_CHARS:
                 return _error(400, messages.MESSAGE_TOO_LONG.format(limit=MAX_MESSAGE_CHARS))
-            if text.startswith("/"):
-                # typed text is never a Rasa intent payload ("/intent{...}"): only offered buttons are
-                text = "／" + text[1:]
+            if is_command(text):
+                # typed "/intent{...}" is a command only when it is an offered button's payload
+                offered = _offered_buttons(client, conv) if session.get(STARTED_KEY) else []
+                screened = screen_command(text, [b["payload"] for b in offered])
+                if screened != text:
+                    metadata[DISPLAY_TEXT_KEY] = text
+                    text = screened
         logger.info("web chat %s: user message (%d chars)", conv, len(text))
         logger.debug("web chat %s: %s", conv, mask_text(text))
         replies = client.send_message(conv, text, metadata)
@@ -102,6 +114,17 @@ def post_message():
         cursor = None
     out = [m for m in (_message(r) for r in replies) if m]
     return jsonify(messages=out, cursor=cursor)
+
+
+@bp.post("/api/chat/end")
+def end_conversation():
+    """Forget this browser's conversation ("结束对话"): its transcript and read-back are no longer
+    reachable from this browser; the next page load starts a new conversation."""
+    conv = session.pop(CONVERSATION_KEY, None)
+    session.pop(STARTED_KEY, None)
+    if conv:
+        logger.info("web chat %s: ended by the citizen", conv)
+    return jsonify(ended=True)
 
 
 @bp.get("/api/chat/history")
@@ -159,8 +182,8 @@ def updates():
     return jsonify(messages=out, cursor=max(latest, after) if latest is not None else after)
 
 
-def _offered_button(client, conv: str, payload: str) -> dict | None:
-    """The button with this payload among those the bot offered since the citizen last spoke."""
+def _offered_buttons(client, conv: str) -> list[dict]:
+    """The buttons the bot offered since the citizen last spoke."""
     events = client.get_tracker(conv).get("events") or []
     offered: list[dict] = []
     for event in events:
@@ -168,7 +191,7 @@ def _offered_button(client, conv: str, payload: str) -> dict | None:
             offered = []
         elif event.get("event") == "bot":
             offered.extend(_buttons((event.get("data") or {}).get("buttons")))
-    return next((b for b in offered if b["payload"] == payload), None)
+    return offered
 
 
 def _message(raw: dict) -> dict | None:

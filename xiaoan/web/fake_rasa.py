@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from xiaoan.config import REST_SECRET_HEADER
+
 Reply = Callable[[str, str, dict], list[dict]]
 
 GREETING_BUTTONS = [
@@ -46,14 +48,17 @@ class FakeRasa:
 
     Args:
         token: the API token the tracker endpoints require.
+        rest_secret: when set, the REST channel webhook requires it in the header
+            `X-Xiaoan-Rest-Secret` (401 otherwise), as the real channel does.
         reply: answers to user messages (REST channel format, without `recipient_id`).
         host: address to bind.
         port: port to bind (0 = a free one).
     """
 
     def __init__(self, token: str = "test-token", reply: Reply = default_reply,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, rest_secret: str | None = None) -> None:
         self.token = token
+        self.rest_secret = rest_secret
         self.reply = reply
         self.delay = 0.0
         """Seconds to wait before answering any request (to provoke client timeouts)."""
@@ -134,16 +139,19 @@ class FakeRasa:
             "latest_action_name": "action_listen",
         }
 
-    def _handle(self, method: str, raw_path: str, body: Any) -> tuple[int, Any]:
+    def _handle(self, method: str, raw_path: str, body: Any, headers: dict | None = None) -> tuple[int, Any]:
         parts = urlsplit(raw_path)
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        headers = dict(headers or {})
         with self._lock:
-            self.calls.append({"method": method, "path": path, "query": query, "json": body})
+            self.calls.append({"method": method, "path": path, "query": query, "json": body, "headers": headers})
         if self.delay:
             time.sleep(self.delay)
         if self.fail_status:
             return self.fail_status, {"status": "failure", "message": "fake failure"}
         if method == "POST" and path == "/webhooks/rest/webhook":
+            if self.rest_secret is not None and headers.get(REST_SECRET_HEADER.lower()) != self.rest_secret:
+                return 401, {"status": "failure", "reason": "NotAuthenticated", "code": 401}
             return self._rest_webhook(body)
         if path.startswith("/conversations/"):
             if query.get("token") != self.token:
@@ -192,7 +200,8 @@ class FakeRasa:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                status, payload = fake._handle(method, self.path, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, payload = fake._handle(method, self.path, body, headers)
                 data = json.dumps(payload, ensure_ascii=False).encode()
                 try:
                     self.send_response(status)

@@ -1,5 +1,6 @@
 /* 小安 citizen chat page: sends messages to /api/chat/message, restores the transcript from
- * /api/chat/history and polls /api/chat/updates for a human agent's replies.
+ * /api/chat/history and polls /api/chat/updates for a human agent's replies; "结束对话" asks
+ * /api/chat/end to forget the conversation and reloads an empty page.
  * Plain DOM, no framework; text is always inserted with textContent (never as HTML). */
 (function () {
   "use strict";
@@ -18,6 +19,7 @@
   var sendButton = document.getElementById("send");
   var alertBox = document.getElementById("alert");
   var counter = document.getElementById("counter");
+  var endButton = document.getElementById("end");
   var maxChars = parseInt(form.getAttribute("data-max-chars"), 10) || 500;
 
   var cursor = null;        // timestamp of the latest tracker event seen (for /updates)
@@ -281,6 +283,22 @@
     });
   });
 
+  /* End the conversation: the server forgets it, the page is replaced (not kept in history) by
+   * an empty one, so the next person at this computer sees nothing of it. */
+  endButton.addEventListener("click", function () {
+    if (endButton.disabled) { return; }
+    endButton.disabled = true;
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+    api("POST", "/api/chat/end", {}).then(function () {
+      Array.prototype.forEach.call(log.querySelectorAll(".msg"), function (row) { row.remove(); });
+      window.location.replace("/?ended=1");
+    }, function (error) {
+      endButton.disabled = false;
+      showAlert(error.message, "connection");
+      schedulePoll(POLL_MS);
+    });
+  });
+
   // --- history and polling -----------------------------------------------------------------
 
   function schedulePoll(delay) {
@@ -340,6 +358,9 @@
     });
   }
 
+  if (window.location.search.indexOf("ended=1") !== -1 && window.history.replaceState) {
+    window.history.replaceState(null, "", "/");  // a reload shows no "ended" notice again
+  }
   updateComposer();
   loadHistory();
 })();

@@ -1,0 +1,8 @@
+"""Security probes (issue 12): fast checks, and probes against the whole running assistant.
+
+The probes share the `stack` fixture of tests/e2e (Rasa server, action server and web app on free
+loopback ports, with the model `make train` built; skipped with a reason without a model, never
+in CI).
+"""
+
+from tests.e2e.conftest import Stack, stack  # noqa: F401  (fixture)

@@ -1,0 +1,116 @@
+"""The action server's door (issue 12): loopback by default, and only Rasa may call it.
+
+rasa-sdk 3.6 serves every custom action to anyone who reaches port 5055 (``POST /webhook`` runs
+any action on a tracker the caller writes, e.g. ``action_submit_complaint`` with forged slots)
+and binds to all interfaces unless ``SANIC_HOST`` is set. This module is a rasa-sdk plugin
+(hook ``attach_sanic_app_extensions``, :mod:`rasa_sdk.plugin`) that:
+
+- refuses every route but ``/health`` (so ``/webhook`` and ``/actions``) without the header ``X-Xiaoan-Action-Secret``
+  (:data:`xiaoan.config.ACTION_SECRET_HEADER`) carrying ``XIAOAN_ACTION_SECRET`` (development:
+  generated into ``var/action_secret``); Rasa sends it from ``endpoints.yml``
+  (``action_endpoint.headers``). ``/health`` stays open: it tells nothing;
+- binds the server to ``XIAOAN_ACTIONS_HOST`` (default 127.0.0.1): rasa-sdk reads ``SANIC_HOST``
+  after the plugins ran, so the plugin sets it; a different ``SANIC_HOST`` is overridden with a
+  warning (one bind-address setting per process).
+
+rasa-sdk discovers plugins only through a top-level ``rasa_sdk_plugins`` module, which would
+depend on the working directory; instead the ``actions`` package registers this plugin when it is
+imported (:func:`install`), which rasa-sdk does before it calls the hook, so the actions are never
+served without it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from typing import Any, Optional
+
+import pluggy
+
+from xiaoan.config import ACTION_SECRET_HEADER, LOOPBACK, action_secret
+
+logger = logging.getLogger(__name__)
+
+hookimpl = pluggy.HookimplMarker("rasa_sdk")
+
+PLUGIN_NAME = "xiaoan-action-server-guard"
+OPEN_PATHS = ("/health",)
+"""The only paths served without the secret (everything else, /webhook and /actions included, needs it)."""
+NOT_AUTHENTICATED = "未授权的请求：动作服务仅供小安的 Rasa 服务调用。"
+
+
+def _secret_ok(given: Any, expected: str) -> bool:
+    if not isinstance(given, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def bind_host(environ: Optional[dict] = None) -> str:
+    """Set ``SANIC_HOST`` (read by ``rasa_sdk.endpoint.run``) from ``XIAOAN_ACTIONS_HOST``.
+
+    Args:
+        environ: The environment to read and update (default ``os.environ``).
+
+    Returns:
+        The address the action server will bind to.
+    """
+    environ = os.environ if environ is None else environ
+    host = (environ.get("XIAOAN_ACTIONS_HOST") or "").strip() or LOOPBACK
+    previous = environ.get("SANIC_HOST")
+    if previous and previous != host:
+        logger.warning("SANIC_HOST=%s is ignored: the action server binds to XIAOAN_ACTIONS_HOST=%s", previous, host)
+    environ["SANIC_HOST"] = host
+    return host
+
+
+class ActionServerGuard:
+    """The rasa-sdk plugin: the shared-secret check and the bind address.
+
+    Args:
+        secret: The secret Rasa sends; default :func:`xiaoan.config.action_secret`, read when
+            the hook runs (server start-up).
+    """
+
+    def __init__(self, secret: Optional[str] = None) -> None:
+        self._secret = secret
+
+    @hookimpl
+    def attach_sanic_app_extensions(self, app: Any) -> None:
+        """Attach the secret check to the action server's Sanic app and choose its bind address."""
+        from sanic import response
+
+        secret = self._secret or action_secret()
+        host = bind_host()
+
+        async def require_secret(request: Any) -> Any:
+            if request.method in ("GET", "HEAD") and request.path.rstrip("/") in OPEN_PATHS:
+                return None
+            if _secret_ok(request.headers.get(ACTION_SECRET_HEADER), secret):
+                return None
+            logger.warning("action server: a call without the shared secret was refused (%s %s)",
+                           request.method, request.path)
+            return response.json({"error": NOT_AUTHENTICATED, "reason": "NotAuthenticated"}, status=401)
+
+        app.register_middleware(require_secret, "request")
+        logger.info("action server: every route but /health requires %s; binding to %s", ACTION_SECRET_HEADER, host)
+
+
+def install(manager: Any = None) -> Any:
+    """Register :class:`ActionServerGuard` with rasa-sdk's plugin manager (once).
+
+    Args:
+        manager: A ``pluggy.PluginManager`` (default rasa-sdk's ``plugin_manager()``).
+
+    Returns:
+        The registered plugin.
+    """
+    if manager is None:
+        from rasa_sdk.plugin import plugin_manager
+
+        manager = plugin_manager()
+    plugin = manager.get_plugin(PLUGIN_NAME)
+    if plugin is None:
+        plugin = ActionServerGuard()
+        manager.register(plugin, name=PLUGIN_NAME)
+    return plugin
