@@ -49,7 +49,7 @@ from tests.fakes.wechat_server import (
 )
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
-from xiaoan.channels.wechat import MAX_USER_TEXT, TIMESTAMP_WINDOW, ChannelTexts, WeChatInput, neutralize_command
+from xiaoan.channels.wechat import MAX_USER_TEXT, TIMESTAMP_WINDOW, WeChatInput, neutralize_command
 from xiaoan.channels.wechat_xml import MAX_BODY_BYTES, MalformedMessage
 from xiaoan.config import PROJECT_ROOT
 from xiaoan.db import session_scope
@@ -68,7 +68,6 @@ HYPOTHESIS_MISSING = (
 
 OPENID = "oXiaoAn_citizen_000000000001"
 OTHER = "oSomeoneElse_0000000000000002"
-TEXTS = ChannelTexts.load()
 _ids = itertools.count(880_000_000)
 
 
