@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import parse_qs, urlparse
 
 import requests
@@ -330,17 +330,41 @@ class Reply:
 
 
 class WeChatPusher:
-    """Plays WeChat calling the bureau's server URL, in plaintext or safe mode."""
+    """Plays WeChat calling the bureau's server URL, in plaintext or safe mode.
 
-    def __init__(self, url: str, token: str = TOKEN, *, aes_key: Optional[str] = None, appid: str = APPID) -> None:
+    `clock` gives WeChat's time for the signed timestamps (tests pass the channel's fake clock).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str = TOKEN,
+        *,
+        aes_key: Optional[str] = None,
+        appid: str = APPID,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.url = url
         self.token = token
+        self.clock = clock
         self.crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
 
-    def signed_params(self, **extra: str) -> dict[str, str]:
-        """Query parameters with a valid signature."""
-        timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    def signed_params(self, *, timestamp: Optional[str] = None, nonce: Optional[str] = None, **extra: str) -> dict[str, str]:
+        """Query parameters with a valid signature (timestamp from the clock, a fresh nonce, unless given)."""
+        timestamp = timestamp if timestamp is not None else str(int(self.clock()))
+        nonce = nonce if nonce is not None else uuid.uuid4().hex[:10]
         return {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
+
+    def encrypted(self, xml: str, params: dict[str, str]) -> tuple[dict[str, str], str]:
+        """Safe mode: the query (with ``encrypt_type`` and ``msg_signature``) and the body for `xml`."""
+        query = dict(params)
+        envelope = xmltodict.parse(self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
+        query.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
+        return query, _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
+
+    def post_raw(self, body: bytes, params: dict[str, str], *, timeout: float = 10.0, **kwargs: Any) -> requests.Response:
+        """Post bytes as they are with the given query (no encryption)."""
+        return requests.post(self.url, params=params, data=body, timeout=timeout, **kwargs)
 
     def verify(self, echostr: str, *, params: Optional[dict] = None) -> requests.Response:
         """The server verification GET."""
@@ -352,10 +376,12 @@ class WeChatPusher:
         query = dict(params) if params is not None else self.signed_params(openid="ignored")
         body = xml
         if self.crypto is not None and params is None:
-            envelope = xmltodict.parse(self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
-            query.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
-            body = _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
+            query, body = self.encrypted(xml, query)
         resp = requests.post(self.url, params=query, data=body.encode("utf-8"), timeout=timeout)
+        return self._reply(resp)
+
+    def reply_of(self, resp: requests.Response) -> "Reply":
+        """Read a raw response as :meth:`post` does."""
         return self._reply(resp)
 
     def _reply(self, resp: requests.Response) -> Reply:
@@ -419,3 +445,70 @@ def serve_sanic(app: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         sock.close()
+
+
+# ---------------------------------------------------------------- the channel inside Rasa's app
+
+
+class FakeClock:
+    """A settable clock (seconds since 1970) for the channel's timestamp window and nonce expiry."""
+
+    def __init__(self, now: float = 1_796_000_000.0) -> None:
+        self.now = float(now)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class StubAgent:
+    """Rasa's agent as the channel sees it: ``handle_message`` answers through the output channel.
+
+    It records the messages and answers after a delay the test chooses (by default it echoes
+    ``小安收到：<text>``; ``/greet`` gets a greeting with two buttons).
+    """
+
+    GREETING = "您好，我是小安。"
+    GREETING_BUTTONS = [
+        {"title": "我要投诉", "payload": "/complain_general"},
+        {"title": "我要举报", "payload": "/report_violation"},
+    ]
+
+    def __init__(self, delay: float = 0.0, responder: Optional[Callable[[str], list[dict]]] = None, fail: bool = False):
+        self.delay = delay
+        self.fail = fail
+        self.responder = responder or self.default_responder
+        self.received: list[Any] = []
+
+    @classmethod
+    def default_responder(cls, text: str) -> list[dict]:
+        if text == "/greet":
+            return [{"text": cls.GREETING, "buttons": cls.GREETING_BUTTONS}]
+        return [{"text": f"小安收到：{text}"}]
+
+    async def handle_message(self, message: Any) -> None:
+        self.received.append(message)
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("model crashed")
+        for answer in self.responder(message.text):
+            await message.output_channel.send_response(message.sender_id, dict(answer))
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.text for m in self.received]
+
+
+@contextlib.contextmanager
+def running_channel(channel: Any, agent: Any, monkeypatch: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """Rasa's Sanic app with the channel mounted as `rasa run` does; yields (webhook URL, loop)."""
+    from rasa.core.run import configure_app
+    from sanic import Sanic
+
+    monkeypatch.setattr(Sanic, "test_mode", True)  # Rasa names every app "rasa_core_no_api"
+    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
+    app.ctx.agent = agent
+    with serve_sanic(app) as (base_url, loop):
+        yield f"{base_url}/webhooks/wechat/webhook", loop

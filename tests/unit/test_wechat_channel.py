@@ -8,17 +8,14 @@ messages and answers through the message's output channel after a delay the test
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pytest
 import requests
-from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
-from sanic import Sanic
 from sqlalchemy import func, select
 
 from tests.fakes.wechat_server import (
@@ -27,13 +24,14 @@ from tests.fakes.wechat_server import (
     SECRET,
     TOKEN,
     FakeWeChatServer,
+    StubAgent,
     WeChatPusher,
     event_xml,
     image_xml,
     link_xml,
     location_xml,
     raw_type_xml,
-    serve_sanic,
+    running_channel,
     text_xml,
     voice_xml,
 )
@@ -43,39 +41,8 @@ from xiaoan.db import session_scope
 
 OPENID = "oXiaoAn_citizen_000000000001"
 TEXTS = ChannelTexts.load()
-GREETING = "您好，我是小安。"
-GREETING_BUTTONS = [
-    {"title": "我要投诉", "payload": "/complain_general"},
-    {"title": "我要举报", "payload": "/report_violation"},
-]
-
-
-class StubAgent:
-    """Rasa's agent as the channel sees it: ``handle_message`` answers through the output channel."""
-
-    def __init__(self, delay: float = 0.0, responder: Optional[Callable[[str], list[dict]]] = None, fail: bool = False):
-        self.delay = delay
-        self.fail = fail
-        self.responder = responder or self.default_responder
-        self.received: list[UserMessage] = []
-
-    @staticmethod
-    def default_responder(text: str) -> list[dict]:
-        if text == "/greet":
-            return [{"text": GREETING, "buttons": GREETING_BUTTONS}]
-        return [{"text": f"小安收到：{text}"}]
-
-    async def handle_message(self, message: UserMessage) -> None:
-        self.received.append(message)
-        await asyncio.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("model crashed")
-        for answer in self.responder(message.text):
-            await message.output_channel.send_response(message.sender_id, dict(answer))
-
-    @property
-    def texts(self) -> list[str]:
-        return [m.text for m in self.received]
+GREETING = StubAgent.GREETING
+GREETING_BUTTONS = StubAgent.GREETING_BUTTONS
 
 
 @pytest.fixture()
@@ -103,16 +70,7 @@ def make_channel(db_url, fake):
     return make
 
 
-@contextlib.contextmanager
-def running(channel: WeChatInput, agent: StubAgent, monkeypatch: pytest.MonkeyPatch):
-    """Rasa's Sanic app with the channel mounted as `rasa run` does; yields (webhook URL, loop)."""
-    from rasa.core.run import configure_app
-
-    monkeypatch.setattr(Sanic, "test_mode", True)  # Rasa names every app "rasa_core_no_api"
-    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, loop):
-        yield f"{base_url}/webhooks/wechat/webhook", loop
+running = running_channel
 
 
 def settle(channel: WeChatInput, loop: asyncio.AbstractEventLoop) -> None:

@@ -97,3 +97,30 @@ def test_processes_refreshing_together_fetch_the_token_once(url):
 
         tokens = _race(6, get_token)
     assert len(set(tokens)) == 1 and fake.token_fetches == 1
+
+
+def test_a_signed_request_is_new_for_exactly_one_of_many_racers(url):
+    """The nonce memory across processes: one insert wins; the others see a repeat or a replay."""
+    now = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.timezone.utc)
+    expires = now + dt.timedelta(minutes=6)
+    bodies = iter(["same"] * 4 + ["other"] * 4)
+    lock = threading.Lock()
+
+    def claim() -> str:
+        with lock:
+            body = next(bodies)
+        return store.claim_nonce(url, "nonce-key", body, expires, now)
+
+    results = _race(8, claim)
+    assert results.count(store.NONCE_NEW) == 1
+    # the winner's three companions with the same body repeat it; the four with the other body replay it
+    assert results.count(store.NONCE_REPEAT) == 3 and results.count(store.NONCE_REPLAY) == 4
+
+
+def test_expired_nonces_are_pruned_and_only_those(url):
+    now = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.timezone.utc)
+    store.claim_nonce(url, "old", "b", now - dt.timedelta(seconds=1), now)
+    store.claim_nonce(url, "fresh", "b", now + dt.timedelta(seconds=1), now)
+    assert store.prune_nonces(url, now) == 1
+    assert store.claim_nonce(url, "fresh", "b", now, now) == store.NONCE_REPEAT
+    assert store.claim_nonce(url, "old", "b", now, now) == store.NONCE_NEW  # gone: the window refuses it anyway

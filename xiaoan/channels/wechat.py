@@ -19,15 +19,34 @@ become numbered choices; a reply that picks one (its number, its title, a part o
 resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the button's payload. The conversation id of a WeChat conversation is the citizen's openid.
 
 Texts the channel sends by itself (unsupported message types, unrecognised voice, the
-choice hint, an apology when the assistant fails) live in ``domain/wechat.yml``.
+choice hint, an apology when the assistant fails, the notice on an over-long message) live in
+``domain/wechat.yml``.
+
+What the webhook refuses (security issue 12; docs/wechat.md, "Security"):
+
+- a bad or missing signature, or a ``timestamp`` more than :data:`TIMESTAMP_WINDOW` seconds
+  from the server's clock (403);
+- a signed query string already used (``wechat_nonces``, shared by every process): with another
+  body it is a replay (403); byte for byte the same request is WeChat retrying and is answered
+  ``success`` without running anything (a passive reply that was lost goes through the API);
+- a body over :data:`~xiaoan.channels.wechat_xml.MAX_BODY_BYTES` (413, before it is read whole);
+- plaintext while ``XIAOAN_WECHAT_AES_KEY`` is set: ``encrypt_type=aes`` is required (403);
+- malformed XML or fields (:mod:`xiaoan.channels.wechat_xml`: DTDs, entities, nesting,
+  non-numeric ``MsgId``, nested or empty ``FromUserName``, ``CreateTime`` out of range, NUL
+  bytes, lone surrogates ...) (400).
+
+A message longer than :data:`MAX_USER_TEXT` characters is cut at a sentence end and the citizen
+is told how much was read; typed text never reaches Rasa as a ``/intent`` command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import hmac
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +56,9 @@ import yaml
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -47,6 +66,8 @@ from wechatpy.utils import WeChatSigner
 
 from xiaoan.channels import wechat_api
 from xiaoan.channels import wechat_store as store
+from xiaoan.channels import wechat_xml
+from xiaoan.channels.wechat_xml import MalformedMessage
 from xiaoan.channels.wechat_api import mask_openid
 from xiaoan.config import PROJECT_ROOT, Settings
 from xiaoan.understanding.choices import as_choices, resolve_choice
@@ -60,6 +81,16 @@ SUBSCRIBE_EVENTS = frozenset({"subscribe", "subscribe_scan", "subscribe_scan_pro
 WELCOME_PAYLOAD = "/greet"  # the domain's greeting (utter_greet) is the welcome
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_PROCESSED = dt.timedelta(days=2)  # WeChat retries within seconds; keep dedupe keys well beyond
+TIMESTAMP_WINDOW = 300  # seconds a signed request's timestamp may differ from the server's clock
+NONCE_MARGIN = 60  # seconds a nonce is kept beyond the window (clocks of several processes differ)
+NONCE_PRUNE_EVERY_SECONDS = 60.0
+CUT_SEARCH = 300  # an over-long message is cut at a sentence end within its last this many characters
+
+_TIMESTAMP = re.compile(r"[0-9]{1,10}", re.ASCII)
+_NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+_SIGNATURE = re.compile(r"[0-9A-Fa-f]{40}", re.ASCII)
+_ECHOSTR = re.compile(r"[A-Za-z0-9+/=_-]{1,256}", re.ASCII)
+_SENTENCE_END = re.compile(r"[。！？!?；;…\n]")
 
 
 # ---------------------------------------------------------------- texts from the domain
@@ -73,12 +104,15 @@ class ChannelTexts:
     voice_unrecognized: str
     choice_hint: str
     error: str
+    too_long: str
+    """Template with ``{total}``, ``{limit}``, ``{kept}``, ``{rest}`` and ``{tail}``."""
 
     _RESPONSES = {
         "unsupported": "utter_wechat_unsupported",
         "voice_unrecognized": "utter_wechat_voice_unrecognized",
         "choice_hint": "utter_wechat_choice_hint",
         "error": "utter_wechat_error",
+        "too_long": "utter_wechat_message_too_long",
     }
 
     @classmethod
@@ -148,9 +182,36 @@ def _cdata_safe(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
-def _neutralize_command(text: str) -> str:
-    """Typed text is never a Rasa command: ``/intent{...}`` comes only from button payloads."""
-    return text.lstrip("/").strip()
+def neutralize_command(text: str) -> str:
+    """Typed text is never a Rasa command: ``/intent{...}`` comes only from button payloads.
+
+    Rasa treats a message as a command when it starts with ``/`` after ``str.strip()``; every
+    leading slash (also the full-width ``／``) and the whitespace around it is dropped, so the
+    rest reaches the NLU as the words the citizen typed.
+    """
+    cleaned = (text or "").strip()
+    while cleaned.startswith(("/", "／")):
+        cleaned = cleaned[1:].strip()
+    return cleaned
+
+
+def cut_long_text(text: str, limit: int = MAX_USER_TEXT) -> str:
+    """The part of an over-long message the assistant reads: at most `limit` characters,
+    ending at a sentence end (。！？; line break) when there is one near the limit."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head, max(0, limit - CUT_SEARCH))]
+    kept = head[: ends[-1]] if ends else head
+    return kept.rstrip()
+
+
+def too_long_notice(template: str, text: str, kept: str) -> str:
+    """The citizen's notice that a message was cut: how long it was and where reading stopped."""
+    tail = " ".join(kept[-12:].split())
+    return template.format(
+        total=len(text), limit=MAX_USER_TEXT, kept=len(kept), rest=len(text) - len(kept), tail=tail
+    )
 
 
 class _Exchange:
@@ -168,6 +229,19 @@ def _not_configured() -> HTTPResponse:
 
 def _forbidden() -> HTTPResponse:
     return response.text("forbidden", status=403)
+
+
+def _bad_request() -> HTTPResponse:
+    return response.text("bad request", status=400)
+
+
+def _too_large() -> HTTPResponse:
+    return response.text("payload too large", status=413)
+
+
+def _digest(*parts: Any) -> str:
+    raw = b"\0".join(p if isinstance(p, bytes) else str(p or "").encode("utf-8", "surrogatepass") for p in parts)
+    return hashlib.sha256(raw).hexdigest()
 
 
 # ---------------------------------------------------------------- output channel
@@ -284,6 +358,8 @@ class WeChatInput(InputChannel):
         push_delay: float = 0.3,
         poll_interval: float = 0.2,
         texts: Optional[ChannelTexts] = None,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = wechat_xml.MAX_BODY_BYTES,
     ) -> None:
         """Create the channel.
 
@@ -299,6 +375,9 @@ class WeChatInput(InputChannel):
             push_delay: Seconds messages pushed outside a turn are gathered before sending.
             poll_interval: Seconds between checks while a retry waits for the first delivery.
             texts: The channel's own texts (default: read from ``domain/wechat.yml``).
+            clock: Seconds since 1970 (tests pass a fake clock): the timestamp window and
+                the expiry of nonces.
+            max_body_bytes: Largest body accepted (413 above).
         """
         self.token = token or None
         self.enabled = self.token is not None
@@ -308,6 +387,9 @@ class WeChatInput(InputChannel):
         self.crypto: Optional[WeChatCrypto] = None
         self._tasks: set[asyncio.Task] = set()
         self._last_prune = 0.0
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        self._last_nonce_prune: Optional[float] = None
         self.settings = Settings(
             database_url=database_url or Settings.from_env().database_url,
             wechat_token=self.token,
@@ -388,13 +470,73 @@ class WeChatInput(InputChannel):
             return False
         signer = WeChatSigner()
         signer.add_data(self.token, timestamp, nonce)
-        return hmac.compare_digest(signer.signature.encode(), signature.lower().encode("utf-8"))
+        return hmac.compare_digest(signer.signature.encode(), signature.lower().encode("utf-8", "replace"))
+
+    def _check_signed(self, args: Any) -> Optional[str]:
+        """None when the query string is signed with our token and fresh, else why not (for the log)."""
+        signature, timestamp, nonce = args.get("signature"), args.get("timestamp"), args.get("nonce")
+        if not (signature and timestamp and nonce):
+            return "missing signature, timestamp or nonce"
+        if not (_SIGNATURE.fullmatch(signature) and _TIMESTAMP.fullmatch(timestamp) and _NONCE.fullmatch(nonce)):
+            return "malformed signature, timestamp or nonce"
+        if not self._signature_ok(args):
+            return "bad signature"
+        if abs(self.clock() - int(timestamp)) > TIMESTAMP_WINDOW:
+            return f"timestamp outside the {TIMESTAMP_WINDOW} s window"
+        return None
+
+    async def _claim_nonce(self, args: Any, *content: Any) -> str:
+        """Record this signed query string (shared by every process): new, a repeat or a replay."""
+        signature, timestamp, nonce = args.get("signature").lower(), args.get("timestamp"), args.get("nonce")
+        expires = dt.datetime.fromtimestamp(int(timestamp) + TIMESTAMP_WINDOW + NONCE_MARGIN, tz=dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(self.clock(), tz=dt.timezone.utc)
+        return await self.db(store.claim_nonce, _digest(signature, timestamp, nonce), _digest(*content), expires, now)
 
     def _decrypt(self, body: bytes, msg_signature: Optional[str], timestamp: str, nonce: str) -> str:
-        """The plaintext XML of a safe-mode message; InvalidSignatureException on a bad msg_signature."""
+        """The plaintext XML of a safe-mode message.
+
+        Raises:
+            InvalidSignatureException: msg_signature missing or wrong, or the envelope unreadable
+                (nothing in it can be trusted before the signature is checked).
+        """
         if not msg_signature:
             raise InvalidSignatureException()
-        return self.crypto.decrypt_message(body, msg_signature, timestamp, nonce)
+        try:
+            encrypt = wechat_xml.read_envelope(body)
+        except MalformedMessage as exc:
+            raise InvalidSignatureException() from exc
+        return self.crypto.decrypt_message({"Encrypt": encrypt}, msg_signature, timestamp, nonce)
+
+    async def _read_body(self, request: Request) -> Optional[bytes]:
+        """The body, read in chunks; None when it is larger than :attr:`max_body_bytes`."""
+        limit = self.max_body_bytes
+        declared = (request.headers.get("content-length") or "").strip()
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            return None
+        stream = request.stream
+        if stream is None or not hasattr(stream, "read"):  # not a streaming route (tests of the handler)
+            body = request.body or b""
+            return None if len(body) > limit else body
+        chunks: List[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = await stream.read()
+                if chunk is None:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        except PayloadTooLarge:
+            return None
+        return b"".join(chunks)
+
+    def _cap_body(self, request: Request) -> None:
+        """After the answer Sanic reads what is left of the body: never more than the cap."""
+        stream = request.stream
+        if stream is not None and hasattr(stream, "request_max_size"):
+            stream.request_max_size = self.max_body_bytes
 
     # ------------------------------------------------------------ routes
 
@@ -414,14 +556,22 @@ class WeChatInput(InputChannel):
             """Server verification: the signed echostr is echoed."""
             if not self.enabled:
                 return _not_configured()
-            if not self._signature_ok(request.args):
-                logger.warning("WeChat verification rejected: bad or missing signature")
+            reason = self._check_signed(request.args)
+            if reason:
+                logger.warning("WeChat verification rejected: %s", reason)
                 return _forbidden()
-            return response.text(request.args.get("echostr") or "")
+            echostr = request.args.get("echostr") or ""
+            if not _ECHOSTR.fullmatch(echostr):
+                return _bad_request()
+            if await self._claim_nonce(request.args, "verify", echostr) != store.NONCE_NEW:
+                logger.warning("WeChat verification rejected: signed query string used before")
+                return _forbidden()
+            return response.text(echostr)
 
-        @wechat_webhook.route("/webhook", methods=["POST"])
+        @wechat_webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            """A message or event from WeChat."""
+            """A message or event from WeChat (the body is read here, capped)."""
+            self._cap_body(request)
             if not self.enabled:
                 return _not_configured()
             return await self._receive(request, on_new_message)
@@ -430,33 +580,48 @@ class WeChatInput(InputChannel):
 
     async def _receive(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
         args = request.args
-        if not self._signature_ok(args):
-            logger.warning("WeChat message rejected: bad or missing signature")
+        reason = self._check_signed(args)
+        if reason:
+            logger.warning("WeChat message rejected: %s", reason)
             return _forbidden()
+        self._maybe_prune()
         timestamp, nonce = args.get("timestamp"), args.get("nonce")
         encrypted = (args.get("encrypt_type") or "raw").lower() == "aes"
-        body = request.body or b""
+        if encrypted and self.crypto is None:
+            logger.error("WeChat sent an encrypted message but XIAOAN_WECHAT_AES_KEY is not set (safe mode)")
+            return response.text("safe mode not configured", status=400)
+        if self.crypto is not None and not encrypted:
+            logger.warning("WeChat message rejected: plaintext while safe mode is on (encrypt_type=aes required)")
+            return _forbidden()
+        body = await self._read_body(request)
+        if body is None:
+            logger.warning("WeChat message rejected: body over %d bytes", self.max_body_bytes)
+            return _too_large()
+        msg_signature = args.get("msg_signature") or ""
+        claim = await self._claim_nonce(args, body, msg_signature)
+        if claim == store.NONCE_REPLAY:
+            logger.warning("WeChat message rejected: signed query string used before with another body (replay)")
+            return _forbidden()
         if encrypted:
-            if self.crypto is None:
-                logger.error("WeChat sent an encrypted message but XIAOAN_WECHAT_AES_KEY is not set (safe mode)")
-                return response.text("safe mode not configured", status=400)
             try:
-                xml = self._decrypt(body, args.get("msg_signature"), timestamp, nonce)
+                xml = self._decrypt(body, msg_signature, timestamp, nonce)
             except InvalidSignatureException:
                 logger.warning("WeChat message rejected: bad or missing msg_signature")
                 return _forbidden()
-            except Exception as exc:  # malformed body, wrong AppID inside, bad padding
+            except Exception as exc:  # noqa: BLE001 - wrong AppID inside, bad padding, not UTF-8
                 logger.warning("WeChat message rejected: cannot decrypt (%s)", exc.__class__.__name__)
                 return _forbidden()
         else:
             xml = body
         try:
-            message = parse_message(xml)
-        except Exception as exc:  # not XML, no MsgType
-            logger.warning("WeChat message rejected: unreadable XML (%s)", exc.__class__.__name__)
-            return response.text("bad request", status=400)
-        if message is None or not message.source:
-            return response.text("bad request", status=400)
+            message = wechat_xml.to_wechatpy(wechat_xml.read_message(xml))
+        except MalformedMessage as exc:
+            logger.warning("WeChat message rejected: %s", exc)
+            return _bad_request()
+        if claim == store.NONCE_REPEAT:
+            logger.info("WeChat repeated a request from %s: answered without running anything", mask_openid(message.source))
+            await self._answer_repeat(message)
+            return response.text("success")
 
         # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
         # the answer must then still be produced, and go through the API instead.
@@ -477,15 +642,44 @@ class WeChatInput(InputChannel):
 
     # ------------------------------------------------------------ message handling
 
+    @staticmethod
+    def _dedupe_key(message: Any) -> Optional[str]:
+        """The key a message or answered event is claimed under (None: an event not answered)."""
+        if message.type == "event":
+            event = (message.event or "").lower()
+            if event not in SUBSCRIBE_EVENTS and event != "unsubscribe":
+                return None
+            return f"evt:{message.source}:{message.time}"
+        return f"msg:{message.id}" if message.id else f"msg:{message.source}:{message.time}"
+
+    async def _answer_repeat(self, message: Any) -> None:
+        """A request repeated byte for byte (same signed query string): run nothing, reply nothing.
+
+        WeChat repeats a request only when it got no answer. An answer still being produced is
+        moved to the customer-service API; a passive reply already given (and so lost) is sent
+        again through the API, once, to the message's own sender.
+        """
+        key = self._dedupe_key(message)
+        if key is None:
+            return
+        state = await self.db(store.message_state, key)
+        if state is None:
+            return
+        status, reply = state
+        if status == store.STATUS_PROCESSING:
+            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
+        elif status == store.STATUS_PASSIVE and reply:
+            if await self.db(store.transition_message, key, store.STATUS_PASSIVE, store.STATUS_DONE):
+                self.spawn(self.deliver(message.source, [reply], wechat_api.SOURCE_ASSISTANT))
+
     async def _handle(
         self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
     ) -> Optional[str]:
         """The passive reply text for a message, or None to answer ``success``."""
         openid = message.source
-        self._maybe_prune()
         if message.type == "event":
             return await self._handle_event(message, on_new_message, exchange)
-        key = f"msg:{message.id}" if message.id else f"msg:{openid}:{message.time}"
+        key = self._dedupe_key(message)
         if not await self.db(store.claim_message, key, openid, message.type):
             logger.info("WeChat retry of a %s message from %s: not processed again", message.type, mask_openid(openid))
             return await self._answer_retry(key)
@@ -504,23 +698,30 @@ class WeChatInput(InputChannel):
         choices = await self.db(store.load_choices, openid)
         payload = match_choice(text, choices)
         metadata: Dict[str, Any] = {"wechat": {"msg_type": message.type, "msg_id": str(message.id or "")}}
+        notice = None
         if payload is not None:
             metadata["display_text"] = text[:MAX_USER_TEXT]
             text = payload
         else:
-            text = _neutralize_command(text)
+            text = neutralize_command(text)
+            if len(text) > MAX_USER_TEXT:  # never cut silently: the citizen is told what was read
+                kept = cut_long_text(text)
+                notice = too_long_notice(self.texts.too_long, text, kept)
+                metadata["wechat"]["cut"] = {"total": len(text), "kept": len(kept)}
+                logger.info("WeChat message from %s cut from %d to %d characters", mask_openid(openid), len(text), len(kept))
+                text = kept
         if not text:
             return await self._reply_fixed(key, self.texts.unsupported)
-        return await self._run_turn(key, openid, text[:MAX_USER_TEXT], on_new_message, metadata, exchange)
+        return await self._run_turn(key, openid, text, on_new_message, metadata, exchange, notice=notice)
 
     async def _handle_event(
         self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
     ) -> Optional[str]:
         openid = message.source
         event = (message.event or "").lower()
-        if event not in SUBSCRIBE_EVENTS and event != "unsubscribe":
+        key = self._dedupe_key(message)
+        if key is None:
             return None  # menu clicks, scans, location reports...: nothing to answer
-        key = f"evt:{openid}:{message.time}"
         if not await self.db(store.claim_message, key, openid, f"event:{event}"[:32]):
             return await self._answer_retry(key)
         event_time = dt.datetime.fromtimestamp(int(message.time or 0), tz=dt.timezone.utc)
@@ -571,9 +772,15 @@ class WeChatInput(InputChannel):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         metadata: Dict[str, Any],
         exchange: _Exchange,
+        notice: Optional[str] = None,
     ) -> Optional[str]:
-        """Run the assistant; the passive reply if it answers within the budget, else None."""
+        """Run the assistant; the passive reply if it answers within the budget, else None.
+
+        A `notice` (the message was cut) goes first, in the same reply.
+        """
         output = WeChatOutput(self)
+        if notice:
+            output.parts.append((openid, notice, []))
         user_message = UserMessage(
             text, output, openid, input_channel=self.name(), message_id=key, metadata=metadata
         )
@@ -635,3 +842,7 @@ class WeChatInput(InputChannel):
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = now
             self.spawn(self.db(store.prune_processed_messages, KEEP_PROCESSED))
+        wall = self.clock()
+        if self._last_nonce_prune is None or wall - self._last_nonce_prune >= NONCE_PRUNE_EVERY_SECONDS:
+            self._last_nonce_prune = wall
+            self.spawn(self.db(store.prune_nonces, dt.datetime.fromtimestamp(wall, tz=dt.timezone.utc)))

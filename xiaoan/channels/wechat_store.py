@@ -12,6 +12,9 @@ Tables:
 - ``wechat_subscription_events``: subscribe / unsubscribe (关注 / 取消关注) events.
 - ``wechat_access_tokens``: the one access_token per Official Account, with its expiry and a
   refresh lease (see :class:`xiaoan.channels.wechat_api.AccessTokenHolder`).
+- ``wechat_nonces``: every signed request accepted (a digest of its signature, timestamp and
+  nonce) until its timestamp leaves the accepted window, so the same signed query string never
+  works twice, in any process (security issue 12).
 
 The functions below are small units of work, each in its own session
 (:func:`xiaoan.db.session_scope`); the channel calls them from a worker thread.
@@ -20,6 +23,7 @@ The functions below are small units of work, each in its own session
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from typing import Any, Optional
 
 from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint, delete, select, update
@@ -122,6 +126,60 @@ class WeChatAccessToken(Base):
     """Lease of the process refreshing the token; others wait for it (compare-and-swap)."""
     version = Column(Integer, nullable=False, default=0)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class WeChatNonce(Base):
+    """A signed request already accepted: its (signature, timestamp, nonce) cannot be used again."""
+
+    __tablename__ = "wechat_nonces"
+
+    nonce_key = Column(String(64), primary_key=True)
+    """SHA-256 (hex) of ``signature|timestamp|nonce`` as WeChat sent them."""
+    body_sha256 = Column(String(64), nullable=False)
+    """SHA-256 (hex) of the body (and msg_signature): tells WeChat's own retry from a replay."""
+    expires_at = Column(UTCDateTime, nullable=False, index=True)
+    """The request's timestamp plus the accepted window: after it the timestamp check refuses it anyway."""
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+# ---------------------------------------------------------------- nonces (replay protection)
+
+NONCE_NEW = "new"  # first use: go on
+NONCE_REPEAT = "repeat"  # the same request again, byte for byte (WeChat retrying): never runs anything
+NONCE_REPLAY = "replay"  # the same signed query string with another body: refused
+
+
+def claim_nonce(
+    url: Optional[str], nonce_key: str, body_sha256: str, expires_at: dt.datetime, now: Optional[dt.datetime] = None
+) -> str:
+    """Record a signed request; :data:`NONCE_NEW` the first time, else whether it is a repeat or a replay.
+
+    The primary key makes this safe across processes: exactly one insert succeeds. A record
+    found already expired (not yet pruned) still counts: the same query string never works twice.
+    """
+    for _attempt in range(2):
+        try:
+            with session_scope(url) as session:
+                session.add(
+                    WeChatNonce(nonce_key=nonce_key, body_sha256=body_sha256, expires_at=expires_at, created_at=now or utcnow())
+                )
+            return NONCE_NEW
+        except IntegrityError:
+            with session_scope(url) as session:
+                seen = session.execute(
+                    select(WeChatNonce.body_sha256).where(WeChatNonce.nonce_key == nonce_key)
+                ).scalar_one_or_none()
+            if seen is not None:
+                return NONCE_REPEAT if hmac.compare_digest(seen, body_sha256) else NONCE_REPLAY
+            # pruned between the insert and the look-up: try the insert once more
+    return NONCE_REPLAY  # pragma: no cover - only when a prune races twice
+
+
+def prune_nonces(url: Optional[str], now: Optional[dt.datetime] = None) -> int:
+    """Delete nonce records whose timestamp is out of the window anyway; the count deleted."""
+    with session_scope(url) as session:
+        result = session.execute(delete(WeChatNonce).where(WeChatNonce.expires_at < (now or utcnow())))
+        return result.rowcount or 0
 
 
 # ---------------------------------------------------------------- processed messages
