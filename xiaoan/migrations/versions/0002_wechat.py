@@ -1,7 +1,7 @@
 """wechat_nonces: replay protection of the WeChat webhook (security issue 12)
 
 Revision ID: 0002_wechat
-Revises: 0001
+Revises: 0002_pdata
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import xiaoan.db
 
 
 revision = '0002_wechat'
-down_revision = '0001'
+down_revision = '0002_pdata'
 branch_labels = None
 depends_on = None
 
