@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from xiaoan.config import VAR_DIR
 
@@ -32,15 +34,99 @@ def tracker_store_url() -> str:
     return os.environ.get("XIAOAN_TRACKER_STORE_URL") or f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}"
 
 
+#: The custom actions that create a ticket (actions/forms.py), and the slot value that says the
+#: citizen confirmed the read-back (cleared by the action once the citizen was told the number).
+SUBMIT_ACTIONS = ("action_submit_complaint", "action_submit_report")
+CONFIRMED = "confirmed"
+ACTION_LISTEN = "action_listen"
+
+
+def interrupted_submission(tracker: DialogueStateTracker) -> Optional[str]:
+    """The submit action to run again because the action server died while running it, or None.
+
+    When the action server is killed mid-request, Rasa logs the action with no events at all
+    ("the actions events are lost"), so the read-back stays confirmed and nobody told the citizen
+    the ticket number. A submission that finished always returns events (the receipt and the
+    cleared slots, or `utter_ticket_failed` and `ticket_retry`), so "the latest submit action is
+    directly followed by the next action or user message, and the form is still confirmed" means
+    exactly: interrupted.
+    """
+    if tracker.active_loop_name or tracker.get_slot("confirmation") != CONFIRMED:
+        return None
+    if tracker.get_slot("ticket_retry"):
+        return None  # a failure the action reported itself: the retry rule handles it
+    events = list(tracker.events)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if isinstance(event, (SessionStarted, Restarted)):
+            return None
+        if isinstance(event, ActionExecuted) and event.action_name in SUBMIT_ACTIONS:
+            following = events[index + 1] if index + 1 < len(events) else None
+            if following is None or isinstance(following, (ActionExecuted, UserUttered)):
+                return event.action_name
+            return None
+    return None
+
+
+class ResumingTracker(DialogueStateTracker):
+    """A tracker that runs `resume_action` first when the next user message is logged.
+
+    Rasa clears any pending follow-up action when a user message arrives; this tracker sets the
+    follow-up right after it, so the processor runs the interrupted action before the policies
+    predict anything (`MessageProcessor._predict_next_with_tracker`). Once that action is logged
+    the turn ends (follow-up `action_listen`): the policies were never trained on "a submission
+    right after any message" and would answer it with the fallback, whose rewind would undo the
+    receipt. Copies made by the processor (`tracker.copy()`) are plain trackers, so the action
+    is resumed once.
+    """
+
+    resume_action: Optional[str] = None
+    _resumed: Optional[str] = None
+
+    def update(self, event: Event, domain=None) -> None:
+        super().update(event, domain)
+        if self.resume_action and isinstance(event, UserUttered):
+            action, self.resume_action = self.resume_action, None
+            logger.warning("conversation %s: %s was interrupted (action server crash); running it again "
+                           "before answering", self.sender_id, action)
+            self._resumed = action
+            self.trigger_followup_action(action)
+        elif self._resumed and isinstance(event, ActionExecuted) and event.action_name == self._resumed:
+            self._resumed = None
+            self.trigger_followup_action(ACTION_LISTEN)
+
+
 class EnvSQLTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store on `XIAOAN_TRACKER_STORE_URL` (SQLite file by default)."""
+    """Rasa's SQL tracker store on `XIAOAN_TRACKER_STORE_URL` (SQLite file by default).
+
+    It also makes ticket creation crash-safe: a conversation whose ticket submission was cut
+    off by an action-server crash comes back as a `ResumingTracker`, so the citizen's next
+    message first re-runs the submission, which finds the ticket by its idempotency key (or
+    creates it, if the crash came before the commit) and tells the number.
+    """
 
     def __init__(self, domain=None, host: Optional[str] = None, event_broker=None, **kwargs: Any) -> None:
+        from xiaoan.production_checks import enforce
+
+        enforce("rasa")
         url = tracker_store_url()
         if url.startswith("sqlite:///"):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""
+        tracker = await super().retrieve(sender_id)
+        if tracker is None:
+            return None
+        action = interrupted_submission(tracker)
+        if action is None:
+            return tracker
+        resuming = ResumingTracker.from_events(sender_id, list(tracker.events),
+                                               self.domain.slots if self.domain else None)
+        resuming.resume_action = action
+        return resuming
 
 
 class EnvLockStore(LockStore):

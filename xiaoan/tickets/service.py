@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
+from xiaoan import faults
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 from xiaoan.tickets import outbox
@@ -318,6 +319,8 @@ class TicketService:
                                                  now=now, lease_token=token)
                         session.flush()
                         message_id = message.id
+                    session.flush()
+                    faults.crash_point("ticket_create:before_commit")
                 break
             except IntegrityError:
                 existing = self._receipt_for_key(key)
@@ -332,6 +335,7 @@ class TicketService:
                 logger.warning("database busy while creating a ticket, retrying (attempt %d)", attempt)
                 time.sleep(0.05 * attempt)
 
+        faults.crash_point("ticket_create:after_commit")
         logger.info("ticket %s created: kind=%s intent=%s agency=%s rule=%s channel=%s",
                     ticket_no, fields["kind"], fields["intent"], decision.agency, decision.rule_id, fields["channel"])
         forwarded = False
