@@ -18,10 +18,12 @@ import os
 import random
 import re
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -77,7 +79,7 @@ class RunResult:
 
     @property
     def told_right(self) -> bool:
-        return len(self.tickets) == 1 and self.tickets[0] in self.told
+        return len(self.tickets) == 1 and set(self.told) == {self.tickets[0]}
 
     @property
     def ok(self) -> bool:
@@ -216,15 +218,38 @@ class CrashStack:
         return [r[0] for r in rows]
 
     def run_once(self, point: str, *, next_message: str = "你好", sender: str | None = None) -> RunResult:
-        """One kill -9 run at `point` (see the module docstring)."""
+        """One kill -9 run at `point` (see the module docstring).
+
+        `point` is a `xiaoan.faults` crash point, or "external:<ms>": the action server is sent
+        SIGKILL from outside that many milliseconds after the confirmation was sent, wherever
+        it is then (before, during or after the ticket's creation).
+        """
         sender = sender or f"crash-{uuid.uuid4().hex[:12]}"
         self.fill_to_readback(sender)
-        self.arm_file.write_text(point)
         confirm_error = None
-        try:
-            self.say(sender, "确认")
-        except requests.RequestException as exc:  # Rasa answers even when the action server died
-            confirm_error = exc
+        confirm_reply = ""
+        if point.startswith("external:"):
+            delay = int(point.split(":", 1)[1]) / 1000
+            outcome: dict = {}
+
+            def confirm() -> None:
+                try:
+                    outcome["reply"] = texts(self.say(sender, "确认"))
+                except requests.RequestException as exc:
+                    outcome["error"] = exc
+
+            thread = threading.Thread(target=confirm)
+            thread.start()
+            time.sleep(delay)
+            self.procs["actions"].send_signal(signal.SIGKILL)
+            thread.join(180)
+            confirm_reply, confirm_error = outcome.get("reply", ""), outcome.get("error")
+        else:
+            self.arm_file.write_text(point)
+            try:
+                confirm_reply = texts(self.say(sender, "确认"))
+            except requests.RequestException as exc:  # Rasa answers even when the action server died
+                confirm_error = exc
         crashed = self.wait_actions_dead()
         if self.arm_file.exists():  # never reached: disarm, so the restarted server does not crash later
             self.arm_file.unlink()
@@ -232,14 +257,16 @@ class CrashStack:
             self.procs["actions"].kill()
             self.procs["actions"].wait()
         self.start_actions()
-        reply = texts(self.say(sender, next_message))
+        reply = f"{confirm_reply}\n{texts(self.say(sender, next_message))}"
         if confirm_error is not None:
             reply = f"[确认 failed: {confirm_error}]\n{reply}"
         return RunResult(point=point, conversation_id=sender, crashed=crashed, tickets=self.tickets_of(sender),
                          told=TICKET_NO.findall(reply), reply=reply)
 
     def random_run(self, rng: random.Random) -> RunResult:
-        return self.run_once(rng.choice(CRASH_POINTS), next_message=rng.choice(NEXT_MESSAGES))
+        """A run at a random crash point, or (one run in five) killed from outside after 0-400 ms."""
+        point = rng.choice(CRASH_POINTS) if rng.random() < 0.8 else f"external:{rng.randint(0, 400)}"
+        return self.run_once(point, next_message=rng.choice(NEXT_MESSAGES))
 
 
 def texts(messages: list[dict]) -> str:
