@@ -9,6 +9,8 @@ production services by setting variables, without touching code or YAML:
 | `XIAOAN_LOCK_STORE_URL` | unset = in-memory lock store (one Rasa process) | `redis://redis:6379/1` |
 | `XIAOAN_EVENT_BROKER_URL` | unset = no event broker | `amqp://user:***@rabbitmq:5672` |
 | `XIAOAN_EVENT_BROKER_QUEUE` | `xiaoan_events` | |
+| `XIAOAN_EVENT_QUEUE_MAX_LENGTH` | `100000` events (oldest dropped) | |
+| `XIAOAN_EVENT_QUEUE_TTL_HOURS` | `168` (7 days) | |
 """
 
 from __future__ import annotations
@@ -155,20 +157,69 @@ class EnvLockStore(LockStore):
         )
 
 
+#: Bounds of the RabbitMQ event queue: nothing consumes it in this project, and every event
+#: carries a citizen's full message, so the queue keeps at most this many events (the oldest are
+#: dropped first) and none longer than the TTL.
+DEFAULT_QUEUE_MAX_LENGTH = 100_000
+DEFAULT_QUEUE_TTL_HOURS = 168
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def event_queue_arguments() -> dict[str, Any]:
+    """The x-arguments the event queue is declared with (`XIAOAN_EVENT_QUEUE_MAX_LENGTH`,
+    `XIAOAN_EVENT_QUEUE_TTL_HOURS`): a bounded queue that drops its oldest events."""
+    return {
+        "x-max-length": _positive_int("XIAOAN_EVENT_QUEUE_MAX_LENGTH", DEFAULT_QUEUE_MAX_LENGTH),
+        "x-message-ttl": _positive_int("XIAOAN_EVENT_QUEUE_TTL_HOURS", DEFAULT_QUEUE_TTL_HOURS) * 3600 * 1000,
+        "x-overflow": "drop-head",
+    }
+
+
+def _bounded_pika_broker():
+    from rasa.core.brokers.pika import PikaEventBroker
+
+    class BoundedPikaEventBroker(PikaEventBroker):
+        """Rasa's RabbitMQ broker whose queues are declared bounded (`event_queue_arguments`).
+
+        A queue that already exists with other arguments makes RabbitMQ refuse the declaration
+        (PRECONDITION_FAILED): delete it once, or bound it with a policy instead
+        (docs/security/crash.md).
+        """
+
+        @staticmethod
+        async def _bind_queue(queue_name, channel, exchange) -> None:
+            queue = await channel.declare_queue(queue_name, durable=True, arguments=event_queue_arguments())
+            await queue.bind(exchange, "")
+
+    return BoundedPikaEventBroker
+
+
 class EnvEventBroker(EventBroker):
-    """A factory in the shape of an event broker: RabbitMQ when `XIAOAN_EVENT_BROKER_URL` is set."""
+    """A factory in the shape of an event broker: RabbitMQ when `XIAOAN_EVENT_BROKER_URL` is set,
+    publishing to a bounded queue (`event_queue_arguments`)."""
 
     @classmethod
     async def from_endpoint_config(cls, broker_config, event_loop=None) -> Optional[EventBroker]:
         url = os.environ.get("XIAOAN_EVENT_BROKER_URL")
         if not url:
             return None
-        from rasa.core.brokers.pika import PikaEventBroker
-
         parts = urlsplit(url)
         if parts.scheme not in ("amqp", "amqps"):
             raise ValueError(f"XIAOAN_EVENT_BROKER_URL must be an amqp:// URL, got scheme {parts.scheme!r}")
-        broker = PikaEventBroker(
+        event_queue_arguments()  # bad bounds fail here, before connecting
+        broker = _bounded_pika_broker()(
             host=f"{parts.scheme}://{parts.hostname}{parts.path if parts.path not in ('', '/') else ''}",
             username=unquote(parts.username or "guest"),
             password=unquote(parts.password or "guest"),
