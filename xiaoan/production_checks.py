@@ -94,6 +94,18 @@ def problems(env: Mapping[str, str] | None = None) -> list[str]:
             if weakness:
                 found.append(f"{name} {weakness}: use a random value, e.g. "
                              "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    data_key = (env.get("XIAOAN_DATA_KEY") or "").strip()
+    if data_key and not any("XIAOAN_DATA_KEY" in p for p in found):
+        from xiaoan.crypto import DataKeyError, KeyRing
+
+        try:
+            ring = KeyRing.parse(data_key)
+        except DataKeyError as exc:
+            found.append(str(exc))
+        else:
+            secrets_ = [e.strip().partition(":")[2] or e.strip() for e in data_key.split(",") if e.strip()]
+            if any(_weak_secret(secret) for secret in secrets_):
+                found.append(f"XIAOAN_DATA_KEY: a key ({', '.join(ring.keys)}) looks like a placeholder")
     for name in OPTIONAL_SECRETS:
         value = env.get(name)
         if value is not None and value.strip():

@@ -248,6 +248,7 @@ def test_the_procfile_runs_the_outbox_worker():
 # -- XIAOAN_ENV=production refuses unsafe settings ------------------------------------------------
 
 STRONG = "k3J9xQ2mP7vL4tR8wZ1cY6nB5hG0dF3s"
+SAFE_KEY = "k2:" + "Qw8eR4tY6uI2oP0aS5dF7gH9jK3lZ1xC"
 SAFE = {
     "XIAOAN_ENV": "production",
     "DATABASE_URL": "postgresql://xiaoan@db/xiaoan",
@@ -255,7 +256,7 @@ SAFE = {
     "XIAOAN_LOCK_STORE_URL": "redis://redis:6379/1",
     "XIAOAN_RASA_TOKEN": STRONG,
     "XIAOAN_WEB_SECRET_KEY": STRONG[::-1],
-    "XIAOAN_DATA_KEY": "k1:" + "A" * 20 + STRONG,
+    "XIAOAN_DATA_KEY": "k1:" + "A" * 20 + STRONG + "," + SAFE_KEY,
     "RASA_TELEMETRY_ENABLED": "false",
     "XIAOAN_TICKET_API_URL": "https://12345.example.gov.cn/api",
     "XIAOAN_WECHAT_TOKEN": "wechat-token",
@@ -276,6 +277,8 @@ def test_safe_production_settings_pass():
     ({"XIAOAN_RASA_TOKEN": "short-token"}, "XIAOAN_RASA_TOKEN shorter than 32"),
     ({"XIAOAN_WEB_SECRET_KEY": "change-me-change-me-change-me-change-me"}, "placeholder"),
     ({"XIAOAN_DATA_KEY": None}, "XIAOAN_DATA_KEY is unset"),
+    ({"XIAOAN_DATA_KEY": "k1:" + "Ab3" * 7 + "," + SAFE_KEY}, "shorter than 32"),
+    ({"XIAOAN_DATA_KEY": "k1:" + "changeme" * 5}, "placeholder"),
     ({"RASA_TELEMETRY_ENABLED": None}, "RASA_TELEMETRY_ENABLED"),
     ({"RASA_TELEMETRY_ENABLED": "true"}, "RASA_TELEMETRY_ENABLED"),
     ({"XIAOAN_WECHAT_AES_KEY": None}, "plaintext mode"),
