@@ -69,6 +69,14 @@ def test_a_submission_cut_off_by_a_crash_is_resumed():
         "action_submit_complaint"
 
 
+def test_a_report_cut_off_by_a_crash_is_resumed_too():
+    crashed = _confirmed_then(ActionExecuted("action_submit_report"), ActionExecuted("action_listen"),
+                              UserUttered("喂", {"name": "greet", "confidence": 1}),
+                              ActionExecuted("action_submit_report"), ActionExecuted("action_listen"))
+    # the resumed run died as well (action server still down): try again at the next message
+    assert interrupted_submission(crashed) == "action_submit_report"
+
+
 def test_finished_or_reported_submissions_are_not_resumed():
     told = _confirmed_then(ActionExecuted("action_submit_complaint"), BotUttered("已受理，工单号 XA-261126-0001"),
                            SlotSet("confirmation", None), ActionExecuted("action_listen"))
@@ -238,6 +246,17 @@ def test_outbox_status_cli_exits_1_while_alerting(db_url, tmp_path):
     wrong = subprocess.run([str(XIAOAN), "outbox", "status"], env={**env, "XIAOAN_OUTBOX_ALERT_MINUTES": "soon"},
                            capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+
+
+def test_outbox_run_once_in_development(db_url, tmp_path):
+    env = {**os.environ, "DATABASE_URL": db_url, "PYTHONPATH": str(ROOT),
+           "XIAOAN_TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'tracker.db'}"}
+    env.pop("XIAOAN_TICKET_API_URL", None)
+    env.pop("XIAOAN_ENV", None)
+    result = subprocess.run([str(XIAOAN), "outbox", "run", "--once"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "0 pending, 0 failed, 0 old" in result.stdout
 
 
 def test_the_procfile_runs_the_outbox_worker():
