@@ -68,10 +68,12 @@ class RunResult:
     tickets: list[str]
     told: list[str]
     reply: str
+    reasked: bool = False
 
     @property
     def lost(self) -> bool:
-        return not self.tickets
+        """No ticket, and the citizen was not shown the read-back again (a silent loss)."""
+        return not self.tickets and not self.reasked
 
     @property
     def duplicate(self) -> bool:
@@ -83,7 +85,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.crashed and self.told_right
+        return self.crashed and (self.told_right or (self.reasked and not self.tickets))
 
 
 class CrashStack:
@@ -260,8 +262,16 @@ class CrashStack:
         reply = f"{confirm_reply}\n{texts(self.say(sender, next_message))}"
         if confirm_error is not None:
             reply = f"[确认 failed: {confirm_error}]\n{reply}"
-        return RunResult(point=point, conversation_id=sender, crashed=crashed, tickets=self.tickets_of(sender),
-                         told=TICKET_NO.findall(reply), reply=reply)
+        tickets = self.tickets_of(sender)
+        reasked = False
+        if not tickets:
+            # killed before the confirmation was even processed (possible only with an outside
+            # kill): the form is still open and the citizen sees the read-back again
+            state = self.tracker(sender)
+            reasked = bool((state.get("active_loop") or {}).get("name")) and \
+                state["slots"].get("requested_slot") == "confirmation"
+        return RunResult(point=point, conversation_id=sender, crashed=crashed, tickets=tickets,
+                         told=TICKET_NO.findall(reply), reply=reply, reasked=reasked)
 
     def random_run(self, rng: random.Random) -> RunResult:
         """A run at a random crash point, or (one run in five) killed from outside after 0-400 ms."""
