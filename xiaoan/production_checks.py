@@ -37,7 +37,8 @@ MIN_SECRET_LENGTH = 32
 #: Secrets production requires, each at least MIN_SECRET_LENGTH characters.
 REQUIRED_SECRETS = ("XIAOAN_RASA_TOKEN", "XIAOAN_WEB_SECRET_KEY", "XIAOAN_DATA_KEY")
 #: Shared secrets checked the same way when they are set.
-OPTIONAL_SECRETS = ("XIAOAN_ACTION_SECRET", "XIAOAN_ACTION_TOKEN", "XIAOAN_WEB_RASA_SECRET", "XIAOAN_RASA_CHANNEL_SECRET")
+OPTIONAL_SECRETS = ("XIAOAN_ACTION_SECRET", "XIAOAN_ACTION_TOKEN", "XIAOAN_WEB_RASA_SECRET",
+                    "XIAOAN_RASA_CHANNEL_SECRET")
 #: Variables that, truthy, make the WeChat channel accept plaintext messages next to an AES key.
 WECHAT_PLAINTEXT_SWITCHES = ("XIAOAN_WECHAT_ALLOW_PLAINTEXT", "XIAOAN_WECHAT_COMPAT_MODE")
 #: Fragments of values copied from example files (as the web app's check).

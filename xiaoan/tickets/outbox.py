@@ -498,6 +498,13 @@ def outbox_health(settings: Settings | None = None, *, now: dt.datetime | None =
     return health
 
 
+def run_retention(settings: Settings) -> Any:
+    """The retention jobs (`xiaoan.retention.run_all`), imported when first due."""
+    from xiaoan.retention import run_all
+
+    return run_all(settings)
+
+
 class OutboxWorker:
     """The body of `xiaoan outbox run`: the outbox's own process (Procfile `outbox:`).
 
@@ -509,20 +516,18 @@ class OutboxWorker:
         settings: The environment.
         clock: Current time (tests pass a fake clock).
         deliverer: The deliverer (default: one on `settings`).
-        retention: Called once a day with `settings`; default `xiaoan.retention.run_all`; None = off.
+        retention: Called once a day with `settings` (default `run_retention`); None = off.
+        old_after: Age of a pending row that raises an alert (default `alert_after()`).
     """
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
-                 deliverer: OutboxDeliverer | None = None, retention: Callable[[Settings], Any] | None | str = "default",
+                 deliverer: OutboxDeliverer | None = None,
+                 retention: Callable[[Settings], Any] | None = run_retention,
                  old_after: dt.timedelta | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.clock = clock
         self.deliverer = deliverer or (OutboxDeliverer(self.settings, clock=clock)
                                        if self.settings.ticket_api_url else None)
-        if retention == "default":
-            from xiaoan.retention import run_all
-
-            retention = run_all
         self.retention = retention
         self.old_after = old_after or alert_after()
         self.last_retention: dt.datetime | None = None

@@ -508,7 +508,8 @@ def rotate_personal_data(settings: Settings | None = None, *, batch: int = 200) 
     last = 0
     while True:
         with session_scope(settings.database_url) as session:
-            rows = session.execute(select(Ticket).where(Ticket.id > last).order_by(Ticket.id).limit(batch)).scalars().all()
+            rows = session.execute(
+                select(Ticket).where(Ticket.id > last).order_by(Ticket.id).limit(batch)).scalars().all()
             for ticket in rows:
                 last = ticket.id
                 session.execute(update(Ticket).where(Ticket.id == ticket.id).values(
