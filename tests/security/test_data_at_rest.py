@@ -338,3 +338,13 @@ def test_retention_cli_runs_on_an_empty_database(db_url, tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)["counts"].values()) == {0}
+
+
+def test_downgrade_decrypts_back(tmp_path):
+    url = f"sqlite:///{tmp_path / 'down.db'}"
+    upgrade(url)
+    service(url).create(draft(), "k1")
+    dispose_engines()
+    command.downgrade(alembic_config(url), "0001")
+    assert raw_rows(url, "SELECT complainant_name, phone, complainant_address FROM tickets") == [(NAME, PHONE, ADDRESS)]
+    dispose_engines()
