@@ -87,7 +87,11 @@ class ResumingTracker(DialogueStateTracker):
 
     def update(self, event: Event, domain=None) -> None:
         super().update(event, domain)
-        if self.resume_action and isinstance(event, UserUttered):
+        if isinstance(event, (SessionStarted, Restarted)):
+            # the session expired before the citizen came back: the form's slots are gone
+            # (carry_over_slots_to_new_session: false), so there is nothing to resume
+            self.resume_action = None
+        elif self.resume_action and isinstance(event, UserUttered):
             action, self.resume_action = self.resume_action, None
             logger.warning("conversation %s: %s was interrupted (action server crash); running it again "
                            "before answering", self.sender_id, action)

@@ -109,6 +109,18 @@ def test_the_resumed_action_runs_right_after_the_next_user_message():
     assert type(tracker.copy()) is DialogueStateTracker
 
 
+def test_nothing_is_resumed_in_a_new_session():
+    from rasa.shared.core.events import SessionStarted
+
+    crashed = _confirmed_then(ActionExecuted("action_submit_complaint"), ActionExecuted("action_listen"))
+    tracker = ResumingTracker.from_events("c1", list(crashed.events), DOMAIN.slots)
+    tracker.resume_action = "action_submit_complaint"
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+                  UserUttered("你好", {"name": "greet", "confidence": 1})):
+        tracker.update(event)
+    assert tracker.followup_action is None
+
+
 # -- fault injection ----------------------------------------------------------------------------
 
 def test_fault_injection_is_off_without_the_variable(monkeypatch):
