@@ -757,6 +757,12 @@ class ActionAskEditField(AskSlotAction):
 # Submission and cancel
 # --------------------------------------------------------------------------------------------
 
+# rasa-sdk imports every module of the package when the action server starts: with unsafe
+# production settings (xiaoan/production_checks.py) it refuses to start here.
+from xiaoan.production_checks import enforce as _enforce_production  # noqa: E402
+
+_enforce_production("actions")
+
 
 def clear_ticket_slots(tracker: Tracker) -> List[EventType]:
     """SlotSet(None) for every form slot that is set (bookkeeping included)."""
@@ -778,6 +784,13 @@ class SubmitTicketAction(Action, ABC):
     read-back was confirmed. A failure of the service says so (utter_ticket_failed), keeps
     every slot and sets `ticket_retry`, so that "重试" (affirm) runs the action again with the
     same idempotency key: the same ticket, never two.
+
+    Crash safety: if the action server dies during this action (kill -9, out of memory), Rasa
+    logs the action with no events, so `confirmation` stays "confirmed". On the citizen's next
+    message the Rasa tracker store (`xiaoan.rasa_stores.interrupted_submission`) runs this action
+    again first; the idempotency key (the form's activation time) is unchanged, so the service
+    returns the ticket created before the crash — or creates it, if the crash came before the
+    commit — and the citizen is told its number. `xiaoan.faults` marks the crash points tested.
     """
 
     kind: Text = ""
@@ -790,12 +803,15 @@ class SubmitTicketAction(Action, ABC):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
             domain: DomainDict) -> List[EventType]:
         """Create the ticket once and utter the receipt, or utter the failure and keep the form."""
+        from xiaoan import faults
+
         if tracker.get_slot("confirmation") != CONFIRMED:
             logger.warning("conversation %s: %s without a confirmed read-back; nothing created",
                            tracker.sender_id, self.name())
             return []
         draft = self.build_draft(tracker)
         key = idempotency_key(tracker, self.form, *(getattr(draft, f) for f in draft.__dataclass_fields__))
+        faults.crash_point("submit:before_create")
         try:
             receipt = ticket_service().create(draft, idempotency_key=key)
         except Exception as exc:  # noqa: BLE001 - whatever broke, the citizen hears it and keeps the form
@@ -809,6 +825,7 @@ class SubmitTicketAction(Action, ABC):
                 events.append(SlotSet(HANDOFF_REASON, FORM_FAILED_REASON))
             return events
 
+        faults.crash_point("submit:after_create")
         logger.info("conversation %s: ticket %s %s (agency %s, forwarded %s)", tracker.sender_id,
                     receipt.ticket_no, "created" if receipt.created else "already existed",
                     receipt.agency, receipt.forwarded)

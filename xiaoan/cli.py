@@ -19,7 +19,13 @@ SUBCOMMANDS = {
     "users": "xiaoan.web.auth:users",
     "alerts": "xiaoan.supervision.cli:alerts",
     "audit": "xiaoan.privacy_audit:audit",
+    "outbox": "xiaoan.ops_cli:outbox",
+    "keys": "xiaoan.ops_cli:keys",
+    "retention": "xiaoan.ops_cli:retention",
 }
+
+#: Sub-commands that start a long-running process: refused in production with unsafe settings.
+PROCESS_COMMANDS = {"web": "web"}
 
 
 class LazyGroup(click.Group):
@@ -38,10 +44,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """小安 command line."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    component = PROCESS_COMMANDS.get(ctx.invoked_subcommand or "")
+    if component is not None:
+        from xiaoan.production_checks import enforce
+
+        enforce(component)  # XIAOAN_ENV=production with unsafe settings: exits with the reasons
 
 
 @click.group()

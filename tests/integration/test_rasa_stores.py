@@ -111,7 +111,7 @@ def test_event_broker_publishes_to_rabbitmq(monkeypatch):
         try:
             broker.publish({"event": "user", "sender_id": "web-test", "text": "你好"})
             channel = await connection.channel()
-            queue = await channel.declare_queue(queue_name, durable=True)
+            queue = await channel.declare_queue(queue_name, passive=True)  # declared bounded by the broker
             for _ in range(50):
                 message = await queue.get(no_ack=True, fail=False)
                 if message:
@@ -128,3 +128,52 @@ def test_event_broker_publishes_to_rabbitmq(monkeypatch):
     if "unavailable" in received:
         service_unavailable(f"RabbitMQ not reachable at {AMQP_URL}: {received['unavailable']}")
     assert received == {"event": "user", "sender_id": "web-test", "text": "你好"}
+
+
+@pytest.mark.rabbitmq
+def test_event_queue_is_bounded(monkeypatch):
+    """Nothing consumes the event queue: it keeps the newest N events (x-max-length, drop-head)
+    and none older than the TTL, so citizens' messages do not pile up forever."""
+    import aio_pika
+
+    queue_name = f"xiaoan_test_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("XIAOAN_EVENT_BROKER_URL", AMQP_URL)
+    monkeypatch.setenv("XIAOAN_EVENT_BROKER_QUEUE", queue_name)
+    monkeypatch.setenv("XIAOAN_EVENT_QUEUE_MAX_LENGTH", "5")
+    monkeypatch.setenv("XIAOAN_EVENT_QUEUE_TTL_HOURS", "2")
+
+    async def scenario() -> dict:
+        try:
+            connection = await aio_pika.connect_robust(AMQP_URL, timeout=5)
+        except Exception as exc:  # noqa: BLE001
+            return {"unavailable": f"{exc.__class__.__name__}"}
+        broker = await EnvEventBroker.from_endpoint_config(None)
+        try:
+            for n in range(12):
+                broker.publish({"event": "user", "sender_id": "web-test", "text": f"消息{n}"})
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            bodies = []
+            while True:
+                message = await queue.get(no_ack=True, fail=False, timeout=5)
+                if message is None:
+                    break
+                bodies.append(json.loads(message.body)["text"])
+            return {"bodies": bodies, "arguments": queue.arguments}
+        finally:
+            await broker.close()
+            channel = await connection.channel()
+            await channel.queue_delete(queue_name)
+            await connection.close()
+
+    received = asyncio.run(scenario())
+    if "unavailable" in received:
+        service_unavailable(f"RabbitMQ not reachable at {AMQP_URL}: {received['unavailable']}")
+    assert received["bodies"] == [f"消息{n}" for n in range(7, 12)]
+
+
+def test_bad_event_queue_bounds_fail_before_connecting(monkeypatch):
+    monkeypatch.setenv("XIAOAN_EVENT_BROKER_URL", "amqp://guest:guest@127.0.0.1:1")
+    monkeypatch.setenv("XIAOAN_EVENT_QUEUE_MAX_LENGTH", "lots")
+    with pytest.raises(ValueError, match="XIAOAN_EVENT_QUEUE_MAX_LENGTH"):
+        asyncio.run(EnvEventBroker.from_endpoint_config(None))

@@ -2,7 +2,9 @@
 and the per-day number sequence.
 
 The ticket keeps the citizen's full phone number because the handling bureau must call back;
-every listing and log line shows it masked (`xiaoan.privacy.mask_phone`).
+every listing and log line shows it masked (`xiaoan.privacy.mask_phone`). The complainant's
+name, phone and address, and the outbox payload that carries them, are encrypted at rest
+(`xiaoan.crypto`, key `XIAOAN_DATA_KEY`); `phone_hash` (a keyed hash) finds tickets by phone.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     Date,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
 
+from xiaoan.crypto import EncryptedJSON, EncryptedText
 from xiaoan.db import Base, UTCDateTime, utcnow
 
 #: Ticket kinds (CONTRACT §6).
@@ -82,9 +84,13 @@ class Ticket(Base):
     channel = Column(String(32), nullable=False)
     conversation_id = Column(String(255), nullable=False)
 
-    complainant_name = Column(String(100), doc="None for anonymous reports.")
-    phone = Column(String(32), doc="Full normalized digits (for the call back); masked everywhere it is shown.")
-    complainant_address = Column(Text)
+    complainant_name = Column(EncryptedText("tickets.complainant_name"),
+                              doc="None for anonymous reports. Encrypted at rest.")
+    phone = Column(EncryptedText("tickets.phone"),
+                   doc="Full normalized digits (for the call back); masked everywhere it is shown. Encrypted at rest.")
+    phone_hash = Column(String(64), doc="Keyed HMAC-SHA256 of `phone` (xiaoan.crypto): finds tickets by phone.")
+    complainant_address = Column(EncryptedText("tickets.complainant_address"), doc="Encrypted at rest.")
+    personal_data_removed_at = Column(UTCDateTime, doc="When retention removed the complainant's data.")
     respondent_name = Column(String(255), nullable=False)
     respondent_address = Column(Text, doc="For an online seller: the address shown on the platform.")
     respondent_credit_code = Column(String(18), doc="统一社会信用代码, when the citizen knew it.")
@@ -134,6 +140,7 @@ class Ticket(Base):
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_conversation_id", "conversation_id"),
         Index("ix_tickets_status", "status"),
+        Index("ix_tickets_phone_hash", "phone_hash"),
     )
 
 
@@ -165,7 +172,8 @@ class OutboxMessage(Base):
 
     id = Column(Integer, primary_key=True)
     ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
-    payload = Column(JSON, nullable=False, doc="The JSON body POSTed (includes the full phone until delivered).")
+    payload = Column(EncryptedJSON("ticket_outbox.payload"), nullable=False,
+                     doc="The JSON body POSTed (includes the full phone until delivered). Encrypted at rest.")
     idempotency_key = Column(String(64), nullable=False, unique=True, doc="Sent as the Idempotency-Key header.")
     state = Column(String(16), nullable=False, default=OUTBOX_PENDING)
     attempts = Column(Integer, nullable=False, default=0)

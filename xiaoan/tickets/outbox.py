@@ -406,3 +406,174 @@ def stop_background_delivery(timeout: float = 5.0) -> None:
         stop.set()
     if thread is not None:
         thread.join(timeout)
+
+
+# -- the outbox worker process and its alerts ---------------------------------------------------
+
+#: A pending row older than this (minutes) raises an alert: the platform has been unreachable.
+DEFAULT_ALERT_AFTER_MINUTES = 30
+#: An unchanged alert is logged again after this many seconds (so the log is not flooded).
+ALERT_REPEAT_SECONDS = 3600.0
+#: The worker runs the retention jobs this often.
+RETENTION_INTERVAL = dt.timedelta(days=1)
+
+
+def alert_after(env: dict | None = None) -> dt.timedelta:
+    """`XIAOAN_OUTBOX_ALERT_MINUTES` (default 30) as a timedelta."""
+    env = os.environ if env is None else env
+    raw = (env.get("XIAOAN_OUTBOX_ALERT_MINUTES") or "").strip()
+    try:
+        minutes = float(raw) if raw else DEFAULT_ALERT_AFTER_MINUTES
+    except ValueError:
+        raise ValueError(f"XIAOAN_OUTBOX_ALERT_MINUTES must be a number of minutes, got {raw!r}") from None
+    if minutes <= 0:
+        raise ValueError("XIAOAN_OUTBOX_ALERT_MINUTES must be positive")
+    return dt.timedelta(minutes=minutes)
+
+
+@dataclass
+class OutboxHealth:
+    """What operators need to know about the outbox (`xiaoan outbox status`)."""
+
+    pending: int = 0
+    failed: int = 0
+    old_pending: int = 0
+    oldest_pending_at: dt.datetime | None = None
+    alert_after_minutes: float = DEFAULT_ALERT_AFTER_MINUTES
+    old_tickets: list[str] = field(default_factory=list)
+    failed_tickets: list[str] = field(default_factory=list)
+
+    @property
+    def alerting(self) -> bool:
+        """True when a row is failed or pending for longer than the alert threshold."""
+        return bool(self.failed or self.old_pending)
+
+    def alerts(self) -> list[str]:
+        """One line per alert (no personal data: ticket numbers only)."""
+        lines = []
+        if self.failed:
+            lines.append(f"{self.failed} ticket(s) rejected by the platform and not retried "
+                         f"(xiaoan tickets outbox; replay with xiaoan tickets replay --all-failed): "
+                         f"{', '.join(self.failed_tickets[:20])}")
+        if self.old_pending:
+            lines.append(f"{self.old_pending} ticket(s) pending for more than {self.alert_after_minutes:g} min "
+                         f"(platform unreachable?): {', '.join(self.old_tickets[:20])}")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        from xiaoan.tickets.views import iso_datetime
+
+        return {"pending": self.pending, "failed": self.failed, "old_pending": self.old_pending,
+                "oldest_pending_at": iso_datetime(self.oldest_pending_at),
+                "alert_after_minutes": self.alert_after_minutes, "alerting": self.alerting,
+                "old_tickets": self.old_tickets, "failed_tickets": self.failed_tickets, "alerts": self.alerts()}
+
+
+def outbox_health(settings: Settings | None = None, *, now: dt.datetime | None = None,
+                  old_after: dt.timedelta | None = None) -> OutboxHealth:
+    """Counts of pending, old pending and failed outbox rows (see OutboxHealth)."""
+    settings = settings or Settings.from_env()
+    now = now or utcnow()
+    old_after = old_after or alert_after()
+    health = OutboxHealth(alert_after_minutes=old_after.total_seconds() / 60)
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(
+            select(OutboxMessage.state, OutboxMessage.created_at, Ticket.ticket_no)
+            .join(Ticket, OutboxMessage.ticket_id == Ticket.id)
+            .where(OutboxMessage.state.in_((OUTBOX_PENDING, OUTBOX_FAILED)))
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        ).all()
+    for state, created_at, ticket_no in rows:
+        if state == OUTBOX_FAILED:
+            health.failed += 1
+            health.failed_tickets.append(ticket_no)
+            continue
+        health.pending += 1
+        if health.oldest_pending_at is None:
+            health.oldest_pending_at = created_at
+        if now - created_at > old_after:
+            health.old_pending += 1
+            health.old_tickets.append(ticket_no)
+    return health
+
+
+def run_retention(settings: Settings) -> Any:
+    """The retention jobs (`xiaoan.retention.run_all`), imported when first due."""
+    from xiaoan.retention import run_all
+
+    return run_all(settings)
+
+
+class OutboxWorker:
+    """The body of `xiaoan outbox run`: the outbox's own process (Procfile `outbox:`).
+
+    Each pass delivers what is due (when `XIAOAN_TICKET_API_URL` is set), checks the outbox's
+    health and logs alerts at ERROR (again only when they change or after ALERT_REPEAT_SECONDS),
+    and once a day runs the retention jobs (`xiaoan.retention`).
+
+    Args:
+        settings: The environment.
+        clock: Current time (tests pass a fake clock).
+        deliverer: The deliverer (default: one on `settings`).
+        retention: Called once a day with `settings` (default `run_retention`); None = off.
+        old_after: Age of a pending row that raises an alert (default `alert_after()`).
+    """
+
+    def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
+                 deliverer: OutboxDeliverer | None = None,
+                 retention: Callable[[Settings], Any] | None = run_retention,
+                 old_after: dt.timedelta | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.clock = clock
+        self.deliverer = deliverer or (OutboxDeliverer(self.settings, clock=clock)
+                                       if self.settings.ticket_api_url else None)
+        self.retention = retention
+        self.old_after = old_after or alert_after()
+        self.last_retention: dt.datetime | None = None
+        self._last_alert: tuple[tuple[str, ...], dt.datetime] | None = None
+        self.alerts_logged = 0
+
+    def run_pass(self) -> OutboxHealth:
+        """One pass: deliver, check, alert, and the daily retention when due."""
+        now = self.clock()
+        if self.deliverer is not None:
+            report = self.deliverer.deliver_pending()
+            if report.attempted:
+                logger.info("outbox pass: %d delivered, %d to retry, %d failed",
+                            len(report.delivered), len(report.retrying), len(report.failed))
+        health = outbox_health(self.settings, now=now, old_after=self.old_after)
+        self._alert(health, now)
+        if self.retention is not None and (self.last_retention is None
+                                           or now - self.last_retention >= RETENTION_INTERVAL):
+            self.last_retention = now
+            try:
+                self.retention(self.settings)
+            except Exception as exc:  # noqa: BLE001 - retention must not stop delivery
+                logger.error("retention jobs failed (%s); trying again tomorrow", describe_error(exc))
+        return health
+
+    def _alert(self, health: OutboxHealth, now: dt.datetime) -> None:
+        if not health.alerting:
+            self._last_alert = None
+            return
+        key = tuple(health.failed_tickets + health.old_tickets)
+        if self._last_alert is not None:
+            previous, at = self._last_alert
+            if previous == key and (now - at).total_seconds() < ALERT_REPEAT_SECONDS:
+                return
+        self._last_alert = (key, now)
+        for line in health.alerts():
+            logger.error("OUTBOX ALERT: %s", line)
+            self.alerts_logged += 1
+
+    def run(self, stop: threading.Event, *, interval: float = LOOP_INTERVAL) -> None:
+        """Run passes every `interval` seconds until `stop` is set (never raises)."""
+        logger.info("outbox worker started (every %.0f s; forwarding %s)", interval,
+                    "on" if self.deliverer is not None else "off: XIAOAN_TICKET_API_URL unset")
+        while not stop.is_set():
+            try:
+                self.run_pass()
+            except Exception as exc:  # noqa: BLE001 - the worker must survive a database hiccup
+                logger.error("outbox pass failed (%s); trying again in %.0f s", describe_error(exc), interval)
+            stop.wait(interval)

@@ -26,16 +26,18 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from xiaoan import ratelimit
+from xiaoan import faults
 from xiaoan.config import Settings
+from xiaoan.crypto import is_encrypted, key_id_of, keyring, phone_lookup_hash
 from xiaoan.db import session_scope, utcnow
 from xiaoan.tickets import outbox
 from xiaoan.tickets.due import add_working_days, due_flag, shanghai_date
-from xiaoan.tickets.models import DONE_STATUSES, KINDS, STATUSES, Ticket
+from xiaoan.tickets.models import DONE_STATUSES, KINDS, STATUSES, OutboxMessage, Ticket
 from xiaoan.tickets.numbering import allocate_ticket_no, normalize_ticket_no
 from xiaoan.tickets.routing import Router
 from xiaoan.tickets.views import history_json, platform_payload, ticket_json
@@ -287,6 +289,7 @@ class TicketService:
                     ticket_no = allocate_ticket_no(session, day)
                     ticket = Ticket(
                         ticket_no=ticket_no, status="created", created_at=now, updated_at=now,
+                        phone_hash=phone_lookup_hash(fields["phone"]),
                         district=decision.district, agency=decision.agency, routing_rule=decision.rule_id,
                         contact_by=contact_by, resolve_by=resolve_by, idempotency_key=key,
                         **{k: v for k, v in fields.items() if k != "district"},
@@ -299,6 +302,8 @@ class TicketService:
                                                  now=now, lease_token=token)
                         session.flush()
                         message_id = message.id
+                    session.flush()
+                    faults.crash_point("ticket_create:before_commit")
                 break
             except IntegrityError:
                 existing = self._receipt_for_key(key)
@@ -313,6 +318,7 @@ class TicketService:
                 logger.warning("database busy while creating a ticket, retrying (attempt %d)", attempt)
                 time.sleep(0.05 * attempt)
 
+        faults.crash_point("ticket_create:after_commit")
         logger.info("ticket %s created: kind=%s intent=%s agency=%s rule=%s channel=%s",
                     ticket_no, fields["kind"], fields["intent"], decision.agency, decision.rule_id, fields["channel"])
         forwarded = False
@@ -412,6 +418,21 @@ class TicketService:
         logger.info("ticket %s status set to %s", number, status)
         return result
 
+    def tickets_for_phone(self, phone: str) -> list[str]:
+        """Numbers of the tickets filed with this phone number, oldest first.
+
+        The phone is stored encrypted; the lookup goes through its keyed hash (`phone_hash`),
+        so the database never compares phone numbers in clear.
+
+        Raises:
+            TicketValidationError: not a phone number.
+        """
+        digits = _phone(phone)
+        with self._session() as session:
+            return list(session.execute(
+                select(Ticket.ticket_no).where(Ticket.phone_hash == phone_lookup_hash(digits))
+                .order_by(Ticket.created_at, Ticket.id)).scalars())
+
     # -- listings ---------------------------------------------------------------------------
 
     def _load(self, session, number: str | None, raw: str) -> Ticket:
@@ -451,6 +472,60 @@ class TicketService:
         """"overdue", "near_due" or None for a ticket JSON (as of the service's clock)."""
         return due_flag(dt.date.fromisoformat(ticket["resolve_by"]), ticket["status"], self.today(),
                         near_due_days=self.router.rules.deadlines.near_due, done_statuses=DONE_STATUSES)
+
+
+def rotate_personal_data(settings: Settings | None = None, *, batch: int = 200) -> dict[str, Any]:
+    """Re-encrypt every ticket's personal data and outbox payload with the primary data key and
+    recompute the phone lookup hashes (`xiaoan keys rotate`; safe to run again or concurrently
+    with new tickets: each row is rewritten in its own small transaction).
+
+    Returns:
+        {"key_id": the primary key's id, "tickets": rows rewritten, "outbox": rows rewritten,
+         "remaining_old": values still under another key (0 when done)}.
+    """
+    settings = settings or Settings.from_env()
+    ring = keyring()
+    primary = ring.primary.key_id
+    counts = {"tickets": 0, "outbox": 0}
+    last = 0
+    while True:
+        with session_scope(settings.database_url) as session:
+            rows = session.execute(
+                select(Ticket).where(Ticket.id > last).order_by(Ticket.id).limit(batch)).scalars().all()
+            for ticket in rows:
+                last = ticket.id
+                session.execute(update(Ticket).where(Ticket.id == ticket.id).values(
+                    complainant_name=ticket.complainant_name, phone=ticket.phone,
+                    complainant_address=ticket.complainant_address,
+                    phone_hash=phone_lookup_hash(ticket.phone)).execution_options(synchronize_session=False))
+                counts["tickets"] += 1
+        if len(rows) < batch:
+            break
+    last = 0
+    while True:
+        with session_scope(settings.database_url) as session:
+            rows = session.execute(select(OutboxMessage).where(OutboxMessage.id > last)
+                                   .order_by(OutboxMessage.id).limit(batch)).scalars().all()
+            for message in rows:
+                last = message.id
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id)
+                                .values(payload=message.payload).execution_options(synchronize_session=False))
+                counts["outbox"] += 1
+        if len(rows) < batch:
+            break
+    remaining = 0
+    from sqlalchemy import text
+
+    with session_scope(settings.database_url) as session:
+        for table, columns in (("tickets", ("complainant_name", "phone", "complainant_address")),
+                               ("ticket_outbox", ("payload",))):
+            for column in columns:
+                for (stored,) in session.execute(text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")):
+                    if not is_encrypted(stored) or key_id_of(stored) != primary:
+                        remaining += 1
+    logger.info("personal data re-encrypted with key %s: %d tickets, %d outbox rows, %d values left",
+                primary, counts["tickets"], counts["outbox"], remaining)
+    return {"key_id": primary, **counts, "remaining_old": remaining}
 
 
 class _RoutingView:

@@ -1,6 +1,6 @@
 """personal data views: the audit log of staff views of citizens' personal data (issue 12)
 
-Revision ID: 0002_pdata
+Revision ID: 0003_pdata
 Revises: 0002_limits
 Create Date: 2026-12-05 01:30:00
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import xiaoan.db
 
 
-revision = '0002_pdata'
+revision = '0003_pdata'
 down_revision = '0002_limits'
 branch_labels = None
 depends_on = None

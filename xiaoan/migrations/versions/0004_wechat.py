@@ -1,15 +1,15 @@
 """wechat_nonces: replay protection of the WeChat webhook (security issue 12)
 
-Revision ID: 0002_wechat
-Revises: 0002_pdata
+Revision ID: 0004_wechat
+Revises: 0003_pdata
 """
 from alembic import op
 import sqlalchemy as sa
 import xiaoan.db
 
 
-revision = '0002_wechat'
-down_revision = '0002_pdata'
+revision = '0004_wechat'
+down_revision = '0003_pdata'
 branch_labels = None
 depends_on = None
 
