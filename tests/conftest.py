@@ -85,3 +85,11 @@ def redis_url() -> str:
     yield REDIS_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The whole assistant, running (tests/e2e/conftest.py: running_stack), once per session."""
+    from tests.e2e.conftest import running_stack
+
+    yield from running_stack(tmp_path_factory)

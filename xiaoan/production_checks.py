@@ -15,8 +15,8 @@ holds:
 - no `XIAOAN_LOCK_STORE_URL`: Rasa would use in-memory locks, and two replicas would process
   one conversation at the same time;
 - a token or secret is missing, shorter than 32 characters or a placeholder
-  (`XIAOAN_RASA_TOKEN`, `XIAOAN_WEB_SECRET_KEY`, `XIAOAN_DATA_KEY`, and the optional shared
-  secrets in `OPTIONAL_SECRETS` when set);
+  (`XIAOAN_RASA_TOKEN`, `XIAOAN_WEB_SECRET_KEY`, `XIAOAN_DATA_KEY`, `XIAOAN_REST_SECRET`,
+  `XIAOAN_ACTION_SECRET`);
 - Rasa telemetry is not switched off (`RASA_TELEMETRY_ENABLED=false`): its crash reports can
   carry citizens' messages;
 - WeChat would accept plaintext messages although an AES key is set (or runs without one);
@@ -35,10 +35,10 @@ logger = logging.getLogger(__name__)
 
 MIN_SECRET_LENGTH = 32
 #: Secrets production requires, each at least MIN_SECRET_LENGTH characters.
-REQUIRED_SECRETS = ("XIAOAN_RASA_TOKEN", "XIAOAN_WEB_SECRET_KEY", "XIAOAN_DATA_KEY")
-#: Shared secrets checked the same way when they are set.
-OPTIONAL_SECRETS = ("XIAOAN_ACTION_SECRET", "XIAOAN_ACTION_TOKEN", "XIAOAN_WEB_RASA_SECRET",
-                    "XIAOAN_RASA_CHANNEL_SECRET")
+#: The REST and action-server secrets (docs/security/doors.md) are shared by two processes on
+#: every replica: generated per machine in development, they must be set in production.
+REQUIRED_SECRETS = ("XIAOAN_RASA_TOKEN", "XIAOAN_WEB_SECRET_KEY", "XIAOAN_DATA_KEY", "XIAOAN_REST_SECRET",
+                    "XIAOAN_ACTION_SECRET")
 #: Variables that, truthy, make the WeChat channel accept plaintext messages next to an AES key.
 WECHAT_PLAINTEXT_SWITCHES = ("XIAOAN_WECHAT_ALLOW_PLAINTEXT", "XIAOAN_WECHAT_COMPAT_MODE")
 #: Fragments of values copied from example files (as the web app's check).
@@ -107,12 +107,6 @@ def problems(env: Mapping[str, str] | None = None) -> list[str]:
             secrets_ = [e.strip().partition(":")[2] or e.strip() for e in data_key.split(",") if e.strip()]
             if any(_weak_secret(secret) for secret in secrets_):
                 found.append(f"XIAOAN_DATA_KEY: a key ({', '.join(ring.keys)}) looks like a placeholder")
-    for name in OPTIONAL_SECRETS:
-        value = env.get(name)
-        if value is not None and value.strip():
-            weakness = _weak_secret(value)
-            if weakness:
-                found.append(f"{name} {weakness}")
     if (env.get("RASA_TELEMETRY_ENABLED") or "").strip().lower() != "false":
         found.append("RASA_TELEMETRY_ENABLED is not 'false': Rasa telemetry and Sentry crash reports can "
                      "carry citizens' messages")

@@ -75,9 +75,10 @@ def _wait(url: str, proc: subprocess.Popen, name: str, stack: Stack, timeout: fl
     raise RuntimeError(f"{name} did not start within {timeout}s:\n{stack.log(name)[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    """The whole assistant, running."""
+def running_stack(tmp_path_factory):
+    """The whole assistant, running: the generator behind the session fixture `stack`, which
+    tests/conftest.py registers once for every folder (e2e, security) so that one session
+    starts one stack."""
     if not MODEL.exists():
         msg = f"no trained model at {MODEL}: run `make train` (make test does)"
         if os.environ.get("CI"):

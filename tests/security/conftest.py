@@ -5,4 +5,4 @@ loopback ports, with the model `make train` built; skipped with a reason without
 in CI).
 """
 
-from tests.e2e.conftest import Stack, stack  # noqa: F401  (fixture)
+from tests.e2e.conftest import Stack  # noqa: F401  (the `stack` fixture is in tests/conftest.py)

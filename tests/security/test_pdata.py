@@ -425,7 +425,6 @@ def test_record_view_refuses_what_it_does_not_know(db_url):
 import subprocess  # noqa: E402
 
 from tests.e2e.conftest import BIN as E2E_BIN  # noqa: E402
-from tests.e2e.conftest import stack  # noqa: E402,F401  (the session-wide running assistant)
 
 
 @pytest.mark.e2e
