@@ -118,7 +118,8 @@ _SUFFIXES = (
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
-    "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "屋", "坊", "店", "馆",
+    "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "小铺", "铺子", "屋", "坊",
+    "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 # Characters that belong to a name when widening leftwards: Han, Latin letters, digits, masking.
@@ -249,7 +250,7 @@ def _strip_remarks(name: str) -> str:
     for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
         out.append(name[position:bracket.start()])
         content = bracket.group(1).strip()
-        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|区|镇|街道", content):
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇|街道", content):
             out.append("（" + content + "）")
         else:
             out.append("\0")  # a remark ends the name
@@ -413,7 +414,7 @@ def _suffix_candidates(plain: str):
         if branch:
             end = branch.end()
         core = plain[start:m.end()]
-        if _is_unnamed_shop(core):
+        if _is_unnamed_shop(core) or len(core) <= 3 and m.group(0) in ("店", "摊", "铺", "档"):
             # "金一东路150号的小饭店": a shop without a sign is named by where it is
             located = _with_locator(plain, start)
             if located is not None:

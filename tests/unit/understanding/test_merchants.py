@@ -155,3 +155,12 @@ def test_unnamed_shops_and_address_brackets(text, expected):
 ])
 def test_letters_name_the_business_in_many_ways(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("我要举报一二八纪念路134号的烟杂店，地址在宝山一二八纪念路134号。", "一二八纪念路134号的烟杂店"),
+    ("上个月在小红书的老街坊小铺买了一件大衣", "老街坊小铺"),
+    ("给孩子在新视界美术（西藏南路校区）报了一年的课程", "新视界美术（西藏南路校区）"),
+])
+def test_short_kinds_after_a_place_small_shops_and_campuses(text, expected):
+    assert find_merchant(text) == expected
