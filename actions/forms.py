@@ -110,10 +110,10 @@ FIELD_WORDS: Tuple[Tuple[Text, Text], ...] = (
     ("facts", r"经过|事实|情况|描述|违法行为"),
     ("anonymous", r"匿名|实名"),
 )
-_CORRECTION_RE = re.compile(r"错|不对|改|更正|有误|重新填|重填|写反")
+_CORRECTION_RE = re.compile(r"错|不对|改|更正|有误|重新填|重填|写反|应该是|不好意思")
 _NO_CHANGE_RE = re.compile(r"不用改|不需要改|不必改|没有要改|没什么要改|不用修改|不需要修改")
 _CONFIRM_RE = re.compile(r"确认|确定|提交|没问题|无误|正确|没错|都对|对的|可以")
-_MAX_CORRECTION_CHARS = 24  # longer answers are taken as answers, not as corrections
+_MAX_CORRECTION_CHARS = 30  # longer answers are taken as answers, not as corrections
 
 _NON_ANSWER_RE = re.compile(
     r"^(?:不知道|不清楚|不记得|记不清|忘了|没有|无|不想说|不方便|不告诉你|随便|算了吧?|嗯+|哦+|啊+|好的?|"

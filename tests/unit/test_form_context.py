@@ -175,3 +175,12 @@ def test_a_name_correction_at_the_next_question_takes_the_new_name(text):
     turn = driver.answer(text, "inform")
     assert driver.slots["complainant_name"] == "杜建平"
     assert turn.asked == "phone"
+
+
+@pytest.mark.parametrize("text", ["不好意思，手机号应该是13912345083", "电话应该是139 1234 5083"])
+def test_a_phone_correction_while_the_address_is_asked_takes_the_new_number(text):
+    driver = complaint_at("phone")
+    driver.answer("13912340803")
+    turn = driver.answer(text, "inform")
+    assert driver.slots["phone"] == "13912345083"
+    assert turn.asked == "complainant_address"

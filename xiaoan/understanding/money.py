@@ -215,6 +215,7 @@ def _candidates(text: str | None) -> tuple[str, list[_AmountCandidate]]:
     if not text:
         return "", []
     plain = re.sub(r"\s+", "", _nfkc(str(text))).replace("￥", "¥")
+    plain = re.sub(r"\.{2,}|…+|。{2,}", "，", plain)  # "嗯…9千": an ellipsis is a pause, not a decimal point
     plain = _JIAO_RE.sub(_jiao, plain)
     return plain, sorted(_arabic_candidates(plain) + _chinese_candidates(plain))
 

@@ -115,3 +115,8 @@ def test_yuan_and_a_tenth_said_the_colloquial_way(text, expected):
 
 def test_a_count_after_kuai_is_no_tenth():
     assert str(parse_amount("3块5个苹果")) != "3.5"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("嗯…9千", "9000"), ("嗯...两千五", "2500"), ("大概...3000吧", "3000")])
+def test_an_ellipsis_is_a_pause_not_a_decimal_point(text, expected):
+    assert str(parse_amount(text)) == expected
