@@ -63,3 +63,23 @@ def test_giving_a_complaint_up_is_never_read_as_one():
     for text in ("算了吧我还是投诉", "我要投诉这个商家"):
         message = pipeline(classified(text, intent="complain_general", confidence=0.98))
         assert message.get("intent")["name"] == "complain_general", text
+
+
+def test_a_stated_wish_to_complain_read_as_a_question_starts_a_complaint():
+    message = Message(data={"text": "退款纠纷想投诉"})
+    message.set("intent", {"name": "ask_consumer_rights", "confidence": 0.62}, add_to_output=True)
+    message.set("intent_ranking", [{"name": "ask_consumer_rights", "confidence": 0.62},
+                                   {"name": "complain_refund", "confidence": 0.30},
+                                   {"name": "report_violation", "confidence": 0.08}], add_to_output=True)
+    message = pipeline(message)
+    assert message.get("intent")["name"] == "complain_refund"
+    assert message.get(OVERRIDE_KEY) == "ask_consumer_rights"
+    # a report for 举报; questions about filing stay questions
+    assert pipeline(classified("我要举报", intent="nlu_fallback", confidence=0.3)).get("intent")["name"] == "report_violation"
+    for text in ("投诉要实名吗", "投诉多久有结果"):
+        assert pipeline(classified(text, intent="ask_regulation")).get("intent")["name"] == "ask_regulation", text
+
+
+def test_a_stated_wish_never_overrides_a_person_a_cancel_or_a_filing():
+    for intent in ("request_human", "cancel", "complain_prepaid", "check_ticket_status"):
+        assert pipeline(classified("我要投诉", intent=intent)).get("intent")["name"] == intent

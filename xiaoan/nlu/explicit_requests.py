@@ -29,7 +29,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from xiaoan.understanding.interruptions import declines_human, explicit_interruption, wants_human
+from xiaoan.understanding.interruptions import declines_human, explicit_interruption, wants_human, wants_to_file
 
 #: Marks a message whose intent this component set (for logs and tests).
 OVERRIDE_KEY = "explicit_request"
@@ -70,6 +70,7 @@ class ExplicitRequestClassifier(GraphComponent):
             if self._gives_up(text, message):
                 continue
             if not wants_human(text):
+                self._files(text, message)
                 continue
             if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != self.intent:
                 self._replace(message, self.intent)
@@ -88,6 +89,22 @@ class ExplicitRequestClassifier(GraphComponent):
             return False
         self._replace(message, "cancel")
         return True
+
+    #: Intents a stated wish to file overrides: questions, fallbacks and bare answers, not a
+    #: filing, a person, a cancel or a status look-up.
+    OVERRIDABLE = ("ask_business_registration", "ask_consumer_rights", "ask_regulation", "nlu_fallback",
+                   "out_of_scope", "inform", "affirm", "deny", "greet", "thank", "goodbye")
+
+    def _files(self, text: Text, message: Message) -> None:
+        """"退款纠纷想投诉" read as a question: the best filing intent of the ranking (a report for 举报)."""
+        previous = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        kind = wants_to_file(text)
+        if kind is None or previous not in self.OVERRIDABLE:
+            return
+        wanted = ("report_violation",) if kind == "report" else self.FILING_INTENTS[:3]
+        ranked = [r.get(INTENT_NAME_KEY) for r in message.get(INTENT_RANKING_KEY) or []]
+        best = next((name for name in ranked if name in wanted), wanted[-1] if kind == "complaint" else wanted[0])
+        self._replace(message, best)
 
     def _decline(self, message: Message) -> None:
         """不用转人工 read as `request_human`: it becomes `deny` (the request drops out of the ranking)."""

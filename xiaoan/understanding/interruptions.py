@@ -273,3 +273,34 @@ def explicit_interruption(text: str, intent: Optional[str] = None, confidence: f
     ):
         return QUESTION
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# An explicit wish to file
+# --------------------------------------------------------------------------------------------
+
+# 我要投诉 / 想投诉 / 帮我投诉 / 我要举报 … not negated (不想投诉, 别投诉) …
+_FILE_WISH_RE = re.compile(r"(?<![不别没])(?:我|本人|我们)?(?:就|还是)?(?:要|想|想要|需要|得|打算)(投诉|举报)|(?:帮我|替我|给我)(投诉|举报)")
+# … and not a question about filing (投诉要实名吗, 投诉多久有结果, 投诉有用吗, 要投诉的话需要什么)
+_ABOUT_FILING_RE = re.compile(
+    r"(?:投诉|举报)(?:一般|的话|了以后|以后|之后|完|要|需要|有用|有没有用|多久|几天|能不能|可以|能|会|怎么|流程|电话|方式|渠道|材料)"
+    r"|[吗呢？?]\s*$|怎么(?:投诉|举报)|(?:去|到|向)哪(?:里|儿)?(?:投诉|举报)|找谁(?:投诉|举报)")
+
+
+def wants_to_file(text: str) -> Optional[str]:
+    """"complaint" or "report" when a short message says the citizen wants to file one, else None.
+
+    "退款纠纷想投诉", "商家不给退钱怎么办我要投诉", "帮我投诉这家店" say so; "不想投诉了",
+    "投诉要实名吗", "投诉多久有结果", "我想投诉的话需要什么材料" do not (a give-up or a question about
+    filing). The classifier may read a story with 怎么办 in it as a question: the stated wish wins.
+    """
+    plain = _normalize(text)
+    if not plain or len(plain) > 40 or _is_cancel(plain):
+        return None
+    match = _FILE_WISH_RE.search(plain)
+    if not match:
+        return None
+    tail = re.split(r"[，,。；;！!]", plain[match.start():])[0]  # the clause of the wish
+    if _ABOUT_FILING_RE.search(tail):
+        return None
+    return "report" if (match.group(1) or match.group(2)) == "举报" else "complaint"

@@ -225,3 +225,14 @@ def test_declines_human(text, declines):
     from xiaoan.understanding.interruptions import declines_human
 
     assert declines_human(text) is declines
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("退款纠纷想投诉", "complaint"), ("商家不给退钱怎么办我要投诉", "complaint"), ("帮我投诉这家店", "complaint"),
+    ("我要举报", "report"), ("我想投诉一家健身房，老板跑路了", "complaint"), ("我要投诉，怎么弄？", "complaint"),
+    ("不想投诉了", None), ("投诉要实名吗", None), ("投诉多久有结果", None), ("我想投诉的话需要什么材料", None),
+    ("怎么投诉商家", None), ("算了我不投诉了", None), ("举报了能退钱吗", None), ("要投诉吗", None),
+])
+def test_an_explicit_wish_to_file(text, expected):
+    from xiaoan.understanding.interruptions import wants_to_file
+    assert wants_to_file(text) == expected
