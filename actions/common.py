@@ -366,6 +366,8 @@ class FormSlotValidation(FormValidationAction, ABC):
                 updates.update(await self._validate_candidates(candidates, dispatcher, tracker, domain))
         if REPROMPTED not in updates and tracker.get_slot(REPROMPTED):
             updates[REPROMPTED] = False  # a new question: the form asks it again
+        if tracker.get_slot("cancel_pending"):
+            updates["cancel_pending"] = None  # the form goes on: a cancel asked to confirm is dropped
         tracker.slots.update(updates)
         events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -917,6 +917,13 @@ class ActionSubmitReport(SubmitTicketAction):
         )
 
 
+#: The flag of a cancel waiting for its confirmation (domain/forms.yml).
+CANCEL_PENDING = "cancel_pending"
+#: Answers whose loss a cancel asks to confirm.
+CONFIRMED_CANCEL_FIELDS = ("complainant_name", "phone", "complainant_address", "respondent_name",
+                           "respondent_address", "facts", "claim", "amount")
+
+
 class ActionCancelForm(Action):
     """Cancels the complaint, report or status form: nothing is created, the answers are cleared."""
 
@@ -925,8 +932,14 @@ class ActionCancelForm(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
             domain: DomainDict) -> List[EventType]:
-        """Deactivate the form, clear its slots, say so."""
+        """Deactivate the form, clear its slots, say so; with answers in it, first ask to confirm."""
         form = tracker.active_loop_name
+        filled = [name for name in CONFIRMED_CANCEL_FIELDS if tracker.get_slot(name) not in (None, "")]
+        if form in (COMPLAINT_FORM, REPORT_FORM) and filled and not tracker.get_slot(CANCEL_PENDING):
+            # 算了 in the middle of a complaint: the answers are kept until the citizen confirms;
+            # 继续填写 resumes the form where it was (FormSlotValidation clears the flag)
+            dispatcher.utter_message(response="utter_confirm_cancel")
+            return [SlotSet(CANCEL_PENDING, True), FollowupAction("action_listen")]
         logger.info("conversation %s: form %s cancelled", tracker.sender_id, form)
         dispatcher.utter_message(response="utter_form_cancelled")
         events: List[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
@@ -938,4 +951,6 @@ class ActionCancelForm(Action):
             events += clear_ticket_slots(tracker)
         if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
             events.append(SlotSet(HANDOFF_REASON, None))
+        if tracker.get_slot(CANCEL_PENDING):
+            events.append(SlotSet(CANCEL_PENDING, None))
         return events

@@ -109,3 +109,23 @@ def test_a_person_asked_for_inside_a_complaint_is_honoured(stack):
     waiting = {row["conversation_id"] for row in json.loads(result.stdout)}
     offered = "回电" in json.dumps(tracker["events"][-6:], ensure_ascii=False)
     assert sender in waiting or offered
+
+
+@pytest.mark.parametrize("confirm", ["确认取消", "算了"])
+def test_giving_up_mid_form_is_confirmed_and_can_be_taken_back(stack, confirm):
+    """算了 in a form with answers asks first; 继续填写 keeps every answer; a confirmation clears them."""
+    sender = start_complaint_at_name(stack)
+    stack.say(sender, "林晓峰")
+    replies = stack.say(sender, "算了")
+    assert any("要取消这次登记吗" in t for t in texts(replies)), texts(replies)
+    tracker = stack.tracker(sender)
+    assert tracker["active_loop"].get("name") == "complaint_form"
+    assert tracker["slots"]["complainant_name"] == "林晓峰"
+    stack.say(sender, "继续填写")
+    slots = stack.tracker(sender)["slots"]
+    assert slots["complainant_name"] == "林晓峰" and slots["requested_slot"] == "phone"
+    stack.say(sender, "算了")
+    replies = stack.say(sender, confirm)
+    assert any("已经取消" in t for t in texts(replies)), texts(replies)
+    tracker = stack.tracker(sender)
+    assert not tracker["active_loop"].get("name") and tracker["slots"]["complainant_name"] is None

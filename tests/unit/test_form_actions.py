@@ -26,7 +26,7 @@ import pytest
 from tests.dialogue_support import predict, said, session_start, train_rule_policy
 import yaml
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActionExecuted, ActiveLoop, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.utils import call_potential_coroutine
 
@@ -672,6 +672,12 @@ def test_cancel_mid_form_clears_everything_and_creates_nothing(service):
     driver.answer("张伟")
     turn = driver.answer("算了不投诉了", intent="cancel")
     assert turn.rejected  # the rule runs action_cancel_form
+    # answers are in the form: the cancel is confirmed first, nothing is cleared yet
+    events, messages = driver.act(forms.ActionCancelForm())
+    assert names(messages) == ["utter_confirm_cancel"]
+    assert events == [SlotSet("cancel_pending", True), FollowupAction("action_listen")]
+    assert driver.form == "complaint_form" and driver.slots["complainant_name"] == "张伟"
+    # 确认取消 (or 算了 again): now it is cancelled
     events, messages = driver.act(forms.ActionCancelForm())
     assert names(messages) == ["utter_form_cancelled"]
     assert events == [
@@ -681,9 +687,30 @@ def test_cancel_mid_form_clears_everything_and_creates_nothing(service):
         SlotSet("facts", None),
         SlotSet("amount", None),
         SlotSet("ticket_intent", None),
+        SlotSet("cancel_pending", None),
     ]
     assert driver.form is None
     assert service.create_calls == []
+
+
+def test_a_cancel_before_any_answer_needs_no_confirmation(service):
+    driver = FormDriver()
+    driver.start("complaint_form", "我要投诉", "complain_general")
+    turn = driver.answer("算了", intent="cancel")
+    assert turn.rejected
+    events, messages = driver.act(forms.ActionCancelForm())
+    assert names(messages) == ["utter_form_cancelled"] and driver.form is None
+
+
+def test_continue_after_a_cancel_keeps_every_answer(service):
+    driver = FormDriver()
+    driver.start("complaint_form", "健身房老板跑路了卡里还有两千", "complain_prepaid", amount="两千")
+    driver.answer("张伟")
+    driver.answer("算了", intent="cancel")
+    driver.act(forms.ActionCancelForm())
+    turn = driver.answer('/inform{"form_choice": "continue"}', intent="inform", form_choice="continue")
+    assert driver.slots["complainant_name"] == "张伟" and driver.slots["cancel_pending"] is None
+    assert turn.asked == "phone"
 
 
 def test_cancelling_a_status_look_up_keeps_a_complaint_waiting_for_a_retry(service):

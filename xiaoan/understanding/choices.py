@@ -71,7 +71,9 @@ NO_WORDS = frozenset({
     "不", "不用", "不用了", "不要", "不要了", "不对", "没有", "没", "不是", "不需要", "不需要了", "不了", "否",
     "no", "n", "算了",
 })
-YES_TITLES = frozenset({"确认", "有帮助", "是", "是的", "好的", "需要", "同意", "有用"})
+YES_TITLES = frozenset({"确认", "有帮助", "是", "是的", "好的", "需要", "同意", "有用", "确认取消"})
+#: Replies that confirm a cancel when the yes of a two-way offer is the cancel itself.
+CANCEL_WORDS = frozenset({"算了", "算了吧", "取消", "取消吧", "确认取消", "不填了", "不弄了", "不投诉了", "不举报了"})
 NO_TITLES = frozenset({"修改", "没帮助", "没有帮助", "否", "不是", "不用了", "先不用了", "不需要", "没用"})
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -365,6 +367,8 @@ def resolve_choice(
         yes, no = pair
         if text_forms & YES_WORDS:
             return yes
+        if yes.payload.strip() == "/cancel" and text_forms & CANCEL_WORDS:
+            return yes  # "要取消吗？" [确认取消 | 继续填写]: 算了 confirms the cancel
         if text_forms & NO_WORDS:
             return no
     return None

@@ -300,3 +300,12 @@ def test_a_malformed_synonym_file_is_a_clear_error(tmp_path):
     bad.write_text("groups:\n  - name: x\n    anchors: [{colour: red}]\n    phrases: [a]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad anchor"):
         load_synonyms(bad)
+
+
+def test_giving_up_again_confirms_a_cancel():
+    from xiaoan.understanding.choices import Choice, resolve_choice
+    offer = [Choice("确认取消", "/cancel"), Choice("继续填写", '/inform{"form_choice": "continue"}')]
+    assert resolve_choice("算了", offer).payload == "/cancel"
+    assert resolve_choice("是的", offer).payload == "/cancel"
+    assert resolve_choice("不", offer).payload.startswith("/inform")
+    assert resolve_choice("继续", offer).payload.startswith("/inform")
