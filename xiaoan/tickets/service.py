@@ -34,13 +34,15 @@ from xiaoan import ratelimit
 from xiaoan import faults
 from xiaoan.config import Settings
 from xiaoan.crypto import is_encrypted, key_id_of, keyring, phone_lookup_hash
-from xiaoan.db import session_scope, utcnow
+from xiaoan.db import session_scope
+from xiaoan.localtime import shanghai_date, utcnow
 from xiaoan.tickets import outbox
-from xiaoan.tickets.due import add_working_days, due_flag, shanghai_date
+from xiaoan.tickets.due import add_working_days, due_flag
 from xiaoan.tickets.models import DONE_STATUSES, KINDS, STATUSES, OutboxMessage, Ticket
 from xiaoan.tickets.numbering import allocate_ticket_no, normalize_ticket_no
 from xiaoan.tickets.routing import Router
 from xiaoan.tickets.views import history_json, platform_payload, ticket_json
+from xiaoan.understanding.phones import normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +154,15 @@ def _text(value: Any, name: str, *, required: bool) -> str | None:
 
 
 def _phone(value: Any) -> str:
-    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", str(value)))
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    if not re.fullmatch(r"\d{7,15}", digits):
-        raise TicketValidationError("phone must be a phone number (digits)", "phone")
+    """The phone as the forms store it: the project's one phone rule (`normalize_phone`).
+
+    A mobile number or a Shanghai landline -> "13812345678" / "02161234567"; anything else is
+    refused. The stored (encrypted) phone and its lookup hash (`phone_hash`) are both computed
+    from this form, so `tickets_for_phone` finds a ticket however the number is typed.
+    """
+    digits = normalize_phone(str(value))
+    if digits is None:
+        raise TicketValidationError("phone must be a mobile number or a Shanghai landline", "phone")
     return digits
 
 
