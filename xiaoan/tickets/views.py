@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from xiaoan.db import SHANGHAI
+from xiaoan.localtime import iso_seconds
 from xiaoan.privacy import mask_phone
 from xiaoan.tickets.models import Ticket
 
@@ -20,9 +20,7 @@ CONTRACT_FIELDS = (
 
 def iso_datetime(moment: dt.datetime | None) -> str | None:
     """ISO-8601 in Shanghai time with its offset, e.g. `2026-11-26T10:30:00+08:00`."""
-    if moment is None:
-        return None
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+    return iso_seconds(moment)
 
 
 def amount_number(amount: Decimal | None) -> int | float | None:
