@@ -203,7 +203,7 @@ class SessionView:
         return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
 
     def contract_json(self) -> dict:
-        """The CONTRACT §6 fields of `xiaoan handoff list --json`."""
+        """The docs/interfaces.md §6 fields of `xiaoan handoff list --json`."""
         return {
             "conversation_id": self.conversation_id,
             "channel": self.channel,

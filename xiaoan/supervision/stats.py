@@ -134,7 +134,7 @@ def tickets_by_intent(session: Session, window: Window) -> list[CountRow]:
 
 
 def tickets_by_agency(session: Session, window: Window) -> list[CountRow]:
-    """Tickets by the agency they were routed to (CONTRACT §4), most first."""
+    """Tickets by the agency they were routed to (docs/interfaces.md §4), most first."""
     counts = _grouped(session, Ticket.agency, Ticket.created_at, window)
     total = sum(counts.values())
     names = load_rules()
@@ -152,7 +152,7 @@ def tickets_by_district(session: Session, window: Window) -> list[CountRow]:
 
 @dataclass(frozen=True)
 class DeadlineFigures:
-    """Whether the window's tickets were answered in time (DOMAIN.md §1, on-time closure rate).
+    """Whether the window's tickets were answered in time (docs/domain.md §1, on-time closure rate).
 
     A ticket is *due* once it is answered (or closed) or its answer deadline has passed.
 
@@ -281,7 +281,7 @@ class RatingFigures:
     """Satisfaction ratings given in the window.
 
     Attributes:
-        satisfaction_rate: (满意 + 基本满意) ÷ all ratings (DOMAIN.md §1); None when there is none.
+        satisfaction_rate: (满意 + 基本满意) ÷ all ratings (docs/domain.md §1); None when there is none.
     """
 
     satisfied: int

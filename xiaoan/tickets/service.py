@@ -109,10 +109,10 @@ class TicketReceipt:
     """What the citizen is told after creation."""
 
     ticket_no: str          # "XA-261126-0042"
-    agency: str             # CONTRACT §4 code
+    agency: str             # docs/interfaces.md §4 code
     agency_name: str        # Chinese name, e.g. "浦东新区市场监督管理局"
     contact_by: dt.date     # contact the citizen by (1 working day for the 12345 order)
-    resolve_by: dt.date     # answer by (per kind / DOMAIN.md deadlines)
+    resolve_by: dt.date     # answer by (per kind / docs/domain.md deadlines)
     forwarded: bool         # already accepted by the external platform
     created: bool           # False when the idempotency key had already created it
 
@@ -458,7 +458,7 @@ class TicketService:
         return data
 
     def show(self, ticket_no: str) -> dict[str, Any]:
-        """The CONTRACT §6 JSON of one ticket plus its `history`.
+        """The docs/interfaces.md §6 JSON of one ticket plus its `history`.
 
         Raises:
             TicketNotFound: no such ticket.
@@ -467,7 +467,7 @@ class TicketService:
             return self._show_json(self._load(session, normalize_ticket_no(ticket_no), ticket_no))
 
     def list_tickets(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """CONTRACT §6 JSON of the tickets created at or after `since` (aware), oldest first."""
+        """docs/interfaces.md §6 JSON of the tickets created at or after `since` (aware), oldest first."""
         query = select(Ticket).order_by(Ticket.created_at, Ticket.id)
         if since is not None:
             query = query.where(Ticket.created_at >= since)
