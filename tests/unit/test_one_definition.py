@@ -105,10 +105,18 @@ def test_no_module_answers_the_channel_question_itself():
     assert "startswith(WEB_CONVERSATION_PREFIX)" in source
 
 
-def test_migration_0006_rewrites_stored_rating_channels(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request, tmp_path) -> str:
+    """An empty database (no tables) on SQLite, and on PostgreSQL (marker `postgres`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_migration_0006_rewrites_stored_rating_channels(empty_url):
     from alembic import command
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+    url = empty_url
     command.upgrade(alembic_config(url), "0005_crash")
     engine = create_engine(url, future=True)
     rows = [("web-1", "rest"), ("t-2", "rest"), ("c-3", "socketio"), ("oWx", "wechat"), ("n-4", None)]
