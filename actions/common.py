@@ -33,6 +33,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from rasa_sdk.utils import call_potential_coroutine
 
+from xiaoan.channels.names import channel_name
+from xiaoan.localtime import month_day, to_shanghai
+
 logger = logging.getLogger(__name__)
 
 #: Version of `utter_privacy_notice` (domain/forms.yml). Bump it whenever that text changes:
@@ -68,9 +71,6 @@ CONTINUE = "continue"
 #: Tells action_handoff why the citizen went to a human (its REASONS, actions/handoff.py).
 HANDOFF_REASON = "handoff_reason"
 FORM_FAILED_REASON = "form_failed"
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
 
 # --------------------------------------------------------------------------------------------
 # Reading the tracker
@@ -219,15 +219,8 @@ def idempotency_key(tracker: Tracker, form_name: Text, *fallback_parts: Any) -> 
 
 
 def ticket_channel(tracker: Tracker) -> Text:
-    """The channel stored with a ticket.
-
-    The web chat page talks to Rasa over socket.io, or over REST with conversation ids that
-    start with "web-": both are "web". Other channels keep their name ("wechat", "rest").
-    """
-    channel = tracker.get_latest_input_channel()
-    if channel == "socketio" or (channel == "rest" and str(tracker.sender_id).startswith("web-")):
-        return "web"
-    return channel or "unknown"
+    """The channel stored with a ticket: `xiaoan.channels.names.channel_name` of the latest message."""
+    return channel_name(tracker.get_latest_input_channel(), tracker.sender_id)
 
 
 def response_text(domain: DomainDict, name: Text, **values: Any) -> Text:
@@ -254,8 +247,8 @@ def zh_date(domain: DomainDict, value: dt.date | dt.datetime | None) -> Text:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(SHANGHAI).date()
-    return response_text(domain, "utter_label_date", month=value.month, day=value.day) or value.isoformat()
+        value = to_shanghai(value).date()
+    return response_text(domain, "utter_label_date", month=value.month, day=value.day) or month_day(value)
 
 
 def ticket_service():

@@ -8,21 +8,10 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from xiaoan.labels import clarify_buttons
+
 logger = logging.getLogger(__name__)
 
-# Intents offered as clarification choices, with the button title the citizen sees.
-CLARIFY_LABELS: Dict[str, str] = {
-    "complain_refund": "退款退货纠纷，我要投诉",
-    "complain_prepaid": "预付卡/会员卡纠纷，我要投诉",
-    "complain_general": "商品或服务有问题，我要投诉",
-    "report_violation": "举报违法经营行为",
-    "ask_business_registration": "咨询办照、注销、年报",
-    "ask_consumer_rights": "咨询消费维权规定",
-    "ask_regulation": "咨询投诉举报流程或其他监管问题",
-    "check_ticket_status": "查询工单进度",
-    "request_human": "转人工客服",
-    "out_of_scope": "其他部门的事",
-}
 MAX_CHOICES = 3
 FALLBACK_ACTION = "action_fallback_clarify"
 
@@ -52,10 +41,11 @@ class ActionFallbackClarify(Action):
             dispatcher.utter_message(response="utter_offer_human")
             return []
         ranking = (tracker.latest_message or {}).get("intent_ranking") or []
-        choices = [r["name"] for r in ranking if r.get("name") in CLARIFY_LABELS][:MAX_CHOICES]
+        titles = clarify_buttons()  # xiaoan/resources/labels.yml: the intents offered, with their titles
+        choices = [r["name"] for r in ranking if r.get("name") in titles][:MAX_CHOICES]
         if not choices:
             choices = ["complain_general", "ask_consumer_rights", "request_human"]
-        buttons = [{"title": CLARIFY_LABELS[name], "payload": f"/{name}"} for name in choices]
+        buttons = [{"title": titles[name], "payload": f"/{name}"} for name in choices]
         buttons.append({"title": "都不是", "payload": "/deny"})
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         return []
@@ -105,11 +95,13 @@ class ActionRecordRating(Action):
         return "action_record_rating"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        from xiaoan.channels.names import channel_name
         from xiaoan.ratings import DISSATISFIED, record_rating
 
         text = (tracker.latest_message or {}).get("text") or ""
         try:
-            level = record_rating(tracker.sender_id, tracker.get_latest_input_channel(), text)
+            level = record_rating(tracker.sender_id,
+                                  channel_name(tracker.get_latest_input_channel(), tracker.sender_id), text)
         except Exception:  # noqa: BLE001 - a lost rating must not break the conversation
             logger.exception("could not record a rating")
             level = None

@@ -26,8 +26,9 @@ from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.limits import handoff_allowed
+from xiaoan.channels.names import channel_name
 from xiaoan.handoff.models import REASONS
-from xiaoan.handoff.service import InvalidInput, channel_of, get_handoff_service
+from xiaoan.handoff.service import InvalidInput, get_handoff_service
 from xiaoan.handoff.slots import citizen_slots
 from xiaoan.handoff.triggers import URGENT, detect_escalation
 
@@ -194,7 +195,7 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
                 dispatcher.utter_message(response="utter_offer_callback")
                 return events + [SlotSet("handoff_pending_reason", reason)]
         queued = service.enqueue(
-            conversation_id, channel_of(input_channel, conversation_id), reason, input_channel=input_channel,
+            conversation_id, channel_name(input_channel, conversation_id), reason, input_channel=input_channel,
             intent=topic_intent(tracker), active_form=form_in_progress(tracker),
             slots=slot_snapshot(tracker))
     except Exception:  # noqa: BLE001 - the citizen must hear something useful whatever broke
@@ -295,7 +296,7 @@ class ActionSubmitCallback(Action):
             return events
         try:
             view = get_handoff_service().add_callback(
-                tracker.sender_id, channel_of(tracker.get_latest_input_channel(), tracker.sender_id),
+                tracker.sender_id, channel_name(tracker.get_latest_input_channel(), tracker.sender_id),
                 tracker.get_slot("callback_phone") or "", tracker.get_slot("callback_time") or "",
                 reason=reason if reason in REASONS else "requested", slots=slot_snapshot(tracker))
         except InvalidInput as exc:  # the form validated both; ask again rather than lose the request

@@ -39,7 +39,8 @@ from actions.common import (
 )
 from actions.limits import STATUS_RESPONSE
 from xiaoan.ratelimit import get_rate_limiter, limit_settings
-from xiaoan.tickets.validators import extract_phone_last4, normalize_ticket_no
+from xiaoan.tickets.numbering import normalize_ticket_no
+from xiaoan.tickets.validators import extract_phone_last4
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The `xiaoan` command (CONTRACT §6). Each area's sub-commands live in its own module and are
+"""The `xiaoan` command (docs/interfaces.md §6). Each area's sub-commands live in its own module and are
 imported only when used, so that `xiaoan kb search` does not load the web app."""
 
 from __future__ import annotations

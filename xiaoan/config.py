@@ -1,4 +1,4 @@
-"""Settings read from the environment, in one place (CONTRACT §2)."""
+"""Settings read from the environment, in one place (docs/interfaces.md §2)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterator
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
@@ -24,20 +23,12 @@ from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from xiaoan.config import PROJECT_ROOT, Settings
+from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the time zone lives in xiaoan.localtime
 
 Base = declarative_base()
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-
-#: The time zone citizens, agents and supervisors read dates and times in.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):

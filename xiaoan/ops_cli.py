@@ -114,7 +114,7 @@ def keys_rotate(as_json: bool) -> None:
 
 @click.group()
 def retention() -> None:
-    """个人信息保存期限（DOMAIN §7）：到期删除或去标识化。"""
+    """个人信息保存期限（docs/domain.md §7）：到期删除或去标识化。"""
 
 
 @retention.command("run")

@@ -1,4 +1,4 @@
-"""Masking of citizens' personal data for logs, listings and transcripts (PIPL, DOMAIN.md §7).
+"""Masking of citizens' personal data for logs, listings and transcripts (PIPL, docs/domain.md §7).
 
 What is recognised inside free text (`mask_text`, `find_personal_numbers`):
 

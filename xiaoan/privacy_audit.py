@@ -141,7 +141,8 @@ def audit() -> None:
 def audit_list(as_json: bool, actor: Optional[str], action: Optional[str], limit: int) -> None:
     """列出工作人员查看市民个人信息的记录，最新的在前。"""
     from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, table
-    from xiaoan.db import SHANGHAI, session_scope
+    from xiaoan.db import session_scope
+    from xiaoan.localtime import format_seconds
 
     try:
         with session_scope() as db:
@@ -155,6 +156,6 @@ def audit_list(as_json: bool, actor: Optional[str], action: Optional[str], limit
         click.echo("没有查看记录。")
         return
     click.echo(table(["时间", "人员", "操作", "对象", "来源"],
-                     [[dt.datetime.fromisoformat(r["at"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+                     [[format_seconds(dt.datetime.fromisoformat(r["at"])),
                        r["actor"], r["action_label"], r["subject"],
                        r["source"] + (f" {r['remote_addr']}" if r["remote_addr"] else "")] for r in rows]))

@@ -1,4 +1,4 @@
-"""Retention of citizens' personal data (DOMAIN §7: keep it only as long as the duty needs it).
+"""Retention of citizens' personal data (docs/domain.md §7: keep it only as long as the duty needs it).
 
 `xiaoan retention run` (and the outbox worker, once a day) deletes or de-identifies:
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "models" / "xiaoan.tar.gz"
 PAIRS_FILE = Path(__file__).with_name("minimal_pairs.yml")
 
-# CONTRACT §3 (nlu_fallback is Rasa's own and never an expected intent).
+# docs/interfaces.md §3 (nlu_fallback is Rasa's own and never an expected intent).
 CONTRACT_INTENTS = frozenset(
     """greet goodbye thank affirm deny cancel bot_challenge request_human complain_refund
     complain_prepaid complain_general report_violation ask_business_registration

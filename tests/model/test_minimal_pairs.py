@@ -25,7 +25,7 @@ def test_pairs_file_is_well_formed():
             names = acceptable(expected)
             unknown = [name for name in names if name not in CONTRACT_INTENTS]
             if unknown:
-                problems.append(f"[{group}] {text}: not a CONTRACT intent {unknown}")
+                problems.append(f"[{group}] {text}: not an intent of docs/interfaces.md §3 {unknown}")
             if text in seen and seen[text] != names:
                 problems.append(f"[{group}] {text}: expected {names} here, {seen[text]} elsewhere")
             seen[text] = names

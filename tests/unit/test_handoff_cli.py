@@ -1,4 +1,4 @@
-"""`xiaoan handoff list / callbacks / return-idle` (CONTRACT §6)."""
+"""`xiaoan handoff list / callbacks / return-idle` (docs/interfaces.md §6)."""
 
 from __future__ import annotations
 

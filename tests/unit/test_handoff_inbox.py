@@ -145,7 +145,7 @@ def test_conversation_shows_transcript_intent_and_gathered_slots_masked(app, ser
     client.post(f"/console/inbox/{session_id}/take", data={"csrf_token": csrf(client)})
     page = client.get(f"/console/inbox/{session_id}").text
     for text in ("健身房老板跑路了，卡里还有两千，我电话138****5678，身份证**************123X", "好的，请问您的姓名？",
-                 "转人工", "预付卡投诉（complain_prepaid）", "要求转人工（request_human）", "投诉表单", "张三", "某某健身",
+                 "转人工", "预付卡纠纷（complain_prepaid）", "要求转人工（request_human）", "投诉表单", "张三", "某某健身",
                  "交还小安", "结束会话", "创建工单", MESSAGES["taken"].format(agent="王芳")):
         assert text in page, text
     assert page.count("138****5678") >= 2                # in the transcript and in the gathered slots

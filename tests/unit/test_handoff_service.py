@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select
 
 from xiaoan.config import Settings
 from xiaoan.db import Base, session_scope
+from xiaoan.channels.names import channel_name
 from xiaoan.handoff.models import AgentMessage, HandoffSession
 from xiaoan.handoff.service import (
     DEFAULT_IDLE_MINUTES,
@@ -23,7 +24,6 @@ from xiaoan.handoff.service import (
     NotHolder,
     SessionEnded,
     WeChatNotifier,
-    channel_of,
     idle_minutes_from,
     load_messages,
 )
@@ -459,7 +459,7 @@ def test_bad_callback_requests_are_refused_with_a_reason(service, phone, time, f
     (None, "x", "unknown"),
 ])
 def test_channel_names(input_channel, conversation_id, expected):
-    assert channel_of(input_channel, conversation_id) == expected
+    assert channel_name(input_channel, conversation_id) == expected
 
 
 def test_agent_messages_survive_in_the_audit_table(service, clock):

@@ -1,4 +1,4 @@
-"""`xiaoan kb search` (CONTRACT §6): one question, many from standard input, and the source."""
+"""`xiaoan kb search` (docs/interfaces.md §6): one question, many from standard input, and the source."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ they run in milliseconds and without Rasa:
 4. no example text is trained under two intents;
 5. no held-out example is also a training example;
 6. district synonyms, annotations and the lookup table all resolve to the
-   agency codes of CONTRACT §4.
+   agency codes of docs/interfaces.md §4.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ HELDOUT_DIR = ROOT / "bench" / "nlu_heldout"
 DICT_DIR = ROOT / "xiaoan" / "resources" / "dict"
 CONFIG_FILE = ROOT / "config.yml"
 
-# CONTRACT §4: the district bureaus and the Lingang New Area bureau.
+# docs/interfaces.md §4: the district bureaus and the Lingang New Area bureau.
 DISTRICT_CODES = frozenset(
     "dist-" + name
     for name in (
@@ -45,7 +45,7 @@ DISTRICT_CODES = frozenset(
 )
 DISTRICT_ENTITY = "district"
 
-# CONTRACT: complaint, report and question intents need more examples.
+# docs/interfaces.md §3: complaint, report and question intents need more examples.
 MAIN_INTENT_MIN = 60
 OTHER_INTENT_MIN = 25
 MAIN_INTENT_PATTERN = re.compile(r"^(complain_\w+|report_violation|ask_\w+)$")
@@ -370,7 +370,7 @@ def test_district_synonyms_use_contract_codes(training_files, heldout_files, loo
             if is_district:
                 district_values.add(value)
                 if value not in DISTRICT_CODES:
-                    problems.append(f"{nlu_file.path.name}: synonym '{value}' is not a CONTRACT §4 code")
+                    problems.append(f"{nlu_file.path.name}: synonym '{value}' is not a docs/interfaces.md §4 code")
     missing = DISTRICT_CODES - district_values
     if missing:
         problems.append(f"codes without a synonym block: {sorted(missing)}")
@@ -400,7 +400,7 @@ def test_district_synonyms_use_contract_codes(training_files, heldout_files, loo
             resolved = table.get(alias.lower(), set())
             if not resolved or not resolved <= DISTRICT_CODES:
                 problems.append(f"{nlu_file.path.name}: lookup entry '{alias}' has no district synonym")
-    _fail_if(problems, "district names that do not resolve to a CONTRACT §4 code")
+    _fail_if(problems, "district names that do not resolve to a docs/interfaces.md §4 code")
 
 
 def test_regexes_compile_and_match(training_files):

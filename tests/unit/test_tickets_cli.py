@@ -1,4 +1,4 @@
-"""`xiaoan tickets ...` (CONTRACT §6): JSON fields exactly, masking, errors, outbox commands."""
+"""`xiaoan tickets ...` (docs/interfaces.md §6): JSON fields exactly, masking, errors, outbox commands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing of tickets by the rules in routing_rules.yml (DOMAIN.md §5, CONTRACT §4)."""
+"""Routing of tickets by the rules in routing_rules.yml (docs/domain.md §5, docs/interfaces.md §4)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """小安 on the bureau's WeChat Official Account (公众号): a Rasa input and output channel.
 
-Mounted by Rasa at ``/webhooks/wechat/webhook`` (CONTRACT §1) from ``credentials.yml``::
+Mounted by Rasa at ``/webhooks/wechat/webhook`` (docs/interfaces.md §1) from ``credentials.yml``::
 
     xiaoan.channels.wechat.WeChatInput:
 
-with the values from the environment (CONTRACT §2): ``XIAOAN_WECHAT_TOKEN`` (unset: the
+with the values from the environment (docs/interfaces.md §2): ``XIAOAN_WECHAT_TOKEN`` (unset: the
 channel is off and its webhook answers 404), ``XIAOAN_WECHAT_APPID``,
 ``XIAOAN_WECHAT_SECRET``, ``XIAOAN_WECHAT_AES_KEY`` (set: safe mode), ``XIAOAN_WECHAT_API_URL``.
 
-How a message is answered (DOMAIN.md §6): WeChat waits 5 seconds for the HTTP answer and
+How a message is answered (docs/domain.md §6): WeChat waits 5 seconds for the HTTP answer and
 otherwise retries the same ``MsgId`` up to three times. Each message is claimed once in the
 database (``wechat_processed_messages``), so a retry, also one reaching another process,
 never starts a second run. The assistant gets about 4 seconds: if it answers in time, its
@@ -324,7 +324,7 @@ class WeChatInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
         """Build the channel from ``credentials.yml`` (keys token, appid, secret, aes_key,
-        api_url), falling back to the environment for each value (CONTRACT §2).
+        api_url), falling back to the environment for each value (docs/interfaces.md §2).
 
         Raises:
             RasaException: Safe mode (AES key set) without appid or secret, or a malformed

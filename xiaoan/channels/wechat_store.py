@@ -1,4 +1,4 @@
-"""Database state of the WeChat channel, shared by every Rasa process (DOMAIN.md §6).
+"""Database state of the WeChat channel, shared by every Rasa process (docs/domain.md §6).
 
 Tables:
 

@@ -1,4 +1,4 @@
-"""`xiaoan handoff`: the human-handoff queue for scripts, monitoring and cron (CONTRACT §6)."""
+"""`xiaoan handoff`: the human-handoff queue for scripts, monitoring and cron (docs/interfaces.md §6)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def handoff() -> None:
 
 
 @handoff.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (CONTRACT §6 fields).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (docs/interfaces.md §6 fields).")
 def handoff_list(as_json: bool) -> None:
     """Waiting conversations in queue order, then those held by agents."""
     views = _service().open_sessions()

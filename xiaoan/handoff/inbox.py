@@ -49,8 +49,7 @@ from flask import (
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
-from xiaoan import privacy_audit
-from xiaoan.db import SHANGHAI, utcnow
+from xiaoan import labels, privacy_audit
 from xiaoan.handoff.models import ACTIVE, WAITING
 from xiaoan.handoff.service import (
     DeliveryFailed,
@@ -61,6 +60,7 @@ from xiaoan.handoff.service import (
     SessionView,
 )
 from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
+from xiaoan.localtime import format_clock, format_seconds, utcnow
 from xiaoan.privacy import mask_phone, mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
@@ -81,22 +81,6 @@ REVEAL_SECONDS = 10 * 60
 REVEAL_PARTS = {"transcript": privacy_audit.TRANSCRIPT_REVEAL, "slots": privacy_audit.SLOTS_REVEAL}
 _REVEAL_KEY = "inbox_reveals"
 
-REASON_LABELS = {
-    "requested": "市民要求转人工",
-    "fallback": "小安多次未能理解",
-    "form_failed": "填表多次未通过",
-    "angry": "市民情绪激动",
-    "urgent": "紧急情况",
-}
-CHANNEL_LABELS = {"web": "网页", "wechat": "微信"}
-INTENT_LABELS = {
-    "greet": "问候", "goodbye": "告别", "thank": "致谢", "affirm": "肯定", "deny": "否定", "cancel": "取消",
-    "bot_challenge": "问是否机器人", "request_human": "要求转人工", "complain_refund": "退款退货投诉",
-    "complain_prepaid": "预付卡投诉", "complain_general": "消费投诉", "report_violation": "举报",
-    "ask_business_registration": "咨询登记注册", "ask_consumer_rights": "咨询消费维权", "ask_regulation": "咨询监管问题",
-    "check_ticket_status": "查询工单", "rate_service": "满意度评价", "inform": "提供信息",
-    "out_of_scope": "非市场监管事项", "nlu_fallback": "未能理解",
-}
 STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
 FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
 TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
@@ -210,10 +194,10 @@ def _audit(user, action: str, subject: str) -> None:
 # --- rendering helpers -----------------------------------------------------------------------------
 
 def intent_label(name: Optional[str]) -> Optional[str]:
-    """E.g. "预付卡投诉（complain_prepaid）"; None stays None."""
+    """E.g. "预付卡纠纷（complain_prepaid）" (labels from `xiaoan.labels`); None stays None."""
     if not name:
         return None
-    label = INTENT_LABELS.get(name)
+    label = labels.intent(name)
     return f"{label}（{name}）" if label else name
 
 
@@ -225,12 +209,7 @@ def _minutes_since(moment: Optional[dt.datetime], now: dt.datetime) -> int:
 
 def _local(moment: Optional[dt.datetime]) -> str:
     """A time in Shanghai as HH:MM (with the date when not today)."""
-    if moment is None:
-        return ""
-    shanghai = dt.timezone(dt.timedelta(hours=8))
-    local = moment.astimezone(shanghai)
-    today = utcnow().astimezone(shanghai).date()
-    return local.strftime("%H:%M") if local.date() == today else local.strftime("%m-%d %H:%M")
+    return format_clock(moment, utcnow())
 
 
 def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = None) -> dict:
@@ -239,9 +218,9 @@ def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = 
         "id": view.id,
         "position": position,
         "channel": view.channel,
-        "channel_label": CHANNEL_LABELS.get(view.channel, view.channel),
+        "channel_label": labels.channel(view.channel),
         "reason": view.reason,
-        "reason_label": REASON_LABELS.get(view.reason, view.reason),
+        "reason_label": labels.handoff_reason(view.reason),
         "status": view.status,
         "status_label": STATUS_LABELS.get(view.status, view.status),
         "urgent": view.reason == "urgent",
@@ -715,7 +694,7 @@ def audit_log():
     with db_session() as db:
         rows = privacy_audit.list_views(db, actor=actor, action=action)
     for row in rows:
-        row["local_time"] = dt.datetime.fromisoformat(row["at"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+        row["local_time"] = format_seconds(dt.datetime.fromisoformat(row["at"]))
     return render_template("inbox/audit.html", rows=rows, actor=actor or "", action=action or "",
                            action_labels=privacy_audit.ACTION_LABELS, limit=privacy_audit.MAX_LISTED)
 
@@ -736,7 +715,7 @@ def callbacks():
     _heartbeat(service, _agent())
     done = [c for c in service.callbacks(None) if c.status == "done"][:20]
     return render_template("inbox/callbacks.html", open_items=service.callbacks(), done_items=done,
-                           reason_labels=REASON_LABELS, channel_labels=CHANNEL_LABELS, local=_local)
+                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=_local)
 
 
 @bp.route("/console/inbox/callbacks/<int:callback_id>", methods=["GET", "POST"])
@@ -770,7 +749,7 @@ def callback_detail(callback_id: int):
             error = "页面已过期，请刷新页面后重试。"
     slots = gathered_slots(item.slots or {})
     return render_template("inbox/callback.html", item=item, form=form, error=error, slots=slots,
-                           reason_labels=REASON_LABELS, channel_labels=CHANNEL_LABELS, local=_local), \
+                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=_local), \
         (400 if error else 200)
 
 

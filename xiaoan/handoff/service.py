@@ -46,7 +46,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from xiaoan.config import Settings
-from xiaoan.db import session_scope, utcnow
+from xiaoan.db import session_scope
 from xiaoan.handoff.models import (
     ACTIVE,
     CALLBACK_DONE,
@@ -61,6 +61,7 @@ from xiaoan.handoff.models import (
     CallbackRequest,
     HandoffSession,
 )
+from xiaoan.localtime import month_day, utcnow
 from xiaoan.privacy import mask_phone
 from xiaoan.rasa_client import RasaClient, RasaError
 
@@ -202,7 +203,7 @@ class SessionView:
         return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
 
     def contract_json(self) -> dict:
-        """The CONTRACT §6 fields of `xiaoan handoff list --json`."""
+        """The docs/interfaces.md §6 fields of `xiaoan handoff list --json`."""
         return {
             "conversation_id": self.conversation_id,
             "channel": self.channel,
@@ -340,19 +341,6 @@ class WeChatNotifier:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-def channel_of(input_channel: Optional[str], conversation_id: str) -> str:
-    """The project's channel name for a Rasa input channel: web chat → "web", WeChat → "wechat".
-
-    The web app talks to Rasa's REST channel with ids "web-..."; the socket.io chat is web too.
-    """
-    name = (input_channel or "").strip().lower()
-    if name in {"socketio", "web"} or (name == "rest" and conversation_id.startswith("web-")):
-        return "web"
-    if name.startswith("wechat") or name.endswith(".wechatinput"):
-        return "wechat"
-    return name or "unknown"
-
 
 def priority_of(reason: str) -> int:
     """Urgent conversations are served first."""
@@ -769,7 +757,7 @@ class HandoffService:
                        .values(ticket_no=receipt.ticket_no, last_agent_activity_at=now))
         text = self.messages["ticket_created"].format(
             ticket_no=receipt.ticket_no, agency_name=receipt.agency_name,
-            contact_by=f"{receipt.contact_by.month}月{receipt.contact_by.day}日")
+            contact_by=month_day(receipt.contact_by))
         try:
             self.notifier(view).deliver(view.conversation_id, [_bot(text, agent=view.agent_name or "")])
         except (RasaError, ChannelDeliveryError) as exc:

@@ -1,4 +1,4 @@
-"""`xiaoan kb …`: import, export and search the knowledge base (CONTRACT §6)."""
+"""`xiaoan kb …`: import, export and search the knowledge base (docs/interfaces.md §6)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _load_service(source: str, kb_dir: Path | None):
 
 
 def result_json(result: SearchResult) -> list[dict]:
-    """A search result as CONTRACT §6 JSON objects, best first."""
+    """A search result as docs/interfaces.md §6 JSON objects, best first."""
     return [
         {
             "id": hit.entry.id,

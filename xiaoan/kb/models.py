@@ -40,6 +40,7 @@ class KbEntry(Base):
     answer = Column(Text, nullable=False)
     tags = Column(JSON, nullable=False, default=list)
     basis = Column(Text, nullable=True, comment="legal or official basis, null when there is none")
+    # The database comment keeps the wording of migration 0001 ("CONTRACT §4" = docs/interfaces.md §4).
     agency = Column(String(120), nullable=True, comment="CONTRACT §4 code, 'dist', or an outside body")
     effective_from = Column(Date, nullable=True)
     expires_on = Column(Date, nullable=True, comment="last day the entry is answered; after it the entry is expired")

@@ -69,7 +69,7 @@ class EntryData:
         answer: the Chinese answer, plain and short first, details after.
         tags: keywords.
         basis: legal or official basis, or None.
-        agency: CONTRACT §4 code, ``dist`` or an outside body's name, or None.
+        agency: docs/interfaces.md §4 code, ``dist`` or an outside body's name, or None.
         effective_from: first day the entry may be answered, or None.
         expires_on: last day the entry may be answered, or None.
         status: draft | review | published | retired.

@@ -46,7 +46,7 @@ RULES_PATH = Path(__file__).resolve().parent.parent / "resources" / "alert_rules
 SEVERITIES = ("low", "medium", "high")
 SEVERITY_LABELS = {"low": "低", "medium": "中", "high": "高"}
 
-#: Intents a ticket can carry (CONTRACT §3); signal intents must be among them.
+#: Intents a ticket can carry (docs/interfaces.md §3); signal intents must be among them.
 TICKET_INTENTS = ("complain_refund", "complain_prepaid", "complain_general", "report_violation")
 
 #: A name is never shortened below this many characters.

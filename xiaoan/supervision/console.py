@@ -17,11 +17,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from xiaoan.db import SHANGHAI, utcnow
+from xiaoan import labels
+from xiaoan.localtime import format_minutes, shanghai_date, utcnow
 from xiaoan.privacy import mask_text
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import stats
-from xiaoan.tickets.due import due_flag, shanghai_date
+from xiaoan.tickets.due import due_flag
 from xiaoan.tickets.models import DONE_STATUSES, Ticket
 from xiaoan.tickets.numbering import normalize_ticket_no
 from xiaoan.tickets.routing import load_rules
@@ -48,7 +49,7 @@ _LONG_NUMBER = re.compile(r"(?<![\d*])\d{6,}[\dXx]?(?![\d*])")
 
 def _time(value: dt.datetime | None) -> str:
     """A timestamp in Shanghai time, e.g. 2026-11-26 14:03."""
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+    return format_minutes(value)
 
 
 def _percent(value: float | None) -> str:
@@ -69,7 +70,7 @@ def _district(code: str | None) -> str:
 
 
 def _signal(value: str) -> str:
-    return stats.INTENT_LABELS.get(value, value)
+    return labels.intent(value) or value
 
 
 @bp.context_processor

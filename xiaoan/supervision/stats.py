@@ -25,12 +25,14 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from xiaoan.db import SHANGHAI, utcnow
+from xiaoan import labels
 from xiaoan.handoff.models import REASONS, HandoffSession
 from xiaoan.kb.models import KbEntry, KbUnanswered, KbVote
+from xiaoan.localtime import SHANGHAI, iso_seconds, shanghai_date, utcnow
 from xiaoan.privacy import mask_text
 from xiaoan.ratings import BASIC, DISSATISFIED, SATISFIED, ServiceRating
-from xiaoan.tickets.due import due_flag, shanghai_date
+from xiaoan.supervision.alerts import TICKET_INTENTS
+from xiaoan.tickets.due import due_flag
 from xiaoan.tickets.models import DONE_STATUSES, Ticket, TicketStatusEvent
 from xiaoan.tickets.routing import load_rules
 from xiaoan.tickets.validators import district_name
@@ -40,21 +42,9 @@ from xiaoan.tickets.validators import district_name
 WINDOWS = {"today": ("今天", 1), "7d": ("近7天", 7), "30d": ("近30天", 30)}
 DEFAULT_WINDOW = "7d"
 
-#: The four kinds of citizens' requests that become tickets (CONTRACT §3).
-INTENT_LABELS = {
-    "complain_refund": "退款纠纷",
-    "complain_prepaid": "预付卡纠纷",
-    "complain_general": "其他消费投诉",
-    "report_violation": "举报",
-}
-#: Why conversations went to a human (xiaoan.handoff.models.REASONS).
-HANDOFF_REASON_LABELS = {
-    "requested": "市民要求转人工",
-    "fallback": "小安多次未能理解",
-    "form_failed": "填表多次未通过",
-    "angry": "市民情绪激动",
-    "urgent": "紧急情况",
-}
+# The four kinds of citizens' requests that become tickets are `alerts.TICKET_INTENTS`
+# (docs/interfaces.md §3); their labels, like those of the hand-off reasons, are in
+# xiaoan/resources/labels.yml (xiaoan.labels).
 RATING_LABELS = {SATISFIED: "满意", BASIC: "基本满意", DISSATISFIED: "不满意"}
 NO_DISTRICT_LABEL = "未确定区"
 
@@ -118,7 +108,9 @@ class CountRow:
 
 def intent_label(intent: str | None) -> str:
     """The Chinese label of a ticket intent (其他 for one outside the four kinds)."""
-    return INTENT_LABELS.get(intent or "", f"其他（{intent}）" if intent else "其他")
+    if intent in TICKET_INTENTS:
+        return labels.intent(intent) or intent
+    return f"其他（{intent}）" if intent else "其他"
 
 
 def tickets_total(session: Session, window: Window) -> int:
@@ -137,12 +129,12 @@ def tickets_by_intent(session: Session, window: Window) -> list[CountRow]:
     order), then any other intent."""
     counts = _grouped(session, Ticket.intent, Ticket.created_at, window)
     total = sum(counts.values())
-    keys = list(INTENT_LABELS) + sorted(k for k in counts if k not in INTENT_LABELS)
+    keys = list(TICKET_INTENTS) + sorted(k for k in counts if k not in TICKET_INTENTS)
     return [CountRow(k, intent_label(k), counts.get(k, 0), _share(counts.get(k, 0), total)) for k in keys]
 
 
 def tickets_by_agency(session: Session, window: Window) -> list[CountRow]:
-    """Tickets by the agency they were routed to (CONTRACT §4), most first."""
+    """Tickets by the agency they were routed to (docs/interfaces.md §4), most first."""
     counts = _grouped(session, Ticket.agency, Ticket.created_at, window)
     total = sum(counts.values())
     names = load_rules()
@@ -160,7 +152,7 @@ def tickets_by_district(session: Session, window: Window) -> list[CountRow]:
 
 @dataclass(frozen=True)
 class DeadlineFigures:
-    """Whether the window's tickets were answered in time (DOMAIN.md §1, on-time closure rate).
+    """Whether the window's tickets were answered in time (docs/domain.md §1, on-time closure rate).
 
     A ticket is *due* once it is answered (or closed) or its answer deadline has passed.
 
@@ -289,7 +281,7 @@ class RatingFigures:
     """Satisfaction ratings given in the window.
 
     Attributes:
-        satisfaction_rate: (满意 + 基本满意) ÷ all ratings (DOMAIN.md §1); None when there is none.
+        satisfaction_rate: (满意 + 基本满意) ÷ all ratings (docs/domain.md §1); None when there is none.
     """
 
     satisfied: int
@@ -312,7 +304,7 @@ def handoffs_by_reason(session: Session, window: Window) -> list[CountRow]:
     counts = _grouped(session, HandoffSession.reason, HandoffSession.waiting_since, window)
     total = sum(counts.values())
     keys = list(REASONS) + sorted(k for k in counts if k not in REASONS)
-    return [CountRow(k, HANDOFF_REASON_LABELS.get(k, k), counts.get(k, 0), _share(counts.get(k, 0), total))
+    return [CountRow(k, labels.handoff_reason(k), counts.get(k, 0), _share(counts.get(k, 0), total))
             for k in keys]
 
 
@@ -355,7 +347,7 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     if isinstance(value, dt.datetime):
-        return value.astimezone(SHANGHAI).isoformat(timespec="seconds")
+        return iso_seconds(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -1,5 +1,5 @@
 """`xiaoan tickets ...`: list, show and update tickets, inspect and replay the forwarding outbox,
-check the routing rules (CONTRACT §6)."""
+check the routing rules (docs/interfaces.md §6)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def tickets() -> None:
 
 
 @tickets.command("list")
-@click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段）。")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出（docs/interfaces.md §6 字段）。")
 @since_option("只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
 @_friendly_errors
 def list_command(as_json: bool, since: dt.datetime | None) -> None:
@@ -86,7 +86,7 @@ def list_command(as_json: bool, since: dt.datetime | None) -> None:
 
 @tickets.command("show")
 @click.argument("ticket_no")
-@click.option("--json", "as_json", is_flag=True, help="JSON 输出（CONTRACT §6 字段加 history）。")
+@click.option("--json", "as_json", is_flag=True, help="JSON 输出（docs/interfaces.md §6 字段加 history）。")
 @_friendly_errors
 def show_command(ticket_no: str, as_json: bool) -> None:
     """查看一件工单及其状态记录（每次查看都记入个人信息查看记录）。"""

@@ -29,7 +29,7 @@ from typing import Any
 import chinese_calendar
 
 from xiaoan.datafiles import load_cached
-from xiaoan.db import SHANGHAI, utcnow
+from xiaoan.localtime import shanghai_date, utcnow  # noqa: F401 - shanghai_date re-exported for callers
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +82,6 @@ class HolidayCalendar:
 
 
 _EMPTY = HolidayCalendar(years={})
-
-
-def shanghai_date(moment: dt.datetime) -> dt.date:
-    """The calendar date in Shanghai of a timezone-aware moment."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given; use a timezone-aware one (xiaoan.db.utcnow())")
-    return moment.astimezone(SHANGHAI).date()
 
 
 # --- holidays.yml ------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from xiaoan.crypto import EncryptedJSON, EncryptedText
 from xiaoan.db import Base, UTCDateTime, utcnow
 
-#: Ticket kinds (CONTRACT §6).
+#: Ticket kinds (docs/interfaces.md §6).
 KINDS = ("complaint", "report")
 
 #: Ticket statuses in lifecycle order; each change is a `TicketStatusEvent`.
@@ -68,7 +68,7 @@ class Money(TypeDecorator):
 
 
 class Ticket(Base):
-    """A complaint (投诉) or report (举报) filed through the assistant (CONTRACT §6)."""
+    """A complaint (投诉) or report (举报) filed through the assistant (docs/interfaces.md §6)."""
 
     __tablename__ = "tickets"
 
@@ -96,7 +96,7 @@ class Ticket(Base):
     respondent_credit_code = Column(String(18), doc="统一社会信用代码, when the citizen knew it.")
     online_platform = Column(String(100), doc="Platform name when the respondent sells on one.")
     district = Column(String(32), doc="District code without 'dist-' used for routing, or None.")
-    agency = Column(String(64), nullable=False, doc="CONTRACT §4 agency code the ticket is routed to.")
+    agency = Column(String(64), nullable=False, doc="docs/interfaces.md §4 agency code the ticket is routed to.")
     routing_rule = Column(String(64), doc="Id of the routing rule that decided the agency.")
     facts = Column(Text, nullable=False)
     claim = Column(Text)

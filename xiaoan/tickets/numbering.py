@@ -21,7 +21,12 @@ from xiaoan.tickets.models import TicketSequence
 PREFIX = "XA"
 MAX_PER_DAY = 9999
 TICKET_NO_RE = re.compile(r"^XA-\d{6}-\d{4}$")
-_LOOSE_RE = re.compile(r"^(?:XA)?(\d{6})(\d{4})$")
+# A whole answer that is a ticket number once separators are dropped ("XA" may be missing).
+_WHOLE_RE = re.compile(r"^(?:XA)?(\d{6})(\d{4})$")
+_SEPARATORS_RE = re.compile(r"[\s\-_—–·.]+")
+#: A ticket number inside a sentence ("工单号是 XA 261126 0042"): here the "XA" is required, so
+#: that other numbers in a message are not taken for one.
+TICKET_NO_IN_TEXT_RE = re.compile(r"(?<![A-Za-z0-9])[Xx][Aa]\s*-?\s*(\d{6})\s*-?\s*(\d{4})(?!\d)")
 
 
 class TicketNumbersExhausted(RuntimeError):
@@ -36,21 +41,24 @@ def format_ticket_no(day: dt.date, seq: int) -> str:
 
 
 def normalize_ticket_no(text: str | None) -> str | None:
-    """Read a ticket number however it was typed or spoken.
+    """Read a ticket number however it was typed or spoken: the one rule of the project.
 
-    Accepts lower case, spaces, dashes, full-width characters and a missing "XA":
-    "xa2611260042", "XA 261126 0042", "ＸＡ－２６１１２６－００４２", "261126-0042".
+    - A text that is a ticket number on its own, in lower case, with spaces, dashes, dots or
+      full-width characters, with or without "XA": "xa2611260042", "XA 261126 0042",
+      "ＸＡ－２６１１２６－００４２", "261126-0042".
+    - Else the first "XA" number inside a sentence: "工单号是 XA 261126 0042，尾号5678".
 
     Returns:
-        The canonical `XA-YYMMDD-NNNN`, or None when it is not a ticket number.
+        The canonical `XA-YYMMDD-NNNN`, or None when the text holds no ticket number.
     """
     if not text:
         return None
-    compact = re.sub(r"[\s\-_—–·.]+", "", unicodedata.normalize("NFKC", text)).upper()
-    match = _LOOSE_RE.match(compact)
-    if not match:
-        return None
-    return f"{PREFIX}-{match.group(1)}-{match.group(2)}"
+    plain = unicodedata.normalize("NFKC", str(text))
+    whole = _WHOLE_RE.match(_SEPARATORS_RE.sub("", plain).upper())
+    if whole:
+        return f"{PREFIX}-{whole.group(1)}-{whole.group(2)}"
+    found = TICKET_NO_IN_TEXT_RE.search(plain)
+    return f"{PREFIX}-{found.group(1)}-{found.group(2)}" if found else None
 
 
 def allocate_ticket_no(session: Session, day: dt.date) -> str:

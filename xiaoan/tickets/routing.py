@@ -352,7 +352,7 @@ class Router:
     def effective_district(self, draft: Any, rules: RoutingRules | None = None) -> str | None:
         """The district that decides jurisdiction.
 
-        For an online seller (DOMAIN.md §2): the district of the address shown on the
+        For an online seller (docs/domain.md §2): the district of the address shown on the
         platform; None when that address is unknown, outside Shanghai or unresolvable.
         Otherwise the district the form resolved.
         """

@@ -34,13 +34,15 @@ from xiaoan import ratelimit
 from xiaoan import faults
 from xiaoan.config import Settings
 from xiaoan.crypto import is_encrypted, key_id_of, keyring, phone_lookup_hash
-from xiaoan.db import session_scope, utcnow
+from xiaoan.db import session_scope
+from xiaoan.localtime import shanghai_date, utcnow
 from xiaoan.tickets import outbox
-from xiaoan.tickets.due import add_working_days, due_flag, shanghai_date
+from xiaoan.tickets.due import add_working_days, due_flag
 from xiaoan.tickets.models import DONE_STATUSES, KINDS, STATUSES, OutboxMessage, Ticket
 from xiaoan.tickets.numbering import allocate_ticket_no, normalize_ticket_no
 from xiaoan.tickets.routing import Router
 from xiaoan.tickets.views import history_json, platform_payload, ticket_json
+from xiaoan.understanding.phones import normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +109,10 @@ class TicketReceipt:
     """What the citizen is told after creation."""
 
     ticket_no: str          # "XA-261126-0042"
-    agency: str             # CONTRACT §4 code
+    agency: str             # docs/interfaces.md §4 code
     agency_name: str        # Chinese name, e.g. "浦东新区市场监督管理局"
     contact_by: dt.date     # contact the citizen by (1 working day for the 12345 order)
-    resolve_by: dt.date     # answer by (per kind / DOMAIN.md deadlines)
+    resolve_by: dt.date     # answer by (per kind / docs/domain.md deadlines)
     forwarded: bool         # already accepted by the external platform
     created: bool           # False when the idempotency key had already created it
 
@@ -152,11 +154,15 @@ def _text(value: Any, name: str, *, required: bool) -> str | None:
 
 
 def _phone(value: Any) -> str:
-    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", str(value)))
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    if not re.fullmatch(r"\d{7,15}", digits):
-        raise TicketValidationError("phone must be a phone number (digits)", "phone")
+    """The phone as the forms store it: the project's one phone rule (`normalize_phone`).
+
+    A mobile number or a Shanghai landline -> "13812345678" / "02161234567"; anything else is
+    refused. The stored (encrypted) phone and its lookup hash (`phone_hash`) are both computed
+    from this form, so `tickets_for_phone` finds a ticket however the number is typed.
+    """
+    digits = normalize_phone(str(value))
+    if digits is None:
+        raise TicketValidationError("phone must be a mobile number or a Shanghai landline", "phone")
     return digits
 
 
@@ -452,7 +458,7 @@ class TicketService:
         return data
 
     def show(self, ticket_no: str) -> dict[str, Any]:
-        """The CONTRACT §6 JSON of one ticket plus its `history`.
+        """The docs/interfaces.md §6 JSON of one ticket plus its `history`.
 
         Raises:
             TicketNotFound: no such ticket.
@@ -461,7 +467,7 @@ class TicketService:
             return self._show_json(self._load(session, normalize_ticket_no(ticket_no), ticket_no))
 
     def list_tickets(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """CONTRACT §6 JSON of the tickets created at or after `since` (aware), oldest first."""
+        """docs/interfaces.md §6 JSON of the tickets created at or after `since` (aware), oldest first."""
         query = select(Ticket).order_by(Ticket.created_at, Ticket.id)
         if since is not None:
             query = query.where(Ticket.created_at >= since)

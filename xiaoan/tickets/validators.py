@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from xiaoan.datafiles import load_cached
+from xiaoan.tickets import numbering as _numbering
 from xiaoan.understanding import money as _money
 from xiaoan.understanding import phones as _phones
 
@@ -404,16 +405,10 @@ def detect_online_platform(text: str | None) -> str | None:
 # Ticket status look-up
 # --------------------------------------------------------------------------------------------
 
-_TICKET_NO_RE = re.compile(r"(?<![A-Za-z0-9])[Xx][Aa]\s*-?\s*(\d{6})\s*-?\s*(\d{4})(?!\d)")
+# The ticket-number rule lives in xiaoan.tickets.numbering (one definition); the name is kept
+# for the callers of this module.
+normalize_ticket_no = _numbering.normalize_ticket_no
 _LAST4_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-
-
-def normalize_ticket_no(text: str | None) -> str | None:
-    """The ticket number in a message, normalised ("xa2611260042" -> "XA-261126-0042")."""
-    if not text:
-        return None
-    m = _TICKET_NO_RE.search(_nfkc(str(text)))
-    return f"XA-{m.group(1)}-{m.group(2)}" if m else None
 
 
 def extract_phone_last4(text: str | None) -> str | None:
@@ -421,7 +416,7 @@ def extract_phone_last4(text: str | None) -> str | None:
     if not text:
         return None
     plain = _nfkc(str(text))
-    plain = _TICKET_NO_RE.sub(" ", plain)  # a ticket number's last group is not the phone
+    plain = _numbering.TICKET_NO_IN_TEXT_RE.sub(" ", plain)  # a ticket number's last group is not the phone
     phone = extract_phone(plain)
     if phone:
         return phone[-4:]

@@ -1,4 +1,4 @@
-"""JSON shapes of a ticket: the CONTRACT §6 listing, the history, and the platform payload."""
+"""JSON shapes of a ticket: the docs/interfaces.md §6 listing, the history, and the platform payload."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from xiaoan.db import SHANGHAI
+from xiaoan.localtime import iso_seconds
 from xiaoan.privacy import mask_phone
 from xiaoan.tickets.models import Ticket
 
-#: The ticket JSON fields of CONTRACT §6, in order (`xiaoan tickets list --json`).
+#: The ticket JSON fields of docs/interfaces.md §6, in order (`xiaoan tickets list --json`).
 CONTRACT_FIELDS = (
     "ticket_no", "kind", "intent", "status", "created_at", "channel", "conversation_id",
     "complainant_name", "phone_masked", "complainant_address", "respondent_name",
@@ -20,9 +20,7 @@ CONTRACT_FIELDS = (
 
 def iso_datetime(moment: dt.datetime | None) -> str | None:
     """ISO-8601 in Shanghai time with its offset, e.g. `2026-11-26T10:30:00+08:00`."""
-    if moment is None:
-        return None
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+    return iso_seconds(moment)
 
 
 def amount_number(amount: Decimal | None) -> int | float | None:
@@ -36,7 +34,7 @@ def amount_number(amount: Decimal | None) -> int | float | None:
 
 
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
-    """Exactly the CONTRACT §6 fields; the phone masked, the name null when anonymous."""
+    """Exactly the docs/interfaces.md §6 fields; the phone masked, the name null when anonymous."""
     return {
         "ticket_no": ticket.ticket_no,
         "kind": ticket.kind,
@@ -71,7 +69,7 @@ def history_json(ticket: Ticket) -> list[dict[str, Any]]:
 def platform_payload(ticket: Ticket, agency_name: str) -> dict[str, Any]:
     """The body POSTed to the work-order platform.
 
-    The CONTRACT §6 fields plus what the handling unit needs: the FULL phone number (the
+    The docs/interfaces.md §6 fields plus what the handling unit needs: the FULL phone number (the
     bureau calls the citizen back), the agency's name, the credit code, the online platform,
     the anonymity flag and the version of the privacy notice the citizen saw.
     """

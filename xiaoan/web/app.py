@@ -1,4 +1,4 @@
-"""The web app factory and the `xiaoan web` command (CONTRACT §1: 127.0.0.1:8000).
+"""The web app factory and the `xiaoan web` command (docs/interfaces.md §1: 127.0.0.1:8000).
 
 Flask rather than FastAPI: Rasa 3.6 pins pydantic 1.10 and SQLAlchemy 1.4, and Flask 3 with
 flask-wtf (CSRF, forms) depends on neither, so it lives in the same environment unconstrained.
