@@ -111,6 +111,9 @@ class CrashStack:
             "XIAOAN_RASA_URL": self.rasa_url,
             "XIAOAN_ACTION_URL": f"{self.action_url}/webhook",
             "XIAOAN_FAULT_ARM_FILE": str(self.arm_file),
+            # the doors (docs/security/doors.md): Rasa sends this to the action server, say() to REST
+            "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),
+            "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),
             "SANIC_HOST": "127.0.0.1",
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -189,7 +192,7 @@ class CrashStack:
 
     def say(self, sender: str, text: str) -> list[dict]:
         r = requests.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                          timeout=120)
+                          headers={"X-Xiaoan-Rest-Secret": self.env["XIAOAN_REST_SECRET"]}, timeout=120)
         r.raise_for_status()
         return r.json()
 

@@ -249,7 +249,9 @@ def check_mixture(rng: random.Random) -> None:
     out = mask_text(text)
     compact = normalize_digits(out).replace(" ", "").replace("-", "").upper()
     for secret in secrets:
-        assert secret not in compact and secret[3:-4] not in compact, (text, out)
+        # the hidden middle never shows with what precedes it (the middle alone may equal the kept
+        # last four: 13000000000 -> 130****0000)
+        assert secret not in compact and secret[:-4] not in compact, (text, out)
     assert len(find_personal_numbers(text)) == len(secrets)
     assert not find_personal_numbers(out)                          # masks are never found again
 
