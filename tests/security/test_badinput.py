@@ -274,3 +274,226 @@ def test_a_nul_in_ticket_fields_from_the_inbox_is_a_400(any_db_app, fake_rasa):
     assert assert_chinese_error(reply) == messages.UNREADABLE_TEXT
     assert not [c for c in fake_rasa.calls if c["path"].endswith("/tracker/events")
                 and "\ud800" in json.dumps(c["json"], ensure_ascii=False)]
+
+
+# --- property-based: the chat API of the web app -----------------------------------------------------
+
+SPECIAL_TEXTS = ["\x00", "a\x00", "\ud800", "你\udfff好", "😀🙏🏻", "مرحبا بالعالم", "\u202e反转\u202c", "\ufeff", " \t\n ",
+                 "/greet", '/complain_prepaid{"amount": 99999}', "/", "//", "你" * 500, "你" * 501, "x" * 100_000,
+                 "\u0000\u0000", "\\ud800", "<script>alert(1)</script>", "' OR 1=1 --", "%00", "\r\n\r\n"]
+texts = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=()), max_size=40),  # every code point, surrogates too
+    st.text(alphabet=st.sampled_from("你好投诉商家退款😀\u200f\x00\ud800 /{}\"'"), max_size=600),
+    st.sampled_from(SPECIAL_TEXTS),
+)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
+                    st.floats(allow_nan=True, allow_infinity=True), texts)
+json_values = st.recursive(scalars, lambda children: st.one_of(
+    st.lists(children, max_size=4), st.dictionaries(texts, children, max_size=4)), max_leaves=12)
+chat_bodies = st.one_of(
+    st.fixed_dictionaries({}, optional={"text": json_values, "payload": json_values, "sender": json_values,
+                                        "metadata": json_values}),
+    st.fixed_dictionaries({"text": texts}),
+    json_values,
+)
+CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "application/json; charset=utf-16",
+                 "text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/xml", ""]
+
+
+def encoded_body(draw_value: Any, how: str) -> bytes:
+    if how == "json":
+        return json.dumps(draw_value).encode()  # ASCII: lone surrogates and NUL arrive escaped
+    if how == "json_utf8":
+        return json.dumps(draw_value, ensure_ascii=False).encode("utf-8", "surrogatepass")  # raw, invalid UTF-8
+    if how == "truncated":
+        return json.dumps(draw_value).encode()[:-1]
+    return repr(draw_value).encode("utf-8", "surrogatepass")
+
+
+raw_bodies = st.one_of(
+    st.tuples(chat_bodies, st.sampled_from(["json", "json_utf8", "truncated", "repr"])).map(lambda t: encoded_body(*t)),
+    st.binary(max_size=200),
+    st.integers(min_value=1, max_value=20_000).map(lambda n: ("[" * n + "]" * n).encode()),
+    st.integers(min_value=1, max_value=20_000).map(lambda n: ('{"text":' + '{"a":' * n + "1" + "}" * n + "}").encode()),
+)
+
+
+def quote_any(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value.encode("utf-8", "surrogatepass"), safe="")
+
+
+def assert_4xx_is_explained(response) -> None:
+    assert response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:300])
+    assert_no_trace(response)
+    if response.status_code >= 400:
+        assert_chinese_error(response)
+
+
+@PROPERTY_SETTINGS
+@given(body=raw_bodies, content_type=st.sampled_from(CONTENT_TYPES), with_csrf=st.booleans())
+def test_property_chat_message_never_fails_and_stores_nothing_it_refuses(app, fake_rasa, body, content_type,
+                                                                          with_csrf):
+    browser = getattr(app, "_badinput_browser", None) or Browser(app)
+    app._badinput_browser = browser
+    before = len(webhook_calls(fake_rasa))
+    headers = {"X-CSRFToken": browser.token} if with_csrf else {}
+    response = browser.client.post("/api/chat/message", data=body, content_type=content_type or None,
+                                   headers=headers)
+    assert_4xx_is_explained(response)
+    calls = webhook_calls(fake_rasa)
+    if response.status_code != 200:
+        assert len(calls) == before  # refused: Rasa never saw it
+    else:
+        assert len(calls) == before + 1
+        sent = calls[-1]["json"]["message"]
+        assert isinstance(sent, str) and sent and len(sent) <= 500
+        assert not re.search("[\x00\ud800-\udfff]", sent + json.dumps(calls[-1]["json"].get("metadata"),
+                                                                      ensure_ascii=False))
+    history = browser.client.get("/api/chat/history")  # the conversation always reads back
+    assert history.status_code == 200
+    for message in history.get_json()["messages"]:
+        assert not re.search("[\x00\ud800-\udfff]", message["text"] or "")
+
+
+@PROPERTY_SETTINGS
+@given(route=st.sampled_from(["/api/chat/history", "/api/chat/updates", "/api/chat/end", "/api/chat/message"]),
+       method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+       query=st.lists(st.tuples(st.sampled_from(["after", "after", "sender", "text", "x\x00", "\ud800"]),
+                                texts | st.sampled_from(["nan", "inf", "-1", "1e999", "0x10", "", "1" * 400])),
+                      max_size=3),
+       body=raw_bodies, content_type=st.sampled_from(CONTENT_TYPES), with_csrf=st.booleans())
+def test_property_every_chat_route_answers_any_request_without_a_5xx(app, fake_rasa, route, method, query, body,
+                                                                     content_type, with_csrf):
+    browser = getattr(app, "_badinput_browser", None) or Browser(app)
+    app._badinput_browser = browser
+    url = route + ("?" + "&".join(f"{quote_any(k)}={quote_any(v)}" for k, v in query) if query else "")
+    headers = {"X-CSRFToken": browser.token} if with_csrf else {}
+    response = browser.client.open(url, method=method, data=body if method != "GET" else None,
+                                   content_type=content_type or None, headers=headers)
+    assert_4xx_is_explained(response)
+    if response.status_code == 200 and route != "/api/chat/end":
+        assert isinstance(response.get_json(), dict)
+
+
+# --- property-based: the Rasa REST channel's webhook -------------------------------------------------
+
+REST_SECRET = "badinput-rest-secret-0123456789abcdef"
+
+
+class RecordingAgent:
+    """Rasa's agent as the channel sees it: an in-memory tracker store; records each message and
+    stores it in the tracker as Rasa would (a tracker that cannot be serialised fails here)."""
+
+    def __init__(self) -> None:
+        from rasa.core.tracker_store import InMemoryTrackerStore
+        from rasa.shared.core.domain import Domain
+
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.messages: list = []
+
+    async def handle_message(self, message) -> None:
+        from rasa.shared.core.events import UserUttered
+
+        tracker = await self.tracker_store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, metadata=message.metadata, input_channel=message.input_channel))
+        await self.tracker_store.save(tracker)  # serialises the events as JSON
+        self.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "收到")
+
+
+@pytest.fixture(scope="module")
+def rest_channel():
+    """`ChoiceRestInput` mounted in Rasa's Sanic app as `rasa run` mounts it, on a free loopback port."""
+    from rasa.core.run import configure_app
+    from sanic import Sanic
+
+    from tests.fakes.wechat_server import serve_sanic
+    from xiaoan.channels.rest import ChoiceRestInput
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(Sanic, "test_mode", True)
+    app = configure_app(input_channels=[ChoiceRestInput(REST_SECRET)], enable_api=False, route="/webhooks/",
+                        use_uvloop=False)
+    agent = RecordingAgent()
+    app.ctx.agent = agent
+    try:
+        with serve_sanic(app) as (base_url, _loop):
+            yield f"{base_url}/webhooks/rest/webhook", agent
+    finally:
+        patch.undo()
+
+
+rest_bodies = st.one_of(
+    st.fixed_dictionaries({}, optional={"sender": json_values, "message": json_values, "metadata": json_values,
+                                        "input_channel": json_values}),
+    st.fixed_dictionaries({"sender": st.sampled_from(["web-" + "a" * 32, "web-" + "b" * 32]), "message": texts},
+                          optional={"metadata": json_values, "input_channel": texts}),
+    json_values,
+)
+rest_raw_bodies = st.one_of(
+    st.tuples(rest_bodies, st.sampled_from(["json", "json_utf8", "truncated", "repr"])).map(lambda t: encoded_body(*t)),
+    st.binary(max_size=200),
+    st.integers(min_value=1, max_value=20_000).map(lambda n: ("[" * n + "]" * n).encode()),
+    st.integers(min_value=1, max_value=5_000).map(
+        lambda n: ('{"sender": "web-x", "message": "hi", "metadata": ' + '{"a":' * n + "1" + "}" * n + "}").encode()),
+)
+
+
+def assert_rest_4xx_is_explained(response) -> None:
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    assert not any(marker in response.text for marker in TRACE_MARKERS), response.text[:300]
+    if response.status_code >= 400:
+        body = response.json()
+        assert body["code"] == response.status_code and CJK_RE.search(body["message"]), body
+
+
+@PROPERTY_SETTINGS
+@given(body=rest_raw_bodies, content_type=st.sampled_from(CONTENT_TYPES), with_secret=st.booleans(),
+       stream=st.sampled_from(["", "?stream=false", "?stream=true", "?stream=%00"]))
+def test_property_rest_webhook_never_fails_and_refused_messages_reach_no_tracker(rest_channel, body, content_type,
+                                                                                   with_secret, stream):
+    url, agent = rest_channel
+    before = len(agent.messages)
+    headers = {"Content-Type": content_type} if content_type else {}
+    if with_secret:
+        headers[REST_SECRET_HEADER] = REST_SECRET
+    response = requests.post(url + stream, data=body, headers=headers, timeout=30)
+    assert_rest_4xx_is_explained(response)
+    if not with_secret:
+        assert response.status_code == 401
+    if response.status_code != 200:
+        assert len(agent.messages) == before
+        return
+    assert len(agent.messages) == before + 1
+    message = agent.messages[-1]
+    assert isinstance(message.text, str) and isinstance(message.sender_id, str) and message.sender_id.strip()
+    assert json_problem_free(message.text, message.sender_id, message.metadata)
+
+
+def json_problem_free(*values: Any) -> bool:
+    from xiaoan.input_checks import json_problem
+
+    return json_problem(list(values)) is None
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"null", b"[]", b'"text"', b"{}", b'{"sender": "web-x"}', b'{"message": "hi"}',
+    b'{"sender": 1, "message": "hi"}', b'{"sender": "web-x", "message": ["hi"]}',
+    b'{"sender": "web-x", "message": "hi", "metadata": []}', b'{"sender": "web-x", "message": "hi\\u0000"}',
+    b'{"sender": "web-x", "message": "\\ud800"}', b'{"sender": "web-\\ud800", "message": "hi"}',
+    b'{"sender": "web-x", "message": "hi", "metadata": {"display_text": "\\udc00"}}',
+    b"[" * 50_000 + b"]" * 50_000, b'{"sender": "web-x", "message": "hi"',
+])
+def test_rest_webhook_regressions_are_400_with_a_chinese_message(rest_channel, body):
+    url, agent = rest_channel
+    before = len(agent.messages)
+    response = requests.post(url, data=body, headers={REST_SECRET_HEADER: REST_SECRET,
+                                                      "Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 400, (response.status_code, response.text[:200])
+    assert_rest_4xx_is_explained(response)
+    assert len(agent.messages) == before
+    good = requests.post(url, json={"sender": "web-x", "message": "你好😀"},
+                         headers={REST_SECRET_HEADER: REST_SECRET}, timeout=30)
+    assert good.status_code == 200 and good.json() == [{"recipient_id": "web-x", "text": "收到"}]
