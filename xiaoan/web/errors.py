@@ -8,7 +8,9 @@ Bad input is answered 4xx before any view can store it (issue 12, item 4; `xiaoa
 - `reject_unreadable_input` answers 400 `UNREADABLE_TEXT` when a path parameter, a query or form
   field (name or value) or a JSON string holds a NUL (PostgreSQL cannot store it) or a lone
   surrogate (breaks a conversation's history once stored);
-- JSON answers never fail on a lone surrogate already stored somewhere: it is written as U+FFFD.
+- JSON answers never fail on a lone surrogate already stored somewhere: it is written as U+FFFD;
+- `<int:...>` path parameters match only ids a database integer column can hold (0 to 2^31-1):
+  a larger one is a 404, not an OverflowError (SQLite) or "integer out of range" (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from flask import Flask, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from xiaoan.input_checks import TOO_DEEP, UNREADABLE, has_unreadable, json_problem, loads_bounded, replace_surrogates
 from xiaoan.web import messages
@@ -29,6 +32,18 @@ logger = logging.getLogger(__name__)
 API_PREFIXES = ("/api/", "/console/api/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+MAX_PATH_INT = 2**31 - 1
+"""Largest `<int:...>` path parameter (PostgreSQL INTEGER)."""
+
+
+class BoundedIntConverter(IntegerConverter):
+    """Werkzeug's `int` converter, limited to what an INTEGER primary key can hold."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 - werkzeug's names
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=MAX_PATH_INT if max is None else max,
+                         signed=signed)
 
 
 class SafeJSONProvider(DefaultJSONProvider):
@@ -107,7 +122,9 @@ def reject_unreadable_input():
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Install the handlers, the input check and the safe JSON provider on `app`."""
+    """Install the handlers, the input check, the safe JSON provider and the bounded `int` converter
+    on `app` (before the blueprints: routes pick their converters when they are added)."""
+    app.url_map.converters["int"] = BoundedIntConverter
     previous = app.json
     app.json = SafeJSONProvider(app)
     for setting in ("ensure_ascii", "sort_keys", "compact", "mimetype"):
