@@ -619,3 +619,34 @@ def test_every_route_answers_malformed_requests_without_a_5xx(any_db_app, fake_r
     seed_records(any_db_app, fake_rasa)
     failures = walk_and_collect(any_db_app, database_url)
     assert failures == [], "\n".join(failures[:40]) + f"\n... {len(failures)} in all"
+
+
+class SurrogateTracker:
+    """The app's Rasa client, but every tracker read back holds a lone surrogate in a user and a bot event."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def get_tracker(self, conversation_id: str, *args, **kwargs) -> dict:
+        tracker = self._client.get_tracker(conversation_id, *args, **kwargs)
+        tracker["events"] = list(tracker.get("events") or []) + json.loads(
+            '[{"event": "user", "timestamp": 5.0, "text": "\\u6295\\u8bc9\\ud800", "parse_data": {}},'
+            ' {"event": "bot", "timestamp": 6.0, "text": "\\u65e7\\udfff", "data": {}, "metadata": {}}]')
+        return tracker
+
+
+def test_the_agents_transcript_survives_a_stored_surrogate(any_db_app, fake_rasa):
+    """The inbox's page and transcript API read back a conversation stored before the check."""
+    seed_records(any_db_app, fake_rasa)
+    extensions = any_db_app.extensions["xiaoan"]
+    extensions["rasa_client"] = SurrogateTracker(extensions["rasa_client"])
+    client = sign_in(any_db_app)
+    page = client.get("/console/inbox/1")
+    assert page.status_code == 200, page.get_data(as_text=True)[:300]
+    assert "投诉\ufffd" in page.get_data(as_text=True)
+    api = client.get("/console/api/inbox/1/transcript?after=0")
+    assert api.status_code == 200
+    assert "旧\ufffd" in api.get_data(as_text=True)

@@ -8,7 +8,9 @@ Bad input is answered 4xx before any view can store it (issue 12, item 4; `xiaoa
 - `reject_unreadable_input` answers 400 `UNREADABLE_TEXT` when a path parameter, a query or form
   field (name or value) or a JSON string holds a NUL (PostgreSQL cannot store it) or a lone
   surrogate (breaks a conversation's history once stored);
-- JSON answers never fail on a lone surrogate already stored somewhere: it is written as U+FFFD;
+- JSON answers and pages never fail on a lone surrogate already stored somewhere (a conversation
+  written before this check, read back in the chat history or the agents' transcript): it is
+  written as U+FFFD;
 - `<int:...>` path parameters match only ids a database integer column can hold (0 to 2^31-1):
   a larger one is a 404, not an OverflowError (SQLite) or "integer out of range" (PostgreSQL).
 """
@@ -19,6 +21,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from markupsafe import Markup
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -72,6 +75,15 @@ def error_response(status: int, message: str | None = None):
     if is_api_request():
         return jsonify(error=message), status
     return render_template("error.html", status=status, message=message), status
+
+
+def _finalize_template_value(value: Any) -> Any:
+    """Jinja `finalize`: every `{{ ... }}` value encodable as UTF-8 (lone surrogates become U+FFFD)."""
+    if isinstance(value, Markup):
+        return Markup(replace_surrogates(str(value)))
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    return value
 
 
 def input_problem() -> str | None:
@@ -129,6 +141,7 @@ def register_error_handlers(app: Flask) -> None:
     app.json = SafeJSONProvider(app)
     for setting in ("ensure_ascii", "sort_keys", "compact", "mimetype"):
         setattr(app.json, setting, getattr(previous, setting))
+    app.jinja_env.finalize = _finalize_template_value
     app.before_request(reject_unreadable_input)
 
     @app.errorhandler(CSRFError)
