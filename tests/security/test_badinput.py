@@ -650,3 +650,34 @@ def test_the_agents_transcript_survives_a_stored_surrogate(any_db_app, fake_rasa
     api = client.get("/console/api/inbox/1/transcript?after=0")
     assert api.status_code == 200
     assert "旧\ufffd" in api.get_data(as_text=True)
+
+
+# --- one live check against the running assistant ----------------------------------------------------
+
+@pytest.mark.e2e
+def test_live_surrogates_nul_and_nesting_never_reach_the_tracker(stack):
+    """The web app and Rasa's REST channel refuse them with 400; the conversation still reads back."""
+    import uuid
+
+    web = requests.Session()
+    page = web.get(f"{stack.web_url}/", timeout=30)
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)
+    headers = {"X-CSRFToken": token, "Content-Type": "application/json"}
+    assert web.post(f"{stack.web_url}/api/chat/message", data=json.dumps({"text": "你好"}), headers=headers,
+                    timeout=120).status_code == 200
+    for body in (json.dumps({"text": "投诉\ud800"}), json.dumps({"text": "a\x00b"}), "[" * 100_000 + "]" * 100_000):
+        refused = web.post(f"{stack.web_url}/api/chat/message", data=body, headers=headers, timeout=60)
+        assert refused.status_code == 400 and CJK_RE.search(refused.json()["error"])
+    history = web.get(f"{stack.web_url}/api/chat/history", timeout=60)
+    assert history.status_code == 200
+    assert [m["text"] for m in history.json()["messages"] if m["sender"] == "user"] == ["你好"]
+
+    sender = f"web-{uuid.uuid4().hex}"
+    secret = {REST_SECRET_HEADER: stack.env["XIAOAN_REST_SECRET"], "Content-Type": "application/json"}
+    assert stack.say(sender, "你好")
+    before = len(stack.tracker(sender)["events"])
+    for body in (json.dumps({"sender": sender, "message": "投诉\ud800"}), json.dumps({"sender": sender, "message": "\x00"}),
+                 "[]", "[" * 100_000 + "]" * 100_000, json.dumps({"sender": sender})):
+        refused = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data=body, headers=secret, timeout=60)
+        assert refused.status_code == 400 and CJK_RE.search(refused.json()["message"])
+    assert len(stack.tracker(sender)["events"]) == before
