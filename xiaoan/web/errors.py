@@ -21,9 +21,9 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from markupsafe import Markup
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
