@@ -377,7 +377,7 @@ def test_only_supervisors_read_the_audit_log_and_it_holds_no_personal_data(app, 
     only_slots = boss.get("/console/inbox/audit?action=slots_reveal").text
     assert only_slots.count(f"handoff:{session_id}") == 1
     assert "暂无记录" in boss.get("/console/inbox/audit?actor=nobody").text
-    assert boss.get("/console/inbox/audit?action=%00&actor=" + "x" * 500).status_code == 200   # odd filters: no 5xx
+    assert boss.get("/console/inbox/audit?action=%00&actor=" + "x" * 500).status_code in (200, 400)  # odd: no 5xx
 
 
 def test_tickets_show_on_the_command_line_is_logged_and_listed(db_url, monkeypatch):

@@ -29,10 +29,47 @@ from sanic.request import Request
 
 from xiaoan.channels.choices import TypedChoiceHandler
 from xiaoan.config import REST_SECRET_HEADER, rest_secret
+from xiaoan.input_checks import MAX_JSON_DEPTH, UNREADABLE, json_problem, loads_bounded
 
 logger = logging.getLogger(__name__)
 
 NOT_AUTHENTICATED = "未授权的请求：此接口仅供小安网页端调用。"
+BAD_REQUEST = "请求格式有误：需要 JSON 对象，含字符串字段 sender 和 message。"
+UNREADABLE_TEXT = "内容中含有无法识别的字符，请删除后重新输入。"
+MAX_SENDER_CHARS = 128
+MAX_MESSAGE_CHARS = 5000
+"""Generous: the web app sends at most 500 typed characters, or an offered button's payload."""
+MAX_CHANNEL_CHARS = 64
+
+
+def webhook_body_problem(body: bytes) -> Optional[str]:
+    """Why a webhook body cannot become a user message (a Chinese message), or None when it can.
+
+    The body must be a JSON object (nested at most `MAX_JSON_DEPTH` levels) with a non-empty string
+    ``sender`` and a string ``message``; ``input_channel`` a short string and ``metadata`` an object
+    when present; no NUL or lone surrogate anywhere (PostgreSQL refuses NUL; a lone surrogate stored
+    in the tracker breaks every later read of the conversation).
+    """
+    try:
+        data = loads_bounded(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return BAD_REQUEST
+    if not isinstance(data, dict):
+        return BAD_REQUEST
+    sender, message = data.get("sender"), data.get("message")
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+        return BAD_REQUEST
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE_CHARS:
+        return BAD_REQUEST
+    channel = data.get("input_channel")
+    if channel is not None and (not isinstance(channel, str) or len(channel) > MAX_CHANNEL_CHARS):
+        return BAD_REQUEST
+    if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
+        return BAD_REQUEST
+    problem = json_problem(data, MAX_JSON_DEPTH)
+    if problem is not None:
+        return UNREADABLE_TEXT if problem == UNREADABLE else BAD_REQUEST
+    return None
 
 
 def secret_matches(given: Any, expected: str) -> bool:
@@ -83,6 +120,18 @@ class ChoiceRestInput(RestInput):
                            request.method, request.path)
             return response.json({"status": "failure", "reason": "NotAuthenticated", "code": 401,
                                   "message": NOT_AUTHENTICATED}, status=401)
+
+        @blueprint.middleware("request")
+        async def check_message(request: Request) -> Optional[response.HTTPResponse]:
+            # after the secret; Rasa's own handler answers 500 on a body that is not a JSON object
+            if request.method != "POST" or not request.path.rstrip("/").endswith("/webhook"):
+                return None
+            problem = webhook_body_problem(request.body)
+            if problem is None:
+                return None
+            logger.info("REST channel: a malformed message was refused (%s)", problem)
+            return response.json({"status": "failure", "reason": "BadRequest", "code": 400,
+                                  "message": problem}, status=400)
 
         handler.blueprint = blueprint
         return blueprint

@@ -20,9 +20,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from xiaoan.db import SHANGHAI
+from xiaoan.input_checks import has_unreadable
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
 from xiaoan.kb.schema import AREAS, STATUSES, EntryData, parse_entry, today_shanghai
 from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
+from xiaoan.web.messages import UNREADABLE_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +385,10 @@ def _form_from_request() -> dict[str, str]:
 
 def _validate(form: dict[str, str]) -> tuple[EntryData | None, list[str]]:
     """The form as an entry, or Chinese error messages (the same rules as the YAML import)."""
+    if any(has_unreadable(value) for value in form.values()):
+        # NUL cannot be stored by PostgreSQL; a lone surrogate cannot be encoded (the web app's
+        # input check refuses both before the view; this keeps the rule where the form is read)
+        return None, [UNREADABLE_TEXT]
     raw = {
         "id": form["id"].strip(),
         "title": form["title"],

@@ -34,6 +34,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from xiaoan.db import session_scope, utcnow
+from xiaoan.input_checks import has_unreadable, replace_unreadable
 from xiaoan.ratelimit import Decision, RateLimiter, limit_settings
 from xiaoan.web import messages
 from xiaoan.web.auth_models import ROLES, StaffLoginFailure, StaffUser
@@ -101,6 +102,8 @@ def create_user(session: Session, username: str, password: str, role: str,
     display_name = (display_name or username).strip()
     if not 1 <= len(display_name) <= 64:
         raise UserError("display name must be 1-64 characters")
+    if has_unreadable(display_name) or not display_name.isprintable():
+        raise UserError("display name must not contain control characters")
     _check_password(password, username)
     if session.execute(select(StaffUser.id).where(StaffUser.username == username)).first():
         raise UserError(f"user {username!r} already exists")
@@ -149,13 +152,17 @@ def authenticate(session: Session, username: str, password: str, now: dt.datetim
         LoginFailed: wrong username or password, or the account is inactive.
     """
     now = now or utcnow()
-    username = normalize_username(username)[:64]
+    # a NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8) never names an account; replaced,
+    # the attempt still fails, counts and hashes like any other
+    username = replace_unreadable(normalize_username(username)[:64])
+    readable_password = not has_unreadable(password or "")
     until = lockout_until(session, username, now)
     if until is not None:
         raise LoginLocked(until, now)
     user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
     # hash even for unknown users so that response time does not reveal which usernames exist
-    password_ok = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
+    password_ok = check_password_hash(user.password_hash if user else _dummy_hash(),
+                                      replace_unreadable(password or "")) and readable_password
     if user is None or not user.active or not password_ok:
         session.add(StaffLoginFailure(username=username, failed_at=now))
         session.execute(delete(StaffLoginFailure).where(
@@ -199,7 +206,7 @@ def lockout_until(session: Session, username: str, now: dt.datetime) -> dt.datet
     """When the lockout of `username` ends, or None when it may try to sign in now."""
     stamps = session.execute(
         select(StaffLoginFailure.failed_at)
-        .where(StaffLoginFailure.username == normalize_username(username),
+        .where(StaffLoginFailure.username == replace_unreadable(normalize_username(username)),
                StaffLoginFailure.failed_at > now - FAILURE_WINDOW - LOCKOUT)
         .order_by(StaffLoginFailure.failed_at.desc())
         .limit(MAX_FAILURES)
@@ -211,6 +218,8 @@ def lockout_until(session: Session, username: str, now: dt.datetime) -> dt.datet
 
 
 def _get_user(session: Session, username: str) -> StaffUser:
+    if has_unreadable(username or ""):
+        raise UserError(f"no such user: {username!r}")
     user = session.execute(
         select(StaffUser).where(StaffUser.username == normalize_username(username))).scalar_one_or_none()
     if user is None:
@@ -221,6 +230,8 @@ def _get_user(session: Session, username: str) -> StaffUser:
 def _check_password(password: str, username: str) -> None:
     if not password or len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if has_unreadable(password):
+        raise UserError("password must not contain NUL or unpaired surrogate characters")
     if password.strip().lower() == username:
         raise UserError("password must not be the username")
 

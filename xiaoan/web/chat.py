@@ -23,6 +23,7 @@ from typing import Any
 from flask import Blueprint, jsonify, render_template, request, session
 
 from xiaoan.channels.choices import DISPLAY_TEXT_KEY, is_command, screen_command
+from xiaoan.input_checks import has_unreadable
 from xiaoan.privacy import mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web import messages
@@ -78,6 +79,8 @@ def post_message():
             payload = data["payload"]
             if not isinstance(payload, str) or not payload.strip():
                 return _error(400, messages.BAD_MESSAGE_REQUEST)
+            if has_unreadable(payload):
+                return _error(400, messages.UNREADABLE_TEXT)
             offered = _offered_buttons(client, conv) if session.get(STARTED_KEY) else []
             button = next((b for b in offered if b["payload"] == payload.strip()), None)
             if button is None:
@@ -93,6 +96,9 @@ def post_message():
                 return _error(400, messages.EMPTY_MESSAGE)
             if len(text) > MAX_MESSAGE_CHARS:
                 return _error(400, messages.MESSAGE_TOO_LONG.format(limit=MAX_MESSAGE_CHARS))
+            if has_unreadable(text):
+                # a NUL cannot be stored by PostgreSQL; a lone surrogate breaks the history once stored
+                return _error(400, messages.UNREADABLE_TEXT)
             if is_command(text):
                 # typed "/intent{...}" is a command only when it is an offered button's payload
                 offered = _offered_buttons(client, conv) if session.get(STARTED_KEY) else []

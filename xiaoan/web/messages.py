@@ -7,6 +7,8 @@ MESSAGE_TOO_LONG = "内容过长，请控制在{limit}字以内，可以分几�
 BAD_MESSAGE_REQUEST = "请求格式有误，请刷新页面后重试。"
 STALE_BUTTON = "这个选项已失效，请直接输入您的问题。"
 BAD_CURSOR = "参数有误，请刷新页面后重试。"
+UNREADABLE_TEXT = "内容中含有无法识别的字符，请删除后重新输入。"
+TOO_DEEP_REQUEST = "请求格式有误（嵌套层级过深），请刷新页面后重试。"
 
 CSRF_FAILED = "页面已过期，请刷新页面后重试。"
 LOGIN_REQUIRED = "请先登录。"
