@@ -398,7 +398,7 @@ def mask(text: str) -> str:
     return _LANDLINE_RE.sub(r"\1****\2", _PHONE_RE.sub(r"\1****\2", text))
 
 
-def print_failures(outcomes: list[Outcome], limit: int = 10) -> None:
+def print_failures(outcomes: list[Outcome], limit: int = 40) -> None:
     """Dev split only: the transcripts of failed conversations, phones masked."""
     failed = [o for o in outcomes if not o.right_first_time][:limit]
     for o in failed:
