@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -954,3 +954,26 @@ class ActionCancelForm(Action):
         if tracker.get_slot(CANCEL_PENDING):
             events.append(SlotSet(CANCEL_PENDING, None))
         return events
+
+
+class ActionDefaultFallback(Action):
+    """Rasa's core fallback, with one exception: after "要取消这次登记吗？" the form goes on.
+
+    The cancel rule runs ``action_cancel_form``; when it only asks to confirm, the form stays
+    active but no rule covers the next message (继续填写, or an answer to the question asked
+    before), so RulePolicy falls back here. With a confirmation pending, the form is resumed and
+    reads that message as it reads any answer (继续填写 re-asks the question). Otherwise this
+    is Rasa's own fallback: ``utter_default`` and the message reverted.
+    """
+
+    def name(self) -> Text:
+        return "action_default_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> List[EventType]:
+        form = tracker.active_loop_name
+        if tracker.get_slot(CANCEL_PENDING) and form in (COMPLAINT_FORM, REPORT_FORM):
+            logger.info("conversation %s: cancel not confirmed, %s goes on", tracker.sender_id, form)
+            return [SlotSet(CANCEL_PENDING, None), FollowupAction(form)]
+        dispatcher.utter_message(response="utter_default")
+        return [UserUtteranceReverted()]
