@@ -26,7 +26,7 @@ import pytest
 from tests.dialogue_support import predict, said, session_start, train_rule_policy
 import yaml
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActionExecuted, ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.utils import call_potential_coroutine
 
@@ -1207,3 +1207,17 @@ def test_a_bare_kind_of_business_is_not_a_merchant_name():
 
     kind_only = [{"entity": "respondent_name", "value": "健身房", "start": 2, "end": 5}]
     assert merchant_from_message(_message_tracker("那家健身房跑路了", kind_only)) is None
+
+
+def test_the_fallback_resumes_a_form_whose_cancel_was_not_confirmed(service):
+    driver = FormDriver()
+    driver.start("complaint_form", "健身房老板跑路了卡里还有两千", "complain_prepaid", amount="两千")
+    driver.answer("张伟")
+    driver.answer("算了", intent="cancel")
+    driver.act(forms.ActionCancelForm())
+    driver.say("继续填写", "inform")
+    events, messages = driver.act(forms.ActionDefaultFallback())
+    assert events == [SlotSet("cancel_pending", None), FollowupAction("complaint_form")] and messages == []
+    # without a pending cancel it is Rasa's own fallback
+    events, messages = driver.act(forms.ActionDefaultFallback())
+    assert names(messages) == ["utter_default"] and events == [UserUtteranceReverted()]
