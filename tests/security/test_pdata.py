@@ -456,8 +456,8 @@ def test_live_stack_agent_sees_a_real_conversation_masked_until_revealed(stack):
 
     agent = signed_in("liveagent")
     queue = agent.get(f"{stack.web_url}/console/api/inbox/queue", timeout=30).json()["queue"]
-    assert len(queue) == 1, queue
-    session_id = queue[0]["id"]
+    assert queue, queue
+    session_id = max(entry["id"] for entry in queue)  # this test's: the stack is shared with other tests
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', agent.get(f"{stack.web_url}/console/inbox").text).group(1)
     agent.post(f"{stack.web_url}/console/inbox/{session_id}/take", data={"csrf_token": token}, timeout=30)
     page = agent.get(f"{stack.web_url}/console/inbox/{session_id}", timeout=30).text
@@ -468,4 +468,5 @@ def test_live_stack_agent_sees_a_real_conversation_masked_until_revealed(stack):
     assert revealed.status_code == 200 and "我的电话是+86 138 1234 5678" in revealed.text
     listed = stack.cli("audit", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [(r["actor"], r["action"]) for r in json.loads(listed.stdout)] == [("liveagent", "transcript_reveal")]
+    assert [(r["actor"], r["action"]) for r in json.loads(listed.stdout)
+            if r["actor"].startswith("live")] == [("liveagent", "transcript_reveal")]
