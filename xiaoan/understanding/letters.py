@@ -6,19 +6,22 @@ its address, what happened on which dates, how much money is at stake, and what 
 prefilled and only the missing fields asked for.
 
 The value parsers of this package do the detailed work (``merchants.find_merchant``,
-``addresses.find_address``, ``money.parse_amount``, ``dates.find_dates``); while one of them is
-not available this module falls back to :mod:`xiaoan.tickets.validators` and a few simple
-patterns of its own. Pure Python, no Rasa import.
+``addresses.find_address``, ``money.parse_amount``/``find_amounts``, ``dates.find_dates``); this
+module picks, among what they find, what a ticket needs. Pure Python, no Rasa import.
 """
 from __future__ import annotations
 
 import datetime
-import importlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+
+from xiaoan.tickets.validators import resolve_district
+from xiaoan.understanding.addresses import find_address
+from xiaoan.understanding.dates import find_dates
+from xiaoan.understanding.merchants import find_merchant
+from xiaoan.understanding.money import find_amounts, parse_amount
 
 __all__ = ["LetterFields", "is_letter", "read_letter", "split_sentences"]
 
@@ -108,101 +111,6 @@ def is_letter(text: str) -> bool:
     return len(clauses) >= 4
 
 
-# --------------------------------------------------------------------------------------------
-# The package's parsers, with fallbacks while one is missing
-# --------------------------------------------------------------------------------------------
-
-
-def _parser(module: str, name: str) -> Callable[..., Any] | None:
-    """``xiaoan.understanding.<module>.<name>``, or None while it does not exist."""
-    try:
-        found = importlib.import_module(f"xiaoan.understanding.{module}")
-    except ImportError:
-        return None
-    function = getattr(found, name, None)
-    return function if callable(function) else None
-
-
-def _text_of(value: Any, *attributes: str) -> str | None:
-    """A string result, or the first string attribute of a result object."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.strip() or None
-    for attribute in attributes:
-        inner = getattr(value, attribute, None)
-        if isinstance(inner, str) and inner.strip():
-            return inner.strip()
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], str):
-        return value[0].strip() or None
-    return None
-
-
-def _parse_amount(text: str) -> Decimal | None:
-    function = _parser("money", "parse_amount")
-    if function is not None:
-        try:
-            value = function(text)
-        except TypeError:
-            value = None
-        else:
-            if value is None or isinstance(value, Decimal):
-                return value
-            value = getattr(value, "value", getattr(value, "amount", value))
-            try:
-                return Decimal(str(value))
-            except ArithmeticError:
-                return None
-    from xiaoan.tickets.validators import parse_amount
-
-    return parse_amount(text)
-
-
-# --- merchant ----------------------------------------------------------------------------------
-
-_MERCHANT_SUFFIX = (
-    r"(?:有限责任公司|股份有限公司|有限公司|集团|公司|旗舰店|专卖店|专营店|体验店|直营店|加盟店|"
-    r"工作室|健身房|健身中心|健身会所|会所|俱乐部|培训中心|培训学校|培训机构|教育|学校|学堂|"
-    r"美容院|美容店|美发店|理发店|养生馆|瑜伽馆|游泳馆|球馆|场馆|琴行|画室|超市|便利店|商行|商店|"
-    r"餐厅|饭店|酒楼|酒店|宾馆|民宿|旅行社|影城|中心|药房|药店|车行|门店|店|馆|院|厂|行)"
-)
-_BRANCH = r"(?:[（(][^（）()]{1,12}[)）])?"
-_QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,40})[”\"」』》]")
-_NAMED_AFTER = re.compile(
-    r"(?:商家|店名|店铺名|公司名|被投诉方|被投诉人|被举报方|被举报人|投诉对象|举报对象|名称|名字)"
-    r"(?:叫|是|为)?[:：]?\s*([^\s，。,；;：:]{2,40}?" + _MERCHANT_SUFFIX + _BRANCH + r")"
-)
-_CALLED = re.compile(r"(?:一家|一个|名叫|叫做|名为|叫)([^\s，。,；;：:的]{2,30}?" + _MERCHANT_SUFFIX + _BRANCH + r")")
-_REGISTERED = re.compile(
-    r"((?:上海|[\u4e00-\u9fff]{2,3}(?:省|市))[\u4e00-\u9fffA-Za-z0-9]{2,30}?"
-    r"(?:有限责任公司|股份有限公司|有限公司|公司)" + _BRANCH + r")"
-)
-
-
-def _fallback_merchant(text: str) -> str | None:
-    for pattern in (_NAMED_AFTER, _REGISTERED):
-        match = pattern.search(text)
-        if match:
-            return match.group(1)
-    for match in _QUOTED.finditer(text):
-        inner = match.group(1).strip()
-        # a shop sign in quotes: ends like a business, or with its branch in brackets
-        if re.search(_MERCHANT_SUFFIX + _BRANCH + r"$", inner) or re.search(r"[（(][^（）()]{1,12}[)）]$", inner):
-            return inner
-    match = _CALLED.search(text)
-    return match.group(1) if match else None
-
-
-def _find_merchant(text: str) -> str | None:
-    function = _parser("merchants", "find_merchant")
-    if function is not None:
-        try:
-            return _text_of(function(text), "name", "text", "value")
-        except TypeError:
-            pass
-    return _fallback_merchant(text)
-
-
 # --- address -----------------------------------------------------------------------------------
 
 _ADDRESS_LABEL = re.compile(r"(?:地址|地点|位于|位置|门店在|店在|开在)(?:是|为|在)?[:：]?\s*([^\s，。,；;！!？?]{4,60})")
@@ -213,112 +121,34 @@ _ROAD_ADDRESS = re.compile(
 )
 
 
-def _district_of(text: str | None) -> str | None:
-    if not text:
-        return None
-    from xiaoan.tickets.validators import resolve_district
-
-    return resolve_district(text)
-
-
 # The citizen's own address ("家住静安区武定路", "我住在…") is not the merchant's: blanked out first.
 _HOME_ADDRESS = re.compile(r"(?:家住|住在|我住|居住在|居住于|家在|住址[:：是为]?|通信地址[:：是为]?|联系地址[:：是为]?)[^，,。；;！!？?\n]*")
 
 
+def _without_home(text: str) -> str:
+    """`text` with the citizen's own address blanked out (same length, so positions still hold)."""
+    return _HOME_ADDRESS.sub(lambda m: "，" * len(m.group(0)), text)
+
+
 def _find_address(text: str) -> tuple[str | None, str | None]:
-    """(address, district code) of the merchant's address in a letter."""
-    text = _HOME_ADDRESS.sub(lambda m: "，" * len(m.group(0)), text)
-    function = _parser("addresses", "find_address")
-    if function is not None:
-        try:
-            found = function(text)
-        except TypeError:
-            found = None
-        else:
-            address = _text_of(found, "text", "address", "value", "raw")
-            district = getattr(found, "district", None)
-            if isinstance(district, str) and district.startswith("dist-"):
-                district = district[5:]
-            if address:
-                return address, district if isinstance(district, str) and district else _district_of(address)
+    """(address, district code) of the merchant's address in a letter whose home address is blanked."""
+    found = find_address(text)
+    if found is not None and found.text:
+        return found.text, found.district or resolve_district(found.text)
     for pattern in (_ADDRESS_LABEL, _ROAD_ADDRESS):
         match = pattern.search(text)
         if match:
             address = match.group(1)
-            return address, _district_of(address)
+            return address, resolve_district(address)
     return None, None
 
 
 # --- dates -------------------------------------------------------------------------------------
 
-_FULL_DATE = re.compile(r"(?<!\d)(20\d{2}|\d{2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*[日号]?")
-_MONTH_DAY = re.compile(r"(?<![\d年./\-])(?:(去年|今年|前年))?(\d{1,2})月(\d{1,2})[日号]")
-_RELATIVE_DAYS = {"今天": 0, "昨天": 1, "前天": 2, "大前天": 3}
-
-
-def _as_date(value: Any) -> datetime.date | None:
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    for attribute in ("date", "value", "start"):
-        inner = getattr(value, attribute, None)
-        if isinstance(inner, datetime.datetime):
-            return inner.date()
-        if isinstance(inner, datetime.date):
-            return inner
-    return None
-
-
-def _safe_date(year: int, month: int, day: int) -> datetime.date | None:
-    try:
-        return datetime.date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _fallback_dates(text: str, today: datetime.date) -> list[datetime.date]:
-    found: list[tuple[int, datetime.date]] = []
-    taken: list[tuple[int, int]] = []
-    for m in _FULL_DATE.finditer(text):
-        year = int(m.group(1))
-        year = year + 2000 if year < 100 else year
-        day = _safe_date(year, int(m.group(2)), int(m.group(3)))
-        if day:
-            found.append((m.start(), day))
-            taken.append(m.span())
-    for m in _MONTH_DAY.finditer(text):
-        if any(start <= m.start() < end for start, end in taken):
-            continue
-        offset = {"去年": -1, "前年": -2, "今年": 0}.get(m.group(1) or "", None)
-        year = today.year + (offset or 0)
-        day = _safe_date(year, int(m.group(2)), int(m.group(3)))
-        if day and offset is None and day > today:
-            day = _safe_date(year - 1, int(m.group(2)), int(m.group(3)))  # no year: the last one
-        if day:
-            found.append((m.start(), day))
-    for word, back in _RELATIVE_DAYS.items():
-        for m in re.finditer(("(?<!大)" if word == "前天" else "") + word, text):
-            found.append((m.start(), today - datetime.timedelta(days=back)))
-    return [day for _, day in sorted(found, key=lambda item: item[0])]
-
-
 def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
-    function = _parser("dates", "find_dates")
-    values: Iterable[Any] | None = None
-    if function is not None:
-        for call in (lambda: function(text, today=today), lambda: function(text, today)):
-            try:
-                values = call()
-                break
-            except TypeError:
-                continue
-    if values is None:
-        dates = _fallback_dates(text, today)
-    else:
-        dates = [d for d in (_as_date(v) for v in values) if d is not None]
+    """The dates of a letter in order, each once."""
     unique: list[datetime.date] = []
-    for day in dates:
+    for day in find_dates(text, today):
         if day not in unique:
             unique.append(day)
     return unique
@@ -367,7 +197,7 @@ def _amount_after(text: str, start: int) -> Decimal | None:
             break  # only a number that starts close to the cue (read whole: "…我要求退15块")
         if not _MONEY_AFTER.match(window, number.end()) or _COUNTER_KUAI.match(window, number.start()):
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
-        value = _parse_amount(window[number.start():])
+        value = parse_amount(window[number.start():])
         if value is not None and value > 0:
             return value
         return None
@@ -393,8 +223,6 @@ def _find_amount(text: str) -> Decimal | None:
                 best = candidate
     for demand in _DEMAND_AFTER.finditer(plain):
         sentence_start = max(plain.rfind(mark, 0, demand.start()) for mark in "。！!？?；;\n") + 1
-        from xiaoan.understanding.money import find_amounts
-
         amounts = find_amounts(plain[sentence_start:demand.start()])
         if amounts:
             value = amounts[-1]
@@ -406,8 +234,6 @@ def _find_amount(text: str) -> Decimal | None:
     for clause in _CLAUSE_END.split(plain):
         clause = _COUNTER_KUAI.sub(lambda m: m.group(0)[:-1] + "个", clause)  # 一块手表: no money
         if _MONEY_MARK.search(clause):
-            from xiaoan.understanding.money import find_amounts
-
             # the amount marked as money, not the first number ("一个鸡蛋饼要15块" -> 15)
             for value in find_amounts(clause):
                 if value > 0:
@@ -496,11 +322,12 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
     facts = _WHITESPACE.sub(" ", text or "").strip()
     # Names, addresses and the claim are returned as written (full-width brackets and commas
     # kept); amounts and dates are read from the NFKC form (full-width digits).
-    address, district = _find_address(facts)
+    elsewhere = _without_home(facts)  # the citizen's own address names neither the merchant's nor its district
+    address, district = _find_address(elsewhere)
     if district is None:
-        district = _district_of(_HOME_ADDRESS.sub("", facts))  # not the citizen's own district
+        district = resolve_district(elsewhere)
     return LetterFields(
-        respondent_name=_find_merchant(facts),
+        respondent_name=find_merchant(facts),
         respondent_address=address,
         district=district,
         amount=_find_amount(facts),

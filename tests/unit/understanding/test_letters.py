@@ -261,22 +261,6 @@ def test_artificial_grass_is_not_a_person():
     assert fields.claim == "抽检一下这批人工草皮"
 
 
-def test_fallbacks_while_the_value_parsers_are_missing(monkeypatch):
-    from xiaoan.understanding import letters
-
-    monkeypatch.setattr(letters, "_parser", lambda module, name: None)
-    fields = read_letter(GYM, TODAY)
-    assert fields.respondent_name == "力行健身（七宝店）"
-    assert "七莘路1888号" in (fields.respondent_address or "")
-    assert fields.district == "minhang"
-    assert fields.amount == Decimal(2600)
-    assert fields.dates[:2] == [datetime.date(2026, 3, 12), datetime.date(2026, 11, 20)]
-    training = read_letter(TRAINING, TODAY)
-    assert training.respondent_name == "上海启明星教育科技有限公司"
-    assert training.amount == Decimal(24000)
-    assert training.dates[0] == datetime.date(2025, 9, 1)
-
-
 def test_a_watch_is_no_yuan_and_home_is_not_the_merchant():
     """"买了一块手表" is one watch, not 1 yuan; "家住静安区武定路" is the citizen's home."""
     fields = read_letter("您好，本人诸葛*，家住静安区武定路。2026.4.4在宏泰钟表店（新松江路店）买了一块手表，"
