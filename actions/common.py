@@ -46,6 +46,8 @@ PRIVACY_NOTICE_VERSION = "2026-11-v1"
 FAILED_SLOT = "form_failed_slot"
 FAILURE_COUNT = "form_failure_count"
 REPROMPTED = "form_reprompted"
+#: A cancel during a form with answers in it, waiting for its confirmation (actions/forms.py).
+CANCEL_PENDING = "cancel_pending"
 #: After this many consecutive failed answers to one question, a human agent is offered.
 MAX_FAILURES = 2
 #: A form asks the same slot at most this often the normal way; the third time it changes
@@ -359,8 +361,8 @@ class FormSlotValidation(FormValidationAction, ABC):
                 updates.update(await self._validate_candidates(candidates, dispatcher, tracker, domain))
         if REPROMPTED not in updates and tracker.get_slot(REPROMPTED):
             updates[REPROMPTED] = False  # a new question: the form asks it again
-        if tracker.get_slot("cancel_pending"):
-            updates["cancel_pending"] = None  # the form goes on: a cancel asked to confirm is dropped
+        if tracker.get_slot(CANCEL_PENDING):
+            updates[CANCEL_PENDING] = None  # the form goes on: a cancel asked to confirm is dropped
         tracker.slots.update(updates)
         events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)

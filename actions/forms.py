@@ -33,6 +33,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import (
     merchant_from_message,
+    CANCEL_PENDING,
     FAILED_SLOT,
     FAILURE_COUNT,
     FORM_CHOICE,
@@ -917,8 +918,6 @@ class ActionSubmitReport(SubmitTicketAction):
         )
 
 
-#: The flag of a cancel waiting for its confirmation (domain/forms.yml).
-CANCEL_PENDING = "cancel_pending"
 #: Answers whose loss a cancel asks to confirm.
 CONFIRMED_CANCEL_FIELDS = ("complainant_name", "phone", "complainant_address", "respondent_name",
                            "respondent_address", "facts", "claim", "amount")
