@@ -19,7 +19,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from tests.e2e.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -50,12 +51,6 @@ ANSWERS = {
 CRASH_POINTS = ("submit:before_create", "ticket_create:before_commit", "ticket_create:after_commit",
                 "submit:after_create")
 NEXT_MESSAGES = ("你好", "喂？怎么没反应了", "工单号是多少", "在吗")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
