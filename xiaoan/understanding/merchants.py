@@ -321,9 +321,10 @@ def _plausible(name: str, suffix: str = "") -> bool:
 _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司|专业合作社|合作社")
 # Quoted names ("“优品家居旗舰店”"), and words that say the quote is the shop's name.
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
-_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家)[是为:：]?\s*$")
+_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家)[是为:：]?\s*$"
+                           r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间)(?:APP|app)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50}
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50, "topic": 40}
 
 
 # A branch written without brackets right after a registered name ("…有限公司松江营业部报了…").
@@ -428,6 +429,48 @@ def _suffix_candidates(plain: str):
         yield "suffix", start, plain[start:end].strip(), last_suffix
 
 
+# A letter that opens with where the shop is and then its sign, without a trade suffix:
+# "五角场的蟹来乐肉蟹煲，…", "静安区彭浦新村那边的果然鲜榨，…", "宝山区大场镇点点星空少儿英语，…".
+# The place must read as one (a district, town or area of districts.yml, or a road, street or
+# estate); the sign runs to the first comma. Lowest priority: only when nothing else names it.
+_TOPIC_RE = re.compile(
+    r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9]{4,30})[，,]")
+_PLACE_TAIL_RE = re.compile(r"(?:那边|这边|附近|旁边|门口|里面|对面|边上)$")
+_PLACE_END_RE = re.compile(r"(?:区|镇|街道|路|街|弄|号|广场|新村|小区|商圈|步行街|商业街|站)$")
+
+
+def _topic_candidates(plain: str):
+    from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
+
+    for m in _TOPIC_RE.finditer(plain):
+        clause = m.group("clause")
+        if "的" in clause:
+            place, name = clause.rsplit("的", 1)
+            place = _PLACE_TAIL_RE.sub("", place)
+            if len(place) < 2 or not (_PLACE_END_RE.search(place) or resolve_district(place) is not None):
+                continue
+        else:
+            # without 的 the place must be an administrative prefix ("宝山区大场镇")
+            prefix = _PLACE_PREFIX_RE.match(clause)
+            if not prefix or not re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+                continue
+            name = clause[prefix.end():]
+        if len(name) < 3 or resolve_district(name) is not None or _SUFFIX_RE.search(name):
+            continue  # a suffix is the suffix candidates' business; a place is no name
+        if re.search(r"[\d]", name) or any(word in name for word in _TOPIC_NOT_NAME) or _TOPIC_NOT_SIGN_RE.search(name):
+            continue
+        yield "topic", m.end("clause") - len(name), name, ""
+
+
+# Words of a sentence, not of a shop sign, in what a topic candidate would take as a name.
+_TOPIC_NOT_NAME = ("老板", "店员", "商家", "东西", "时候", "一家", "这家", "那家", "开业", "关门", "跑路", "充值", "办卡",
+                   "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主")
+
+
+# A place or a description in the sign's position ("南京东路的步行街，", "静安寺附近的一个小摊，").
+_TOPIC_NOT_SIGN_RE = re.compile(r"^(?:[一这那某哪][个家间位条]|有个|有家)|摊|(?:街|路|广场|大厦|大楼|市场|菜场|小区|新村|公园|站|地铁|学校|医院)$")
+
+
 def find_merchant(text: str | None) -> str | None:
     """The business named inside a sentence or letter, whole, or None when unsure.
 
@@ -457,7 +500,7 @@ def find_merchant(text: str | None) -> str | None:
         tidy = name if kind == "located" else _tidy(name)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
-        if kind in ("suffix", "cue", "bought_at") and not _plausible(tidy, suffix):
+        if kind in ("suffix", "cue", "bought_at", "topic") and not _plausible(tidy, suffix):
             return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
@@ -465,7 +508,7 @@ def find_merchant(text: str | None) -> str | None:
         if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
             best = (priority, position, tidy)
 
-    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _suffix_candidates):
+    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _suffix_candidates, _topic_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)

@@ -164,3 +164,25 @@ def test_letters_name_the_business_in_many_ways(text, expected):
 ])
 def test_short_kinds_after_a_place_small_shops_and_campuses(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a sign without a trade suffix after where the shop is, at the start of a clause
+        ("闵行区莘庄镇蓝鲸少儿编程，老板跑路了，课时费退不了", "蓝鲸少儿编程"),
+        ("七宝老街的糖人张记，卖的东西不干净，吃了拉肚子", "糖人张记"),
+        ("长宁区天山路的巴黎贝甜面包，吃出了头发，要求退款", "巴黎贝甜面包"),
+        ("我要投诉徐家汇那边的晴天小厨，菜里有虫子", "晴天小厨"),
+        # a quoted shop name right after the platform it is on
+        ("在拼多多上的“绿野仙踪生鲜”买了一箱橙子，全烂了，商家不退", "绿野仙踪生鲜"),
+        # a place or a description in that position names nobody
+        ("昨天去了南京东路的步行街，在一家店买了双鞋，回来发现是假的", None),
+        ("五角场的万达广场，有个商家卖假货", None),
+        ("静安寺附近的一个小摊，卖的烤肠是过期的", None),
+        ("上周在家附近的菜场，买到了注水肉", None),
+        ("今天在地铁上的广告，说什么包治百病", None),
+    ],
+)
+def test_a_sign_without_suffix_after_its_place(text, expected):
+    assert find_merchant(text) == expected
