@@ -175,6 +175,10 @@ _AMOUNT_CUES: tuple[tuple[int, str], ...] = (
 # An amount the citizen then asks to get back: "…共1620元，请帮我要回来".
 _DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+# A sentence that states the demand, and the words in it after which the demanded sum comes.
+_DEMAND_SENTENCE = re.compile(r"(?:要求|请求|诉求|恳请)[:：]?")
+_SENTENCE_END_MARK = re.compile(r"[。！!？?；;\n]")
+_ASKS_FOR_MONEY = re.compile(r"退还|退回|退给我|退我|返还|赔偿|赔付|要回|追回|拿回|合计|共计|总共|一共|总计|最低|至少")
 _MONEY_MARK = re.compile(r"[元块¥￥万千kKwW]|人民币|rmb", re.IGNORECASE)
 
 
@@ -221,6 +225,21 @@ def _find_amount(text: str) -> Decimal | None:
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
+    for cue in _DEMAND_SENTENCE.finditer(plain):
+        # "我要求解除合约，退还手机钱999元" / "要求按食品安全法赔偿，每人最低1000": the demand's
+        # amount in a later clause of the same sentence, after a word that asks for money back
+        if best is not None and best[:2] <= (-1, cue.start()):
+            break
+        end = _SENTENCE_END_MARK.search(plain, cue.end())
+        sentence = plain[cue.end():end.start() if end else len(plain)]
+        for ask in _ASKS_FOR_MONEY.finditer(sentence):
+            value = _amount_after(plain, cue.end() + ask.end())
+            if value is not None:
+                best = (-1, cue.start(), value)
+                break
+        else:
+            continue
+        break
     for demand in _DEMAND_AFTER.finditer(plain):
         sentence_start = max(plain.rfind(mark, 0, demand.start()) for mark in "。！!？?；;\n") + 1
         amounts = find_amounts(plain[sentence_start:demand.start()])

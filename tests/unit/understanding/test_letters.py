@@ -290,3 +290,19 @@ def test_money_kuai_is_still_money():
 ])
 def test_the_disputed_amount_of_a_letter(text, expected):
     assert str(read_letter(text, TODAY).amount) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the demand's sum sits in a later clause of the demand sentence, after other sums
+        ("上月在一家家具店订了沙发，定金付了2000元，尾款6800元到货时付清。沙发到了发现颜色不对，店里已经扣了我300元运费。"
+         "我要求解除合同，退还全部货款8800元。", Decimal("8800")),
+        ("健身房每个月多扣我99元，已经扣了五个月，前台说是系统问题。我的要求是：把多扣的钱退给我，合计495元。", Decimal("495")),
+        ("吃了他家的烧烤以后全家上吐下泻，一共花了180块。我要求按法律赔偿，每人最低1000，不接受只退饭钱。", Decimal("1000")),
+        # no sum asked for in the demand sentence: the earlier cue stands
+        ("买的电饭煲用了一周就坏了，花了459元。我要求换一台新的，不要维修。", Decimal("459")),
+    ],
+)
+def test_the_demanded_sum_in_a_later_clause_of_the_demand(text, expected):
+    assert read_letter(text, TODAY).amount == expected
