@@ -37,7 +37,8 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "快递 平台 卖家 商户 摊贩 小贩 摊位 卖菜的 菜场 菜市场 便利店 水果店 服装店 奶茶店 网吧 商城 旗舰店 专卖店 "
     "他们 他家 这家 那家 这家店 那家店 这个店 那个店 这个商家 那个商家 这个公司 那个公司 对方 淘宝 京东 拼多多 "
     "天猫 抖音 美团 饿了么 闲鱼 网上 线上 商家名称 店名 不知道名字 新店 老店 分店 门店 总店 实体店 第三方店 第三方 "
-    "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽".split()
+    "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
+    "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -119,6 +120,7 @@ _SUFFIXES = (
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
     "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "小铺", "铺子", "屋", "坊",
+    "全屋定制", "定制", "家具", "家居", "门市部", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -126,7 +128,7 @@ _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z0-9*×xX&·\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
-    "一家", "这家", "那家", "哪家", "某家", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
@@ -178,10 +180,10 @@ def _bought_at(plain: str) -> str | None:
 # "小饭店", "无招牌水果店", "路边烧烤摊": a kind of shop, no sign. The kind is a common word plus
 # 店/摊/铺/馆/档 ("水果"+"店"); "鑫鑫水果店" or "阿三面馆" have a name of their own.
 _UNNAMED_PREFIX_RE = re.compile(r"^(?:小|无招牌的?|没有招牌的?|无名的?|路边的?|流动的?)+")
-_SHOP_KIND_RE = re.compile(r"^([\u4e00-\u9fff]{1,3})(?:店|摊|铺|馆|档|摊位|小店)$")
+_SHOP_KIND_RE = re.compile(r"^([\u4e00-\u9fff]{1,3})(?:店|摊|铺|馆|档|摊位|小店|厂|加工厂)$")
 # A place before "的" that names an unnamed shop: a street number, a road, a landmark.
 _LOCATOR_RE = re.compile(
-    r"([\u4e00-\u9fffA-Za-z0-9]{2,24}?(?:号|路|街|弄|门口|对面|旁边|附近|隔壁|菜场|菜市场|市场|小区|广场|新村|站|口))"
+    r"([\u4e00-\u9fffA-Za-z0-9]{2,24}?(?:号|路|大道|公路|街|弄|门口|对面|旁边|附近|隔壁|菜场|菜市场|市场|小区|广场|新村|站|口))"
     r"((?:上|里|边)?的(?:一家|那家|这家|一个)?)$")
 
 
@@ -191,7 +193,7 @@ _PLACE_WORDS = ("附近", "旁边", "对面", "里面", "楼下", "门口")
 def _is_unnamed_shop(core: str) -> bool:
     """Whether a name found by its suffix is only a kind of shop ("小饭店", "无招牌水果店")."""
     rest = _UNNAMED_PREFIX_RE.sub("", core)
-    if is_generic_merchant(rest) or rest != core and len(rest) <= 3:
+    if is_generic_merchant(rest):
         return True
     kind = _SHOP_KIND_RE.match(rest)
     if not kind:
@@ -217,7 +219,9 @@ def _with_locator(plain: str, start: int) -> str | None:
         if position >= 0:
             cut = max(cut, position + len(stop))
     place = place[cut:]
-    if len(place) < 2 or not re.search(r"[号路街弄]|门口|对面|旁边|附近|隔壁|菜场|市场|小区|广场|新村|站", place):
+    if place in _PLACE_WORDS or place in ("隔壁", "边上"):
+        return None  # "附近的厂": where, relative to nothing
+    if len(place) < 2 or not re.search(r"[号路街弄]|大道|门口|对面|旁边|附近|隔壁|菜场|市场|小区|广场|新村|站", place):
         return None
     return place + match.group(2)
 
@@ -236,11 +240,11 @@ _PLATFORM_PREFIX_RE = re.compile(
     r"^(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
 # A branch in brackets is part of the name; other remarks in brackets are not.
 _BRANCH_CONTENT_RE = re.compile(
-    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店)$")
+    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜)$")
 # A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
 _BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
 # Characters that do not occur in business names but everywhere in sentences.
-_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通")
+_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通卖")
 _DATE_IN_NAME_RE = re.compile(r"[\d一二三四五六七八九十两]+(?:年|月|日|号(?!店))|今年|去年|前年|上个?月|这个?月")
 
 
@@ -250,7 +254,7 @@ def _strip_remarks(name: str) -> str:
     for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
         out.append(name[position:bracket.start()])
         content = bracket.group(1).strip()
-        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇|街道", content):
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街])|街道", content):
             out.append("（" + content + "）")
         else:
             out.append("\0")  # a remark ends the name
@@ -387,7 +391,8 @@ def _cue_candidates(plain: str):
 
 
 # After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
-_SUFFIX_IN_WORD_RE = re.compile(r"店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]")
+_SUFFIX_IN_WORD_RE = re.compile(r"店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
+                                r"|厂(?:家|里|区|房|商|长|址)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
 def _suffix_candidates(plain: str):
@@ -421,6 +426,8 @@ def _suffix_candidates(plain: str):
             if located is not None:
                 yield "located", start, located + plain[start:end].strip(), ""
                 continue
+            if m.group(0) in ("厂", "摊", "摊位"):
+                continue  # "一家食品厂", "早餐摊": a kind, named by nothing but a locator
         # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
         # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
         if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(

@@ -179,10 +179,32 @@ def test_short_kinds_after_a_place_small_shops_and_campuses(text, expected):
         # a place or a description in that position names nobody
         ("昨天去了南京东路的步行街，在一家店买了双鞋，回来发现是假的", None),
         ("五角场的万达广场，有个商家卖假货", None),
-        ("静安寺附近的一个小摊，卖的烤肠是过期的", None),
+        # an unnamed stall is named by where it is, as unnamed shops are
+        ("静安寺附近的一个小摊，卖的烤肠是过期的", "静安寺附近的一个小摊"),
+        ("我在附近的厂上班，看到他们往食品里加工业明胶", None),
+        ("菜市场有个摊位的秤有问题", None),
         ("上周在家附近的菜场，买到了注水肉", None),
         ("今天在地铁上的广告，说什么包治百病", None),
     ],
 )
 def test_a_sign_without_suffix_after_its_place(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # trades whose word ends the sign, and branches that are sales offices or campuses
+        ("3月在晨光全屋定制（七莘路店）订了衣柜，到现在没装", "晨光全屋定制（七莘路店）"),
+        ("在顺心旅行社（长寿路门市部）报了团，团取消了不退钱", "顺心旅行社（长寿路门市部）"),
+        ("孩子在启明美术中心（华漕镇路校区）上课，机构关门了", "启明美术中心（华漕镇路校区）"),
+        ("在宏达汽修厂（沪太路店）办了保养卡，店没了", "宏达汽修厂（沪太路店）"),
+        ("在淘宝小熊杂货小铺买的锅是坏的", "小熊杂货小铺"),
+        ("沪南公路上的一家烧烤摊卖过期的肉", "沪南公路上的一家烧烤摊"),
+        # a kind of works or stall with nothing to locate it names nobody
+        ("盒子上印着一家外地的食品厂名字，其实是自己做的", None),
+        ("举报隔壁无证经营的早餐摊", None),
+    ],
+)
+def test_trades_branches_and_stalls(text, expected):
     assert find_merchant(text) == expected
