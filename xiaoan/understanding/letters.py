@@ -143,6 +143,35 @@ def _find_address(text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+_HOUSE_NUMBER = re.compile(r"\d+(?:弄|号)")
+_CLAUSE_MARKS = "，,。；;！!？?\n"
+# Right after the name: a remark in brackets ("（徐汇区龙华中路）") or a clause that is only a place
+# ("上海伟业建筑材料有限公司，奉贤区柘林镇").
+_AFTER_NAME = re.compile(r"\s*(?:[（(]([^（()）]{2,24})[)）]|[，,]\s*([\u4e00-\u9fff0-9]{2,16}?)(?=[\s。；;]|$|[，,]?\s*(?:举报|投诉)))")
+
+
+def _merchant_district(text: str, merchant: str | None) -> str | None:
+    """The district of the place written with the merchant's name: before it in its clause
+    ("静安区南京西路某大厦里面的尚品瑜伽", "南京东路步行街步锐运动专卖店"), in its branch
+    ("名剪造型（大华店）"), or right after it ("…有限公司（徐汇区龙华中路）", "…，奉贤区柘林镇")."""
+    if not merchant:
+        return None
+    core = re.split(r"[（(]", merchant, maxsplit=1)[0]
+    position = text.find(core) if core else -1
+    if position < 0:
+        return None
+    clause_start = max(text.rfind(mark, 0, position) for mark in _CLAUSE_MARKS) + 1
+    before = text[max(clause_start, position - 30):position]
+    end = position + len(core)
+    branch = re.match(r"[（(]([^（()）]{1,12}?)(?:分店|店|门市部|营业部|校区|分校|门店)[)）]", text[end:])
+    after = _AFTER_NAME.match(text, end + (branch.end() if branch else 0))
+    for place in (before, branch.group(1) if branch else None, after and (after.group(1) or after.group(2))):
+        district = resolve_district(place) if place else None
+        if district is not None:
+            return district
+    return None
+
+
 # --- dates -------------------------------------------------------------------------------------
 
 def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
@@ -342,11 +371,16 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
     # Names, addresses and the claim are returned as written (full-width brackets and commas
     # kept); amounts and dates are read from the NFKC form (full-width digits).
     elsewhere = _without_home(facts)  # the citizen's own address names neither the merchant's nor its district
+    merchant = find_merchant(facts)
     address, district = _find_address(elsewhere)
+    if address is None or not _HOUSE_NUMBER.search(address):
+        # no street address: where the letter places the merchant itself beats places mentioned
+        # elsewhere ("新址在嘉定", "我是从嘉定特地跑过去的", "转到普陀那家店")
+        district = _merchant_district(elsewhere, merchant) or district
     if district is None:
         district = resolve_district(elsewhere)
     return LetterFields(
-        respondent_name=find_merchant(facts),
+        respondent_name=merchant,
         respondent_address=address,
         district=district,
         amount=_find_amount(facts),

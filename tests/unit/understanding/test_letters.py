@@ -306,3 +306,19 @@ def test_the_disputed_amount_of_a_letter(text, expected):
 )
 def test_the_demanded_sum_in_a_later_clause_of_the_demand(text, expected):
     assert read_letter(text, TODAY).amount == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the place written with the merchant's name beats places mentioned elsewhere in the letter
+        ("我在上海贝贝乐母婴用品有限公司（长宁区天山路）订了婴儿床，付了2000元，后来店里说要搬去宝山，让我自己去宝山提货。"
+         "我要求退还2000元。", "changning"),
+        ("我投诉闵行区七宝老街里面的甜蜜蜜糖水铺，一碗糖水里吃出了头发。我是从松江特地过去的，要求退款。", "minhang"),
+        ("被举报单位：上海顺达建材有限公司，金山区亭林镇\n该公司把过期的水泥重新装袋出售，已经运到了奉贤和松江的工地。", "jinshan"),
+        # a street address stays the strongest evidence
+        ("上周在杨浦区国权路38号的乐乐超市买了过期牛奶，我住在虹口。要求退一赔十。", "yangpu"),
+    ],
+)
+def test_the_merchant_district_is_where_the_letter_places_the_merchant(text, expected):
+    assert read_letter(text, TODAY).district == expected
