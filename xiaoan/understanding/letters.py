@@ -194,7 +194,7 @@ _AMOUNT_CUES: tuple[tuple[int, str], ...] = (
     (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想)[^，,。；;！!？?]{0,6}?"
          r"(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退)(?:给我)?|"
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
-    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|应退|应当退"),
+    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|应退|应当退|涉及(?:金额)?|涉案金额|金额(?:是|为|共|总共|一共)?"),
     (1, r"共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|"
         r"未消费的?|成交价|实付|实际支付了?|到手价|(?<=[，,\s])剩"),
     (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|存了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
@@ -208,7 +208,9 @@ _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 _DEMAND_SENTENCE = re.compile(r"(?:要求|请求|诉求|恳请)[:：]?")
 _SENTENCE_END_MARK = re.compile(r"[。！!？?；;\n]")
 _ASKS_FOR_MONEY = re.compile(r"退还|退回|退给我|退我|返还|赔偿|赔付|要回|追回|拿回|合计|共计|总共|一共|总计|最低|至少")
-_MONEY_MARK = re.compile(r"[元块¥￥万千kKwW]|人民币|rmb", re.IGNORECASE)
+# Money written as such: a unit right after a number ("涉及10600块", "三千八百元", "2.5万", "3k"), a
+# currency sign or word. A 万 or 千 in a name ("万顺教育") is no money.
+_MONEY_MARK = re.compile(r"(?:[0-9]|[零〇一二两三四五六七八九十百千万])\s*(?:[元块kKwW]|万|千|人民币|rmb)|[¥￥]|人民币", re.IGNORECASE)
 
 
 _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
@@ -230,6 +232,8 @@ def _amount_after(text: str, start: int) -> Decimal | None:
             break  # only a number that starts close to the cue (read whole: "…我要求退15块")
         if not _MONEY_AFTER.match(window, number.end()) or _COUNTER_KUAI.match(window, number.start()):
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
+        if window.startswith("分之", number.end()) or window.endswith("分之", 0, number.start()):
+            continue  # a fraction ("只有正品的三分之一", "百分之三十") is no amount
         value = parse_amount(window[number.start():])
         if value is not None and value > 0:
             return value

@@ -342,6 +342,10 @@ def _name_after_cue(tail: str) -> str | None:
     return None
 
 
+# A clause ending like a place (road, street, house number, district, shop) is no bare name.
+_PLACE_END_RE = re.compile(r"[路街弄巷号区镇村店厂]$")
+
+
 def find_name(text: str | None) -> str | None:
     """A person's name inside a longer message, or None when unsure.
 
@@ -365,6 +369,8 @@ def find_name(text: str | None) -> str | None:
             return name
     for clause in re.split(r"[，,。.！!？?；;、\s\d+\-()（）:：]+", plain):
         if clause and len(clause) <= _MAX_NAME_CHARS:
+            if _PLACE_END_RE.search(clause):
+                continue  # "卫二路535号": a road cut by its house number, not a person
             name = parse_name(clause)
             if name and len(name) > 1:
                 return name

@@ -322,3 +322,19 @@ def test_the_demanded_sum_in_a_later_clause_of_the_demand(text, expected):
 )
 def test_the_merchant_district_is_where_the_letter_places_the_merchant(text, expected):
     assert read_letter(text, TODAY).district == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a fraction or a percentage is no amount
+        ("举报某网店卖假冒的运动鞋，价格只有正品的三分之一，做工很差，也没有吊牌。请依法查处。", None),
+        ("培训机构说退费要扣30%的违约金，合同写的是开课前退费扣10%手续费，课程总价是12800元。我要求按合同退款。",
+         Decimal("12800")),
+        # a 万 in a name is no money; the sum stated later is
+        ("上周在上海万家乐教育科技有限公司交了48课时的费用，现在机构搬走了，要求退费被拒绝。这件事涉及7200块。",
+         Decimal("7200")),
+    ],
+)
+def test_fractions_and_names_are_no_amounts(text, expected):
+    assert read_letter(text, TODAY).amount == expected

@@ -139,3 +139,9 @@ def test_find_name_never_spans_a_sentence_end():
 ])
 def test_given_names_with_jia_and_rarer_surnames(text, expected):
     assert parse_name(text) == expected
+
+
+def test_a_road_cut_by_its_house_number_is_no_name_in_a_letter():
+    text = "现实名反映卫二路535号的熟食店（地址：金山区卫二路535号）的违法问题，熟食店卖的肉缺斤少两。"
+    assert find_name(text) is None
+    assert find_name("我是王一路，电话13812345678") == "王一路"  # with a cue a name may end in 路
