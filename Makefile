@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 RASA := .venv/bin/rasa
 MODEL := models/xiaoan.tar.gz
-TRAIN_INPUTS := config.yml $(wildcard domain/*.yml) $(shell find data letters -name '*.yml' 2>/dev/null) $(wildcard xiaoan/resources/dict/*.txt)
+TRAIN_INPUTS := config.yml domain.yml $(shell find data letters -name '*.yml' 2>/dev/null) $(wildcard xiaoan/resources/dict/*.txt)
 
 .PHONY: help install train run test bench lock clean
 
@@ -17,7 +17,7 @@ install: ## Create .venv (Python 3.10) and install the locked dependencies if ne
 $(MODEL): $(TRAIN_INPUTS)
 	@scripts/install.sh
 	@echo "==> training the Rasa model (data or config changed)"
-	@source scripts/env.sh && $(RASA) train --domain domain --data data --config config.yml \
+	@source scripts/env.sh && $(RASA) train --data data --config config.yml \
 	  --out models --fixed-model-name xiaoan --quiet
 	@touch $(MODEL)
 

@@ -38,11 +38,11 @@ from xiaoan.localtime import month_day, to_shanghai
 
 logger = logging.getLogger(__name__)
 
-#: Version of `utter_privacy_notice` (domain/forms.yml). Bump it whenever that text changes:
+#: Version of `utter_privacy_notice` (domain.yml, forms section). Bump it whenever that text changes:
 #: it is stored with every ticket so that one knows which notice the citizen saw.
 PRIVACY_NOTICE_VERSION = "2026-11-v1"
 
-#: Bookkeeping slots (domain/forms.yml).
+#: Bookkeeping slots (domain.yml, forms section).
 FAILED_SLOT = "form_failed_slot"
 FAILURE_COUNT = "form_failure_count"
 REPROMPTED = "form_reprompted"
@@ -229,7 +229,7 @@ def response_text(domain: DomainDict, name: Text, **values: Any) -> Text:
     """The first text of response `name` in the domain, with `{variables}` filled in.
 
     Used for labels the actions put into other messages (utter_label_*), so that all wording
-    stays in domain/forms.yml. A variable without a value stays as it is.
+    stays in domain.yml (forms section). A variable without a value stays as it is.
     """
     variations = (domain.get("responses") or {}).get(name) or []
     template = next((v.get("text") for v in variations if v.get("text")), None)

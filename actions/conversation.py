@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from xiaoan import texts
 from xiaoan.labels import clarify_buttons
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class ActionFallbackClarify(Action):
         if not choices:
             choices = ["complain_general", "ask_consumer_rights", "request_human"]
         buttons = [{"title": titles[name], "payload": f"/{name}"} for name in choices]
-        buttons.append({"title": "都不是", "payload": "/deny"})
+        buttons.append({"title": texts.text("utter_clarify_none_button"), "payload": "/deny"})  # "都不是"
         dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         return []
 

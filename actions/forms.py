@@ -1,6 +1,6 @@
 """Complaint and report forms: validation, questions, read-back, submission, cancel.
 
-The forms (domain/forms.yml, rules in data/rules/forms.yml):
+The forms (domain.yml, forms section, rules in data/rules/forms.yml):
 
 - ``complaint_form`` (complain_refund / complain_prepaid / complain_general): complainant_name,
   phone, complainant_address, respondent_name, respondent_address, facts, claim, amount,

@@ -3,7 +3,7 @@
 The counters are shared by every action server replica (xiaoan/ratelimit.py: Redis or the
 project database) and keyed by the conversation id (`tracker.sender_id`: the web chat's id,
 a WeChat openid), so a restart, another replica or starting the conversation over does not
-reset them. The wording is in domain/limits.yml.
+reset them. The wording is in domain.yml (limits section).
 
 The submit actions of the complaint and report forms call, before creating a ticket::
 

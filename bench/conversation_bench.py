@@ -43,7 +43,7 @@ BASELINE = ROOT / "bench" / "conversation_baseline.json"
 TICKET_RE = re.compile(r"XA-\d{6}-\d{4}")
 FORMS = ("complaint_form", "report_form")
 MAX_TURNS = 30
-# responses and actions that offer or start a human handoff (domain/handoff.yml, domain/forms.yml)
+# responses and actions that offer or start a human handoff (domain.yml, handoff and forms sections)
 HANDOFF_UTTERS = {"utter_offer_human", "utter_offer_human_form", "utter_handoff_queued",
                   "utter_handoff_queued_no_agent", "utter_handoff_no_agent", "utter_offer_callback"}
 HANDOFF_ACTIONS = {"action_handoff"}

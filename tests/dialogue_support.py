@@ -16,7 +16,7 @@ RULE_POLICY_CONFIG = {"core_fallback_threshold": 0.3, "core_fallback_action_name
 
 
 def train_rule_policy(paths: Iterable[Path], storage_dir: Path):
-    """(policy, domain) trained on the rules and stories in `paths` with the whole domain/."""
+    """(policy, domain) trained on the rules and stories in `paths` with the whole domain.yml."""
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -26,7 +26,7 @@ def train_rule_policy(paths: Iterable[Path], storage_dir: Path):
     from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
     from rasa.shared.core.training_data.structures import StoryGraph
 
-    domain = Domain.load(str(ROOT / "domain"))
+    domain = Domain.load(str(ROOT / "domain.yml"))
     steps = []
     for path in paths:
         steps += YAMLStoryReader(domain, str(path)).read_from_file(str(path))

@@ -69,7 +69,7 @@ def month_day(value: dt.date | dt.datetime) -> str:
     """A date as citizens read it, e.g. ``11月27日``; a datetime is first put in Shanghai time.
 
     The citizen-facing wording of the assistant's responses is ``utter_label_date``
-    (domain/forms.yml), which must say the same.
+    (domain.yml, forms section), which must say the same.
     """
     if isinstance(value, dt.datetime):
         value = to_shanghai(value).date()

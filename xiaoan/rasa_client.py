@@ -11,7 +11,7 @@ Usage::
         ...  # tell the citizen to try again later or call 12345
 
 Each network call is one small method so that tests can point the client at a local fake
-server (`xiaoan.web.fake_rasa.FakeRasa`) or replace a single method.
+server (`tests.fakes.rasa_server.FakeRasa`) or replace a single method.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from xiaoan.config import Settings
 from xiaoan.web.app import create_app
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 CHROMIUM = Path(os.environ.get("XIAOAN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

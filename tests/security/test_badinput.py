@@ -34,7 +34,7 @@ from xiaoan.ratelimit import Limit, LimitSettings, set_rate_limiter
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
 from xiaoan.web.auth import LoginFailed, UserError, authenticate, create_user
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "badinput-token"
 PASSWORD = "badinput-password-0123"

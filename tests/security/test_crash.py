@@ -28,7 +28,7 @@ from xiaoan.db import dispose_engines, session_scope, upgrade
 from xiaoan.production_checks import ProductionConfigError, enforce, problems
 from xiaoan.rasa_stores import ResumingTracker, interrupted_submission
 from xiaoan.tickets import outbox
-from xiaoan.tickets.fake_platform import FakePlatform, unused_url
+from tests.fakes.ticket_platform import FakePlatform, unused_url
 from xiaoan.tickets.models import OutboxMessage
 from xiaoan.tickets.routing import Router
 from xiaoan.tickets.service import TicketDraft, TicketService

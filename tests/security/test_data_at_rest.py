@@ -75,7 +75,7 @@ def service(url: str, clock=None, ticket_api_url: str | None = None) -> TicketSe
 # -- encryption ------------------------------------------------------------------------------------
 
 def test_personal_data_is_encrypted_in_the_database_and_plain_through_the_service(database_url):
-    from xiaoan.tickets.fake_platform import unused_url
+    from tests.fakes.ticket_platform import unused_url
 
     svc = service(database_url, ticket_api_url=unused_url())  # an outbox row with the full phone
     receipt = svc.create(draft(), "k1")
@@ -147,7 +147,7 @@ def test_development_generates_the_key_into_var_once(tmp_path, monkeypatch):
 # -- rotation --------------------------------------------------------------------------------------
 
 def test_rotation_re_encrypts_everything_with_the_new_key(database_url, monkeypatch):
-    from xiaoan.tickets.fake_platform import unused_url
+    from tests.fakes.ticket_platform import unused_url
 
     svc = service(database_url, ticket_api_url=unused_url())
     numbers = [svc.create(draft(n), f"k{n}").ticket_no for n in range(3)]
@@ -281,7 +281,7 @@ def test_retention_removes_what_is_past_its_period_and_nothing_else(database_url
         session.add(KbUnanswered(text="问题一", created_at=old))
         session.add(KbUnanswered(text="问题二", created_at=recent))
 
-    from xiaoan.tickets.fake_platform import unused_url
+    from tests.fakes.ticket_platform import unused_url
 
     svc = service(database_url, clock=Clock(very_old), ticket_api_url=unused_url())
     closed_long_ago = svc.create(draft(1), "t1").ticket_no

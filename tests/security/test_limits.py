@@ -616,7 +616,7 @@ def test_handoff_requests_are_limited_per_conversation(dialogue_limits, handoff_
 
 
 def test_limit_responses_are_polite_chinese_with_the_wait():
-    domain = yaml.safe_load((ROOT / "domain" / "limits.yml").read_text(encoding="utf-8"))
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     for name in ("utter_limit_status_lookups", "utter_limit_ticket_filing", "utter_limit_handoff"):
         text = domain["responses"][name][0]["text"]
         assert set(re.findall(r"{(\w+)}", text)) == {"minutes"}, name

@@ -29,7 +29,7 @@ from xiaoan.privacy_audit import PersonalDataView, record_view
 from xiaoan.rasa_client import RasaClient
 from xiaoan.web.app import create_app
 from xiaoan.web.auth import create_user
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "pdata-test-token"
 PASSWORD = "agent-password-1"

@@ -13,7 +13,7 @@ from xiaoan.db import session_scope
 from xiaoan.handoff.models import HandoffSession
 from xiaoan.handoff.service import get_handoff_service, reset_handoff_service
 from xiaoan.web.auth import create_user
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from xiaoan.rasa_client import RasaClient
 from xiaoan.tickets.models import Ticket
 from xiaoan.web.app import create_app
 from xiaoan.web.auth import create_user
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "inbox-test-token"
 PASSWORD = "agent-password-1"

@@ -2,7 +2,7 @@
 
 Trains a RulePolicy on data/rules/core.yml and data/rules/handoff.yml plus stand-ins for the
 rules that start the forms (FORM_START_RULES: the forms area's file is checked by its own tests),
-with the whole domain/ — as `rasa train` does, including its checks for contradicting and
+with the whole domain.yml — as `rasa train` does, including its checks for contradicting and
 incomplete rules — then checks:
 
 - urgent and angry messages of each intent hand off, ordinary ones keep the intent's own rule;

@@ -1,5 +1,5 @@
 """The handoff queue: ordering, estimates, atomic take, replies, hand-back, close, idle return,
-callbacks — against a real local fake of Rasa's HTTP API (xiaoan.web.fake_rasa.FakeRasa)."""
+callbacks — against a real local fake of Rasa's HTTP API (tests.fakes.rasa_server.FakeRasa)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from xiaoan.handoff.service import (
 )
 from xiaoan.rasa_client import RasaClient
 from xiaoan.web.auth import create_user
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "handoff-test-token"
 T0 = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc)

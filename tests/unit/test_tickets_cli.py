@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from xiaoan.cli import cli
 from xiaoan.config import Settings
 from xiaoan.db import utcnow
-from xiaoan.tickets.fake_platform import FakePlatform, unused_url
+from tests.fakes.ticket_platform import FakePlatform, unused_url
 from xiaoan.tickets.routing import RULES_PATH
 from xiaoan.tickets.service import TicketDraft, TicketService
 from xiaoan.tickets.views import CONTRACT_FIELDS

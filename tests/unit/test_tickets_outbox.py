@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.tickets import outbox, service as service_module
-from xiaoan.tickets.fake_platform import FakePlatform, unused_url
+from tests.fakes.ticket_platform import FakePlatform, unused_url
 from xiaoan.tickets.models import OutboxMessage, Ticket
 from xiaoan.tickets.outbox import LEASE_SECONDS, OutboxDeliverer, backoff_delay, list_outbox
 from xiaoan.tickets.platform_client import PlatformClient, PlatformRejected, PlatformUnavailable

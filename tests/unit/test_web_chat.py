@@ -15,7 +15,7 @@ from xiaoan.rasa_client import RasaClient
 from xiaoan.web import app as web_app
 from xiaoan.web import messages
 from xiaoan.web.app import ConfigurationError, create_app
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "test-token"
 CONV_RE = re.compile(r"^web-[0-9a-f]{32}$")

@@ -8,7 +8,7 @@ import pytest
 
 from xiaoan.config import REST_SECRET_HEADER, Settings
 from xiaoan.rasa_client import RasaClient, RasaError, RasaUnavailable
-from xiaoan.web.fake_rasa import FakeRasa
+from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "client-test-token"
 REST_SECRET = "client-test-rest-secret"

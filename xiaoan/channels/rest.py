@@ -29,13 +29,15 @@ from sanic.request import Request
 
 from xiaoan.channels.choices import TypedChoiceHandler
 from xiaoan.config import REST_SECRET_HEADER, rest_secret
+from xiaoan import texts
 from xiaoan.input_checks import MAX_JSON_DEPTH, UNREADABLE, json_problem, loads_bounded
 
 logger = logging.getLogger(__name__)
 
-NOT_AUTHENTICATED = "未授权的请求：此接口仅供小安网页端调用。"
-BAD_REQUEST = "请求格式有误：需要 JSON 对象，含字符串字段 sender 和 message。"
-UNREADABLE_TEXT = "内容中含有无法识别的字符，请删除后重新输入。"
+# The channel's refusals: the rest section of domain.yml.
+NOT_AUTHENTICATED = texts.text("utter_rest_not_authenticated")
+BAD_REQUEST = texts.text("utter_rest_bad_request")
+UNREADABLE_TEXT = texts.text("utter_rest_unreadable_text")
 MAX_SENDER_CHARS = 128
 MAX_MESSAGE_CHARS = 5000
 """Generous: the web app sends at most 500 typed characters, or an offered button's payload."""

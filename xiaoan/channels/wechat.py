@@ -20,7 +20,7 @@ resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the butt
 
 Texts the channel sends by itself (unsupported message types, unrecognised voice, the
 choice hint, an apology when the assistant fails, the notice on an over-long message) live in
-``domain/wechat.yml``.
+the wechat section of ``domain.yml``, read by :mod:`xiaoan.texts`.
 
 What the webhook refuses (security issue 12; docs/wechat.md, "Security"):
 
@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
-import yaml
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
@@ -69,12 +68,12 @@ from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
 from xiaoan.channels.wechat_xml import MalformedMessage
 from xiaoan.channels.wechat_api import mask_openid
-from xiaoan.config import PROJECT_ROOT, Settings
+from xiaoan import texts as domain_texts
+from xiaoan.config import Settings
 from xiaoan.understanding.choices import as_choices, resolve_choice
 
 logger = logging.getLogger(__name__)
 
-TEXTS_FILE = PROJECT_ROOT / "domain" / "wechat.yml"
 MAX_USER_TEXT = 2000  # characters of a citizen's message passed to the assistant
 DEFAULT_API_URL = "https://api.weixin.qq.com"
 SUBSCRIBE_EVENTS = frozenset({"subscribe", "subscribe_scan", "subscribe_scan_product"})
@@ -98,7 +97,7 @@ _SENTENCE_END = re.compile(r"[。！？!?；;…\n]")
 
 @dataclass(frozen=True)
 class ChannelTexts:
-    """Texts the channel sends without a dialogue turn (responses of ``domain/wechat.yml``)."""
+    """Texts the channel sends without a dialogue turn (wechat responses of ``domain.yml``)."""
 
     unsupported: str
     voice_unrecognized: str
@@ -116,20 +115,14 @@ class ChannelTexts:
     }
 
     @classmethod
-    def load(cls, path: Path = TEXTS_FILE) -> "ChannelTexts":
-        """Read the texts from the domain file; a missing file or response is a clear start-up error."""
+    def load(cls, path: Optional[Path] = None) -> "ChannelTexts":
+        """Read the texts from the domain file (default ``domain.yml``); a missing file or
+        response is a clear start-up error."""
         try:
-            responses = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("responses") or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise RasaException(f"WeChat channel: cannot read its texts from {path}: {exc}") from exc
-        values = {}
-        for attr, name in cls._RESPONSES.items():
-            variants = responses.get(name) or []
-            text = variants[0].get("text") if variants and isinstance(variants[0], dict) else None
-            if not text:
-                raise RasaException(f"WeChat channel: response '{name}' with a text is missing in {path}")
-            values[attr] = str(text).strip()
-        return cls(**values)
+            values = domain_texts.load(cls._RESPONSES, path)
+        except domain_texts.TextsError as exc:
+            raise RasaException(f"WeChat channel: cannot read its texts: {exc}") from exc
+        return cls(**{attr: value.strip() for attr, value in values.items()})
 
 
 # ---------------------------------------------------------------- helpers
@@ -374,7 +367,7 @@ class WeChatInput(InputChannel):
                 and the answer goes through the customer-service API (WeChat waits 5).
             push_delay: Seconds messages pushed outside a turn are gathered before sending.
             poll_interval: Seconds between checks while a retry waits for the first delivery.
-            texts: The channel's own texts (default: read from ``domain/wechat.yml``).
+            texts: The channel's own texts (default: read from the wechat section of ``domain.yml``).
             clock: Seconds since 1970 (tests pass a fake clock): the timestamp window and
                 the expiry of nonces.
             max_body_bytes: Largest body accepted (413 above).

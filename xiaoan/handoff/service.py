@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import math
 import os
@@ -41,10 +40,10 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
-import yaml
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from xiaoan import texts
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.handoff.models import (
@@ -67,7 +66,9 @@ from xiaoan.rasa_client import RasaClient, RasaError
 
 logger = logging.getLogger(__name__)
 
-MESSAGES_PATH = Path(__file__).resolve().parent.parent / "resources" / "handoff_messages.yml"
+#: The citizen-facing notices (responses of domain.yml, handoff section; see `load_messages`).
+NOTICES = {key: f"utter_handoff_notice_{key}"
+           for key in ("taken", "handed_back", "closed", "idle_returned", "ticket_created")}
 
 DEFAULT_IDLE_MINUTES = 30
 ONLINE_WINDOW = dt.timedelta(minutes=2)
@@ -347,20 +348,13 @@ def priority_of(reason: str) -> int:
     return URGENT_PRIORITY if reason == "urgent" else NORMAL_PRIORITY
 
 
-@functools.lru_cache(maxsize=4)
-def load_messages(path: str = str(MESSAGES_PATH)) -> dict[str, str]:
-    """The citizen-facing texts of `xiaoan/resources/handoff_messages.yml`.
+def load_messages(path: Optional[str | Path] = None) -> dict[str, str]:
+    """The citizen-facing notices (`NOTICES`: the utter_handoff_notice_* responses of domain.yml).
 
     Raises:
-        ValueError: a required text is missing.
+        ValueError: the domain cannot be read or a notice is missing (`xiaoan.texts.TextsError`).
     """
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    required = ("taken", "handed_back", "closed", "idle_returned", "ticket_created")
-    missing = [k for k in required if not isinstance(data.get(k), str) or not data[k].strip()]
-    if missing:
-        raise ValueError(f"{path}: missing texts {missing}")
-    return {k: str(v).strip() for k, v in data.items()}
+    return {key: value.strip() for key, value in texts.load(NOTICES, path).items()}
 
 
 def idle_minutes_from(settings: Any) -> int:
@@ -392,7 +386,7 @@ class HandoffService:
         clock: the current time, timezone-aware (tests pass their own).
         idle_minutes: overrides `settings.handoff_idle_minutes` (default 30).
         notifier_for: `(SessionView) -> Notifier` (default: by channel, see `default_notifier`).
-        messages: the citizen-facing texts (default: `handoff_messages.yml`).
+        messages: the citizen-facing texts (default: `load_messages()`).
     """
 
     def __init__(self, settings: Optional[Settings] = None, *, rasa: Optional[RasaClient] = None,

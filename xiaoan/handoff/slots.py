@@ -7,13 +7,13 @@ from typing import Any
 #: The assistant's bookkeeping, not something the citizen told: never snapshotted or shown.
 INTERNAL_SLOTS = frozenset({
     "requested_slot", "session_started_metadata",
-    # handoff (domain/handoff.yml)
+    # handoff (domain.yml, handoff section)
     "handoff_reason", "handoff_pending_reason", "escalation", "callback_phone", "callback_time",
-    # forms (domain/forms.yml)
+    # forms (domain.yml, forms section)
     "confirmation", "edit_field", "privacy_notice_version", "ticket_intent", "pending_address",
     "form_failed_slot", "form_failure_count", "form_reprompted", "ticket_retry", "ticket_status_result",
     "ticket_status_misses",
-    # knowledge base (domain/knowledge.yml)
+    # knowledge base (domain.yml, knowledge section)
     "kb_entry_id", "kb_last_entry_id", "kb_feedback_pending",
 })
 

@@ -17,20 +17,19 @@ from xiaoan.understanding.choices import (
     strip_fillers,
 )
 
-DOMAIN_DIR = Path(__file__).resolve().parents[3] / "domain"
+DOMAIN_FILE = Path(__file__).resolve().parents[3] / "domain.yml"
 CN_ORDINALS = "一二三四五六七八九十"
 
 
 def domain_offers() -> list[tuple[str, list[Choice]]]:
-    """(response name, its buttons) for every response variant with buttons in domain/*.yml."""
+    """(response name, its buttons) for every response variant with buttons in domain.yml."""
     offers = []
-    for path in sorted(DOMAIN_DIR.glob("*.yml")):
-        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
-        for name, variants in responses.items():
-            for variant in variants or []:
-                buttons = variant.get("buttons") if isinstance(variant, dict) else None
-                if buttons:
-                    offers.append((name, [Choice(str(b["title"]), str(b["payload"])) for b in buttons]))
+    responses = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))["responses"]
+    for name, variants in responses.items():
+        for variant in variants or []:
+            buttons = variant.get("buttons") if isinstance(variant, dict) else None
+            if buttons:
+                offers.append((name, [Choice(str(b["title"]), str(b["payload"])) for b in buttons]))
     return offers
 
 

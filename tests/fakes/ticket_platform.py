@@ -1,4 +1,4 @@
-"""A fake 12345 work-order platform: a real HTTP server on 127.0.0.1 that fails on purpose.
+"""A fake 12345 work-order platform for tests: a real HTTP server on 127.0.0.1 that fails on purpose.
 
 For tests and local trials of forwarding (`XIAOAN_TICKET_API_URL=<fake.url>`)::
 

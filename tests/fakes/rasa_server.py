@@ -1,4 +1,4 @@
-"""A local stand-in for the Rasa server's HTTP API, for tests and offline UI work.
+"""A local stand-in for the Rasa server's HTTP API, for tests (not part of the package).
 
 It speaks the subset that `xiaoan.rasa_client.RasaClient` uses — the REST channel webhook and
 the tracker endpoints with `?token=` — keeps trackers in memory and records every call::
