@@ -26,7 +26,7 @@
       animation: !staticMode,
       color: COLORS,
       textStyle: { fontFamily: FONT },
-      tooltip: { trigger: "axis", valueFormatter: rate ? function (v) { return v == null ? "—" : v + "%"; } : undefined },
+      tooltip: { trigger: "axis", renderMode: "richText", valueFormatter: rate ? function (v) { return v == null ? "—" : v + "%"; } : undefined },
       legend: { type: "scroll", top: 0, textStyle: { fontFamily: FONT } },
       grid: { left: 44, right: 16, top: 36, bottom: 48, containLabel: false },
       xAxis: { type: "category", data: data.buckets, axisLabel: { hideOverlap: true, fontFamily: FONT } },
