@@ -28,7 +28,7 @@ def test_weekly_buckets_count_kinds_districts_and_signals(db_url, seeded):
     with session_scope(db_url) as s:
         t = trends_module.trends(s, "week", periods=3, now=NOW, last_day=dt.date(2026, 12, 6))
     assert t.starts == [dt.date(2026, 11, 16), dt.date(2026, 11, 23), MONDAY]
-    assert t.buckets[-1] == "第49周（11-30起）"
+    assert t.buckets[-1] == "第49周\n11-30起"
     assert t.totals == [0, 2, 5]
     assert series(t.by_kind, "预付卡纠纷") == [0, 0, 3]
     assert series(t.by_kind, "退款纠纷") == [0, 1, 1]

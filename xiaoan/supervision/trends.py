@@ -111,10 +111,10 @@ def bucket_starts(granularity: str, periods: int, last_day: dt.date) -> list[dt.
 
 
 def bucket_label(granularity: str, start: dt.date) -> str:
-    """12-05 for a day; 第49周（12-01起） for an ISO week."""
+    """12-05 for a day; "第49周\n11-30起" (two lines under the axis) for an ISO week."""
     if granularity == "day":
         return start.strftime("%m-%d")
-    return f"第{start.isocalendar()[1]}周（{start.strftime('%m-%d')}起）"
+    return f"第{start.isocalendar()[1]}周\n{start.strftime('%m-%d')}起"
 
 
 def _utc_midnight(day: dt.date) -> dt.datetime:

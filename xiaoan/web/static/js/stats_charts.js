@@ -28,8 +28,10 @@
       textStyle: { fontFamily: FONT },
       tooltip: { trigger: "axis", renderMode: "richText", valueFormatter: rate ? function (v) { return v == null ? "—" : v + "%"; } : undefined },
       legend: { type: "scroll", top: 0, textStyle: { fontFamily: FONT } },
-      grid: { left: 44, right: 16, top: 36, bottom: 48, containLabel: false },
-      xAxis: { type: "category", data: data.buckets, axisLabel: { hideOverlap: true, fontFamily: FONT } },
+      grid: { left: 44, right: 16, top: 36, bottom: 56, containLabel: false },
+      xAxis: { type: "category", data: data.buckets,
+               axisLabel: { hideOverlap: data.granularity !== "week", interval: data.granularity === "week" ? 0 : "auto",
+                            fontFamily: FONT } },
       yAxis: rate ? { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } }
                   : { type: "value", minInterval: 1 },
       series: series.map(function (s) {
