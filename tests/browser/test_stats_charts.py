@@ -75,8 +75,8 @@ def test_stats_page_draws_daily_and_weekly_charts_from_the_database(desk, live_s
         let n = 0; for (let i = 0; i < d.length; i += 4) { if (d[i + 3] > 0 && (d[i] < 200 || d[i + 2] < 200)) n++; }
         return n; })""")
     assert all(n > 500 for n in inked), inked
-    page.locator("#sv-trends-title").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "stats-charts-daily.png"), full_page=True)
+    page.locator("section[aria-labelledby='sv-trends-title']").screenshot(path=str(artifacts / "stats-trends.png"))
 
     page.get_by_role("link", name="按周（近12周）").click()
     page.wait_for_url("**trend=week")

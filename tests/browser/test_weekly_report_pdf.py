@@ -81,3 +81,12 @@ def test_console_pdf_download_is_a_real_pdf(db_url, chromium_executable):
     assert response.status_code == 200
     assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
     assert f'filename="report-{week_code(monday)}.pdf"' in response.headers["Content-Disposition"]
+
+
+def test_an_empty_database_still_gives_a_readable_report(db_url, chromium_executable, tmp_path):
+    result = CliRunner().invoke(cli, ["report", "weekly", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    texts, inked = pdf_pages(tmp_path / "report.pdf")
+    text = flat("".join(texts))
+    assert all(share > 0.01 for share in inked), inked
+    assert "工单总数0" in text and "本周没有需要预警的商家" in text and "本周没有预付卡纠纷" in text
