@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from xiaoan.handoff.models import HandoffSession
 from xiaoan.kb.models import KbUnanswered, KbVote
 from xiaoan.localtime import SHANGHAI, shanghai_date, utcnow
-from xiaoan.ratings import ServiceRating
+from xiaoan.ratings import BASIC, DISSATISFIED, SATISFIED, ServiceRating
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import stats
 from xiaoan.supervision.alerts import TICKET_INTENTS
@@ -234,15 +234,28 @@ def trends(session: Session, granularity: str = DEFAULT_GRANULARITY, *, periods:
         elif conversation_id in settled:
             self_served[i] += 1
 
+    # on time: one pass over the period's tickets, judged like stats.deadline_figures
     today = shanghai_date(now)
-    on_time, satisfaction, ratings_total = [], [], 0
-    for i in range(n):
-        window = stats.Window(key=granularity, label=label, start=bounds[i],
-                              end=bounds[i + 1] - dt.timedelta(microseconds=1))
-        on_time.append(stats.deadline_figures(session, window, today=today).on_time_rate)
-        ratings = stats.rating_figures(session, window)
-        ratings_total += ratings.total
-        satisfaction.append(ratings.satisfaction_rate)
+    near_due_days = load_rules().deadlines.near_due
+    outcomes = [dict.fromkeys(stats.DEADLINE_OUTCOMES, 0) for _ in range(n)]
+    for resolve_by, status, updated_at, done_at, created_at in session.execute(
+            stats.deadline_rows(first, end - dt.timedelta(microseconds=1))):
+        i = bucket_of(created_at)
+        if i is not None:
+            outcomes[i][stats.deadline_outcome(resolve_by, status, updated_at, done_at, today=today,
+                                               near_due_days=near_due_days)] += 1
+    on_time = [_rate(o["on_time"], o["on_time"] + o["late"] + o["overdue"]) for o in outcomes]
+
+    # satisfaction: (满意 + 基本满意) ÷ ratings, like stats.rating_figures
+    rated, pleased = [0] * n, [0] * n
+    for level, at in session.execute(select(ServiceRating.level, ServiceRating.created_at)
+                                      .where(ServiceRating.created_at >= first, ServiceRating.created_at < end)):
+        i = bucket_of(at)
+        if i is not None and level in (SATISFIED, BASIC, DISSATISFIED):
+            rated[i] += 1
+            pleased[i] += level in (SATISFIED, BASIC)
+    satisfaction = [_rate(pleased[i], rated[i]) for i in range(n)]
+    ratings_total = sum(rated)
 
     intent_keys = list(TICKET_INTENTS) + sorted({k for c in kinds for k in c if k not in TICKET_INTENTS},
                                                 key=lambda k: k or "")
