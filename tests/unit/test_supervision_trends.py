@@ -76,3 +76,14 @@ def test_no_satisfaction_line_without_ratings(db_url):
 def test_bad_granularity_is_refused_in_chinese(db_url):
     with session_scope(db_url) as s, pytest.raises(trends_module.TrendsError, match="趋势粒度"):
         trends_module.trends(s, "month")
+
+
+def test_days_split_at_shanghai_midnight(db_url):
+    from tests.supervision_seed import _ticket
+
+    _ticket(db_url, dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=SH), "late-night")
+    _ticket(db_url, dt.datetime(2026, 12, 1, 0, 0, 0, tzinfo=SH), "midnight")      # 2026-11-30 16:00 UTC
+    _ticket(db_url, dt.datetime(2026, 11, 29, 23, 0, 0, tzinfo=SH), "before")       # outside the buckets
+    with session_scope(db_url) as s:
+        t = trends_module.trends(s, "day", periods=2, now=NOW, last_day=dt.date(2026, 12, 1))
+    assert t.buckets == ["11-30", "12-01"] and t.totals == [1, 1]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xiaoan.localtime import SHANGHAI, format_minutes, shanghai_date, utcnow
@@ -283,8 +283,6 @@ def build_weekly(session: Session, monday: dt.date, *, now: dt.datetime | None =
 
 
 def _kind_counts(session: Session, window: stats.Window, previous: stats.Window, kind: str) -> tuple[int, int]:
-    from sqlalchemy import func
-
     def count(w: stats.Window) -> int:
         return session.execute(select(func.count(Ticket.id)).where(
             Ticket.kind == kind, Ticket.created_at >= w.start, Ticket.created_at <= w.end)).scalar_one()

@@ -23,6 +23,7 @@ A conversation belongs to the bucket of its first trace.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 
@@ -121,10 +122,6 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=SHANGHAI).astimezone(dt.timezone.utc)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _top_series(per_bucket: list[dict], label_of, limit: int = TOP_SERIES) -> list[Series]:
     """Series for the `limit` busiest keys over all buckets, the rest summed as 其他."""
     totals: dict = {}
@@ -135,7 +132,7 @@ def _top_series(per_bucket: list[dict], label_of, limit: int = TOP_SERIES) -> li
     top, rest = ranked[:limit], set(ranked[limit:])
     series = [Series(k, label_of(k), [c.get(k, 0) for c in per_bucket]) for k in top]
     if rest:
-        series.append(Series(None if None not in top else "other", OTHER_LABEL,
+        series.append(Series("other", OTHER_LABEL,
                              [sum(n for k, n in c.items() if k in rest) for c in per_bucket]))
     return series
 
@@ -165,11 +162,10 @@ def trends(session: Session, granularity: str = DEFAULT_GRANULARITY, *, periods:
     first, end = bounds[0], bounds[-1]
 
     def bucket_of(moment: dt.datetime) -> int | None:
-        moment = _aware(moment)
-        if moment < first or moment >= end:
-            return None
-        day = shanghai_date(moment)
-        index = (day - starts[0]).days // step.days
+        """The bucket whose [start, next start) holds `moment` (bounds are Shanghai midnights in UTC)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        index = bisect.bisect_right(bounds, moment) - 1
         return index if 0 <= index < len(starts) else None
 
     n = len(starts)
