@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark table (python -m bench [nlu|kb|conversation|letters] [options]).
+"""`make bench`: every benchmark table (python -m bench [nlu|kb|conversation|letters|trends] [options]).
 
 `conversation` and `letters` start (or use) the running assistant: see bench/conversation_bench.py
 and bench/letters_bench.py. Options after a single bench name are passed to it, e.g.
@@ -9,7 +9,7 @@ import sys
 
 from bench import nlu_bench
 
-BENCHES = ("nlu", "kb", "conversation", "letters")
+BENCHES = ("nlu", "kb", "conversation", "letters", "trends")
 
 
 def main() -> None:
@@ -32,6 +32,10 @@ def main() -> None:
         from bench import letters_bench
 
         letters_bench.main(options)
+    if "trends" in which:
+        from bench import trends_bench
+
+        trends_bench.main(options)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "web": "xiaoan.web.app:web_command",
     "users": "xiaoan.web.auth:users",
     "alerts": "xiaoan.supervision.cli:alerts",
+    "report": "xiaoan.supervision.cli:report",
     "audit": "xiaoan.privacy_audit:audit",
     "outbox": "xiaoan.ops_cli:outbox",
     "keys": "xiaoan.ops_cli:keys",

@@ -114,3 +114,32 @@ def check_rules_command(path: Path) -> None:
     except AlertRulesError as exc:
         raise click.ClickException(f"预警规则文件有误：{exc}") from exc
     click.echo(f"规则有效：{len(rules.rules)} 条（启用 {len(rules.enabled_rules)} 条）。")
+
+
+@click.group()
+def report() -> None:
+    """报告：每周《投诉举报动态》。"""
+
+
+@report.command("weekly")
+@click.option("--week", "week", default=None, metavar="YYYY-Www",
+              help="ISO 周次，例如 2026-W49；默认上一个完整的周（周一至周日）。")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="输出目录：写入 report.html 和 report.pdf。")
+@click.option("--no-pdf", is_flag=True, help="只写 report.html（不需要 Chromium）。")
+@_friendly_errors
+def weekly_command(week: str | None, out_dir: Path, no_pdf: bool) -> None:
+    """生成每周《投诉举报动态》：图表、环比变化、商家预警、预付卡案件、未能回答的问题、按时办结与满意度。"""
+    from xiaoan.supervision import report as report_module
+
+    try:
+        monday = report_module.parse_week(week) if week else report_module.last_full_week()
+        with _session() as session:
+            data = report_module.build_weekly(session, monday)
+        html_path, pdf_path = report_module.write_report(data, out_dir, pdf=not no_pdf)
+    except report_module.ReportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{data.title}（{data.period}）：工单 {data.key_figures[0].current_text} 件")
+    click.echo(f"已写入 {html_path}")
+    if pdf_path:
+        click.echo(f"已写入 {pdf_path}")

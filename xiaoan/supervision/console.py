@@ -14,6 +14,9 @@ import logging
 import re
 from typing import Any
 
+import tempfile
+from pathlib import Path
+
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
@@ -21,7 +24,8 @@ from xiaoan import labels
 from xiaoan.localtime import format_minutes, shanghai_date, utcnow
 from xiaoan.privacy import mask_text
 from xiaoan.supervision import alerts as alerts_module
-from xiaoan.supervision import stats
+from xiaoan.supervision import report as report_module
+from xiaoan.supervision import stats, trends
 from xiaoan.tickets.due import due_flag
 from xiaoan.tickets.models import DONE_STATUSES, Ticket
 from xiaoan.tickets.numbering import normalize_ticket_no
@@ -38,6 +42,7 @@ bp = Blueprint("supervision", __name__, url_prefix="/console/stats")
 STATS_ROLES = ("supervisor",)
 
 BAD_WINDOW = "统计时段无效，已显示近7天的数据。"
+BAD_TREND = "趋势粒度无效，已按日显示。"
 RULES_BROKEN = "预警规则文件有误，暂时无法计算商家预警，请联系系统管理员：{error}"
 KIND_LABELS = {"complaint": "投诉", "report": "举报"}
 FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期"}
@@ -88,6 +93,9 @@ def index():
     notice = None
     if key not in stats.WINDOWS:
         key, notice = stats.DEFAULT_WINDOW, BAD_WINDOW
+    trend_key = request.args.get("trend") or trends.DEFAULT_GRANULARITY
+    if trend_key not in trends.GRANULARITIES:
+        trend_key, notice = trends.DEFAULT_GRANULARITY, BAD_TREND
     window = stats.make_window(key)
     rules, alert_error = None, None
     try:
@@ -98,8 +106,10 @@ def index():
     with db_session() as session:
         alerts = alerts_module.find_alerts(session, now=window.end, rules=rules) if rules else []
         figures = stats.overview(session, window)
+        trend = trends.trends(session, trend_key, now=window.end)
     return render_template("supervision/stats.html", figures=figures, window=window, alerts=alerts,
-                           alert_error=alert_error, notice=notice, rules=rules)
+                           alert_error=alert_error, notice=notice, rules=rules, trend=trend,
+                           trend_data=trends.chart_json(trend), GRANULARITIES=trends.GRANULARITIES)
 
 
 @bp.get("/tickets/<ticket_no>")
@@ -152,6 +162,52 @@ def deidentify(text: str | None, ticket: Ticket) -> str | None:
             text = text.replace(value.strip(), hidden)
     text = mask_text(text) or ""
     return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
+
+
+REPORT_FORMATS = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+PDF_UNAVAILABLE = "暂时无法生成 PDF：{error} 可以先下载 HTML 版，在浏览器里打印。"
+
+
+@bp.get("/report")
+@login_required(*STATS_ROLES)
+def report_index():
+    """The weekly report 《投诉举报动态》: pick a week, download HTML or PDF."""
+    return render_template("supervision/report_index.html", weeks=_week_links(), error=None)
+
+
+def _week_links() -> list[dict[str, str]]:
+    return [{"code": report_module.week_code(monday),
+             "label": f"{monday.year}年第{monday.isocalendar()[1]}周（{monday:%m-%d}至{monday + dt.timedelta(days=6):%m-%d}）"}
+            for monday in report_module.recent_weeks()]
+
+
+@bp.get("/report/weekly.<fmt>")
+@login_required(*STATS_ROLES)
+def report_download(fmt: str):
+    """report-YYYY-Www.html (self-contained) or .pdf as a download; ?week=YYYY-Www (default: last week)."""
+    if fmt not in REPORT_FORMATS:
+        abort(404)
+    week = (request.args.get("week") or "").strip()
+    try:
+        monday = report_module.parse_week(week) if week else report_module.last_full_week()
+        with db_session() as session:
+            data = report_module.build_weekly(session, monday)
+        if fmt == "html":
+            body: bytes = report_module.render_html(data).encode("utf-8")
+        else:
+            with tempfile.TemporaryDirectory(prefix="xiaoan-report-") as tmp:
+                _, pdf_path = report_module.write_report(data, Path(tmp))
+                body = pdf_path.read_bytes()
+    except report_module.BadWeek as exc:
+        return render_template("supervision/report_index.html", weeks=_week_links(), error=str(exc)), 400
+    except report_module.ReportError as exc:
+        log.error("weekly report %s (%s) not made: %s", week or "last week", fmt, exc)
+        return render_template("supervision/report_index.html", weeks=_week_links(),
+                               error=PDF_UNAVAILABLE.format(error=exc)), 503
+    filename = f"report-{data.week}.{fmt}"
+    return Response(body, mimetype=REPORT_FORMATS[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
 
 
 @bp.get("/stats.css")

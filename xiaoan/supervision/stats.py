@@ -182,6 +182,39 @@ class DeadlineFigures:
         return self.answered_on_time + self.answered_late + self.open_overdue
 
 
+#: How a ticket stands against its answer deadline (`deadline_outcome`).
+DEADLINE_OUTCOMES = ("on_time", "late", "overdue", "near_due", "in_time")
+
+
+def deadline_rows(start: dt.datetime, end: dt.datetime):
+    """SELECT resolve_by, status, updated_at, done_at (first answered/closed time), created_at of
+    the tickets created between `start` and `end` (both included)."""
+    in_range = _within_times(Ticket.created_at, start, end)
+    done = (
+        select(TicketStatusEvent.ticket_id, func.min(TicketStatusEvent.at).label("done_at"))
+        .join(Ticket, Ticket.id == TicketStatusEvent.ticket_id)
+        .where(TicketStatusEvent.status.in_(DONE_STATUSES), in_range)
+        .group_by(TicketStatusEvent.ticket_id)
+        .subquery()
+    )
+    return (select(Ticket.resolve_by, Ticket.status, Ticket.updated_at, done.c.done_at, Ticket.created_at)
+            .outerjoin(done, done.c.ticket_id == Ticket.id).where(in_range))
+
+
+def deadline_outcome(resolve_by: dt.date, status: str, updated_at: dt.datetime | None, done_at: Any, *,
+                     today: dt.date, near_due_days: int) -> str:
+    """One of DEADLINE_OUTCOMES: an answered ticket is on time when its first answered/closed
+    status change fell on or before its deadline; an open one is flagged by `due_flag`."""
+    if status in DONE_STATUSES:
+        answered = shanghai_date(_aware(done_at) if done_at is not None else updated_at)
+        return "on_time" if answered <= resolve_by else "late"
+    return due_flag(resolve_by, status, today, near_due_days=near_due_days, done_statuses=DONE_STATUSES) or "in_time"
+
+
+def _within_times(column, start: dt.datetime, end: dt.datetime):
+    return and_(column >= start, column <= end)
+
+
 def deadline_figures(session: Session, window: Window, *, today: dt.date | None = None,
                      near_due_days: int | None = None) -> DeadlineFigures:
     """On-time and overdue counts of the tickets created in the window.
@@ -198,25 +231,9 @@ def deadline_figures(session: Session, window: Window, *, today: dt.date | None 
     if near_due_days is None:
         near_due_days = load_rules().deadlines.near_due
     today = today or shanghai_date(window.end)
-    done = (
-        select(TicketStatusEvent.ticket_id, func.min(TicketStatusEvent.at).label("done_at"))
-        .where(TicketStatusEvent.status.in_(DONE_STATUSES))
-        .group_by(TicketStatusEvent.ticket_id)
-        .subquery()
-    )
-    stmt = (
-        select(Ticket.resolve_by, Ticket.status, Ticket.updated_at, done.c.done_at)
-        .outerjoin(done, done.c.ticket_id == Ticket.id)
-        .where(_within(Ticket.created_at, window))
-    )
-    counts = dict.fromkeys(("on_time", "late", "overdue", "near_due", "in_time"), 0)
-    for resolve_by, status, updated_at, done_at in session.execute(stmt):
-        if status in DONE_STATUSES:
-            answered = shanghai_date(done_at or updated_at)
-            counts["on_time" if answered <= resolve_by else "late"] += 1
-            continue
-        flag = due_flag(resolve_by, status, today, near_due_days=near_due_days, done_statuses=DONE_STATUSES)
-        counts[flag or "in_time"] += 1
+    counts = dict.fromkeys(DEADLINE_OUTCOMES, 0)
+    for row in session.execute(deadline_rows(window.start, window.end)):
+        counts[deadline_outcome(*row[:4], today=today, near_due_days=near_due_days)] += 1
     due = counts["on_time"] + counts["late"] + counts["overdue"]
     return DeadlineFigures(
         total=sum(counts.values()), answered_on_time=counts["on_time"], answered_late=counts["late"],
