@@ -89,3 +89,34 @@ def test_custom_triggers_are_used(tmp_path):
     assert detect_escalation("救命啊", triggers) == "urgent"
     assert detect_escalation("烦死了", triggers) == "angry"
     assert detect_escalation("着火了", triggers) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a past or possible hazard told in a letter is a report, not an emergency now
+        "举报某某五金店（嘉定区华亭镇）销售没有3C认证的插线板，我买过一个用了两天就冒烟了，拆开里面的铜线细得跟头发一样。"
+        "这个很危险，请你们尽快去查，别等出了事再管。",
+        "宝山区某小区5号楼的电梯这个月已经两次困人，维保单位是上海某某电梯维修有限公司，维保记录好几个月没有签字，"
+        "年检合格证也过期了。请特种设备部门来检查，楼里老人小孩很多。",
+        # anger at the merchant, or a question to the bureau, inside a letter goes to a ticket
+        "我第三次去店里要求退款，老板还是说不退，说有本事你去告。我买的是一台3299元的洗碗机，用了一周就漏水。"
+        "这种商家你们管不管？我要求全额退款。",
+        "我妈妈的假牙还做了一半，诊所就关门了，剩余的钱5600元一直没有退。诊所贴了告示说停业，电话也打不通。请协助退还。",
+    ],
+)
+def test_letters_that_tell_a_story_do_not_escalate(text):
+    assert detect_escalation(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("我家老人现在被困在电梯里了，物业电话打不通，维保公司是上海某某电梯有限公司，电梯平时就老出毛病，"
+         "快来人帮帮忙，老人有心脏病，我们在楼道里急死了！", "urgent"),
+        ("你们这个破机器人我已经说了很多遍了，我在某某健身办的卡，老板跑路了，卡里还有3000多块钱，"
+         "我要找真人处理，不要再让我重复了，听不懂人话吗？", "angry"),
+    ],
+)
+def test_letters_escalate_for_a_hazard_now_or_anger_at_the_assistant(text, level):
+    assert detect_escalation(text) == level

@@ -22,6 +22,8 @@ import yaml
 
 TRIGGERS_PATH = Path(__file__).resolve().parent.parent / "resources" / "handoff_triggers.yml"
 URGENT, ANGRY = "urgent", "angry"
+#: The optional section for long letters: `now` patterns and `angry_keywords` (see the data file).
+LETTERS = "letters"
 #: Checked in this order: an urgent message that is also angry is urgent.
 LEVELS = (URGENT, ANGRY)
 
@@ -71,6 +73,15 @@ def load_triggers(path: Path | str = TRIGGERS_PATH) -> dict[str, TriggerSet]:
             patterns=tuple(_compile(path, level, "patterns", p) for p in _strings(path, level, "patterns", section)),
             exceptions=tuple(_compile(path, level, "except", p) for p in _strings(path, level, "except", section)),
         )
+    letters = raw.get(LETTERS)
+    if letters is not None:
+        if not isinstance(letters, dict):
+            raise TriggerConfigError(f"{path}: {LETTERS} must be a mapping")
+        result[LETTERS] = TriggerSet(
+            keywords=tuple(normalize(k) for k in _strings(path, LETTERS, "angry_keywords", letters) if normalize(k)),
+            patterns=tuple(_compile(path, LETTERS, "now", p) for p in _strings(path, LETTERS, "now", letters)),
+            exceptions=(),
+        )
     return result
 
 
@@ -106,7 +117,32 @@ def detect_escalation(text: Optional[str], triggers: Optional[dict[str, TriggerS
         return None
     triggers = triggers or _default_triggers()
     normalized = normalize(text)
+    if _is_letter(text):
+        return _letter_escalation(normalized, triggers)
     for level in LEVELS:
         if triggers[level].matches(normalized):
             return level
+    return None
+
+
+def _is_letter(text: str) -> bool:
+    from xiaoan.understanding.letters import is_letter  # late: keeps the trigger module light
+
+    return is_letter(text)
+
+
+_SENTENCE_MARKS = re.compile(r"[。！!？?；;]")
+
+
+def _letter_escalation(normalized: str, triggers: dict[str, TriggerSet]) -> Optional[str]:
+    """A letter escalates only for a hazard happening now (a "now" word in the hazard's sentence)
+    or anger at the assistant itself (the letters' angry keywords)."""
+    letters = triggers.get(LETTERS)
+    if letters is None:
+        return next((level for level in LEVELS if triggers[level].matches(normalized)), None)
+    for sentence in _SENTENCE_MARKS.split(normalized):
+        if triggers[URGENT].matches(sentence) and any(p.search(sentence) for p in letters.patterns):
+            return URGENT
+    if any(k in normalized for k in letters.keywords):
+        return ANGRY
     return None
