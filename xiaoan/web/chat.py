@@ -28,7 +28,7 @@ from xiaoan.privacy import mask_text
 from xiaoan.rasa_client import RasaError
 from xiaoan.web import messages
 from xiaoan.web.deps import get_rasa_client
-from xiaoan.web.limits import chat_rate_limit
+from xiaoan.web.limits import chat_rate_limit, chat_read_rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,9 @@ def end_conversation():
 def history():
     """The transcript of this browser's conversation, rebuilt from the Rasa tracker."""
     conv = conversation_id()
+    limited = chat_read_rate_limit(conv)  # 429 + Retry-After per client IP and conversation
+    if limited is not None:
+        return limited
     if not session.get(STARTED_KEY):
         return jsonify(messages=[], cursor=None)
     try:
@@ -162,6 +165,9 @@ def history():
 @bp.get("/api/chat/updates")
 def updates():
     """Bot messages (e.g. a human agent's replies) appended after `after` (unix seconds)."""
+    limited = chat_read_rate_limit(conversation_id())  # counted before any work, bad cursors too
+    if limited is not None:
+        return limited
     raw = request.args.get("after", "0")
     try:
         after = float(raw)

@@ -1,6 +1,6 @@
 """Rate limits of the web app's public routes: the client's address and the 429 answer.
 
-The chat route calls one hook::
+The chat routes call one hook each (`chat_read_rate_limit` for the history and updates reads)::
 
     limited = chat_rate_limit(conversation_id())
     if limited is not None:
@@ -101,4 +101,24 @@ def chat_rate_limit(conversation_id: str):
     if not by_conversation.allowed:
         return too_many_requests(by_conversation,
                                  messages.CHAT_RATE_LIMITED.format(seconds=by_conversation.retry_after))
+    return None
+
+
+def chat_read_rate_limit(conversation_id: str):
+    """None when this history or updates read may go to Rasa, else the 429 answer.
+
+    The page polls `/api/chat/updates` every 2.5 s and reads `/api/chat/history` on load; each
+    read fetches the whole tracker from Rasa, so reads have their own, wider limits (per client IP
+    first, then per conversation), apart from the message limits: a page that polls never uses up
+    the citizen's messages.
+    """
+    limits = limit_settings()
+    limiter = web_rate_limiter()
+    by_ip = limiter.hit(limits.chat_read_ip, client_ip())
+    if not by_ip.allowed:
+        return too_many_requests(by_ip, messages.CHAT_READ_RATE_LIMITED_IP.format(seconds=by_ip.retry_after))
+    by_conversation = limiter.hit(limits.chat_read_conversation, conversation_id)
+    if not by_conversation.allowed:
+        return too_many_requests(by_conversation,
+                                 messages.CHAT_READ_RATE_LIMITED.format(seconds=by_conversation.retry_after))
     return None

@@ -28,9 +28,10 @@
   var pollTimer = null;
   var alertKind = null;
 
-  function ChatError(message, status) {
+  function ChatError(message, status, retryAfter) {
     this.message = message;
     this.status = status || 0;
+    this.retryAfter = retryAfter || 0;  // seconds (HTTP 429 Retry-After)
   }
 
   function api(method, url, body) {
@@ -43,7 +44,9 @@
     return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (data) {
         if (!response.ok) {
-          throw new ChatError((data && data.error) || GENERIC_ERROR, response.status);
+          var retryAfter = parseInt(response.headers.get("Retry-After"), 10);
+          throw new ChatError((data && data.error) || GENERIC_ERROR, response.status,
+                              isNaN(retryAfter) ? 0 : retryAfter);
         }
         return data;
       });
@@ -325,6 +328,10 @@
       }
       if (data.cursor != null) { cursor = data.cursor; }
     }, function (error) {
+      if (error.status === 429) {  // polled too often (several tabs): wait as told, quietly
+        schedulePoll(Math.max(nextDelay(), error.retryAfter * 1000));
+        return;
+      }
       if (generation === sendGeneration && !sending && error.status !== 400) {
         showAlert(error.message, "connection");
       }
