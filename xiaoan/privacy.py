@@ -292,7 +292,6 @@ def mask_known(text: str | None, names=(), addresses=()) -> str | None:
     """
     if not text:
         return text
-    work = text
     replacements: list[tuple[str, str]] = []
     for name in names or ():
         if isinstance(name, str) and len(name.strip()) >= MIN_KNOWN_CHARS:
@@ -301,12 +300,18 @@ def mask_known(text: str | None, names=(), addresses=()) -> str | None:
         if isinstance(address, str):
             for variant in address_variants(address):
                 replacements.append((variant, mask_address(variant) or ""))
-    # longest first, so a whole address is masked before a part of it; matching on the
-    # digit-normalised text (one code point for one), replacing in the original
-    replacements.sort(key=lambda pair: len(pair[0]), reverse=True)
-    for value, masked in replacements:
+    return mask_text(replace_values(text, replacements))
+
+
+def replace_values(text: str, replacements) -> str:
+    """Replace each known value (pairs `(value, replacement)`) where it occurs in `text`, longest
+    first (a whole address before a part of it), matching full-width digits like ASCII ones."""
+    work = text
+    for value, masked in sorted(replacements, key=lambda pair: len(pair[0]), reverse=True):
+        if not value:
+            continue
         needle = normalize_digits(value)
-        haystack = normalize_digits(work)
+        haystack = normalize_digits(work)  # one code point for one: positions fit the original
         out, position = [], 0
         start = haystack.find(needle)
         while start != -1:
@@ -317,7 +322,7 @@ def mask_known(text: str | None, names=(), addresses=()) -> str | None:
         if out:
             out.append(work[position:])
             work = "".join(out)
-    return mask_text(work)
+    return work
 
 
 def identity_masker(slots: dict | None):

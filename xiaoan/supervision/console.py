@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from xiaoan import labels
 from xiaoan.localtime import format_minutes, shanghai_date, utcnow
-from xiaoan.privacy import address_variants, mask_text
+from xiaoan.privacy import address_variants, mask_text, replace_values
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import stats
 from xiaoan.tickets.due import due_flag
@@ -187,11 +187,10 @@ def deidentify(text: str | None, ticket: Ticket) -> str | None:
     if not text:
         return text
     replacements = [(variant, HIDDEN_ADDRESS) for variant in address_variants(ticket.complainant_address)]
-    replacements += [(ticket.phone, HIDDEN_PHONE), (ticket.complainant_name, HIDDEN_NAME)]
-    for value, hidden in replacements:
-        if value and len(value.strip()) >= 2:
-            text = text.replace(value.strip(), hidden)
-    text = mask_text(text) or ""
+    replacements += [(value.strip(), hidden) for value, hidden in
+                     ((ticket.phone, HIDDEN_PHONE), (ticket.complainant_name, HIDDEN_NAME))
+                     if value and len(value.strip()) >= 2]
+    text = mask_text(replace_values(text, replacements)) or ""
     return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
 
 
