@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import math
 import os
@@ -452,6 +453,48 @@ class LimitSettings:
                 except ValueError as exc:
                     raise ValueError(f"{variable}: {exc}") from exc
         return cls(**values)
+
+
+# --- the client's address (web app and Rasa channels) ---------------------------------------------
+
+TRUSTED_PROXY_HOPS_ENV = "XIAOAN_TRUSTED_PROXY_HOPS"
+
+
+def trusted_proxy_hops(environ: dict | None = None) -> int:
+    """How many reverse proxies stand in front of the process (`XIAOAN_TRUSTED_PROXY_HOPS`, default 0).
+
+    Raises:
+        ValueError: not a whole number 0-5 (names the variable).
+    """
+    environ = os.environ if environ is None else environ
+    raw = (environ.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
+    try:
+        hops = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, got {raw!r}") from exc
+    if not 0 <= hops <= 5:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0-5, got {hops}")
+    return hops
+
+
+def client_address(peer: str | None, forwarded_for: str | None, hops: int) -> str:
+    """The client's address as a rate-limit key: the peer, or with `hops` trusted proxies the entry
+    `hops` from the right of `X-Forwarded-For` (anything further left was written by the client);
+    IPv6 clients by their /64 (one household or phone), IPv4-mapped IPv6 as IPv4."""
+    address = peer or ""
+    if hops:
+        chain = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()]
+        if len(chain) >= hops:
+            address = chain[-hops]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 # --- process-wide instances (built on first use from the environment) ---------------------------

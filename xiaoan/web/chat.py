@@ -25,7 +25,7 @@ from flask import Blueprint, jsonify, render_template, request, session
 from xiaoan.channels.choices import DISPLAY_TEXT_KEY, is_command, screen_command
 from xiaoan.input_checks import has_unreadable
 from xiaoan.privacy import mask_text
-from xiaoan.rasa_client import RasaError
+from xiaoan.rasa_client import RasaError, RasaRateLimited
 from xiaoan.web import messages
 from xiaoan.web.deps import get_rasa_client
 from xiaoan.web.limits import chat_rate_limit, chat_read_rate_limit
@@ -109,6 +109,10 @@ def post_message():
         logger.info("web chat %s: user message (%d chars)", conv, len(text))
         logger.debug("web chat %s: %s", conv, mask_text(text))
         replies = client.send_message(conv, text, metadata)
+    except RasaRateLimited as exc:  # the REST channel's own limit (shared counters): say when to retry
+        logger.warning("web chat %s: REST channel rate limit", conv)
+        return jsonify(error=messages.CHAT_RATE_LIMITED.format(seconds=exc.retry_after)), 429, {
+            "Retry-After": str(exc.retry_after)}
     except RasaError as exc:
         logger.warning("web chat %s: Rasa unavailable: %s", conv, exc)
         return _error(503, messages.RASA_UNAVAILABLE)

@@ -14,19 +14,19 @@ reached directly, or clients could forge the header.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from flask import current_app, request
 
 from xiaoan.ratelimit import (
-    REDIS_URL_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, limit_settings,
+    REDIS_URL_ENV, TRUSTED_PROXY_HOPS_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, client_address,
+    limit_settings,
 )
+from xiaoan.ratelimit import trusted_proxy_hops as _trusted_proxy_hops
 from xiaoan.web import messages
 from xiaoan.web.deps import get_settings
 from xiaoan.web.errors import error_response
 
-TRUSTED_PROXY_HOPS_ENV = "XIAOAN_TRUSTED_PROXY_HOPS"
 LIMITER_KEY = "xiaoan_rate_limiter"
 """Key of the app's `RateLimiter` in `app.extensions` (tests put one with a fake clock there)."""
 
@@ -43,35 +43,12 @@ def web_rate_limiter() -> RateLimiter:
 
 def trusted_proxy_hops() -> int:
     """How many reverse proxies stand in front of the app (`XIAOAN_TRUSTED_PROXY_HOPS`, default 0)."""
-    raw = (os.environ.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
-    try:
-        hops = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, got {raw!r}") from exc
-    if not 0 <= hops <= 5:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0-5, got {hops}")
-    return hops
+    return _trusted_proxy_hops()
 
 
 def client_ip() -> str:
     """The client's IP address of this request (IPv6 clients by their /64: one household or phone)."""
-    address = request.remote_addr or ""
-    hops = trusted_proxy_hops()
-    if hops:
-        # each trusted proxy appends the address it received the request from; the client is the
-        # entry `hops` from the right (anything further left was written by the client itself)
-        chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(chain) >= hops:
-            address = chain[-hops]
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64] or "unknown"
-    if parsed.version == 6:
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted_proxy_hops())
 
 
 # a misconfigured limit or proxy count stops the app at start-up with the variable's name,
