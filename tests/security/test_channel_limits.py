@@ -256,3 +256,16 @@ def test_wechat_source_address_over_its_limit_is_answered_success_before_any_wor
     with session_scope(db_url) as session:
         nonces = session.execute(select(func.count()).select_from(store.WeChatNonce)).scalar_one()
     assert nonces == 2  # the dropped requests did not even reach the nonce memory
+
+
+def test_channel_defaults_never_bite_before_the_web_apps_own_friendlier_limits():
+    defaults = LimitSettings()
+    per_minute = lambda limit: limit.count / limit.period * 60  # noqa: E731
+    # the REST channel sees every web message: its per-sender limit sits above the web chat's
+    assert per_minute(defaults.rest_sender) >= 2 * per_minute(defaults.chat_conversation)
+    # socket.io citizens get the web chat's pace
+    assert per_minute(defaults.socketio_conversation) >= per_minute(defaults.chat_conversation)
+    # a citizen on WeChat typing on a phone: one message every 3 s for a whole minute
+    assert per_minute(defaults.wechat_openid) >= 20
+    # WeChat's servers carry every citizen from a small pool of addresses
+    assert per_minute(defaults.wechat_ip) >= 100 * per_minute(defaults.wechat_openid) / 2
