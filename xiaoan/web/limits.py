@@ -19,7 +19,8 @@ import os
 from flask import current_app, request
 
 from xiaoan.ratelimit import (
-    REDIS_URL_ENV, TRUSTED_PROXY_HOPS_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, client_address,
+    REDIS_URL_ENV, TRUSTED_PROXY_HOPS_ENV, Decision,  # noqa: F401 (TRUSTED_PROXY_HOPS_ENV: kept importable here)
+    LimitSettings, RateLimiter, build_rate_limiter, client_address,
     limit_settings,
 )
 from xiaoan.ratelimit import trusted_proxy_hops as _trusted_proxy_hops
