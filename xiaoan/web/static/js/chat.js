@@ -27,6 +27,7 @@
   var sendGeneration = 0;   // bumps on every send: a poll started before a send is discarded
   var pollTimer = null;
   var alertKind = null;
+  var pollPausedUntil = 0;  // Date.now() before which polling waits (HTTP 429 Retry-After)
 
   function ChatError(message, status, retryAfter) {
     this.message = message;
@@ -329,7 +330,9 @@
       if (data.cursor != null) { cursor = data.cursor; }
     }, function (error) {
       if (error.status === 429) {  // polled too often (several tabs): wait as told, quietly
-        schedulePoll(Math.max(nextDelay(), error.retryAfter * 1000));
+        var wait = Math.max(nextDelay(), error.retryAfter * 1000);
+        pollPausedUntil = Date.now() + wait;
+        schedulePoll(wait);
         return;
       }
       if (generation === sendGeneration && !sending && error.status !== 400) {
@@ -341,7 +344,7 @@
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && !sending) { schedulePoll(0); }
+    if (!document.hidden && !sending && Date.now() >= pollPausedUntil) { schedulePoll(0); }
   });
 
   function loadHistory() {
