@@ -95,7 +95,7 @@ def keys_generate() -> None:
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
 def keys_rotate(as_json: bool) -> None:
-    """用 XIAOAN_DATA_KEY 的第一把密钥重新加密全部工单个人信息并重算电话查找哈希（可重复运行）。"""
+    """用 XIAOAN_DATA_KEY 的第一把密钥重新加密全部工单个人信息、转人工会话和回电请求，并重算电话查找哈希（可重复运行）。"""
     from xiaoan.crypto import DataKeyError
     from xiaoan.tickets.service import rotate_personal_data
 
@@ -109,7 +109,8 @@ def keys_rotate(as_json: bool) -> None:
         echo_json(result)
     else:
         click.echo(f"已用密钥 {result['key_id']} 重新加密 {result['tickets']} 张工单、"
-                   f"{result['outbox']} 条 outbox 记录")
+                   f"{result['outbox']} 条 outbox 记录、{result['handoff_sessions']} 个转人工会话、"
+                   f"{result['callbacks']} 条回电请求；仍用旧密钥的 {result['remaining_old']} 项")
 
 
 @click.group()

@@ -222,3 +222,113 @@ def mask_text(text: str | None) -> str | None:
         position = finding.end
     out.append(text[position:])
     return "".join(out)
+
+
+# --- the citizen's own name and address inside free text -----------------------------------------
+#
+# A name or an address cannot be recognised in free text in general (the masker above leaves them),
+# but where a ticket or a hand-off knows *this* citizen's name and address (the form asked for them),
+# their occurrences in what the citizen typed are found by value and masked like the fields:
+# `我叫张三丰，住国权路1号` -> `我叫张**，住****`.
+
+MIN_KNOWN_CHARS = 2
+"""Known values shorter than this are never searched for (a one-character name would mask every
+occurrence of that character)."""
+
+_CITY_PREFIX = re.compile(r"^\s*(?:中国)?\s*上海(?:市)?\s*")
+_DISTRICT_PREFIX = re.compile(r"^.{1,6}?(?:新区|区|县)")
+_HOUSE_NUMBER_END = re.compile(r"^.*?\d+\s*(?:号|弄|幢|栋|室)")
+
+
+def mask_address(address: str | None) -> str | None:
+    """Keep the city and district, star the rest: `上海市杨浦区国权路1号` -> `上海市杨浦区****`;
+    an address without a district keeps nothing: `国权路1号` -> `****`."""
+    if not address:
+        return address
+    text = address.strip()
+    city = _CITY_PREFIX.match(text)
+    kept = city.group(0) if city else ""
+    district = _DISTRICT_PREFIX.match(text[len(kept):])
+    if district:
+        kept += district.group(0)
+    return kept + "****" if len(kept) < len(text) else kept
+
+
+def address_variants(address: str | None) -> list[str]:
+    """The spellings of `address` a citizen is likely to type, longest first: the whole address,
+    without 上海市, without the district, and the street part up to the house number
+    (`上海市杨浦区国权路1号3楼` -> also `杨浦区国权路1号3楼`, `国权路1号3楼`, `国权路1号`)."""
+    if not address or not address.strip():
+        return []
+    full = address.strip()
+    variants = [full]
+    no_city = full[_CITY_PREFIX.match(full).end():] if _CITY_PREFIX.match(full) else full
+    variants.append(no_city)
+    district = _DISTRICT_PREFIX.match(no_city)
+    street = no_city[district.end():] if district else no_city
+    variants.append(street)
+    house = _HOUSE_NUMBER_END.match(street)
+    if house:
+        variants.append(house.group(0))
+    # a street part without a number names a road, not a home: only the longer forms are kept then
+    keep = []
+    for value in variants:
+        value = value.strip()
+        if len(value) < 4 or value in keep:
+            continue
+        if value not in (full, no_city) and not re.search(r"\d", normalize_digits(value)):
+            continue
+        keep.append(value)
+    return sorted(keep, key=len, reverse=True)
+
+
+def mask_known(text: str | None, names=(), addresses=()) -> str | None:
+    """Mask the citizen's own name(s) and address(es), known from a ticket or a hand-off, where they
+    occur inside free text (full-width digits matched like ASCII), then every phone, ID and bank card
+    number (`mask_text`).
+
+    Names become `mask_name` (`张**`), addresses `mask_address`. Values shorter than
+    `MIN_KNOWN_CHARS` are ignored.
+    """
+    if not text:
+        return text
+    replacements: list[tuple[str, str]] = []
+    for name in names or ():
+        if isinstance(name, str) and len(name.strip()) >= MIN_KNOWN_CHARS:
+            replacements.append((name.strip(), mask_name(name.strip()) or ""))
+    for address in addresses or ():
+        if isinstance(address, str):
+            for variant in address_variants(address):
+                replacements.append((variant, mask_address(variant) or ""))
+    return mask_text(replace_values(text, replacements))
+
+
+def replace_values(text: str, replacements) -> str:
+    """Replace each known value (pairs `(value, replacement)`) where it occurs in `text`, longest
+    first (a whole address before a part of it), matching full-width digits like ASCII ones."""
+    work = text
+    for value, masked in sorted(replacements, key=lambda pair: len(pair[0]), reverse=True):
+        if not value:
+            continue
+        needle = normalize_digits(value)
+        haystack = normalize_digits(work)  # one code point for one: positions fit the original
+        out, position = [], 0
+        start = haystack.find(needle)
+        while start != -1:
+            out.append(work[position:start])
+            out.append(masked)
+            position = start + len(needle)
+            start = haystack.find(needle, position)
+        if out:
+            out.append(work[position:])
+            work = "".join(out)
+    return work
+
+
+def identity_masker(slots: dict | None):
+    """`text -> masked text` for one conversation: its own name and address (the form's
+    `complainant_name` / `complainant_address` slots, when known) and every number (`mask_known`)."""
+    slots = slots or {}
+    names = [v for v in (slots.get("complainant_name"),) if isinstance(v, str)]
+    addresses = [v for v in (slots.get("complainant_address"),) if isinstance(v, str)]
+    return lambda text: mask_known(text, names, addresses)

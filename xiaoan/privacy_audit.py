@@ -6,7 +6,9 @@ shown (fail closed: no row, no data):
 - `transcript_reveal` / `slots_reveal`: an agent pressed 显示完整号码 on a conversation in the inbox
   (the transcript or the gathered-information panel; both are masked by default);
 - `callback_view`: an agent opened a callback request, which shows the number to call;
-- `ticket_show`: `xiaoan tickets show` printed a ticket (name, address, facts) on a terminal.
+- `ticket_show`: `xiaoan tickets show` printed a ticket (name, address, facts) on a terminal;
+- `ticket_list_reveal`: `xiaoan tickets list --reveal` printed tickets unmasked (one row per ticket);
+- `ticket_page_reveal`: a supervisor pressed 显示投诉人信息 on a ticket page of `/console/stats`.
 
 Supervisors read the log at `/console/inbox/audit` or with `xiaoan audit list` (see
 `list_views`). Rows hold who, when, what and from where, never the personal data itself.
@@ -36,6 +38,8 @@ TRANSCRIPT_REVEAL = "transcript_reveal"
 SLOTS_REVEAL = "slots_reveal"
 CALLBACK_VIEW = "callback_view"
 TICKET_SHOW = "ticket_show"
+TICKET_LIST_REVEAL = "ticket_list_reveal"
+TICKET_PAGE_REVEAL = "ticket_page_reveal"
 
 #: Action -> what the supervisor reads in the listing.
 ACTION_LABELS = {
@@ -43,6 +47,8 @@ ACTION_LABELS = {
     SLOTS_REVEAL: "显示已收集信息中的完整号码",
     CALLBACK_VIEW: "查看回电号码",
     TICKET_SHOW: "命令行查看工单",
+    TICKET_LIST_REVEAL: "命令行列出工单（完整个人信息）",
+    TICKET_PAGE_REVEAL: "统计页显示工单的投诉人信息",
 }
 ACTIONS = tuple(ACTION_LABELS)
 SOURCES = ("console", "cli")

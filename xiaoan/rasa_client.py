@@ -33,6 +33,14 @@ class RasaError(Exception):
     """Rasa answered, but not in a usable way (e.g. a rejected token or a malformed request)."""
 
 
+class RasaRateLimited(RasaError):
+    """Rasa's channel refused the call for now (HTTP 429); `retry_after` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RasaUnavailable(RasaError):
     """Rasa could not be reached, timed out, failed (5xx) or answered something unreadable."""
 
@@ -174,6 +182,12 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa not reachable on {method} {path}: {exc.__class__.__name__}") from exc
         if resp.status_code >= 500:
             raise RasaUnavailable(f"Rasa failed on {method} {path}: HTTP {resp.status_code}")
+        if resp.status_code == 429:
+            try:
+                retry_after = max(1, int(resp.headers.get("Retry-After", "60")))
+            except ValueError:
+                retry_after = 60
+            raise RasaRateLimited(f"Rasa rate-limited {method} {path}", retry_after)
         if resp.status_code >= 400:
             # never include the URL: its query string carries the token
             raise RasaError(f"Rasa rejected {method} {path}: HTTP {resp.status_code}")

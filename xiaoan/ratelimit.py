@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import math
 import os
@@ -398,6 +399,27 @@ class LimitSettings:
     """Web chat messages per client IP: 10/s, about 100 citizens chatting at once behind one NAT."""
     chat_conversation: Limit = Limit("chat_conversation", 30, 60)
     """Web chat messages per conversation: one every 2 s for a whole minute."""
+    chat_read_ip: Limit = Limit("chat_read_ip", 3000, 60)
+    """Web chat history/updates reads per client IP: the page polls every 2.5 s (24 a minute), so
+    about 120 open chat pages behind one NAT address."""
+    chat_read_conversation: Limit = Limit("chat_read_conversation", 90, 60)
+    """Web chat history/updates reads per conversation: the page's 24 polls a minute, a reload or
+    two and a second tab fit; a script hammering the tracker does not."""
+    rest_ip: Limit = Limit("rest_ip", 1200, 60)
+    """Rasa REST channel calls per source address (normally the web app, which carries every web
+    citizen: about what the 2-core server answers in a minute)."""
+    rest_sender: Limit = Limit("rest_sender", 60, 60)
+    """Rasa REST channel messages per conversation (sender): twice the web chat's own limit."""
+    socketio_ip: Limit = Limit("socketio_ip", 600, 60)
+    """socket.io connections and messages per client IP (when the channel is on)."""
+    socketio_conversation: Limit = Limit("socketio_conversation", 30, 60)
+    """socket.io messages per conversation: as the web chat."""
+    wechat_ip: Limit = Limit("wechat_ip", 3000, 60)
+    """WeChat webhook requests per source address, counted before the signature check. WeChat's
+    servers deliver every citizen's message from a small pool of addresses, so this only stops a
+    flood from elsewhere."""
+    wechat_openid: Limit = Limit("wechat_openid", 20, 60)
+    """WeChat messages per citizen (openid): typing on a phone, one every 3 s for a minute."""
     login_ip_attempts: Limit = Limit("login_ip_attempts", 60, 300)
     """Staff sign-in attempts per client IP (each costs a scrypt hash): a whole office signing in at shift start."""
     login_ip_failures: Limit = Limit("login_ip_failures", 30, 900)
@@ -431,6 +453,48 @@ class LimitSettings:
                 except ValueError as exc:
                     raise ValueError(f"{variable}: {exc}") from exc
         return cls(**values)
+
+
+# --- the client's address (web app and Rasa channels) ---------------------------------------------
+
+TRUSTED_PROXY_HOPS_ENV = "XIAOAN_TRUSTED_PROXY_HOPS"
+
+
+def trusted_proxy_hops(environ: dict | None = None) -> int:
+    """How many reverse proxies stand in front of the process (`XIAOAN_TRUSTED_PROXY_HOPS`, default 0).
+
+    Raises:
+        ValueError: not a whole number 0-5 (names the variable).
+    """
+    environ = os.environ if environ is None else environ
+    raw = (environ.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
+    try:
+        hops = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, got {raw!r}") from exc
+    if not 0 <= hops <= 5:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0-5, got {hops}")
+    return hops
+
+
+def client_address(peer: str | None, forwarded_for: str | None, hops: int) -> str:
+    """The client's address as a rate-limit key: the peer, or with `hops` trusted proxies the entry
+    `hops` from the right of `X-Forwarded-For` (anything further left was written by the client);
+    IPv6 clients by their /64 (one household or phone), IPv4-mapped IPv6 as IPv4."""
+    address = peer or ""
+    if hops:
+        chain = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()]
+        if len(chain) >= hops:
+            address = chain[-hops]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 # --- process-wide instances (built on first use from the environment) ---------------------------

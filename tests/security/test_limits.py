@@ -369,6 +369,64 @@ def test_a_forged_forwarded_for_header_is_ignored_unless_a_proxy_is_trusted(db_u
     assert behind_proxy == [200, 200, 429, 200]
 
 
+class CountingRasa(StubRasa):
+    """Also counts the tracker reads (each history/updates read fetches the whole tracker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_tracker(self, conversation_id):
+        self.reads += 1
+        return {"events": [{"event": "bot", "text": "您好", "timestamp": 1.0}]}
+
+
+def read(client, path, ip="198.51.100.20"):
+    return client.get(path, environ_base={"REMOTE_ADDR": ip})
+
+
+@pytest.mark.parametrize("path", ["/api/chat/history", "/api/chat/updates?after=0"])
+def test_history_and_updates_reads_are_limited_per_conversation(db_url, clock, path):
+    app, _ = make_app(db_url, clock, chat_read_conversation=(4, 60))
+    rasa = app.extensions["xiaoan"]["rasa_client"] = CountingRasa()
+    client = app.test_client()
+    token = csrf(client)
+    assert say(client, token).status_code == 200  # the conversation has started: reads go to Rasa
+    reads_before = rasa.reads
+    assert [read(client, path).status_code for _ in range(4)] == [200] * 4
+    refused = read(client, path)
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert wait > 0
+    assert refused.get_json() == {"error": messages.CHAT_READ_RATE_LIMITED.format(seconds=wait)}
+    assert rasa.reads - reads_before == 4  # the refused read never reached Rasa
+    # polling does not use up the citizen's messages
+    assert say(client, token).status_code == 200
+    # another browser on the same network reads on
+    other = app.test_client()
+    assert read(other, path).status_code == 200
+    clock.advance(wait)
+    assert read(client, path).status_code == 200
+
+
+def test_history_and_updates_reads_are_limited_per_client_ip_across_fresh_cookies(db_url, clock):
+    app, _ = make_app(db_url, clock, chat_read_ip=(5, 60))
+    statuses = [read(app.test_client(), path, ip="203.0.113.7").status_code
+                for path in ["/api/chat/history", "/api/chat/updates?after=0"] * 4]
+    assert statuses == [200] * 5 + [429] * 3
+    refused = read(app.test_client(), "/api/chat/updates?after=0", ip="203.0.113.7")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "12345" in refused.get_json()["error"]
+    assert read(app.test_client(), "/api/chat/history", ip="192.0.2.45").status_code == 200
+
+
+def test_default_read_limits_fit_the_pages_own_polling():
+    defaults = LimitSettings()
+    polls_per_minute = 60 / 2.5  # chat.js POLL_MS
+    assert defaults.chat_read_conversation.count / defaults.chat_read_conversation.period * 60 >= 3 * polls_per_minute
+    assert defaults.chat_read_ip.count / defaults.chat_read_ip.period * 60 >= 100 * polls_per_minute
+
+
 PASSWORD = "correct-horse-42"
 
 

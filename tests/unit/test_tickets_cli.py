@@ -56,7 +56,8 @@ def test_list_json_has_exactly_the_contract_fields(tickets):
     for item in items:
         assert list(item) == list(CONTRACT_FIELDS)
     complaint, report = items
-    assert complaint["phone_masked"] == "138****5678" and complaint["complainant_name"] == NAME
+    assert complaint["phone_masked"] == "138****5678" and complaint["complainant_name"] == "张**"  # masked by default
+    assert complaint["complainant_address"] == "上海市杨浦区****"
     assert complaint["amount"] == 3999 and complaint["district"] == "yangpu" and complaint["agency"] == "dist-yangpu"
     assert dt.date.fromisoformat(complaint["contact_by"]) < dt.date.fromisoformat(complaint["resolve_by"])
     assert dt.datetime.fromisoformat(complaint["created_at"]).tzinfo is not None

@@ -11,7 +11,12 @@ reads too). A call without it, or with another value, is answered 401 and never 
 A citizen who types a button's title, a part of it or its number instead of clicking gets the
 button's payload sent to Rasa, and typed ``/intent{...}`` commands that are not an offered
 button's payload reach NLU as plain text, exactly as on socket.io and WeChat (see
-:mod:`xiaoan.channels.choices`). Enabled in ``credentials.yml``::
+:mod:`xiaoan.channels.choices`).
+
+After the secret, every call counts against the caller's address (``XIAOAN_LIMIT_REST_IP``) and
+every message against its sender (``XIAOAN_LIMIT_REST_SENDER``), in the counters shared with the
+web app (:mod:`xiaoan.channels.limits`); over a limit the answer is 429 with ``Retry-After`` and
+nothing reaches Rasa. Enabled in ``credentials.yml``::
 
     xiaoan.channels.rest.ChoiceRestInput:
 """
@@ -27,6 +32,7 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from xiaoan.channels import limits as channel_limits
 from xiaoan.channels.choices import TypedChoiceHandler
 from xiaoan.config import REST_SECRET_HEADER, rest_secret
 from xiaoan import texts
@@ -72,6 +78,14 @@ def webhook_body_problem(body: bytes) -> Optional[str]:
     if problem is not None:
         return UNREADABLE_TEXT if problem == UNREADABLE else BAD_REQUEST
     return None
+
+
+def too_many_requests(decision) -> response.HTTPResponse:
+    """429 with Retry-After and a Chinese message, in the REST channel's error shape."""
+    seconds = max(1, decision.retry_after)
+    return response.json({"status": "failure", "reason": "TooManyRequests", "code": 429,
+                          "message": channel_limits.RATE_LIMITED.format(seconds=seconds)},
+                         status=429, headers={"Retry-After": str(seconds)})
 
 
 def secret_matches(given: Any, expected: str) -> bool:
@@ -124,13 +138,28 @@ class ChoiceRestInput(RestInput):
                                   "message": NOT_AUTHENTICATED}, status=401)
 
         @blueprint.middleware("request")
+        async def limit_client(request: Request) -> Optional[response.HTTPResponse]:
+            # after the secret (an unauthenticated flood costs a comparison, not a counter write)
+            refused = await channel_limits.first_refusal(
+                (channel_limits.settings().rest_ip, channel_limits.sanic_client(request)))
+            if refused is None:
+                return None
+            logger.warning("REST channel: rate limit %s reached by a client", refused.limit.name)
+            return too_many_requests(refused)
+
+        @blueprint.middleware("request")
         async def check_message(request: Request) -> Optional[response.HTTPResponse]:
             # after the secret; Rasa's own handler answers 500 on a body that is not a JSON object
             if request.method != "POST" or not request.path.rstrip("/").endswith("/webhook"):
                 return None
             problem = webhook_body_problem(request.body)
             if problem is None:
-                return None
+                refused = await channel_limits.first_refusal(
+                    (channel_limits.settings().rest_sender, loads_bounded(request.body)["sender"]))
+                if refused is None:
+                    return None
+                logger.warning("REST channel: rate limit %s reached by a conversation", refused.limit.name)
+                return too_many_requests(refused)
             logger.info("REST channel: a malformed message was refused (%s)", problem)
             return response.json({"status": "failure", "reason": "BadRequest", "code": 400,
                                   "message": problem}, status=400)

@@ -10,6 +10,12 @@ the id and hands the browser a signed token; a token with a bad signature is rep
 fresh conversation, and messages are always attributed to the id bound to the socket, never to
 an id the client sends.
 
+Per client (:mod:`xiaoan.channels.limits`, counters shared with the web app and every replica):
+a connection counts against the client's address (``XIAOAN_LIMIT_SOCKETIO_IP``; over it the
+connection is refused with a Chinese message), a message against that address and against its
+conversation (``XIAOAN_LIMIT_SOCKETIO_CONVERSATION``; over it the citizen gets a bot message
+saying when to send again, and nothing reaches Rasa).
+
 A typed reply that picks one of the buttons last offered (its title, a part of it, its
 number...) is sent to Rasa as that button's payload, and a typed ``/intent{...}`` command that
 is not an offered button's payload reaches NLU as plain text, as on the REST and WeChat channels
@@ -28,7 +34,9 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from socketio import AsyncServer
+from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
 
+from xiaoan.channels import limits as channel_limits
 from xiaoan.channels.choices import TypedChoiceHandler
 from xiaoan.config import Settings, web_secret_key
 
@@ -106,6 +114,12 @@ class SecureSocketIOInput(SocketIOInput):
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            client = channel_limits.environ_client(environ)
+            refused = await channel_limits.first_refusal((channel_limits.settings().socketio_ip, client))
+            if refused is not None:
+                logger.warning("socket.io: a connection was refused by rate limit %s", refused.limit.name)
+                raise SocketConnectionRefused(channel_limits.SOCKETIO_CONNECT_REFUSED)
+            await sio.save_session(sid, {"client": client}, namespace=self.namespace)
             return True
 
         @sio.on("session_request", namespace=self.namespace)
@@ -114,7 +128,8 @@ class SecureSocketIOInput(SocketIOInput):
             conversation_id = conversation_from_token(token)
             if conversation_id is None:
                 conversation_id, token = issue_conversation_token()
-            await sio.save_session(sid, {"conversation_id": conversation_id}, namespace=self.namespace)
+            session = await sio.get_session(sid, namespace=self.namespace) or {}
+            await sio.save_session(sid, {**session, "conversation_id": conversation_id}, namespace=self.namespace)
             joined = sio.enter_room(sid, conversation_id, namespace=self.namespace)
             if inspect.isawaitable(joined):  # a coroutine in python-socketio 5.x
                 await joined
@@ -128,6 +143,17 @@ class SecureSocketIOInput(SocketIOInput):
                 logger.warning("socket.io message before session_request was ignored")
                 return
             if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+                return
+            limits = channel_limits.settings()
+            refused = await channel_limits.first_refusal(
+                (limits.socketio_ip, (session or {}).get("client") or "unknown"),
+                (limits.socketio_conversation, conversation_id))
+            if refused is not None:
+                logger.warning("socket.io: a message was refused by rate limit %s", refused.limit.name)
+                await sio.emit(self.bot_message_evt,
+                               {"text": channel_limits.SOCKETIO_RATE_LIMITED.format(
+                                   seconds=max(1, refused.retry_after))},
+                               room=sid, namespace=self.namespace)
                 return
             text = data["message"]
             metadata = data.get(self.metadata_key) or {}

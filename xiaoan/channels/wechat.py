@@ -33,7 +33,12 @@ What the webhook refuses (security issue 12; docs/wechat.md, "Security"):
 - plaintext while ``XIAOAN_WECHAT_AES_KEY`` is set: ``encrypt_type=aes`` is required (403);
 - malformed XML or fields (:mod:`xiaoan.channels.wechat_xml`: DTDs, entities, nesting,
   non-numeric ``MsgId``, nested or empty ``FromUserName``, ``CreateTime`` out of range, NUL
-  bytes, lone surrogates ...) (400).
+  bytes, lone surrogates ...) (400);
+- too many requests (:mod:`xiaoan.channels.limits`, counters shared by every replica): from one
+  source address, counted before the signature check (``XIAOAN_LIMIT_WECHAT_IP``), answered
+  ``success`` and dropped; from one citizen (openid), counted once the message is read
+  (``XIAOAN_LIMIT_WECHAT_OPENID``), answered with a polite passive reply in Chinese and not passed
+  to the assistant. Never a 5xx or an answer WeChat would retry.
 
 A message longer than :data:`MAX_USER_TEXT` characters is cut at a sentence end and the citizen
 is told how much was read; typed text never reaches Rasa as a ``/intent`` command.
@@ -63,6 +68,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
+from xiaoan.channels import limits as channel_limits
 from xiaoan.channels import wechat_api
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
@@ -573,6 +579,11 @@ class WeChatInput(InputChannel):
 
     async def _receive(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
         args = request.args
+        refused = await channel_limits.first_refusal(
+            (channel_limits.settings().wechat_ip, channel_limits.sanic_client(request)))
+        if refused is not None:
+            logger.warning("WeChat request dropped: rate limit %s reached by its source address", refused.limit.name)
+            return response.text("success")
         reason = self._check_signed(args)
         if reason:
             logger.warning("WeChat message rejected: %s", reason)
@@ -615,6 +626,13 @@ class WeChatInput(InputChannel):
             logger.info("WeChat repeated a request from %s: answered without running anything", mask_openid(message.source))
             await self._answer_repeat(message)
             return response.text("success")
+        refused = await channel_limits.first_refusal((channel_limits.settings().wechat_openid, message.source))
+        if refused is not None:
+            logger.warning("WeChat message from %s not passed on: rate limit %s", mask_openid(message.source),
+                           refused.limit.name)
+            if message.type == "event":
+                return response.text("success")
+            return self._passive_reply(message, channel_limits.WECHAT_RATE_LIMITED, encrypted, nonce, timestamp)
 
         # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
         # the answer must then still be produced, and go through the API instead.
@@ -628,7 +646,11 @@ class WeChatInput(InputChannel):
             raise
         if reply is None:
             return response.text("success")
-        xml_reply = TextReply(message=message, content=_cdata_safe(reply)).render()
+        return self._passive_reply(message, reply, encrypted, nonce, timestamp)
+
+    def _passive_reply(self, message: Any, text: str, encrypted: bool, nonce: str, timestamp: str) -> HTTPResponse:
+        """The XML answer carrying `text` to the message's sender (encrypted in safe mode)."""
+        xml_reply = TextReply(message=message, content=_cdata_safe(text)).render()
         if encrypted:
             xml_reply = self.crypto.encrypt_message(xml_reply, nonce, timestamp)
         return response.text(xml_reply, content_type="application/xml; charset=utf-8")

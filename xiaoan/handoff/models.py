@@ -4,12 +4,15 @@ A `HandoffSession` is one stay of a conversation with a human: it is `waiting` i
 `active` while an agent holds it, and ends `returned` (handed back to 小安, by the agent or after
 idling) or `closed` (the agent ended it). At most one session per conversation is open
 (waiting or active) at a time; a partial unique index enforces it on SQLite and PostgreSQL.
+
+The slots snapshots (which hold the citizen's name, phone and address) and the callback phone
+number are encrypted at rest with the data key ring (`xiaoan.crypto`, migration `0007_sec`);
+reads and writes through the models see plain values.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     text,
 )
 
+from xiaoan.crypto import EncryptedJSON, EncryptedText
 from xiaoan.db import Base, UTCDateTime, utcnow
 # staff_users is the target of the agent foreign keys: load it in processes that never import the web app
 import xiaoan.web.auth_models  # noqa: E402,F401
@@ -59,8 +63,8 @@ class HandoffSession(Base):
     status = Column(String(16), nullable=False, default=WAITING)
     intent = Column(String(64), doc="The citizen's latest intent when the conversation was handed off.")
     active_form = Column(String(64), doc="The form that was active (e.g. complaint_form), or None.")
-    slots = Column(JSON, nullable=False, default=dict,
-                   doc="Snapshot of the filled slots at handoff time (full phone: mask when shown).")
+    slots = Column(EncryptedJSON("handoff_sessions.slots"), nullable=False, default=dict,
+                   doc="Snapshot of the filled slots at handoff time (full phone: mask when shown). Encrypted at rest.")
     waiting_since = Column(UTCDateTime, nullable=False, default=utcnow)
     agent_id = Column(Integer, ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
     agent_name = Column(String(64), doc="Display name of the agent holding it (kept when the account goes).")
@@ -102,10 +106,12 @@ class CallbackRequest(Base):
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
     channel = Column(String(32), nullable=False)
-    phone = Column(String(32), nullable=False, doc="Normalized digits; masked in every listing and log.")
+    phone = Column(EncryptedText("handoff_callbacks.phone"), nullable=False,
+                   doc="Normalized digits; masked in every listing and log. Encrypted at rest.")
     preferred_time = Column(String(100), nullable=False, doc="The citizen's words, e.g. 今天下午.")
     reason = Column(String(16), nullable=False, default="requested")
-    slots = Column(JSON, nullable=False, default=dict, doc="Snapshot of the gathered slots.")
+    slots = Column(EncryptedJSON("handoff_callbacks.slots"), nullable=False, default=dict,
+                   doc="Snapshot of the gathered slots. Encrypted at rest.")
     status = Column(String(16), nullable=False, default=CALLBACK_OPEN)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     handled_by = Column(String(64), doc="Display name of the agent who called back.")

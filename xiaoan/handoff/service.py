@@ -61,7 +61,7 @@ from xiaoan.handoff.models import (
     HandoffSession,
 )
 from xiaoan.localtime import month_day, utcnow
-from xiaoan.privacy import mask_phone
+from xiaoan.privacy import identity_masker, mask_phone
 from xiaoan.rasa_client import RasaClient, RasaError
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,12 @@ class SessionView:
     @classmethod
     def of(cls, row: HandoffSession) -> "SessionView":
         return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+
+    def text_masker(self) -> Callable[[str], str]:
+        """`text -> masked text` for this conversation's transcript in listings and logs: the
+        citizen's own name and address (known from the slots snapshot) and every phone, ID and
+        bank card number (`xiaoan.privacy.identity_masker`)."""
+        return identity_masker(self.slots)
 
     def contract_json(self) -> dict:
         """The docs/interfaces.md §6 fields of `xiaoan handoff list --json`."""
@@ -905,3 +911,43 @@ def reset_handoff_service() -> None:
     with _service_lock:
         _service.update(service=None, pid=None)
 
+
+
+def rotate_handoff_data(settings: Optional[Settings] = None, *, batch: int = 200) -> dict[str, int]:
+    """Re-encrypt the hand-off sessions' slots and the callback requests' phone and slots with the
+    primary data key (part of `xiaoan keys rotate`; each batch in its own small transaction).
+
+    Returns:
+        {"handoff_sessions": rows rewritten, "callbacks": rows rewritten,
+         "remaining_old": values still under another key or in clear (0 when done)}.
+    """
+    from sqlalchemy import text as sql_text
+
+    from xiaoan.crypto import is_encrypted, key_id_of, keyring
+
+    settings = settings or Settings.from_env()
+    primary = keyring().primary.key_id
+    counts = {"handoff_sessions": 0, "callbacks": 0}
+    for model, name, columns in ((HandoffSession, "handoff_sessions", ("slots",)),
+                                 (CallbackRequest, "callbacks", ("phone", "slots"))):
+        last = 0
+        while True:
+            with session_scope(settings.database_url) as session:
+                rows = session.execute(select(model).where(model.id > last).order_by(model.id)
+                                       .limit(batch)).scalars().all()
+                for row in rows:
+                    last = row.id
+                    session.execute(update(model).where(model.id == row.id)
+                                    .values({c: getattr(row, c) for c in columns})
+                                    .execution_options(synchronize_session=False))
+                    counts[name] += 1
+            if len(rows) < batch:
+                break
+    remaining = 0
+    with session_scope(settings.database_url) as session:
+        for table, column in (("handoff_sessions", "slots"), ("handoff_callbacks", "phone"),
+                              ("handoff_callbacks", "slots")):
+            for (stored,) in session.execute(sql_text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")):
+                if not is_encrypted(stored) or key_id_of(stored) != primary:
+                    remaining += 1
+    return {**counts, "remaining_old": remaining}

@@ -3,7 +3,10 @@ then what citizens asked and how it was handled over a chosen window (today / 7 
 
 Only supervisors (and admins) may open it. Each alert links to its tickets by number; the
 ticket view here is de-identified: no complainant name, phone number or address, and those
-(and any phone or ID number) are masked inside the facts and claim too. The stylesheet is a
+(and any phone or ID number) are masked inside the facts and claim too. A supervisor who needs
+them presses 显示投诉人信息 (`POST .../reveal`, CSRF): the audit row (`ticket_page_reveal`,
+`xiaoan.privacy_audit`) is committed first, and only then is the page shown once in clear (not
+kept: a reload is masked again). No audit row, no personal data (503). The stylesheet is a
 template file served by this blueprint, as the Content-Security-Policy forbids inline styles.
 """
 
@@ -18,11 +21,13 @@ import tempfile
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template, request
+
+from xiaoan import privacy_audit
 from sqlalchemy import select
 
 from xiaoan import labels
 from xiaoan.localtime import format_minutes, shanghai_date, utcnow
-from xiaoan.privacy import mask_text
+from xiaoan.privacy import address_variants, mask_text, replace_values
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import report as report_module
 from xiaoan.supervision import stats, trends
@@ -31,8 +36,9 @@ from xiaoan.tickets.models import DONE_STATUSES, Ticket
 from xiaoan.tickets.numbering import normalize_ticket_no
 from xiaoan.tickets.routing import load_rules
 from xiaoan.tickets.validators import district_name
-from xiaoan.web.auth import login_required
+from xiaoan.web.auth import current_user, login_required
 from xiaoan.web.deps import db_session
+from xiaoan.web.errors import error_response
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,36 @@ def index():
 @login_required(*STATS_ROLES)
 def ticket(ticket_no: str):
     """One ticket of an alert, without the complainant's personal data."""
+    return _ticket_page(ticket_no, reveal=False)
+
+
+@bp.post("/tickets/<ticket_no>/reveal")
+@login_required(*STATS_ROLES)
+def reveal_ticket(ticket_no: str):
+    """显示投诉人信息: the same page once with the complainant's data, after the audit row is written."""
+    number = normalize_ticket_no(ticket_no)
+    if number is None:
+        abort(404)
+    with db_session() as session:
+        if session.execute(select(Ticket.id).where(Ticket.ticket_no == number)).first() is None:
+            abort(404)
+    user = current_user()
+    try:
+        with db_session() as session:
+            privacy_audit.record_view(session, actor=user.username, actor_id=user.id, actor_role=user.role,
+                                      action=privacy_audit.TICKET_PAGE_REVEAL, subject=f"ticket:{number}",
+                                      source="console", remote_addr=request.remote_addr)
+    except Exception:  # noqa: BLE001 - no audit row, no personal data
+        log.exception("ticket %s: reveal not logged, so not granted", number)
+        return error_response(503, REVEAL_NOT_LOGGED)
+    page = _ticket_page(number, reveal=True)
+    return Response(page, headers={"Cache-Control": "no-store"})
+
+
+REVEAL_NOT_LOGGED = "暂时无法记录查看操作，未显示投诉人信息，请稍后重试。"
+
+
+def _ticket_page(ticket_no: str, *, reveal: bool) -> str:
     number = normalize_ticket_no(ticket_no)
     if number is None:
         abort(404)
@@ -139,11 +175,16 @@ def ticket(ticket_no: str):
             "respondent_name": row.respondent_name,
             "respondent_address": row.respondent_address,
             "online_platform": row.online_platform,
-            "facts": deidentify(row.facts, row),
-            "claim": deidentify(row.claim, row),
+            "facts": row.facts if reveal else deidentify(row.facts, row),
+            "claim": row.claim if reveal else deidentify(row.claim, row),
             "amount": row.amount,
+            "anonymous": bool(row.anonymous),
+            "has_personal_data": bool(row.complainant_name or row.phone or row.complainant_address),
         }
-    return render_template("supervision/ticket.html", ticket=view)
+        if reveal:
+            view.update(complainant_name=row.complainant_name, phone=row.phone,
+                        complainant_address=row.complainant_address)
+    return render_template("supervision/ticket.html", ticket=view, revealed=reveal)
 
 
 def deidentify(text: str | None, ticket: Ticket) -> str | None:
@@ -155,12 +196,11 @@ def deidentify(text: str | None, ticket: Ticket) -> str | None:
     """
     if not text:
         return text
-    replacements = [(ticket.complainant_address, HIDDEN_ADDRESS), (ticket.phone, HIDDEN_PHONE),
-                    (ticket.complainant_name, HIDDEN_NAME)]
-    for value, hidden in replacements:
-        if value and len(value.strip()) >= 2:
-            text = text.replace(value.strip(), hidden)
-    text = mask_text(text) or ""
+    replacements = [(variant, HIDDEN_ADDRESS) for variant in address_variants(ticket.complainant_address)]
+    replacements += [(value.strip(), hidden) for value, hidden in
+                     ((ticket.phone, HIDDEN_PHONE), (ticket.complainant_name, HIDDEN_NAME))
+                     if value and len(value.strip()) >= 2]
+    text = mask_text(replace_values(text, replacements)) or ""
     return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
 
 

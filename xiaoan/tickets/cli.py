@@ -60,11 +60,19 @@ def tickets() -> None:
 @tickets.command("list")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出（docs/interfaces.md §6 字段）。")
 @since_option("只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
+@click.option("--reveal", is_flag=True,
+              help="显示完整的姓名、地址和事实（每件工单先记入个人信息查看记录；默认脱敏）。")
 @_friendly_errors
-def list_command(as_json: bool, since: dt.datetime | None) -> None:
-    """列出工单（姓名、电话已脱敏）。"""
+def list_command(as_json: bool, since: dt.datetime | None, reveal: bool) -> None:
+    """列出工单（默认姓名、电话、地址和事实中的个人信息已脱敏）。"""
+    from xiaoan.tickets.views import masked_ticket_json
+
     service = _service()
     items = service.list_tickets(since)
+    if reveal:
+        _audit_list([t["ticket_no"] for t in items])
+    else:
+        items = [masked_ticket_json(t) for t in items]
     if as_json:
         echo_json(items)
         return
@@ -74,14 +82,26 @@ def list_command(as_json: bool, since: dt.datetime | None) -> None:
     rules = service.router.rules
     rows = [
         [t["ticket_no"], _KIND_LABELS.get(t["kind"], t["kind"]), rules.status_label(t["status"]),
-         rules.agency_name(t["agency"]), mask_name(t["complainant_name"]) or "匿名", t["phone_masked"] or "",
-         _short_time(t["created_at"]), t["resolve_by"], _FLAG_LABELS[service.flag(t)]]
+         rules.agency_name(t["agency"]), (t["complainant_name"] if reveal else mask_name(t["complainant_name"]))
+         or "匿名", t["phone_masked"] or "", _short_time(t["created_at"]), t["resolve_by"],
+         _FLAG_LABELS[service.flag(t)]]
         for t in items
     ]
     click.echo(table(["编号", "类型", "状态", "承办单位", "姓名", "电话", "创建时间", "答复期限", "提醒"], rows))
     overdue = sum(1 for t in items if service.flag(t) == "overdue")
     near = sum(1 for t in items if service.flag(t) == "near_due")
     click.echo(f"\n共 {len(items)} 件；已超期 {overdue} 件，即将到期 {near} 件。")
+
+
+def _audit_list(ticket_nos: list[str]) -> None:
+    """One audit row per ticket about to be printed unmasked, committed first (no rows, no output)."""
+    from xiaoan.db import session_scope
+    from xiaoan.privacy_audit import TICKET_LIST_REVEAL, cli_actor, record_view
+
+    actor = cli_actor()
+    with session_scope(Settings.from_env().database_url) as db:
+        for number in ticket_nos:
+            record_view(db, actor=actor, action=TICKET_LIST_REVEAL, subject=f"ticket:{number}", source="cli")
 
 
 @tickets.command("show")

@@ -485,8 +485,12 @@ def rotate_personal_data(settings: Settings | None = None, *, batch: int = 200) 
     recompute the phone lookup hashes (`xiaoan keys rotate`; safe to run again or concurrently
     with new tickets: each row is rewritten in its own small transaction).
 
+    The hand-off tables (slots snapshots, callback phones) are rotated too
+    (`xiaoan.handoff.service.rotate_handoff_data`).
+
     Returns:
         {"key_id": the primary key's id, "tickets": rows rewritten, "outbox": rows rewritten,
+         "handoff_sessions": rows rewritten, "callbacks": rows rewritten,
          "remaining_old": values still under another key (0 when done)}.
     """
     settings = settings or Settings.from_env()
@@ -529,8 +533,14 @@ def rotate_personal_data(settings: Settings | None = None, *, batch: int = 200) 
                 for (stored,) in session.execute(text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")):
                     if not is_encrypted(stored) or key_id_of(stored) != primary:
                         remaining += 1
-    logger.info("personal data re-encrypted with key %s: %d tickets, %d outbox rows, %d values left",
-                primary, counts["tickets"], counts["outbox"], remaining)
+    from xiaoan.handoff.service import rotate_handoff_data
+
+    handoff = rotate_handoff_data(settings, batch=batch)
+    remaining += handoff.pop("remaining_old")
+    counts.update(handoff)
+    logger.info("personal data re-encrypted with key %s: %d tickets, %d outbox rows, %d hand-off sessions, "
+                "%d callbacks, %d values left", primary, counts["tickets"], counts["outbox"],
+                counts["handoff_sessions"], counts["callbacks"], remaining)
     return {"key_id": primary, **counts, "remaining_old": remaining}
 
 

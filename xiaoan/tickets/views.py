@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from xiaoan.localtime import iso_seconds
-from xiaoan.privacy import mask_phone
+from xiaoan.privacy import mask_address, mask_known, mask_name, mask_phone
 from xiaoan.tickets.models import Ticket
 
 #: The ticket JSON fields of docs/interfaces.md §6, in order (`xiaoan tickets list --json`).
@@ -55,6 +55,22 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "amount": amount_number(ticket.amount),
         "contact_by": ticket.contact_by.isoformat(),
         "resolve_by": ticket.resolve_by.isoformat(),
+    }
+
+
+def masked_ticket_json(item: dict[str, Any]) -> dict[str, Any]:
+    """A `ticket_json` listing entry with the complainant's personal data masked (same fields):
+    the name `张**`, the address `上海市杨浦区****`, and inside the facts and the claim the
+    complainant's own name and address and every phone, ID and bank card number
+    (`xiaoan.privacy.mask_known`). `xiaoan tickets list` shows this unless `--reveal`."""
+    name, address = item.get("complainant_name"), item.get("complainant_address")
+    names, addresses = [name] if name else [], [address] if address else []
+    return {
+        **item,
+        "complainant_name": mask_name(name),
+        "complainant_address": mask_address(address),
+        "facts": mask_known(item.get("facts"), names, addresses),
+        "claim": mask_known(item.get("claim"), names, addresses),
     }
 
 

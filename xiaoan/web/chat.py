@@ -25,10 +25,10 @@ from flask import Blueprint, jsonify, render_template, request, session
 from xiaoan.channels.choices import DISPLAY_TEXT_KEY, is_command, screen_command
 from xiaoan.input_checks import has_unreadable
 from xiaoan.privacy import mask_text
-from xiaoan.rasa_client import RasaError
+from xiaoan.rasa_client import RasaError, RasaRateLimited
 from xiaoan.web import messages
 from xiaoan.web.deps import get_rasa_client
-from xiaoan.web.limits import chat_rate_limit
+from xiaoan.web.limits import chat_rate_limit, chat_read_rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,10 @@ def post_message():
         logger.info("web chat %s: user message (%d chars)", conv, len(text))
         logger.debug("web chat %s: %s", conv, mask_text(text))
         replies = client.send_message(conv, text, metadata)
+    except RasaRateLimited as exc:  # the REST channel's own limit (shared counters): say when to retry
+        logger.warning("web chat %s: REST channel rate limit", conv)
+        return jsonify(error=messages.CHAT_RATE_LIMITED.format(seconds=exc.retry_after)), 429, {
+            "Retry-After": str(exc.retry_after)}
     except RasaError as exc:
         logger.warning("web chat %s: Rasa unavailable: %s", conv, exc)
         return _error(503, messages.RASA_UNAVAILABLE)
@@ -137,6 +141,9 @@ def end_conversation():
 def history():
     """The transcript of this browser's conversation, rebuilt from the Rasa tracker."""
     conv = conversation_id()
+    limited = chat_read_rate_limit(conv)  # 429 + Retry-After per client IP and conversation
+    if limited is not None:
+        return limited
     if not session.get(STARTED_KEY):
         return jsonify(messages=[], cursor=None)
     try:
@@ -162,6 +169,9 @@ def history():
 @bp.get("/api/chat/updates")
 def updates():
     """Bot messages (e.g. a human agent's replies) appended after `after` (unix seconds)."""
+    limited = chat_read_rate_limit(conversation_id())  # counted before any work, bad cursors too
+    if limited is not None:
+        return limited
     raw = request.args.get("after", "0")
     try:
         after = float(raw)

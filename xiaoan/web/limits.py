@@ -1,6 +1,6 @@
 """Rate limits of the web app's public routes: the client's address and the 429 answer.
 
-The chat route calls one hook::
+The chat routes call one hook each (`chat_read_rate_limit` for the history and updates reads)::
 
     limited = chat_rate_limit(conversation_id())
     if limited is not None:
@@ -14,19 +14,20 @@ reached directly, or clients could forge the header.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from flask import current_app, request
 
 from xiaoan.ratelimit import (
-    REDIS_URL_ENV, Decision, LimitSettings, RateLimiter, build_rate_limiter, limit_settings,
+    REDIS_URL_ENV, TRUSTED_PROXY_HOPS_ENV, Decision,  # noqa: F401 (TRUSTED_PROXY_HOPS_ENV: kept importable here)
+    LimitSettings, RateLimiter, build_rate_limiter, client_address,
+    limit_settings,
 )
+from xiaoan.ratelimit import trusted_proxy_hops as _trusted_proxy_hops
 from xiaoan.web import messages
 from xiaoan.web.deps import get_settings
 from xiaoan.web.errors import error_response
 
-TRUSTED_PROXY_HOPS_ENV = "XIAOAN_TRUSTED_PROXY_HOPS"
 LIMITER_KEY = "xiaoan_rate_limiter"
 """Key of the app's `RateLimiter` in `app.extensions` (tests put one with a fake clock there)."""
 
@@ -43,35 +44,12 @@ def web_rate_limiter() -> RateLimiter:
 
 def trusted_proxy_hops() -> int:
     """How many reverse proxies stand in front of the app (`XIAOAN_TRUSTED_PROXY_HOPS`, default 0)."""
-    raw = (os.environ.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
-    try:
-        hops = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, got {raw!r}") from exc
-    if not 0 <= hops <= 5:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0-5, got {hops}")
-    return hops
+    return _trusted_proxy_hops()
 
 
 def client_ip() -> str:
     """The client's IP address of this request (IPv6 clients by their /64: one household or phone)."""
-    address = request.remote_addr or ""
-    hops = trusted_proxy_hops()
-    if hops:
-        # each trusted proxy appends the address it received the request from; the client is the
-        # entry `hops` from the right (anything further left was written by the client itself)
-        chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(chain) >= hops:
-            address = chain[-hops]
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64] or "unknown"
-    if parsed.version == 6:
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted_proxy_hops())
 
 
 # a misconfigured limit or proxy count stops the app at start-up with the variable's name,
@@ -101,4 +79,24 @@ def chat_rate_limit(conversation_id: str):
     if not by_conversation.allowed:
         return too_many_requests(by_conversation,
                                  messages.CHAT_RATE_LIMITED.format(seconds=by_conversation.retry_after))
+    return None
+
+
+def chat_read_rate_limit(conversation_id: str):
+    """None when this history or updates read may go to Rasa, else the 429 answer.
+
+    The page polls `/api/chat/updates` every 2.5 s and reads `/api/chat/history` on load; each
+    read fetches the whole tracker from Rasa, so reads have their own, wider limits (per client IP
+    first, then per conversation), apart from the message limits: a page that polls never uses up
+    the citizen's messages.
+    """
+    limits = limit_settings()
+    limiter = web_rate_limiter()
+    by_ip = limiter.hit(limits.chat_read_ip, client_ip())
+    if not by_ip.allowed:
+        return too_many_requests(by_ip, messages.CHAT_READ_RATE_LIMITED_IP.format(seconds=by_ip.retry_after))
+    by_conversation = limiter.hit(limits.chat_read_conversation, conversation_id)
+    if not by_conversation.allowed:
+        return too_many_requests(by_conversation,
+                                 messages.CHAT_READ_RATE_LIMITED.format(seconds=by_conversation.retry_after))
     return None

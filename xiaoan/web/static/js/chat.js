@@ -27,10 +27,12 @@
   var sendGeneration = 0;   // bumps on every send: a poll started before a send is discarded
   var pollTimer = null;
   var alertKind = null;
+  var pollPausedUntil = 0;  // Date.now() before which polling waits (HTTP 429 Retry-After)
 
-  function ChatError(message, status) {
+  function ChatError(message, status, retryAfter) {
     this.message = message;
     this.status = status || 0;
+    this.retryAfter = retryAfter || 0;  // seconds (HTTP 429 Retry-After)
   }
 
   function api(method, url, body) {
@@ -43,7 +45,9 @@
     return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (data) {
         if (!response.ok) {
-          throw new ChatError((data && data.error) || GENERIC_ERROR, response.status);
+          var retryAfter = parseInt(response.headers.get("Retry-After"), 10);
+          throw new ChatError((data && data.error) || GENERIC_ERROR, response.status,
+                              isNaN(retryAfter) ? 0 : retryAfter);
         }
         return data;
       });
@@ -325,6 +329,12 @@
       }
       if (data.cursor != null) { cursor = data.cursor; }
     }, function (error) {
+      if (error.status === 429) {  // polled too often (several tabs): wait as told, quietly
+        var wait = Math.max(nextDelay(), error.retryAfter * 1000);
+        pollPausedUntil = Date.now() + wait;
+        schedulePoll(wait);
+        return;
+      }
       if (generation === sendGeneration && !sending && error.status !== 400) {
         showAlert(error.message, "connection");
       }
@@ -334,7 +344,7 @@
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && !sending) { schedulePoll(0); }
+    if (!document.hidden && !sending && Date.now() >= pollPausedUntil) { schedulePoll(0); }
   });
 
   function loadHistory() {
