@@ -16,7 +16,7 @@ SUBCOMMANDS = {
     "tickets": "xiaoan.tickets.cli:tickets",
     "handoff": "xiaoan.handoff.cli:handoff",
     "web": "xiaoan.web.app:web_command",
-    "users": "xiaoan.web.auth:users",
+    "users": "xiaoan.web.users_cli:users",
     "alerts": "xiaoan.supervision.cli:alerts",
     "audit": "xiaoan.privacy_audit:audit",
     "outbox": "xiaoan.ops_cli:outbox",

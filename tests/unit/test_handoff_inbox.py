@@ -16,7 +16,7 @@ from xiaoan.handoff.service import HandoffService, load_messages
 from xiaoan.rasa_client import RasaClient
 from xiaoan.tickets.models import Ticket
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from xiaoan.web.fake_rasa import FakeRasa
 
 TOKEN = "inbox-test-token"
