@@ -65,6 +65,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
+from xiaoan import services
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
 from xiaoan.channels.wechat_xml import MalformedMessage
@@ -230,7 +231,7 @@ class WeChatInput(InputChannel):
             RasaException: Safe mode (AES key set) without appid or secret, or a malformed
                 AES key; the message names the variable.
         """
-        settings = Settings.from_env()
+        settings = services.settings()
         credentials = credentials or {}
         token = credentials.get("token") or settings.wechat_token
         if not token:
@@ -287,7 +288,7 @@ class WeChatInput(InputChannel):
         self.max_body_bytes = max_body_bytes
         self._last_nonce_prune: Optional[float] = None
         self.settings = Settings(
-            database_url=database_url or Settings.from_env().database_url,
+            database_url=database_url or services.settings().database_url,
             wechat_token=self.token,
             wechat_appid=appid or None,
             wechat_secret=secret or None,
