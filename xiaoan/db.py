@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from xiaoan import services
-from xiaoan.config import PROJECT_ROOT
 from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the time zone lives in xiaoan.localtime
 
 Base = declarative_base()

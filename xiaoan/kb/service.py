@@ -24,7 +24,6 @@ from typing import Callable
 from sqlalchemy.exc import SQLAlchemyError
 
 from xiaoan import services
-from xiaoan.config import Settings
 from xiaoan.kb.loader import DEFAULT_DIR, read_dir
 from xiaoan.kb.repository import KbRepository
 from xiaoan.kb.schema import EntryData
