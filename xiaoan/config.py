@@ -89,7 +89,8 @@ class Settings:
     outbox_mode: str = "worker"
     """Where tickets are forwarded: "worker" (the Procfile's `xiaoan outbox run` process) or
     "thread" (a thread in each process that creates tickets, started by its entry point)."""
-    tracker_store_url: str = field(default_factory=lambda: f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}")
+    tracker_store_url: str | None = None
+    """None: the SQLite file `var/rasa_tracker.db` (`xiaoan.rasa_stores.tracker_store_url`)."""
     lock_store_url: str | None = None
     event_broker_url: str | None = None
     event_broker_queue: str = "xiaoan_events"
@@ -115,7 +116,7 @@ class Settings:
             actions_host=(env("XIAOAN_ACTIONS_HOST") or "").strip() or LOOPBACK,
             socketio_enabled=is_true(env("XIAOAN_SOCKETIO_ENABLED")),
             outbox_mode=(env("XIAOAN_OUTBOX_MODE") or "").strip().lower() or "worker",
-            tracker_store_url=env("XIAOAN_TRACKER_STORE_URL") or f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}",
+            tracker_store_url=env("XIAOAN_TRACKER_STORE_URL") or None,
             lock_store_url=env("XIAOAN_LOCK_STORE_URL") or None,
             event_broker_url=env("XIAOAN_EVENT_BROKER_URL") or None,
             event_broker_queue=env("XIAOAN_EVENT_BROKER_QUEUE", "xiaoan_events"),

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def tracker_store_url() -> str:
     """The SQLAlchemy URL of Rasa's tracker store."""
-    return services.settings().tracker_store_url
+    return services.settings().tracker_store_url or f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}"
 
 
 #: The custom actions that create a ticket (actions/forms.py), and the slot value that says the

@@ -192,7 +192,7 @@ def run_all(settings: Settings | None = None, *, periods: RetentionPeriods | Non
     periods = periods or RetentionPeriods.from_env()
     now = now or utcnow()
     if tracker_url is None:
-        tracker_url = settings.tracker_store_url
+        tracker_url = settings.tracker_store_url or _default_tracker_url()
     counts: dict[str, int] = {}
     counts["tracker_conversations"] = purge_tracker_events(tracker_url, _cutoff(now, periods.tracker_events),
                                                            dry_run=dry_run)
@@ -205,3 +205,8 @@ def run_all(settings: Settings | None = None, *, periods: RetentionPeriods | Non
                 ", ".join(f"{k}={v}" for k, v in counts.items()))
     return {"dry_run": dry_run, "periods_days": periods.__dict__.copy(), "counts": counts}
 
+
+def _default_tracker_url() -> str:
+    from xiaoan.config import VAR_DIR
+
+    return f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}"
