@@ -57,38 +57,33 @@ def users_list(as_json: bool) -> None:
         click.echo(f"{row['username']:<20} {row['role']:<11} {row['display_name']}{state}")
 
 
+def _change(username: str, change, done: str) -> None:
+    """Run `change(db, username)` in one transaction; a UserError becomes the command's error."""
+    try:
+        with session_scope() as db:
+            change(db, username)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(done.format(user=normalize_username(username)))
+
+
 @users.command("set-password")
 @click.argument("username")
 def users_set_password(username: str) -> None:
     """Change a password (XIAOAN_NEW_USER_PASSWORD or a hidden prompt); signs the user out."""
     password = _read_password()
-    try:
-        with session_scope() as db:
-            set_password(db, username, password)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"password of {normalize_username(username)} changed")
+    _change(username, lambda db, name: set_password(db, name, password), "password of {user} changed")
 
 
 @users.command("deactivate")
 @click.argument("username")
 def users_deactivate(username: str) -> None:
     """Disable an account and sign it out everywhere."""
-    try:
-        with session_scope() as db:
-            set_active(db, username, False)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"user {normalize_username(username)} deactivated")
+    _change(username, lambda db, name: set_active(db, name, False), "user {user} deactivated")
 
 
 @users.command("activate")
 @click.argument("username")
 def users_activate(username: str) -> None:
     """Enable a disabled account again."""
-    try:
-        with session_scope() as db:
-            set_active(db, username, True)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"user {normalize_username(username)} activated")
+    _change(username, lambda db, name: set_active(db, name, True), "user {user} activated")
