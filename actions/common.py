@@ -271,6 +271,17 @@ def ticket_service():
 ACTIVATION, ANSWER, RESUME = "activation", "answer", "resume"
 
 
+def _form_turn(tracker: Tracker) -> Dict[Text, Any]:
+    """What this call of a form validation decided, kept on the call's tracker (rasa-sdk builds a
+    tracker per request; the action object is shared by concurrent requests; each call starts
+    afresh in `get_extraction_events`)."""
+    turn = getattr(tracker, "_xiaoan_form_turn", None)
+    if turn is None:
+        turn = {}
+        tracker._xiaoan_form_turn = turn  # type: ignore[attr-defined]
+    return turn
+
+
 class FormSlotValidation(FormValidationAction, ABC):
     """Base of the ``validate_<form>`` actions of this area.
 
@@ -329,9 +340,54 @@ class FormSlotValidation(FormValidationAction, ABC):
                 return RESUME
         return ANSWER
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
-        """Validate, prefill or pass through (see the class docstring), then name the next slot."""
+    # rasa-sdk's own `run()` drives each call: `extract_<slot>` methods (`get_extraction_events`),
+    # then the validation (`get_validation_events`, below: context first, `validate_<slot>`),
+    # then the next slot (`next_requested_slot`, below: or a change of strategy).
+
+    async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[EventType]:
+        """rasa-sdk's first step (`extract_<slot>` methods); a new call starts with a clean slate."""
+        tracker._xiaoan_form_turn = {}  # type: ignore[attr-defined]
+        return await super().get_extraction_events(dispatcher, tracker, domain)
+
+    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[EventType]:
+        """Validate, prefill or pass through (see the class docstring); rasa-sdk's validation step.
+
+        A change of strategy (:meth:`change_strategy`) adds its events here and takes the place
+        of the next question; an interruption returns nothing, and no next slot follows.
+        """
+        turn = _form_turn(tracker)
+        updates = await self.validate(dispatcher, tracker, domain)
+        if updates is None:
+            turn["interrupted"] = True
+            return []
+        if REPROMPTED not in updates and tracker.get_slot(REPROMPTED):
+            updates[REPROMPTED] = False  # a new question: the form asks it again
+        if tracker.get_slot(CANCEL_PENDING):
+            updates[CANCEL_PENDING] = None  # the form goes on: a cancel asked to confirm is dropped
+        tracker.slots.update(updates)
+        events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
+        next_slot = await super().next_requested_slot(dispatcher, tracker, domain)
+        if next_slot and next_slot.get("value"):
+            strategy = await self.change_strategy(next_slot["value"], updates, dispatcher, tracker, domain)
+            if strategy is not None:
+                turn["next_slot_decided"] = True
+                return events + strategy
+        return events
+
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> Optional[EventType]:
+        """rasa-sdk's next slot, unless this call was an interruption or changed strategy."""
+        turn = _form_turn(tracker)
+        if turn.get("interrupted") or turn.get("next_slot_decided"):
+            return None
+        return await super().next_requested_slot(dispatcher, tracker, domain)
+
+    async def validate(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: DomainDict) -> Optional[Dict[Text, Any]]:
+        """The slot updates of this call by its kind (:meth:`run_kind`); None: the message
+        interrupts the form (Rasa rejects it and the rules handle the interruption)."""
         kind = self.run_kind(tracker)
         updates: Dict[Text, Any] = {}
         if kind == ACTIVATION:
@@ -347,10 +403,10 @@ class FormSlotValidation(FormValidationAction, ABC):
                 # context first: the reply is read as a value of the slot asked for; it
                 # interrupts the form only when it is an explicit interruption and no value
                 if self.interrupts(requested, text, tracker):
-                    return []
+                    return None
                 candidates.setdefault(requested, text)
             if not candidates:
-                return []  # an interruption (a button of another kind): let the form be rejected
+                return None  # an interruption (a button of another kind): let the form be rejected
             if latest_entity(tracker, FORM_CHOICE) == CONTINUE:
                 updates.update({FAILURE_COUNT: 0, FAILED_SLOT: None})
                 if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
@@ -359,20 +415,7 @@ class FormSlotValidation(FormValidationAction, ABC):
                     updates[name] = None
             else:
                 updates.update(await self._validate_candidates(candidates, dispatcher, tracker, domain))
-        if REPROMPTED not in updates and tracker.get_slot(REPROMPTED):
-            updates[REPROMPTED] = False  # a new question: the form asks it again
-        if tracker.get_slot(CANCEL_PENDING):
-            updates[CANCEL_PENDING] = None  # the form goes on: a cancel asked to confirm is dropped
-        tracker.slots.update(updates)
-        events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
-        next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
-        if next_slot and next_slot.get("value"):
-            strategy = await self.change_strategy(next_slot["value"], updates, dispatcher, tracker, domain)
-            if strategy is not None:
-                return events + strategy
-        if next_slot:
-            events.append(next_slot)
-        return events
+        return updates
 
     def interrupts(self, slot: Text, text: Text, tracker: Tracker) -> bool:
         """Whether a typed reply to the question for `slot` interrupts the form.

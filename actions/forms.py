@@ -54,7 +54,7 @@ from actions.common import (
     ticket_service,
     zh_date,
 )
-from xiaoan.config import Settings
+from xiaoan import services
 from xiaoan.db import utcnow
 from xiaoan.tickets.due import shanghai_date
 from xiaoan.understanding.slots import parse_slot_value
@@ -778,6 +778,24 @@ def clear_ticket_slots(tracker: Tracker) -> List[EventType]:
     return events
 
 
+#: The slots each form's ticket draft is built from (`xiaoan.tickets.drafts.build_draft`); a report
+#: has no address, claim or amount of the reporter.
+COMPLAINT_DRAFT_FIELDS = ("complainant_name", "phone", "complainant_address", "respondent_name",
+                          "respondent_address", "district", "facts", "claim", "amount",
+                          "respondent_credit_code", "online_platform")
+REPORT_DRAFT_FIELDS = ("complainant_name", "phone", "respondent_name", "respondent_address", "district",
+                       "facts", "anonymous", "respondent_credit_code", "online_platform")
+
+
+def slot_values(tracker: Tracker, names: Tuple[Text, ...]) -> Dict[Text, Any]:
+    """The named slots, and the privacy notice version shown ("not-shown" when none was)."""
+    values = {name: tracker.get_slot(name) for name in names}
+    if "amount" in values:
+        values["amount"] = amount_decimal(values["amount"])
+    values["privacy_notice_version"] = tracker.get_slot("privacy_notice_version") or "not-shown"
+    return values
+
+
 class SubmitTicketAction(Action, ABC):
     """Creates the ticket of a confirmed form and tells the citizen the receipt.
 
@@ -840,7 +858,7 @@ class SubmitTicketAction(Action, ABC):
             dispatcher.utter_message(response="utter_ticket_created_anonymous", **values)
         else:
             dispatcher.utter_message(response="utter_ticket_created", phone_masked=mask_phone(draft.phone), **values)
-        if not receipt.forwarded and Settings.from_env().ticket_api_url:
+        if not receipt.forwarded and services.settings().ticket_api_url:
             dispatcher.utter_message(response="utter_ticket_forward_pending")
         events = clear_ticket_slots(tracker)
         if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
@@ -859,29 +877,11 @@ class ActionSubmitComplaint(SubmitTicketAction):
         return "action_submit_complaint"
 
     def build_draft(self, tracker: Tracker):
-        from xiaoan.tickets.service import TicketDraft
+        from xiaoan.tickets.drafts import build_draft
 
-        slot = tracker.get_slot
-        return TicketDraft(
-            kind="complaint",
-            intent=slot("ticket_intent") or "complain_general",
-            channel=ticket_channel(tracker),
-            conversation_id=tracker.sender_id,
-            complainant_name=slot("complainant_name"),
-            phone=slot("phone"),
-            complainant_address=slot("complainant_address"),
-            respondent_name=slot("respondent_name"),
-            respondent_address=slot("respondent_address"),
-            district=slot("district"),
-            facts=slot("facts"),
-            claim=slot("claim"),
-            amount=amount_decimal(slot("amount")),
-            anonymous=False,
-            respondent_credit_code=slot("respondent_credit_code"),
-            online_platform=slot("online_platform"),
-            privacy_notice_version=slot("privacy_notice_version") or "not-shown",
-        )
-
+        return build_draft("complaint", slot_values(tracker, COMPLAINT_DRAFT_FIELDS),
+                           intent=tracker.get_slot("ticket_intent"), channel=ticket_channel(tracker),
+                           conversation_id=tracker.sender_id)
 
 class ActionSubmitReport(SubmitTicketAction):
     """Creates the report ticket after the citizen confirmed (action_submit_report)."""
@@ -893,29 +893,11 @@ class ActionSubmitReport(SubmitTicketAction):
         return "action_submit_report"
 
     def build_draft(self, tracker: Tracker):
-        from xiaoan.tickets.service import TicketDraft
+        from xiaoan.tickets.drafts import build_draft
 
-        slot = tracker.get_slot
-        anonymous = slot("anonymous") is True
-        return TicketDraft(
-            kind="report",
-            intent=slot("ticket_intent") or "report_violation",
-            channel=ticket_channel(tracker),
-            conversation_id=tracker.sender_id,
-            complainant_name=None if anonymous else slot("complainant_name"),
-            phone=None if anonymous else slot("phone"),
-            complainant_address=None,
-            respondent_name=slot("respondent_name"),
-            respondent_address=slot("respondent_address"),
-            district=slot("district"),
-            facts=slot("facts"),
-            claim=None,
-            amount=None,
-            anonymous=anonymous,
-            respondent_credit_code=slot("respondent_credit_code"),
-            online_platform=slot("online_platform"),
-            privacy_notice_version=slot("privacy_notice_version") or "not-shown",
-        )
+        return build_draft("report", slot_values(tracker, REPORT_DRAFT_FIELDS),
+                           intent=tracker.get_slot("ticket_intent"), channel=ticket_channel(tracker),
+                           conversation_id=tracker.sender_id)
 
 
 #: Answers whose loss a cancel asks to confirm.

@@ -9,6 +9,8 @@ and binds to all interfaces unless ``SANIC_HOST`` is set. This module is a rasa-
   (:data:`xiaoan.config.ACTION_SECRET_HEADER`) carrying ``XIAOAN_ACTION_SECRET`` (development:
   generated into ``var/action_secret``); Rasa sends it from ``endpoints.yml``
   (``action_endpoint.headers``). ``/health`` stays open: it tells nothing;
+- builds the process's settings once when the server starts (:mod:`xiaoan.services`) and starts
+  its background workers (:mod:`xiaoan.workers`);
 - binds the server to ``XIAOAN_ACTIONS_HOST`` (default 127.0.0.1): rasa-sdk reads ``SANIC_HOST``
   after the plugins ran, so the plugin sets it; a different ``SANIC_HOST`` is overridden with a
   warning (one bind-address setting per process).
@@ -94,6 +96,25 @@ class ActionServerGuard:
 
         app.register_middleware(require_secret, "request")
         logger.info("action server: every route but /health requires %s; binding to %s", ACTION_SECRET_HEADER, host)
+        app.register_listener(_start_process, "before_server_start")
+        app.register_listener(_stop_process, "after_server_stop")
+
+
+def _start_process(app: Any, _loop: Any = None) -> None:
+    """The action server's start: its settings, built once (`xiaoan.services`), and its background
+    workers (`xiaoan.workers`: the outbox thread with `XIAOAN_OUTBOX_MODE=thread`)."""
+    from xiaoan import services, workers
+
+    app.ctx.xiaoan_workers = workers.start(services.configure())
+
+
+def _stop_process(app: Any, _loop: Any = None) -> None:
+    from xiaoan import services
+
+    started = getattr(app.ctx, "xiaoan_workers", None)
+    if started is not None:
+        started.stop()
+    services.reset()
 
 
 def install(manager: Any = None) -> Any:

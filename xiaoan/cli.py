@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from xiaoan import services
+
 # name -> "module:attribute" of a click command or group
 SUBCOMMANDS = {
     "db": "xiaoan.cli:db",
@@ -16,7 +18,7 @@ SUBCOMMANDS = {
     "tickets": "xiaoan.tickets.cli:tickets",
     "handoff": "xiaoan.handoff.cli:handoff",
     "web": "xiaoan.web.app:web_command",
-    "users": "xiaoan.web.auth:users",
+    "users": "xiaoan.web.users_cli:users",
     "alerts": "xiaoan.supervision.cli:alerts",
     "report": "xiaoan.supervision.cli:report",
     "audit": "xiaoan.privacy_audit:audit",
@@ -50,6 +52,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """小安 command line."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the settings of this invocation, built once and read by every sub-command (xiaoan.services)
+    ctx.obj = services.configure()
+    ctx.call_on_close(services.reset)
     component = PROCESS_COMMANDS.get(ctx.invoked_subcommand or "")
     if component is not None:
         from xiaoan.production_checks import enforce
@@ -65,10 +70,9 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema (Alembic)."""
-    from xiaoan.config import Settings
     from xiaoan.db import upgrade
 
-    url = Settings.from_env().database_url
+    url = services.settings().database_url
     upgrade(url)
     click.echo(f"database schema is up to date ({url.split('@')[-1]})")
     from xiaoan.tickets.due import coverage_warning  # operators run this on every deployment

@@ -70,7 +70,8 @@ def web_secret_key() -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """A snapshot of the environment; build it with `Settings.from_env()`."""
+    """A snapshot of the environment; build it with `Settings.from_env()`, once per process
+    (`xiaoan.services.configure` at the entry point; `xiaoan.services.settings()` below it)."""
 
     database_url: str = field(default_factory=_default_database_url)
     rasa_url: str = "http://127.0.0.1:5005"
@@ -85,6 +86,17 @@ class Settings:
     handoff_idle_minutes: int = 30
     actions_host: str = LOOPBACK
     socketio_enabled: bool = False
+    outbox_mode: str = "worker"
+    """Where tickets are forwarded: "worker" (the Procfile's `xiaoan outbox run` process) or
+    "thread" (a thread in each process that creates tickets, started by its entry point)."""
+    tracker_store_url: str | None = None
+    """None: the SQLite file `var/rasa_tracker.db` (`xiaoan.rasa_stores.tracker_store_url`)."""
+    lock_store_url: str | None = None
+    event_broker_url: str | None = None
+    event_broker_queue: str = "xiaoan_events"
+    event_queue_max_length: str | None = None
+    """As given (checked where the queue is declared, `xiaoan.rasa_stores`)."""
+    event_queue_ttl_hours: str | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -103,6 +115,13 @@ class Settings:
             handoff_idle_minutes=int(env("XIAOAN_HANDOFF_IDLE_MINUTES") or 30),
             actions_host=(env("XIAOAN_ACTIONS_HOST") or "").strip() or LOOPBACK,
             socketio_enabled=is_true(env("XIAOAN_SOCKETIO_ENABLED")),
+            outbox_mode=(env("XIAOAN_OUTBOX_MODE") or "").strip().lower() or "worker",
+            tracker_store_url=env("XIAOAN_TRACKER_STORE_URL") or None,
+            lock_store_url=env("XIAOAN_LOCK_STORE_URL") or None,
+            event_broker_url=env("XIAOAN_EVENT_BROKER_URL") or None,
+            event_broker_queue=env("XIAOAN_EVENT_BROKER_QUEUE", "xiaoan_events"),
+            event_queue_max_length=env("XIAOAN_EVENT_QUEUE_MAX_LENGTH"),
+            event_queue_ttl_hours=env("XIAOAN_EVENT_QUEUE_TTL_HOURS"),
         )
 
 

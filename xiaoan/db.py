@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from xiaoan.config import PROJECT_ROOT, Settings
+from xiaoan import services
 from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the time zone lives in xiaoan.localtime
 
 Base = declarative_base()
@@ -52,7 +52,7 @@ class UTCDateTime(TypeDecorator):
 
 def get_engine(url: str | None = None) -> Engine:
     """The shared engine for `url` (default: `DATABASE_URL`), created on first use."""
-    url = url or Settings.from_env().database_url
+    url = url or services.settings().database_url
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -136,7 +136,7 @@ def alembic_config(url: str | None = None):
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url or Settings.from_env().database_url)
+    cfg.set_main_option("sqlalchemy.url", url or services.settings().database_url)
     return cfg
 
 
@@ -144,7 +144,7 @@ def upgrade(url: str | None = None) -> None:
     """Create or migrate the schema at `url` to the newest revision (`xiaoan db upgrade`)."""
     from alembic import command
 
-    url = url or Settings.from_env().database_url
+    url = url or services.settings().database_url
     if url.startswith("sqlite:///"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")

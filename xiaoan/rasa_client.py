@@ -4,7 +4,7 @@ Usage::
 
     from xiaoan.rasa_client import RasaClient, RasaUnavailable
 
-    client = RasaClient(Settings.from_env())
+    client = RasaClient(services.settings())
     try:
         replies = client.send_message("web-3f2a...", "网购七天无理由退货怎么算")
     except RasaUnavailable:

@@ -1,4 +1,5 @@
-"""Rasa tracker store, lock store and event broker chosen by environment variables.
+"""Rasa tracker store, lock store and event broker chosen by environment variables (read once into
+the process's settings, `xiaoan.services.settings()`; this module reads no variable itself).
 
 `endpoints.yml` names these classes, so an operator switches from the embedded defaults to the
 production services by setting variables, without touching code or YAML:
@@ -16,7 +17,6 @@ production services by setting variables, without touching code or YAML:
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
@@ -26,6 +26,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from xiaoan import services
 from xiaoan.config import VAR_DIR
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def tracker_store_url() -> str:
     """The SQLAlchemy URL of Rasa's tracker store."""
-    return os.environ.get("XIAOAN_TRACKER_STORE_URL") or f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}"
+    return services.settings().tracker_store_url or f"sqlite:///{VAR_DIR / 'rasa_tracker.db'}"
 
 
 #: The custom actions that create a ticket (actions/forms.py), and the slot value that says the
@@ -143,7 +144,7 @@ class EnvLockStore(LockStore):
     """
 
     def __new__(cls, endpoint_config=None, **_: Any) -> LockStore:  # type: ignore[misc]
-        url = os.environ.get("XIAOAN_LOCK_STORE_URL")
+        url = services.settings().lock_store_url
         if not url:
             return InMemoryLockStore()
         parts = urlsplit(url)
@@ -168,8 +169,8 @@ DEFAULT_QUEUE_MAX_LENGTH = 100_000
 DEFAULT_QUEUE_TTL_HOURS = 168
 
 
-def _positive_int(name: str, default: int) -> int:
-    raw = (os.environ.get(name) or "").strip()
+def _positive_int(name: str, raw: str | None, default: int) -> int:
+    raw = (raw or "").strip()
     if not raw:
         return default
     try:
@@ -184,9 +185,12 @@ def _positive_int(name: str, default: int) -> int:
 def event_queue_arguments() -> dict[str, Any]:
     """The x-arguments the event queue is declared with (`XIAOAN_EVENT_QUEUE_MAX_LENGTH`,
     `XIAOAN_EVENT_QUEUE_TTL_HOURS`): a bounded queue that drops its oldest events."""
+    settings = services.settings()
     return {
-        "x-max-length": _positive_int("XIAOAN_EVENT_QUEUE_MAX_LENGTH", DEFAULT_QUEUE_MAX_LENGTH),
-        "x-message-ttl": _positive_int("XIAOAN_EVENT_QUEUE_TTL_HOURS", DEFAULT_QUEUE_TTL_HOURS) * 3600 * 1000,
+        "x-max-length": _positive_int("XIAOAN_EVENT_QUEUE_MAX_LENGTH", settings.event_queue_max_length,
+                                      DEFAULT_QUEUE_MAX_LENGTH),
+        "x-message-ttl": _positive_int("XIAOAN_EVENT_QUEUE_TTL_HOURS", settings.event_queue_ttl_hours,
+                                       DEFAULT_QUEUE_TTL_HOURS) * 3600 * 1000,
         "x-overflow": "drop-head",
     }
 
@@ -216,7 +220,8 @@ class EnvEventBroker(EventBroker):
 
     @classmethod
     async def from_endpoint_config(cls, broker_config, event_loop=None) -> Optional[EventBroker]:
-        url = os.environ.get("XIAOAN_EVENT_BROKER_URL")
+        settings = services.settings()
+        url = settings.event_broker_url
         if not url:
             return None
         parts = urlsplit(url)
@@ -228,7 +233,7 @@ class EnvEventBroker(EventBroker):
             username=unquote(parts.username or "guest"),
             password=unquote(parts.password or "guest"),
             port=parts.port or 5672,
-            queues=[os.environ.get("XIAOAN_EVENT_BROKER_QUEUE", "xiaoan_events")],
+            queues=[settings.event_broker_queue],
             event_loop=event_loop,
             connection_attempts=3,
             retry_delay_in_seconds=2,

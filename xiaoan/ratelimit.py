@@ -52,6 +52,7 @@ from typing import Callable, Protocol
 from sqlalchemy import Column, Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from xiaoan import services
 from xiaoan.db import Base, UTCDateTime, session_scope
 
 logger = logging.getLogger(__name__)
@@ -518,13 +519,11 @@ def get_rate_limiter() -> RateLimiter:
     elsewhere get a limiter there); a forked child builds its own (connections do not
     survive a fork).
     """
-    from xiaoan.config import Settings
-
     with _instances_lock:
         if _instances["override"] is not None:
             return _instances["override"]  # type: ignore[return-value]
         redis_url = (os.environ.get(REDIS_URL_ENV) or "").strip() or None
-        key = (os.getpid(), redis_url, None if redis_url else Settings.from_env().database_url)
+        key = (os.getpid(), redis_url, None if redis_url else services.settings().database_url)
         limiter = _limiters.get(key)
         if limiter is None:
             if len(_limiters) >= 8:  # only tests switch stores; never keep more than a few

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import create_engine, delete, inspect, select, text, update
 
+from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 
@@ -187,11 +188,11 @@ def run_all(settings: Settings | None = None, *, periods: RetentionPeriods | Non
     Returns:
         {"dry_run", "periods_days", "counts": {job: rows}}.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     periods = periods or RetentionPeriods.from_env()
     now = now or utcnow()
     if tracker_url is None:
-        tracker_url = os.environ.get("XIAOAN_TRACKER_STORE_URL") or _default_tracker_url()
+        tracker_url = settings.tracker_store_url or _default_tracker_url()
     counts: dict[str, int] = {}
     counts["tracker_conversations"] = purge_tracker_events(tracker_url, _cutoff(now, periods.tracker_events),
                                                            dry_run=dry_run)

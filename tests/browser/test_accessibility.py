@@ -12,7 +12,7 @@ from tests.browser.conftest import CHROMIUM_ARGS, PHONE
 from tests.supervision_seed import seed
 from xiaoan.db import session_scope
 from xiaoan.supervision.report import last_full_week
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"

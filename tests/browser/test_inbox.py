@@ -19,7 +19,7 @@ from xiaoan.db import session_scope
 from xiaoan.handoff.service import HandoffService, load_messages
 from xiaoan.privacy_audit import PersonalDataView
 from xiaoan.rasa_client import RasaClient
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from xiaoan.db import session_scope
 from xiaoan.kb.repository import KbRepository
 from xiaoan.kb.schema import EntryData
 from xiaoan.kb.service import KbSearchService
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from tests.supervision_seed import SECRET_NAME, SECRET_PHONE, seed
 from xiaoan.db import session_scope
 from xiaoan.localtime import shanghai_date, utcnow
 from xiaoan.supervision.report import last_full_week, week_code
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 pytestmark = pytest.mark.browser
 PASSWORD = "supervisor-pass-1"

@@ -11,7 +11,7 @@ from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.privacy_audit import TICKET_PAGE_REVEAL, PersonalDataView
 from xiaoan.tickets.service import TicketDraft, TicketService
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 PASSWORD = "supervisor-password-1"
 NAME, PHONE, ADDRESS = "欧阳春梅", "13812345678", "上海市杨浦区国权路525号3楼"

@@ -66,7 +66,7 @@ def test_cli_writes_html_and_a_pdf_whose_pages_carry_the_figures(db_url, chromiu
 def test_console_pdf_download_is_a_real_pdf(db_url, chromium_executable):
     from xiaoan.config import Settings
     from xiaoan.web.app import create_app
-    from xiaoan.web.auth import create_user
+    from xiaoan.web.accounts import create_user
 
     monday = last_full_week()
     seed(db_url, monday)

@@ -147,7 +147,7 @@ def test_an_agent_replies_and_hands_back_to_the_real_assistant(stack):
     from xiaoan.rasa_client import RasaClient
 
     from xiaoan.db import session_scope
-    from xiaoan.web.auth import create_user
+    from xiaoan.web.accounts import create_user
 
     with session_scope(stack.env["DATABASE_URL"]) as db:
         agent = create_user(db, f"agent-{uuid.uuid4().hex[:6]}", "agent-password-1", "agent", "王芳")

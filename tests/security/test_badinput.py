@@ -33,7 +33,7 @@ from xiaoan.input_checks import MAX_JSON_DEPTH
 from xiaoan.ratelimit import Limit, LimitSettings, set_rate_limiter
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import LoginFailed, UserError, authenticate, create_user
+from xiaoan.web.accounts import LoginFailed, UserError, authenticate, create_user
 from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "badinput-token"

@@ -38,7 +38,7 @@ from xiaoan.ratelimit import (
 )
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from xiaoan.web.limits import LIMITER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -444,7 +444,7 @@ def sign_in(client, username, password, ip):
 @pytest.fixture()
 def hash_counter(monkeypatch):
     """Counts password hash checks (scrypt) made by sign-in."""
-    import xiaoan.web.auth as auth
+    import xiaoan.web.accounts as auth
 
     calls = []
     real = auth.check_password_hash

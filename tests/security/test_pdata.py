@@ -28,7 +28,7 @@ from xiaoan.handoff.service import HandoffService
 from xiaoan.privacy_audit import PersonalDataView, record_view
 from xiaoan.rasa_client import RasaClient
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "pdata-test-token"

@@ -28,7 +28,7 @@ from xiaoan.privacy import address_variants, identity_masker, mask_address, mask
 from xiaoan.privacy_audit import TICKET_LIST_REVEAL, TICKET_PAGE_REVEAL, PersonalDataView
 from xiaoan.tickets.service import TicketDraft, TicketService
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 NAME, PHONE, ADDRESS = "欧阳春梅", "13812345678", "上海市杨浦区国权路525号3楼"
 ID_NUMBER = "31010119900101123X"

@@ -17,7 +17,7 @@ from actions.handoff import (
 )
 from xiaoan.db import session_scope
 from xiaoan.handoff.service import get_handoff_service, reset_handoff_service
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 CONV = "web-0123456789abcdef"
 

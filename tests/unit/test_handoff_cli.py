@@ -12,7 +12,7 @@ from xiaoan.cli import cli
 from xiaoan.db import session_scope
 from xiaoan.handoff.models import HandoffSession
 from xiaoan.handoff.service import get_handoff_service, reset_handoff_service
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from tests.fakes.rasa_server import FakeRasa
 
 

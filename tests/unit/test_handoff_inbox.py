@@ -11,12 +11,13 @@ from sqlalchemy import select
 
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
-from xiaoan.handoff.inbox import IdleReturner, transcript
+from xiaoan.handoff.idle import IdleReturner
+from xiaoan.handoff.presenters import transcript
 from xiaoan.handoff.service import HandoffService, load_messages
 from xiaoan.rasa_client import RasaClient
 from xiaoan.tickets.models import Ticket
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "inbox-test-token"
@@ -357,9 +358,9 @@ def test_idle_returner_runs_rounds_and_survives_errors():
 
 def test_the_idle_thread_starts_outside_testing_only(settings):
     testing_app = create_app(settings, testing=True)
-    assert "handoff_idle_returner" not in testing_app.extensions["xiaoan"]
+    assert "workers" not in testing_app.extensions["xiaoan"]
     live_app = create_app(settings)
-    returner = live_app.extensions["xiaoan"]["handoff_idle_returner"]
+    returner = live_app.extensions["xiaoan"]["workers"].idle_returner
     try:
         assert returner._thread.is_alive()
     finally:

@@ -28,7 +28,7 @@ from xiaoan.handoff.service import (
     load_messages,
 )
 from xiaoan.rasa_client import RasaClient
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 from tests.fakes.rasa_server import FakeRasa
 
 TOKEN = "handoff-test-token"

@@ -14,7 +14,7 @@ from xiaoan.kb.repository import KbRepository
 from xiaoan.kb.schema import EntryData
 from xiaoan.kb.service import get_search_service, reset_services
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 PASSWORD = "correct-horse-42"
 

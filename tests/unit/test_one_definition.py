@@ -234,7 +234,7 @@ def test_the_labels_file_covers_every_intent_reason_and_channel():
 
 def test_every_page_and_the_assistant_take_their_labels_from_the_one_file(tmp_path, monkeypatch):
     from actions.conversation import ActionFallbackClarify
-    from xiaoan.handoff import inbox
+    from xiaoan.handoff import presenters
     from xiaoan.supervision import stats
 
     changed = yaml.safe_load(labels.LABELS_PATH.read_text(encoding="utf-8"))
@@ -245,7 +245,7 @@ def test_every_page_and_the_assistant_take_their_labels_from_the_one_file(tmp_pa
     path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
     monkeypatch.setattr(labels, "LABELS_PATH", path)
 
-    assert inbox.intent_label("complain_prepaid") == "甲（complain_prepaid）"
+    assert presenters.intent_label("complain_prepaid") == "甲（complain_prepaid）"
     assert stats.intent_label("complain_prepaid") == "甲"
     assert labels.handoff_reason("urgent") == "丙" and labels.channel("wechat") == "丁"
     dispatcher = CollectingDispatcher()
@@ -308,7 +308,7 @@ def test_shanghai_formats():
 
 def test_callers_format_shanghai_time_the_same_way():
     from actions.common import zh_date
-    from xiaoan.handoff import inbox
+    from xiaoan.handoff import presenters
     from xiaoan.supervision import console, stats
     from xiaoan.tickets.views import iso_datetime
 
@@ -317,7 +317,7 @@ def test_callers_format_shanghai_time_the_same_way():
     assert zh_date({}, MOMENT) == "11月27日"
     assert iso_datetime(MOMENT) == stats.to_json(MOMENT) == iso_seconds(MOMENT)
     assert console._time(MOMENT) == format_minutes(MOMENT)
-    assert inbox._local(MOMENT) == format_clock(MOMENT)
+    assert presenters.local_time(MOMENT) == format_clock(MOMENT)
 
 
 def test_the_time_zone_is_defined_once():

@@ -17,7 +17,7 @@ from xiaoan.supervision import alerts as alerts_module
 from xiaoan.tickets.routing import Router
 from xiaoan.tickets.service import TicketDraft, TicketService
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 PASSWORD = "correct-horse-42"
 NAME, PHONE, ADDRESS = "王小明", "13912345678", "上海市静安区南京西路1号"

@@ -16,7 +16,7 @@ from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.supervision import report as report_module
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import create_user
+from xiaoan.web.accounts import create_user
 
 MONDAY = dt.date(2026, 11, 30)
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=SH)

@@ -325,20 +325,58 @@ def test_background_loop_delivers_what_is_pending(db_url, fake):
     assert not thread.is_alive()
 
 
-def test_get_ticket_service_is_cached_and_starts_one_delivery_thread(db_url, fake, monkeypatch):
+def outbox_threads():
+    return [t for t in threading.enumerate() if t.name == "xiaoan-ticket-outbox"]
+
+
+def test_get_ticket_service_is_cached_and_starts_no_thread(db_url, fake, monkeypatch):
     reset_ticket_service()
     monkeypatch.setenv("XIAOAN_TICKET_API_URL", fake.url)
+    monkeypatch.setenv("XIAOAN_OUTBOX_MODE", "thread")
     try:
         first = get_ticket_service()
         assert get_ticket_service() is first
         assert first.forwarding
-        threads = [t for t in threading.enumerate() if t.name == "xiaoan-ticket-outbox"]
-        assert len(threads) == 1 and threads[0].daemon
-        outbox.start_background_delivery(first.settings)
-        assert len([t for t in threading.enumerate() if t.name == "xiaoan-ticket-outbox"]) == 1
+        assert outbox_threads() == []          # the process's start-up starts it, not a service
     finally:
         reset_ticket_service()
-    assert not [t for t in threading.enumerate() if t.name == "xiaoan-ticket-outbox"]
+
+
+def test_thread_mode_the_start_up_runs_one_delivery_thread(db_url, fake):
+    from xiaoan import workers
+
+    settings = Settings(database_url=db_url, ticket_api_url=fake.url, outbox_mode="thread")
+    started = workers.start(settings)
+    try:
+        assert len(outbox_threads()) == 1 and outbox_threads()[0].daemon
+        workers.start(settings)             # a second start-up in the process: still one thread
+        assert len(outbox_threads()) == 1
+        assert worker_deliverer(settings) is None   # the worker process leaves delivery to it
+    finally:
+        started.stop()
+    assert outbox_threads() == []
+
+
+def test_worker_mode_no_process_but_the_worker_delivers(db_url, fake):
+    from xiaoan import workers
+
+    settings = Settings(database_url=db_url, ticket_api_url=fake.url)
+    assert settings.outbox_mode == "worker"
+    started = workers.start(settings)
+    assert started.outbox_thread is None and outbox_threads() == []
+    assert worker_deliverer(settings) is not None
+
+
+def test_an_unknown_outbox_mode_is_refused_with_its_name(db_url, fake):
+    from xiaoan import workers
+
+    with pytest.raises(ValueError, match="XIAOAN_OUTBOX_MODE"):
+        workers.start(Settings(database_url=db_url, ticket_api_url=fake.url, outbox_mode="both"))
+    assert outbox_threads() == []
+
+
+def worker_deliverer(settings):
+    return outbox.OutboxWorker(settings, retention=None).deliverer
 
 
 def test_without_the_url_no_thread_and_no_outbox(db_url, monkeypatch):
@@ -347,7 +385,7 @@ def test_without_the_url_no_thread_and_no_outbox(db_url, monkeypatch):
     try:
         service = get_ticket_service()
         assert not service.forwarding
-        assert not [t for t in threading.enumerate() if t.name == "xiaoan-ticket-outbox"]
+        assert outbox_threads() == []
     finally:
         reset_ticket_service()
 

@@ -16,10 +16,8 @@ from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
-from xiaoan.web.auth import (
-    LOCKOUT, LoginFailed, LoginLocked, UserError, authenticate, create_user, current_user, login_required,
-    set_active,
-)
+from xiaoan.web.accounts import LOCKOUT, LoginFailed, LoginLocked, UserError, authenticate, create_user, set_active
+from xiaoan.web.auth import current_user, login_required
 from xiaoan.web.auth_models import StaffLoginFailure, StaffUser
 
 PASSWORD = "correct-horse-42"

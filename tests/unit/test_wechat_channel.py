@@ -36,7 +36,8 @@ from tests.fakes.wechat_server import (
     voice_xml,
 )
 from xiaoan.channels import wechat_store as store
-from xiaoan.channels.wechat import ChannelTexts, WeChatInput, WeChatOutput, compose, match_choice
+from xiaoan.channels.wechat import ChannelTexts, WeChatInput, WeChatOutput, match_choice
+from xiaoan.channels.wechat_replies import compose
 from xiaoan.db import session_scope
 
 OPENID = "oXiaoAn_citizen_000000000001"

@@ -37,8 +37,9 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
 
 from xiaoan.channels import limits as channel_limits
+from xiaoan import services
 from xiaoan.channels.choices import TypedChoiceHandler
-from xiaoan.config import Settings, web_secret_key
+from xiaoan.config import web_secret_key
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class SecureSocketIOInput(SocketIOInput):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SecureSocketIOInput":
         """Rasa's socket.io settings from credentials.yml; on/off from ``XIAOAN_SOCKETIO_ENABLED``."""
         channel = super().from_credentials(credentials)
-        channel.enabled = Settings.from_env().socketio_enabled
+        channel.enabled = services.settings().socketio_enabled
         if not channel.enabled:
             logger.info("socket.io channel is off (set XIAOAN_SOCKETIO_ENABLED=true to serve /socket.io)")
         return channel

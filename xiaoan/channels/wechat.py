@@ -14,7 +14,8 @@ database (``wechat_processed_messages``), so a retry, also one reaching another 
 never starts a second run. The assistant gets about 4 seconds: if it answers in time, its
 messages for the turn go back merged into one passive XML reply; if not, WeChat gets
 ``success`` at once and the answer follows through the customer-service message API, within
-WeChat's budget of 5 messages in 48 hours (see :mod:`xiaoan.channels.wechat_api`). Buttons
+WeChat's budget of 5 messages in 48 hours (see :mod:`xiaoan.channels.wechat_api`); that
+machinery, and the output channel, is :mod:`xiaoan.channels.wechat_replies`. Buttons
 become numbered choices; a reply that picks one (its number, its title, a part of it: the
 resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the button's payload. The conversation id of a WeChat conversation is the citizen's openid.
 
@@ -70,12 +71,14 @@ from wechatpy.utils import WeChatSigner
 
 from xiaoan.channels import limits as channel_limits
 from xiaoan.channels import wechat_api
+from xiaoan import services
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
 from xiaoan.channels.wechat_xml import MalformedMessage
 from xiaoan.channels.wechat_api import mask_openid
 from xiaoan import texts as domain_texts
-from xiaoan.config import Settings
+from xiaoan.channels.wechat_replies import DeferredReplies, Exchange, WeChatOutput
+from xiaoan.config import PROJECT_ROOT, Settings
 from xiaoan.understanding.choices import as_choices, resolve_choice
 
 logger = logging.getLogger(__name__)
@@ -151,31 +154,6 @@ def match_choice(text: str, choices: List[Dict[str, str]]) -> Optional[str]:
     return choice.payload if choice is not None else None
 
 
-def compose(parts: List[tuple[str, List[Dict[str, Any]]]], choice_hint: str) -> tuple[List[str], List[Dict[str, str]]]:
-    """Turn the assistant's messages of one turn into WeChat texts and the numbered choices.
-
-    Buttons become lines ``1. 标题`` under the choice hint, numbered across the turn.
-
-    Returns:
-        The texts merged into as few messages as fit WeChat's limit, and the choices.
-    """
-    texts: List[str] = []
-    choices: List[Dict[str, str]] = []
-    for text, buttons in parts:
-        block = text.strip() if text else ""
-        titled = [b for b in buttons or [] if isinstance(b, dict) and str(b.get("title") or "").strip()]
-        if titled:
-            lines = [choice_hint]
-            for button in titled:
-                title = str(button["title"]).strip()
-                choices.append({"title": title, "payload": str(button.get("payload") or title)})
-                lines.append(f"{len(choices)}. {title}")
-            block = f"{block}\n\n" + "\n".join(lines) if block else "\n".join(lines)
-        if block:
-            texts.append(block)
-    return wechat_api.merge_texts(texts), choices
-
-
 def _cdata_safe(text: str) -> str:
     """Text safe inside wechatpy's CDATA sections (a literal ``]]>`` would end them)."""
     return text.replace("]]>", "]]]]><![CDATA[>")
@@ -213,15 +191,6 @@ def too_long_notice(template: str, text: str, kept: str) -> str:
     )
 
 
-class _Exchange:
-    """One HTTP exchange with WeChat; `abandoned` once WeChat hung up (after its 5 s)."""
-
-    __slots__ = ("abandoned",)
-
-    def __init__(self) -> None:
-        self.abandoned = False
-
-
 def _not_configured() -> HTTPResponse:
     return response.json({"error": "wechat channel not configured"}, status=404)
 
@@ -243,73 +212,6 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-# ---------------------------------------------------------------- output channel
-
-
-class WeChatOutput(OutputChannel):
-    """Sends the assistant's messages to a WeChat citizen.
-
-    During a webhook turn (``push=False``) the messages are collected and the input channel
-    answers with them passively or through the customer-service API. For messages Rasa sends
-    outside a turn (``output_channel=wechat`` on Rasa's HTTP API) (``push=True``) they are
-    gathered for a moment, merged and sent through the customer-service API.
-    """
-
-    def __init__(self, channel: "WeChatInput", *, push: bool = False) -> None:
-        self._channel = channel
-        self.push = push
-        self.parts: List[tuple[str, str, List[Dict[str, Any]]]] = []
-        self._flush_task: Optional[asyncio.Task] = None
-
-    @classmethod
-    def name(cls) -> Text:
-        return "wechat"
-
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        self._add(recipient_id, text, [])
-
-    async def send_text_with_buttons(
-        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
-    ) -> None:
-        self._add(recipient_id, text, buttons)
-
-    async def send_quick_replies(
-        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
-    ) -> None:
-        self._add(recipient_id, text, quick_replies)
-
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
-        self._add(recipient_id, image, [])  # WeChat shows a bare URL as a link
-
-    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
-        self._add(recipient_id, attachment if isinstance(attachment, str) else "", [])
-
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
-        logger.debug("custom payload dropped: the WeChat channel sends text only")
-
-    def compose(self, recipient_id: Optional[str] = None) -> tuple[List[str], List[Dict[str, str]]]:
-        """The collected messages (for `recipient_id`, default all) as WeChat texts and choices."""
-        parts = [(text, buttons) for rid, text, buttons in self.parts if recipient_id is None or rid == recipient_id]
-        return compose(parts, self._channel.texts.choice_hint)
-
-    def _add(self, recipient_id: str, text: Optional[str], buttons: List[Dict[str, Any]]) -> None:
-        self.parts.append((recipient_id, text or "", list(buttons or [])))
-        if self.push and (self._flush_task is None or self._flush_task.done()):
-            self._flush_task = self._channel.spawn(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        """Push mode: wait for the rest of the messages, then send them merged."""
-        while self.parts:
-            await asyncio.sleep(self._channel.push_delay)
-            parts, self.parts = self.parts, []
-            for recipient in dict.fromkeys(rid for rid, _, _ in parts):
-                texts, choices = compose([(t, b) for rid, t, b in parts if rid == recipient], self._channel.texts.choice_hint)
-                if choices:
-                    await self._channel.db(store.save_choices, recipient, choices)
-                if texts:
-                    await self._channel.deliver(recipient, texts, wechat_api.SOURCE_PUSH)
-
-
 # ---------------------------------------------------------------- input channel
 
 
@@ -329,7 +231,7 @@ class WeChatInput(InputChannel):
             RasaException: Safe mode (AES key set) without appid or secret, or a malformed
                 AES key; the message names the variable.
         """
-        settings = Settings.from_env()
+        settings = services.settings()
         credentials = credentials or {}
         token = credentials.get("token") or settings.wechat_token
         if not token:
@@ -380,25 +282,23 @@ class WeChatInput(InputChannel):
         """
         self.token = token or None
         self.enabled = self.token is not None
-        self.reply_budget = reply_budget
-        self.push_delay = push_delay
-        self.poll_interval = poll_interval
         self.crypto: Optional[WeChatCrypto] = None
-        self._tasks: set[asyncio.Task] = set()
         self._last_prune = 0.0
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self._last_nonce_prune: Optional[float] = None
         self.settings = Settings(
-            database_url=database_url or Settings.from_env().database_url,
+            database_url=database_url or services.settings().database_url,
             wechat_token=self.token,
             wechat_appid=appid or None,
             wechat_secret=secret or None,
             wechat_aes_key=aes_key or None,
             wechat_api_url=(api_url or DEFAULT_API_URL).rstrip("/"),
         )
+        timing = {"reply_budget": reply_budget, "push_delay": push_delay, "poll_interval": poll_interval}
         if not self.enabled:
             self.texts = texts
+            self.replies = DeferredReplies(self.settings, texts, **timing)
             return
         if aes_key:
             for variable, value in (("XIAOAN_WECHAT_APPID", appid), ("XIAOAN_WECHAT_SECRET", secret)):
@@ -419,6 +319,8 @@ class WeChatInput(InputChannel):
                 reply_budget,
             )
         self.texts = texts or ChannelTexts.load()
+        self.replies = DeferredReplies(self.settings, self.texts, **timing)
+        """The turn within the reply budget, late answers through the API (`wechat_replies`)."""
         logger.info("WeChat channel on (%s mode)", "safe" if self.crypto else "plaintext")
 
     @property
@@ -428,38 +330,17 @@ class WeChatInput(InputChannel):
 
     # ------------------------------------------------------------ plumbing
 
-    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
-        """Run a background coroutine, keeping a reference until it ends."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("WeChat background task failed", exc_info=task.exception())
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until the background work (late answers, pushes) is finished (tests, shutdown)."""
+        await self.replies.idle(timeout)
 
     async def db(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call a :mod:`wechat_store` function on the channel's database in a worker thread."""
-        return await asyncio.to_thread(function, self.database_url, *args)
-
-    async def deliver(self, openid: str, texts: List[str], source: str) -> wechat_api.DeliveryResult:
-        """Send texts through the customer-service API (budgeted; failures recorded)."""
-        client = wechat_api.get_client(self.settings)
-        return await asyncio.to_thread(
-            wechat_api.deliver_texts, openid, texts, source=source, client=client, settings=self.settings
-        )
-
-    async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until the background work (late answers, pushes) is finished (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+        return await self.replies.db(function, *args)
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """The channel for messages Rasa sends outside a turn (``output_channel=wechat``)."""
-        return WeChatOutput(self, push=True) if self.enabled else None
+        return WeChatOutput(self.replies, push=True) if self.enabled else None
 
     # ------------------------------------------------------------ signatures
 
@@ -636,8 +517,8 @@ class WeChatInput(InputChannel):
 
         # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
         # the answer must then still be produced, and go through the API instead.
-        exchange = _Exchange()
-        work = self.spawn(self._handle(message, on_new_message, exchange))
+        exchange = Exchange()
+        work = self.replies.spawn(self._handle(message, on_new_message, exchange))
         try:
             reply = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -668,27 +549,13 @@ class WeChatInput(InputChannel):
         return f"msg:{message.id}" if message.id else f"msg:{message.source}:{message.time}"
 
     async def _answer_repeat(self, message: Any) -> None:
-        """A request repeated byte for byte (same signed query string): run nothing, reply nothing.
-
-        WeChat repeats a request only when it got no answer. An answer still being produced is
-        moved to the customer-service API; a passive reply already given (and so lost) is sent
-        again through the API, once, to the message's own sender.
-        """
+        """A request repeated byte for byte: see `DeferredReplies.answer_repeat`."""
         key = self._dedupe_key(message)
-        if key is None:
-            return
-        state = await self.db(store.message_state, key)
-        if state is None:
-            return
-        status, reply = state
-        if status == store.STATUS_PROCESSING:
-            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
-        elif status == store.STATUS_PASSIVE and reply:
-            if await self.db(store.transition_message, key, store.STATUS_PASSIVE, store.STATUS_DONE):
-                self.spawn(self.deliver(message.source, [reply], wechat_api.SOURCE_ASSISTANT))
+        if key is not None:
+            await self.replies.answer_repeat(key, message.source)
 
     async def _handle(
-        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange
     ) -> Optional[str]:
         """The passive reply text for a message, or None to answer ``success``."""
         openid = message.source
@@ -697,7 +564,7 @@ class WeChatInput(InputChannel):
         key = self._dedupe_key(message)
         if not await self.db(store.claim_message, key, openid, message.type):
             logger.info("WeChat retry of a %s message from %s: not processed again", message.type, mask_openid(openid))
-            return await self._answer_retry(key)
+            return await self.replies.answer_retry(key)
         logger.info("WeChat %s message from %s", message.type, mask_openid(openid))
         await self.db(store.record_citizen_message, openid)
 
@@ -706,9 +573,9 @@ class WeChatInput(InputChannel):
         elif message.type == "voice":
             text = (message.recognition or "").strip()
             if not text:
-                return await self._reply_fixed(key, self.texts.voice_unrecognized)
+                return await self.replies.reply_fixed(key, self.texts.voice_unrecognized)
         else:  # image, location, link, video, shortvideo, file, stickers and unknown types
-            return await self._reply_fixed(key, self.texts.unsupported)
+            return await self.replies.reply_fixed(key, self.texts.unsupported)
 
         choices = await self.db(store.load_choices, openid)
         payload = match_choice(text, choices)
@@ -726,11 +593,11 @@ class WeChatInput(InputChannel):
                 logger.info("WeChat message from %s cut from %d to %d characters", mask_openid(openid), len(text), len(kept))
                 text = kept
         if not text:
-            return await self._reply_fixed(key, self.texts.unsupported)
-        return await self._run_turn(key, openid, text, on_new_message, metadata, exchange, notice=notice)
+            return await self.replies.reply_fixed(key, self.texts.unsupported)
+        return await self.replies.run_turn(key, openid, text, on_new_message, metadata, exchange, notice=notice)
 
     async def _handle_event(
-        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: _Exchange
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange
     ) -> Optional[str]:
         openid = message.source
         event = (message.event or "").lower()
@@ -738,7 +605,7 @@ class WeChatInput(InputChannel):
         if key is None:
             return None  # menu clicks, scans, location reports...: nothing to answer
         if not await self.db(store.claim_message, key, openid, f"event:{event}"[:32]):
-            return await self._answer_retry(key)
+            return await self.replies.answer_retry(key)
         event_time = dt.datetime.fromtimestamp(int(message.time or 0), tz=dt.timezone.utc)
         if event == "unsubscribe":
             logger.info("WeChat unsubscribe from %s", mask_openid(openid))
@@ -749,115 +616,14 @@ class WeChatInput(InputChannel):
         await self.db(store.record_subscription_event, openid, "subscribe", event_time)
         await self.db(store.record_citizen_message, openid)
         metadata = {"wechat": {"msg_type": "event", "event": event}}
-        return await self._run_turn(key, openid, WELCOME_PAYLOAD, on_new_message, metadata, exchange)
-
-    async def _reply_fixed(self, key: str, text: str) -> str:
-        await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_PASSIVE, text)
-        return text
-
-    async def _answer_retry(self, key: str) -> Optional[str]:
-        """Answer WeChat's retry of a claimed message without running the assistant again.
-
-        The stored passive reply is sent again (WeChat did not get it); a message answered
-        through the API gets ``success``; while the first delivery is still running the retry
-        waits for it up to the reply budget, then hands the answer over to the API.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.reply_budget
-        while True:
-            state = await self.db(store.message_state, key)
-            if state is None:
-                return None
-            status, reply = state
-            if status == store.STATUS_PASSIVE:
-                return reply
-            if status != store.STATUS_PROCESSING:
-                return None
-            if loop.time() >= deadline:
-                if await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED):
-                    return None
-                continue
-            await asyncio.sleep(self.poll_interval)
-
-    async def _run_turn(
-        self,
-        key: str,
-        openid: str,
-        text: str,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        metadata: Dict[str, Any],
-        exchange: _Exchange,
-        notice: Optional[str] = None,
-    ) -> Optional[str]:
-        """Run the assistant; the passive reply if it answers within the budget, else None.
-
-        A `notice` (the message was cut) goes first, in the same reply.
-        """
-        output = WeChatOutput(self)
-        if notice:
-            output.parts.append((openid, notice, []))
-        user_message = UserMessage(
-            text, output, openid, input_channel=self.name(), message_id=key, metadata=metadata
-        )
-        task = asyncio.ensure_future(self._run_assistant(on_new_message, user_message))
-        done, _ = await asyncio.wait({task}, timeout=self.reply_budget)
-        if task not in done:
-            logger.info(
-                "assistant slower than %.1fs for %s: acknowledged, the answer follows through the API",
-                self.reply_budget,
-                mask_openid(openid),
-            )
-            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
-            self.spawn(self._finish_late(task, key, openid, output))
-            return None
-
-        texts = await self._finish_turn(openid, output, ok=task.result())
-        if not texts:
-            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DONE)
-            return None
-        if exchange.abandoned:  # nobody is listening for a passive reply any more
-            await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_DEFERRED)
-            self.spawn(self._deliver_deferred(key, openid, texts))
-            return None
-        if await self.db(store.transition_message, key, store.STATUS_PROCESSING, store.STATUS_PASSIVE, texts[0]):
-            if len(texts) > 1:  # longer than one message: the rest through the API
-                self.spawn(self.deliver(openid, texts[1:], wechat_api.SOURCE_ASSISTANT))
-            return texts[0]
-        # A retry took the message over meanwhile (it answered WeChat "success"): use the API.
-        self.spawn(self._deliver_deferred(key, openid, texts))
-        return None
-
-    async def _run_assistant(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
-        try:
-            await on_new_message(message)
-            return True
-        except Exception:
-            logger.exception("the assistant failed on a WeChat message from %s", mask_openid(message.sender_id))
-            return False
-
-    async def _finish_turn(self, openid: str, output: WeChatOutput, ok: bool) -> List[str]:
-        """The turn's texts; remembers its numbered choices (forgets older ones)."""
-        texts, choices = output.compose()
-        if not ok:
-            texts = wechat_api.merge_texts([*texts, self.texts.error])
-        await self.db(store.save_choices, openid, choices)
-        return texts
-
-    async def _finish_late(self, task: asyncio.Task, key: str, openid: str, output: WeChatOutput) -> None:
-        texts = await self._finish_turn(openid, output, ok=await task)
-        await self._deliver_deferred(key, openid, texts)
-
-    async def _deliver_deferred(self, key: str, openid: str, texts: List[str]) -> None:
-        if texts:
-            await self.deliver(openid, texts, wechat_api.SOURCE_ASSISTANT)
-        await self.db(store.transition_message, key, store.STATUS_DEFERRED, store.STATUS_DONE)
+        return await self.replies.run_turn(key, openid, WELCOME_PAYLOAD, on_new_message, metadata, exchange)
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = now
-            self.spawn(self.db(store.prune_processed_messages, KEEP_PROCESSED))
+            self.replies.spawn(self.db(store.prune_processed_messages, KEEP_PROCESSED))
         wall = self.clock()
         if self._last_nonce_prune is None or wall - self._last_nonce_prune >= NONCE_PRUNE_EVERY_SECONDS:
             self._last_nonce_prune = wall
-            self.spawn(self.db(store.prune_nonces, dt.datetime.fromtimestamp(wall, tz=dt.timezone.utc)))
+            self.replies.spawn(self.db(store.prune_nonces, dt.datetime.fromtimestamp(wall, tz=dt.timezone.utc)))

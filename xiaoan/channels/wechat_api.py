@@ -34,6 +34,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from xiaoan import services
 from xiaoan.channels import wechat_store as store
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
@@ -429,7 +430,7 @@ _clients_lock = threading.Lock()
 
 def get_client(settings: Optional[Settings] = None) -> Optional[WeChatApiClient]:
     """The shared client for `settings` (default: the environment); None when appid/secret are unset."""
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     key = (settings.wechat_api_url, settings.wechat_appid, settings.wechat_secret, settings.database_url)
     with _clients_lock:
         client = _clients.get(key)
@@ -481,7 +482,7 @@ def deliver_texts(
     Returns:
         How many texts were sent and how many were recorded as undelivered.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     url = settings.database_url
     client = client or get_client(settings)
     sent = 0

@@ -10,10 +10,9 @@ heartbeat (an agent is online for 2 minutes after it).
 Scripts are template-rendered files served by this blueprint (`/console/inbox/inbox.js`): the
 Content-Security-Policy allows scripts from this site only, never inline.
 
-A daemon thread started when the blueprint is registered hands idle conversations back to 小安
-(`HandoffService.return_idle`) every minute; it is off in testing mode (`create_app(testing=True)`).
-`xiaoan handoff return-idle` does the same from cron; running both is safe (each return is a
-conditional UPDATE, so a conversation is returned once).
+What the pages show (sessions, transcript, gathered slots, the ticket form and its draft) is
+`xiaoan.handoff.presenters`; idle conversations go back to 小安 in a thread the app factory starts
+(`xiaoan.handoff.idle`, `xiaoan.workers`).
 
 Personal data (issue 12): phone, ID card and bank card numbers are masked in the transcript and in
 the gathered-information panel. The agent holding a conversation (or a supervisor) may reveal them
@@ -29,10 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import threading
 import time
-from decimal import Decimal
-from typing import Any, Optional
+from typing import Optional
 
 from flask import (
     Blueprint,
@@ -46,11 +43,24 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from xiaoan import labels, privacy_audit
 from xiaoan.handoff.models import ACTIVE, WAITING
+from xiaoan.handoff.presenters import (
+    FORM_LABELS,
+    STATUS_LABELS,
+    CallbackDoneForm,
+    FormInputError,
+    current_slots,
+    draft_from_form,
+    gathered_slots,
+    intent_label,
+    latest_ts,
+    local_time,
+    session_json,
+    ticket_form,
+    transcript,
+)
 from xiaoan.handoff.service import (
     DeliveryFailed,
     HandoffError,
@@ -59,20 +69,19 @@ from xiaoan.handoff.service import (
     SessionNotFound,
     SessionView,
 )
-from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
-from xiaoan.localtime import format_clock, format_seconds, utcnow
-from xiaoan.privacy import mask_phone, mask_text
+from xiaoan.handoff.slots import SLOT_LABELS
+from xiaoan.localtime import format_seconds
 from xiaoan.rasa_client import RasaError
+from xiaoan.tickets.service import TicketValidationError, get_ticket_service
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
 from xiaoan.web.errors import error_response
-from xiaoan.web.deps import EXTENSION_KEY, db_session, get_rasa_client, get_settings
+from xiaoan.web.deps import db_session, get_rasa_client, get_settings
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("inbox", __name__)
 
 POLL_SECONDS = 2
-IDLE_CHECK_SECONDS = 60
 OVERRIDE_ROLES = ("supervisor", "admin")
 """May answer, hand back or close a conversation another agent holds; may open every conversation
 and read the audit log of personal-data views."""
@@ -80,12 +89,6 @@ REVEAL_SECONDS = 10 * 60
 """How long one 显示完整号码 lasts (in this browser session)."""
 REVEAL_PARTS = {"transcript": privacy_audit.TRANSCRIPT_REVEAL, "slots": privacy_audit.SLOTS_REVEAL}
 _REVEAL_KEY = "inbox_reveals"
-
-STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
-FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
-TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
-REPORT_INTENT, COMPLAINT_INTENT = "report_violation", "complain_general"
-COMPLAINT_INTENTS = ("complain_refund", "complain_prepaid", "complain_general")
 
 MSG_TAKEN = "已接入该会话。"
 MSG_HANDED_BACK = "已交还小安。"
@@ -191,118 +194,7 @@ def _audit(user, action: str, subject: str) -> None:
                                   subject=subject, source="console", remote_addr=request.remote_addr)
 
 
-# --- rendering helpers -----------------------------------------------------------------------------
-
-def intent_label(name: Optional[str]) -> Optional[str]:
-    """E.g. "预付卡纠纷（complain_prepaid）" (labels from `xiaoan.labels`); None stays None."""
-    if not name:
-        return None
-    label = labels.intent(name)
-    return f"{label}（{name}）" if label else name
-
-
-def _minutes_since(moment: Optional[dt.datetime], now: dt.datetime) -> int:
-    if moment is None:
-        return 0
-    return max(0, int((now - moment).total_seconds() // 60))
-
-
-def _local(moment: Optional[dt.datetime]) -> str:
-    """A time in Shanghai as HH:MM (with the date when not today)."""
-    return format_clock(moment, utcnow())
-
-
-def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = None) -> dict:
-    """A session for the inbox's JSON and templates."""
-    return {
-        "id": view.id,
-        "position": position,
-        "channel": view.channel,
-        "channel_label": labels.channel(view.channel),
-        "reason": view.reason,
-        "reason_label": labels.handoff_reason(view.reason),
-        "status": view.status,
-        "status_label": STATUS_LABELS.get(view.status, view.status),
-        "urgent": view.reason == "urgent",
-        "waiting_since": view.waiting_since.isoformat(),
-        "waiting_since_local": _local(view.waiting_since),
-        "wait_minutes": _minutes_since(view.waiting_since, now),
-        "agent_name": view.agent_name,
-        "url": url_for("inbox.conversation", session_id=view.id),
-        "take_url": url_for("inbox.take", session_id=view.id),
-    }
-
-
-def _timestamp(event: dict) -> Optional[float]:
-    ts = event.get("timestamp")
-    return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
-
-
-def transcript(events: list[dict], reveal: bool = False) -> list[dict]:
-    """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
-
-    Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
-    Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`.
-    """
-    shown = (lambda text: text) if reveal else (lambda text: mask_text(text) or "")
-    out: list[dict] = []
-    paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
-    for event in events:
-        kind, ts = event.get("event"), _timestamp(event)
-        entry: Optional[dict] = None
-        if kind == "user":
-            text = (event.get("metadata") or {}).get("display_text") or event.get("text")
-            if isinstance(text, str) and text:
-                intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-                entry = {"kind": "user", "text": shown(text), "intent": intent_label(intent)}
-        elif kind == "bot":
-            text = event.get("text") if isinstance(event.get("text"), str) else ""
-            data = event.get("data") or {}
-            buttons = [str(b.get("title") or b.get("payload")) for b in (data.get("buttons") or [])
-                       if isinstance(b, dict)]
-            agent = (event.get("metadata") or {}).get("agent")
-            if text or buttons:
-                entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": shown(text),
-                         "buttons": [shown(b) for b in buttons], "agent": agent if isinstance(agent, str) else None}
-        elif kind == "pause":
-            if not paused:
-                entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
-            paused = True
-        elif kind == "resume":
-            if paused:
-                entry = {"kind": "system", "text": "—— 转回小安 ——"}
-            paused = False
-        if entry is not None:
-            entry.setdefault("intent", None)
-            entry.setdefault("agent", None)
-            entry.setdefault("buttons", [])
-            entry.update(ts=ts, time=_local(dt.datetime.fromtimestamp(ts, dt.timezone.utc)) if ts else "")
-            out.append(entry)
-    return out
-
-
-def _latest_ts(events: list[dict]) -> Optional[float]:
-    stamps = [ts for ts in map(_timestamp, events) if ts is not None]
-    return max(stamps) if stamps else None
-
-
-def gathered_slots(slots: dict, reveal: bool = False) -> list[dict]:
-    """The slots shown to the agent: labelled ones first in form order, then any others by name;
-    phone, ID card and bank card numbers masked unless `reveal`, bookkeeping left out."""
-    shown = citizen_slots(slots)
-    names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
-    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal)} for n in names]
-
-
-def _display(name: str, value: Any, reveal: bool = False) -> str:
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if reveal:
-        return str(value)
-    if name == "phone":
-        return mask_phone(str(value)) or ""
-    return mask_text(str(value)) or ""
-
+# --- the tracker ----------------------------------------------------------------------------------
 
 def _tracker(service: HandoffService, view: SessionView) -> tuple[Optional[dict], Optional[str]]:
     try:
@@ -310,113 +202,6 @@ def _tracker(service: HandoffService, view: SessionView) -> tuple[Optional[dict]
     except RasaError as exc:
         logger.warning("handoff %s: tracker unavailable: %s", view.id, exc)
         return None, MSG_TRANSCRIPT_UNAVAILABLE
-
-
-def _current_slots(tracker: Optional[dict], view: SessionView) -> dict:
-    """The tracker's slots when Rasa answered, else the snapshot taken at handoff time."""
-    if tracker and isinstance(tracker.get("slots"), dict):
-        merged = dict(view.slots or {})
-        merged.update({k: v for k, v in tracker["slots"].items() if v not in (None, "")})
-        return merged
-    return dict(view.slots or {})
-
-
-# --- the ticket form -------------------------------------------------------------------------------
-
-class TicketForm(FlaskForm):
-    """The gathered slots as an editable ticket (CSRF included)."""
-
-    kind = SelectField("类型", choices=[("complaint", "投诉"), ("report", "举报")])
-    complainant_name = StringField("姓名")
-    phone = StringField("电话")
-    complainant_address = StringField("地址")
-    respondent_name = StringField("被投诉方")
-    respondent_address = StringField("被投诉方地址")
-    facts = TextAreaField("事实经过")
-    claim = TextAreaField("诉求")
-    amount = StringField("涉及金额（元）")
-    anonymous = BooleanField("匿名举报")
-
-
-def _ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = False) -> TicketForm:
-    """The ticket form prefilled from the slots; numbers in the prefilled text are masked unless
-    the slots were revealed (`_draft_from_form` puts the gathered text back when left unchanged)."""
-    kind = "report" if (view.intent == REPORT_INTENT or view.active_form == "report_form") else "complaint"
-    data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
-    if not reveal:
-        data = {name: mask_text(value) or "" for name, value in data.items()}
-    data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
-    data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
-    form = TicketForm(formdata=formdata, data=data)
-    gathered_phone = slots.get("phone")
-    form.phone.render_kw = {"placeholder": f"{mask_phone(str(gathered_phone))}（市民已提供，留空即使用）"
-                            if gathered_phone else "手机号或固定电话"}
-    return form
-
-
-class _FormError(Exception):
-    def __init__(self, field: Optional[str], message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _draft_from_form(form: TicketForm, view: SessionView, slots: dict):
-    """A TicketDraft from the form, falling back to the gathered phone; `_FormError` on bad input."""
-    from xiaoan.tickets.service import TicketDraft
-    from xiaoan.tickets.validators import extract_phone, parse_amount, resolve_district
-
-    def text(name: str) -> Optional[str]:
-        value = (getattr(form, name).data or "").strip()
-        gathered = str(slots.get(name) or "").strip()
-        if value and gathered and value != gathered and value == (mask_text(gathered) or "").strip():
-            return gathered  # the masked prefill left as it was: the citizen's own text
-        return value or None
-
-    kind = form.kind.data if form.kind.data in ("complaint", "report") else "complaint"
-    anonymous = kind == "report" and bool(form.anonymous.data)
-    phone = None
-    if not anonymous:
-        typed = text("phone")
-        if typed:
-            phone = extract_phone(typed)
-            if not phone:
-                raise _FormError("phone", "电话号码格式不对，请填写11位手机号或带区号的固定电话。")
-        else:
-            phone = extract_phone(str(slots.get("phone") or "")) or None
-    amount = None
-    if text("amount"):
-        amount = parse_amount(text("amount"))
-        if amount is None:
-            raise _FormError("amount", "涉及金额请填写数字，如 2000 或 2000元。")
-    required = ["respondent_name", "facts"]
-    if kind == "complaint":
-        required += ["complainant_name", "complainant_address", "claim"]
-    elif not anonymous:
-        required += ["complainant_name"]
-    for name in required:
-        if not text(name):
-            raise _FormError(name, f"请填写{SLOT_LABELS[name]}。")
-    if not anonymous and not phone:
-        raise _FormError("phone", "请填写电话。")
-    district = resolve_district(text("respondent_address") or "") or resolve_district(
-        text("complainant_address") or "")
-    if view.intent in COMPLAINT_INTENTS + (REPORT_INTENT,):
-        intent = view.intent
-    else:
-        intent = REPORT_INTENT if kind == "report" else COMPLAINT_INTENT
-    return TicketDraft(
-        kind=kind, intent=intent, channel=view.channel, conversation_id=view.conversation_id,
-        complainant_name=None if anonymous else text("complainant_name"), phone=None if anonymous else phone,
-        complainant_address=None if anonymous else text("complainant_address"),
-        respondent_name=text("respondent_name") or "", respondent_address=text("respondent_address"),
-        district=district, facts=text("facts") or "", claim=text("claim"),
-        amount=Decimal(amount) if amount is not None else None, anonymous=anonymous,
-        respondent_credit_code=_optional_text(slots.get("respondent_credit_code")),
-        online_platform=_optional_text(slots.get("online_platform")))
-
-
-def _optional_text(value: Any) -> Optional[str]:
-    return str(value).strip() or None if value not in (None, "") else None
 
 
 # --- pages -----------------------------------------------------------------------------------------
@@ -478,8 +263,8 @@ def conversation(session_id: int):
     except HandoffError:
         abort(404)
     tracker, error = _tracker(service, view)
-    slots = _current_slots(tracker, view)
-    form = _ticket_form(view, slots, reveal=is_revealed(user, view, "slots"))
+    slots = current_slots(tracker, view)
+    form = ticket_form(view, slots, reveal=is_revealed(user, view, "slots"))
     return _render_conversation(service, user, view, tracker, slots, form, error)
 
 
@@ -498,7 +283,7 @@ def _render_conversation(service, user, view, tracker, slots, form, error=None, 
         "reveal_transcript": reveal_transcript,
         "reveal_slots": reveal_slots,
         "reveal_minutes": REVEAL_SECONDS // 60,
-        "cursor": _latest_ts(events) or 0,
+        "cursor": latest_ts(events) or 0,
         "latest_intent": intent_label((latest.get("intent") or {}).get("name") or view.intent),
         "topic_intent": intent_label(view.intent),
         "active_form": FORM_LABELS.get(active_loop, active_loop) if active_loop else None,
@@ -538,7 +323,7 @@ def transcript_api(session_id: int):
     events = tracker.get("events") or []
     reveal = is_revealed(user, view, "transcript")
     new = [m for m in transcript(events, reveal=reveal) if m["ts"] is not None and m["ts"] > after]
-    latest = _latest_ts(events)
+    latest = latest_ts(events)
     return jsonify(messages=new, cursor=max(latest, after) if latest is not None else after,
                    status=view.status, status_label=STATUS_LABELS[view.status],
                    latest_intent=intent_label(((tracker.get("latest_message") or {}).get("intent") or {}).get("name")))
@@ -603,8 +388,6 @@ def _end(session_id: int, operation: str, done_message: str):
 @login_required(*INBOX_ROLES)
 def create_ticket(session_id: int):
     """创建工单 from the (completed) form; the citizen is told the number."""
-    from xiaoan.tickets.service import TicketValidationError, get_ticket_service
-
     user = _agent()
     service = _service()
     try:
@@ -612,8 +395,8 @@ def create_ticket(session_id: int):
     except HandoffError:
         abort(404)
     tracker, error = _tracker(service, view)
-    slots = _current_slots(tracker, view)
-    form = _ticket_form(view, slots, formdata=request.form, reveal=is_revealed(user, view, "slots"))
+    slots = current_slots(tracker, view)
+    form = ticket_form(view, slots, formdata=request.form, reveal=is_revealed(user, view, "slots"))
 
     def again(message: str, field: Optional[str] = None, status: int = 400):
         if field and hasattr(form, field):
@@ -627,13 +410,15 @@ def create_ticket(session_id: int):
     if not form.validate_on_submit():
         return again("页面已过期，请刷新页面后重试。")
     try:
-        draft = _draft_from_form(form, view, slots)
+        draft = draft_from_form(form, view, slots)
         receipt = get_ticket_service().create(draft, idempotency_key=f"handoff:{view.id}")
-    except _FormError as exc:
+    except FormInputError as exc:
         return again(str(exc), exc.field)
     except TicketValidationError as exc:
         label = SLOT_LABELS.get(exc.field or "", "")
-        return again(f"请检查{label}。" if label else "工单内容有误，请检查后重试。", exc.field)
+        if not label:
+            return again("工单内容有误，请检查后重试。", exc.field)
+        return again(f"请填写{label}。" if exc.missing else f"请检查{label}。", exc.field)
     except Exception:  # noqa: BLE001 - the agent keeps what they typed and may retry
         logger.exception("handoff %s: ticket creation failed", view.id)
         return again(MSG_TICKET_FAILED, status=503)
@@ -701,12 +486,6 @@ def audit_log():
 
 # --- callbacks -------------------------------------------------------------------------------------
 
-class CallbackDoneForm(FlaskForm):
-    """Mark a callback request done (CSRF included)."""
-
-    note = TextAreaField("处理备注")
-
-
 @bp.get("/console/inbox/callbacks")
 @login_required(*INBOX_ROLES)
 def callbacks():
@@ -715,7 +494,7 @@ def callbacks():
     _heartbeat(service, _agent())
     done = [c for c in service.callbacks(None) if c.status == "done"][:20]
     return render_template("inbox/callbacks.html", open_items=service.callbacks(), done_items=done,
-                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=_local)
+                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=local_time)
 
 
 @bp.route("/console/inbox/callbacks/<int:callback_id>", methods=["GET", "POST"])
@@ -749,7 +528,7 @@ def callback_detail(callback_id: int):
             error = "页面已过期，请刷新页面后重试。"
     slots = gathered_slots(item.slots or {})
     return render_template("inbox/callback.html", item=item, form=form, error=error, slots=slots,
-                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=_local), \
+                           reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=local_time), \
         (400 if error else 200)
 
 
@@ -766,58 +545,3 @@ def inbox_js():
 def inbox_css():
     """The inbox pages' stylesheet."""
     return Response(render_template("inbox/inbox.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
-
-
-# --- idle return in the web app process -------------------------------------------------------------
-
-class IdleReturner:
-    """A daemon thread that calls `HandoffService.return_idle()` every `interval` seconds.
-
-    Args:
-        make_service: builds the service (called each round, so settings changes apply).
-        interval: seconds between rounds.
-    """
-
-    def __init__(self, make_service, interval: float = IDLE_CHECK_SECONDS) -> None:
-        self.make_service = make_service
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-
-    def start(self) -> "IdleReturner":
-        """Start the thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="handoff-idle-return", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5) -> None:
-        """Stop after the current round."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run_once(self) -> list[int]:
-        """One round; errors are logged, never raised (the thread must live on)."""
-        try:
-            return self.make_service().return_idle()
-        except Exception:  # noqa: BLE001
-            logger.exception("idle return round failed")
-            return []
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()
-
-
-@bp.record_once
-def _start_idle_returner(state) -> None:
-    app = state.app
-    if app.testing:
-        return
-    extension = app.extensions[EXTENSION_KEY]
-    settings, rasa = extension["settings"], extension["rasa_client"]
-    returner = IdleReturner(lambda: HandoffService(settings, rasa=rasa)).start()
-    extension["handoff_idle_returner"] = returner
-    logger.info("idle conversations go back to the assistant after %d minutes",
-                HandoffService(settings, rasa=rasa).idle_minutes)

@@ -35,8 +35,6 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-import os
-import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
@@ -44,6 +42,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from xiaoan import texts
+from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.handoff.models import (
@@ -387,7 +386,7 @@ class HandoffService:
     """The queue and everything agents do with it (see the module docstring).
 
     Args:
-        settings: database URL, Rasa URL, idle minutes (default `Settings.from_env()`).
+        settings: database URL, Rasa URL, idle minutes (default `services.settings()`).
         rasa: the Rasa API client (default: one for `settings`).
         clock: the current time, timezone-aware (tests pass their own).
         idle_minutes: overrides `settings.handoff_idle_minutes` (default 30).
@@ -399,7 +398,7 @@ class HandoffService:
                  clock: Callable[[], dt.datetime] = utcnow, idle_minutes: Optional[int] = None,
                  notifier_for: Optional[Callable[[SessionView], Notifier]] = None,
                  messages: Optional[dict[str, str]] = None) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or services.settings()
         self._rasa = rasa
         self.clock = clock
         self.idle_minutes = idle_minutes or idle_minutes_from(self.settings)
@@ -894,23 +893,14 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-_service: dict[str, Any] = {"service": None, "pid": None}
-_service_lock = threading.Lock()
-
-
 def get_handoff_service() -> HandoffService:
-    """The process's HandoffService, built on first call from `Settings.from_env()`."""
-    with _service_lock:
-        if _service["service"] is None or _service["pid"] != os.getpid():
-            _service.update(service=HandoffService(Settings.from_env()), pid=os.getpid())
-        return _service["service"]
+    """The process's HandoffService (`xiaoan.services`: built on first use from the process's settings)."""
+    return services.service("handoff", HandoffService)
 
 
 def reset_handoff_service() -> None:
     """Forget the cached service (tests that change the environment)."""
-    with _service_lock:
-        _service.update(service=None, pid=None)
-
+    services.reset("handoff")
 
 
 def rotate_handoff_data(settings: Optional[Settings] = None, *, batch: int = 200) -> dict[str, int]:
@@ -925,7 +915,7 @@ def rotate_handoff_data(settings: Optional[Settings] = None, *, batch: int = 200
 
     from xiaoan.crypto import is_encrypted, key_id_of, keyring
 
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     primary = keyring().primary.key_id
     counts = {"handoff_sessions": 0, "callbacks": 0}
     for model, name, columns in ((HandoffSession, "handoff_sessions", ("slots",)),

@@ -23,7 +23,7 @@ from typing import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from xiaoan.config import Settings
+from xiaoan import services
 from xiaoan.kb.loader import DEFAULT_DIR, read_dir
 from xiaoan.kb.repository import KbRepository
 from xiaoan.kb.schema import EntryData
@@ -160,7 +160,7 @@ _services_lock = threading.Lock()
 
 def get_search_service(url: str | None = None) -> KbSearchService:
     """The process's search service for a database (default ``DATABASE_URL``), created on first use."""
-    url = url or Settings.from_env().database_url
+    url = url or services.settings().database_url
     with _services_lock:
         service = _services.get(url)
         if service is None:
@@ -171,7 +171,7 @@ def get_search_service(url: str | None = None) -> KbSearchService:
 
 def get_repository(url: str | None = None) -> KbRepository:
     """A repository for a database (default ``DATABASE_URL``)."""
-    return KbRepository(url or Settings.from_env().database_url)
+    return KbRepository(url or services.settings().database_url)
 
 
 def reset_services() -> None:

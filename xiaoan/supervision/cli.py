@@ -10,8 +10,8 @@ from typing import Callable
 
 import click
 
+from xiaoan import services
 from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, since_option, table
-from xiaoan.config import Settings
 from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
 from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
 from xiaoan.tickets.views import amount_number, iso_datetime
@@ -35,7 +35,7 @@ def _friendly_errors(func: Callable) -> Callable:
 def _session():
     from xiaoan.db import session_scope
 
-    return session_scope(Settings.from_env().database_url)
+    return session_scope(services.settings().database_url)
 
 
 def _percent(value: float | None) -> str:

@@ -11,8 +11,8 @@ from typing import Callable
 
 import click
 
+from xiaoan import services
 from xiaoan.cli_support import DATABASE_ERRORS, database_error, display_width, echo_json, pad, since_option, table
-from xiaoan.config import Settings
 from xiaoan.privacy import mask_name
 from xiaoan.tickets.models import STATUSES
 from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
@@ -24,7 +24,7 @@ _KIND_LABELS = {"complaint": "投诉", "report": "举报"}
 def _service():
     from xiaoan.tickets.service import TicketService
 
-    return TicketService(Settings.from_env())
+    return TicketService(services.settings())
 
 
 def _friendly_errors(func: Callable) -> Callable:
@@ -99,7 +99,7 @@ def _audit_list(ticket_nos: list[str]) -> None:
     from xiaoan.privacy_audit import TICKET_LIST_REVEAL, cli_actor, record_view
 
     actor = cli_actor()
-    with session_scope(Settings.from_env().database_url) as db:
+    with session_scope(services.settings().database_url) as db:
         for number in ticket_nos:
             record_view(db, actor=actor, action=TICKET_LIST_REVEAL, subject=f"ticket:{number}", source="cli")
 
@@ -150,7 +150,7 @@ def _audit_show(ticket_no: str) -> None:
     from xiaoan.db import session_scope
     from xiaoan.privacy_audit import TICKET_SHOW, cli_actor, record_view
 
-    with session_scope(Settings.from_env().database_url) as db:
+    with session_scope(services.settings().database_url) as db:
         record_view(db, actor=cli_actor(), action=TICKET_SHOW, subject=f"ticket:{ticket_no}", source="cli")
 
 
@@ -179,7 +179,7 @@ def outbox_command(as_json: bool, show_all: bool) -> None:
     from xiaoan.tickets.outbox import list_outbox
 
     states = ("pending", "failed", "delivered") if show_all else ("pending", "failed")
-    rows = list_outbox(Settings.from_env(), states=states)
+    rows = list_outbox(services.settings(), states=states)
     if as_json:
         echo_json(rows)
         return
@@ -203,7 +203,7 @@ def replay_command(ticket_nos: tuple[str, ...], all_failed: bool, as_json: bool)
     from xiaoan.tickets.numbering import normalize_ticket_no
     from xiaoan.tickets.outbox import OutboxDeliverer
 
-    settings = Settings.from_env()
+    settings = services.settings()
     if not settings.ticket_api_url:
         raise click.ClickException("未设置 XIAOAN_TICKET_API_URL：本地数据库即为工单库，没有需要转办的内容。")
     numbers = []

@@ -4,8 +4,10 @@ The ticket and its outbox row are written in one transaction (`enqueue`), so a t
 never created without its delivery being recorded. Delivery happens after the commit:
 
 * `TicketService.create()` tries once right away with a short timeout (the citizen does not wait);
-* `deliver_pending()` sends what is due; `run_delivery_loop()` calls it periodically, and
-  `start_background_delivery()` runs that loop in one daemon thread per process;
+* `deliver_pending()` sends what is due; `run_delivery_loop()` calls it periodically: in the
+  outbox worker process (`xiaoan outbox run`, `XIAOAN_OUTBOX_MODE=worker`, the default), or with
+  `XIAOAN_OUTBOX_MODE=thread` in one daemon thread per ticket-creating process
+  (`start_background_delivery()`, started by the process's start-up: `xiaoan.workers`);
 * each POST carries the row's `Idempotency-Key`, so a repeat never makes a second work order.
 
 Failures: 408/429/5xx/timeouts/connection errors are retried with capped exponential
@@ -28,6 +30,7 @@ from typing import Any, Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 from xiaoan.privacy import mask_name, mask_phone, mask_text
@@ -159,7 +162,7 @@ class OutboxDeliverer:
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
                  client: PlatformClient | None = None, rng: Callable[[], float] = random.random) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or services.settings()
         self.clock = clock
         self.rng = rng
         self._client = client
@@ -340,7 +343,7 @@ def list_outbox(settings: Settings | None = None, *, states: tuple[str, ...] = (
     """Outbox rows in `states`, oldest first, without personal data (for `xiaoan tickets outbox`)."""
     from xiaoan.tickets.views import iso_datetime
 
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     with session_scope(settings.database_url) as session:
         rows = session.execute(
             select(OutboxMessage, Ticket.ticket_no).join(Ticket, OutboxMessage.ticket_id == Ticket.id)
@@ -376,6 +379,23 @@ def run_delivery_loop(settings: Settings, stop: threading.Event, *, interval: fl
         except Exception as exc:  # noqa: BLE001 - the loop must survive a database hiccup
             logger.error("outbox pass failed (%s); trying again in %.0f s", describe_error(exc), interval)
         stop.wait(interval)
+
+
+#: Where tickets are forwarded (`Settings.outbox_mode`, XIAOAN_OUTBOX_MODE).
+WORKER_MODE, THREAD_MODE = "worker", "thread"
+OUTBOX_MODES = (WORKER_MODE, THREAD_MODE)
+
+
+def delivers_in_process(settings: Settings) -> bool:
+    """Whether a ticket-creating process runs the delivery loop itself (`XIAOAN_OUTBOX_MODE=thread`
+    with forwarding on); "worker" leaves it to `xiaoan outbox run`.
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    if settings.outbox_mode not in OUTBOX_MODES:
+        raise ValueError(f"XIAOAN_OUTBOX_MODE must be one of {', '.join(OUTBOX_MODES)}, got {settings.outbox_mode!r}")
+    return settings.outbox_mode == THREAD_MODE and bool(settings.ticket_api_url)
 
 
 _bg_lock = threading.Lock()
@@ -473,7 +493,7 @@ class OutboxHealth:
 def outbox_health(settings: Settings | None = None, *, now: dt.datetime | None = None,
                   old_after: dt.timedelta | None = None) -> OutboxHealth:
     """Counts of pending, old pending and failed outbox rows (see OutboxHealth)."""
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     now = now or utcnow()
     old_after = old_after or alert_after()
     health = OutboxHealth(alert_after_minutes=old_after.total_seconds() / 60)
@@ -524,10 +544,12 @@ class OutboxWorker:
                  deliverer: OutboxDeliverer | None = None,
                  retention: Callable[[Settings], Any] | None = run_retention,
                  old_after: dt.timedelta | None = None) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or services.settings()
         self.clock = clock
+        # one delivery mechanism: with XIAOAN_OUTBOX_MODE=thread the ticket-creating processes deliver
         self.deliverer = deliverer or (OutboxDeliverer(self.settings, clock=clock)
-                                       if self.settings.ticket_api_url else None)
+                                       if self.settings.ticket_api_url and not delivers_in_process(self.settings)
+                                       else None)
         self.retention = retention
         self.old_after = old_after or alert_after()
         self.last_retention: dt.datetime | None = None
@@ -570,7 +592,9 @@ class OutboxWorker:
     def run(self, stop: threading.Event, *, interval: float = LOOP_INTERVAL) -> None:
         """Run passes every `interval` seconds until `stop` is set (never raises)."""
         logger.info("outbox worker started (every %.0f s; forwarding %s)", interval,
-                    "on" if self.deliverer is not None else "off: XIAOAN_TICKET_API_URL unset")
+                    "on" if self.deliverer is not None else
+                    "in the ticket-creating processes: XIAOAN_OUTBOX_MODE=thread" if self.settings.ticket_api_url
+                    else "off: XIAOAN_TICKET_API_URL unset")
         while not stop.is_set():
             try:
                 self.run_pass()

@@ -19,7 +19,6 @@ import hmac
 import logging
 import os
 import re
-import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from sqlalchemy.orm import selectinload
 
 from xiaoan import ratelimit
 from xiaoan import faults
+from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.crypto import is_encrypted, key_id_of, keyring, phone_lookup_hash
 from xiaoan.db import session_scope
@@ -62,11 +62,13 @@ class TicketValidationError(TicketError, ValueError):
 
     Attributes:
         field: The offending field (for the caller to ask again), or None.
+        missing: True when the field is required and was left empty.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, *, missing: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.missing = missing
 
 
 class TicketNotFound(TicketError, LookupError):
@@ -142,7 +144,7 @@ _LIMITS = {"complainant_name": 100, "phone": 32, "respondent_name": 255, "online
 def _text(value: Any, name: str, *, required: bool) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise TicketValidationError(f"{name} is required", name)
+            raise TicketValidationError(f"{name} is required", name, missing=True)
         return None
     if not isinstance(value, str):
         raise TicketValidationError(f"{name} must be text, got {type(value).__name__}", name)
@@ -182,7 +184,7 @@ class TicketService:
     """Creates tickets, answers status questions, records status changes.
 
     Args:
-        settings: Database URL and `ticket_api_url` (default `Settings.from_env()`).
+        settings: Database URL and `ticket_api_url` (default `services.settings()`).
         clock: Current time, timezone-aware (tests pass a fixed one).
         router: The routing (default: the packaged routing_rules.yml).
         deliverer: The outbox deliverer (default: one for `settings`).
@@ -193,7 +195,7 @@ class TicketService:
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
                  router: Router | None = None, deliverer: outbox.OutboxDeliverer | None = None,
                  rate_limiter: ratelimit.RateLimiter | None = None) -> None:
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or services.settings()
         self.clock = clock
         self.router = router or Router()
         self.deliverer = deliverer or outbox.OutboxDeliverer(self.settings, clock=clock)
@@ -493,7 +495,7 @@ def rotate_personal_data(settings: Settings | None = None, *, batch: int = 200) 
          "handoff_sessions": rows rewritten, "callbacks": rows rewritten,
          "remaining_old": values still under another key (0 when done)}.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     ring = keyring()
     primary = ring.primary.key_id
     counts = {"tickets": 0, "outbox": 0}
@@ -556,27 +558,16 @@ def _retryable(exc: OperationalError) -> bool:
     return any(s in text for s in ("database is locked", "deadlock", "could not serialize", "busy"))
 
 
-_service_lock = threading.Lock()
-_service: dict[str, Any] = {"service": None, "pid": None}
-
-
 def get_ticket_service() -> TicketService:
-    """The process's TicketService, built on first call from `Settings.from_env()`.
+    """The process's TicketService (`xiaoan.services`: built on first use from the process's settings).
 
-    When XIAOAN_TICKET_API_URL is set, the first call also starts the outbox delivery
-    thread. A forked child builds its own (threads and connections do not survive a fork).
+    It starts no thread: ticket forwarding runs in the outbox worker process, or, with
+    `XIAOAN_OUTBOX_MODE=thread`, in a thread the process's start-up runs (`xiaoan.workers`).
     """
-    with _service_lock:
-        if _service["service"] is None or _service["pid"] != os.getpid():
-            settings = Settings.from_env()
-            _service.update(service=TicketService(settings), pid=os.getpid())
-            if settings.ticket_api_url:
-                outbox.start_background_delivery(settings)
-        return _service["service"]
+    return services.service("tickets", TicketService)
 
 
 def reset_ticket_service() -> None:
-    """Forget the cached service and stop the delivery thread (tests)."""
-    with _service_lock:
-        _service.update(service=None, pid=None)
+    """Forget the process's service and stop an in-process delivery thread (tests)."""
+    services.reset("tickets")
     outbox.stop_background_delivery()

@@ -15,6 +15,7 @@ import click
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 
+from xiaoan import services, workers
 from xiaoan import config
 from xiaoan.config import Settings
 from xiaoan.rasa_client import RasaClient
@@ -101,13 +102,16 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
     """Build the web app.
 
     Args:
-        settings: default `Settings.from_env()`.
+        settings: default `services.settings()` (the process's); passed down to the blueprints
+            (`xiaoan.web.deps.get_settings`).
         testing: Flask's testing mode; a random secret key when none is configured. CSRF stays on.
+            Outside testing the app starts the process's background workers (`xiaoan.workers`:
+            idle conversations back to 小安; the outbox thread with `XIAOAN_OUTBOX_MODE=thread`).
 
     Raises:
         ConfigurationError: the settings are not fit to start (see `resolve_secret_key`).
     """
-    settings = settings or Settings.from_env()
+    settings = settings or services.settings()
     production = is_production(settings)
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(
@@ -124,13 +128,19 @@ def create_app(settings: Settings | None = None, *, testing: bool = False) -> Fl
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
-    app.extensions[EXTENSION_KEY] = {"settings": settings, "rasa_client": RasaClient(settings)}
+    rasa_client = RasaClient(settings)
+    app.extensions[EXTENSION_KEY] = {"settings": settings, "rasa_client": rasa_client}
 
     csrf.init_app(app)
     register_error_handlers(app)
     app.after_request(_security_headers(production))
     for target in BLUEPRINTS:
         app.register_blueprint(_import_target(target))
+    if not testing:  # background workers belong to the process, not to a blueprint
+        try:
+            app.extensions[EXTENSION_KEY]["workers"] = workers.start(settings, rasa=rasa_client)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
 
     @app.get("/healthz")
     def healthz():

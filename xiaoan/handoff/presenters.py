@@ -1,0 +1,243 @@
+"""What the agents' inbox shows (`xiaoan.handoff.inbox` holds the routes): sessions, the transcript
+and the gathered slots as the pages and their JSON read them, with personal data masked unless
+revealed; the ticket form prefilled from the slots and read back into a draft
+(`xiaoan.tickets.drafts.build_draft`, checked by the tickets service); the callback form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+from flask import url_for
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+
+from xiaoan import labels
+from xiaoan.handoff.service import SessionView
+from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
+from xiaoan.localtime import format_clock, utcnow
+from xiaoan.privacy import mask_phone, mask_text
+from xiaoan.tickets.drafts import DEFAULT_INTENTS, TICKET_INTENTS, DraftInputError, build_draft, read_amount, read_phone
+from xiaoan.tickets.validators import resolve_district
+from xiaoan.understanding.phones import find_phone
+
+STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
+FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
+TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
+
+
+# --- sessions, transcript, gathered slots ------------------------------------------------------------
+
+def intent_label(name: Optional[str]) -> Optional[str]:
+    """E.g. "预付卡纠纷（complain_prepaid）" (labels from `xiaoan.labels`); None stays None."""
+    if not name:
+        return None
+    label = labels.intent(name)
+    return f"{label}（{name}）" if label else name
+
+
+def minutes_since(moment: Optional[dt.datetime], now: dt.datetime) -> int:
+    if moment is None:
+        return 0
+    return max(0, int((now - moment).total_seconds() // 60))
+
+
+def local_time(moment: Optional[dt.datetime]) -> str:
+    """A time in Shanghai as HH:MM (with the date when not today)."""
+    return format_clock(moment, utcnow())
+
+
+def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = None) -> dict:
+    """A session for the inbox's JSON and templates."""
+    return {
+        "id": view.id,
+        "position": position,
+        "channel": view.channel,
+        "channel_label": labels.channel(view.channel),
+        "reason": view.reason,
+        "reason_label": labels.handoff_reason(view.reason),
+        "status": view.status,
+        "status_label": STATUS_LABELS.get(view.status, view.status),
+        "urgent": view.reason == "urgent",
+        "waiting_since": view.waiting_since.isoformat(),
+        "waiting_since_local": local_time(view.waiting_since),
+        "wait_minutes": minutes_since(view.waiting_since, now),
+        "agent_name": view.agent_name,
+        "url": url_for("inbox.conversation", session_id=view.id),
+        "take_url": url_for("inbox.take", session_id=view.id),
+    }
+
+
+def _timestamp(event: dict) -> Optional[float]:
+    ts = event.get("timestamp")
+    return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+
+
+def transcript(events: list[dict], reveal: bool = False) -> list[dict]:
+    """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
+
+    Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
+    Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`.
+    """
+    shown = (lambda text: text) if reveal else (lambda text: mask_text(text) or "")
+    out: list[dict] = []
+    paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
+    for event in events:
+        kind, ts = event.get("event"), _timestamp(event)
+        entry: Optional[dict] = None
+        if kind == "user":
+            text = (event.get("metadata") or {}).get("display_text") or event.get("text")
+            if isinstance(text, str) and text:
+                intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+                entry = {"kind": "user", "text": shown(text), "intent": intent_label(intent)}
+        elif kind == "bot":
+            text = event.get("text") if isinstance(event.get("text"), str) else ""
+            data = event.get("data") or {}
+            buttons = [str(b.get("title") or b.get("payload")) for b in (data.get("buttons") or [])
+                       if isinstance(b, dict)]
+            agent = (event.get("metadata") or {}).get("agent")
+            if text or buttons:
+                entry = {"kind": "agent" if isinstance(agent, str) and agent else "bot", "text": shown(text),
+                         "buttons": [shown(b) for b in buttons], "agent": agent if isinstance(agent, str) else None}
+        elif kind == "pause":
+            if not paused:
+                entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
+            paused = True
+        elif kind == "resume":
+            if paused:
+                entry = {"kind": "system", "text": "—— 转回小安 ——"}
+            paused = False
+        if entry is not None:
+            entry.setdefault("intent", None)
+            entry.setdefault("agent", None)
+            entry.setdefault("buttons", [])
+            entry.update(ts=ts, time=local_time(dt.datetime.fromtimestamp(ts, dt.timezone.utc)) if ts else "")
+            out.append(entry)
+    return out
+
+
+def latest_ts(events: list[dict]) -> Optional[float]:
+    stamps = [ts for ts in map(_timestamp, events) if ts is not None]
+    return max(stamps) if stamps else None
+
+
+def gathered_slots(slots: dict, reveal: bool = False) -> list[dict]:
+    """The slots shown to the agent: labelled ones first in form order, then any others by name;
+    phone, ID card and bank card numbers masked unless `reveal`, bookkeeping left out."""
+    shown = citizen_slots(slots)
+    names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
+    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal)} for n in names]
+
+
+def _display(name: str, value: Any, reveal: bool = False) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if reveal:
+        return str(value)
+    if name == "phone":
+        return mask_phone(str(value)) or ""
+    return mask_text(str(value)) or ""
+
+
+def current_slots(tracker: Optional[dict], view: SessionView) -> dict:
+    """The tracker's slots when Rasa answered, else the snapshot taken at handoff time."""
+    if tracker and isinstance(tracker.get("slots"), dict):
+        merged = dict(view.slots or {})
+        merged.update({k: v for k, v in tracker["slots"].items() if v not in (None, "")})
+        return merged
+    return dict(view.slots or {})
+
+
+# --- the ticket form -------------------------------------------------------------------------------
+
+class TicketForm(FlaskForm):
+    """The gathered slots as an editable ticket (CSRF included)."""
+
+    kind = SelectField("类型", choices=[("complaint", "投诉"), ("report", "举报")])
+    complainant_name = StringField("姓名")
+    phone = StringField("电话")
+    complainant_address = StringField("地址")
+    respondent_name = StringField("被投诉方")
+    respondent_address = StringField("被投诉方地址")
+    facts = TextAreaField("事实经过")
+    claim = TextAreaField("诉求")
+    amount = StringField("涉及金额（元）")
+    anonymous = BooleanField("匿名举报")
+
+
+def ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = False) -> TicketForm:
+    """The ticket form prefilled from the slots; numbers in the prefilled text are masked unless
+    the slots were revealed (`draft_from_form` puts the gathered text back when left unchanged)."""
+    kind = "report" if (view.intent == DEFAULT_INTENTS["report"] or view.active_form == "report_form") else "complaint"
+    data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
+    if not reveal:
+        data = {name: mask_text(value) or "" for name, value in data.items()}
+    data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
+    data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
+    form = TicketForm(formdata=formdata, data=data)
+    gathered_phone = slots.get("phone")
+    form.phone.render_kw = {"placeholder": f"{mask_phone(str(gathered_phone))}（市民已提供，留空即使用）"
+                            if gathered_phone else "手机号或固定电话"}
+    return form
+
+
+class FormInputError(ValueError):
+    """The ticket form cannot become a draft (the message names what to fix).
+
+    Attributes:
+        field: The form field, or None.
+    """
+
+    def __init__(self, field: Optional[str], message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
+    """The TicketDraft of the agent's ticket form, falling back to the gathered phone.
+
+    The tickets service checks the draft (required fields, the phone rule, ...); here only what
+    the form adds: a typed phone or amount must be readable, and a complaint states a claim.
+
+    Raises:
+        FormInputError: a typed phone or amount that cannot be read, or a complaint without a claim.
+    """
+
+    def text(name: str) -> Optional[str]:
+        value = (getattr(form, name).data or "").strip()
+        gathered = str(slots.get(name) or "").strip()
+        if value and gathered and value != gathered and value == (mask_text(gathered) or "").strip():
+            return gathered  # the masked prefill left as it was: the citizen's own text
+        return value or None
+
+    kind = form.kind.data if form.kind.data in DEFAULT_INTENTS else "complaint"
+    anonymous = kind == "report" and bool(form.anonymous.data)
+    try:
+        phone = None
+        if not anonymous:
+            typed = text("phone")
+            phone = read_phone(typed) if typed else find_phone(str(slots.get("phone") or "")) or None
+        amount = read_amount(text("amount")) if text("amount") else None
+    except DraftInputError as exc:
+        raise FormInputError(exc.field, str(exc)) from exc
+    if kind == "complaint" and not text("claim"):
+        raise FormInputError("claim", f"请填写{SLOT_LABELS['claim']}。")
+    values = {name: text(name) for name in ("complainant_name", "complainant_address", "respondent_address",
+                                              "facts", "claim")}
+    values.update(
+        phone=phone, amount=amount, anonymous=anonymous, respondent_name=text("respondent_name") or "",
+        district=resolve_district(text("respondent_address") or "") or resolve_district(
+            text("complainant_address") or ""),
+        respondent_credit_code=slots.get("respondent_credit_code"), online_platform=slots.get("online_platform"))
+    values["facts"] = values["facts"] or ""
+    return build_draft(kind, values, intent=view.intent if view.intent in TICKET_INTENTS else None,
+                       channel=view.channel, conversation_id=view.conversation_id)
+
+
+# --- callbacks -------------------------------------------------------------------------------------
+
+class CallbackDoneForm(FlaskForm):
+    """Mark a callback request done (CSRF included)."""
+
+    note = TextAreaField("处理备注")
