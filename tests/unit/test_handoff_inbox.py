@@ -385,3 +385,20 @@ def test_transcript_marks_each_pause_and_resume_once():
         ("system", "—— 转回小安 ——"),
         ("system", "—— 小安暂停，由人工接待 ——"),
     ]
+
+
+def test_the_citizens_own_name_and_address_are_masked_inside_the_transcript(app, service, rasa):
+    citizen_says(rasa, "我叫欧阳娜娜，住在浦东新区世纪大道100号，健身房老板跑路了", "complain_prepaid")
+    session_id = service.enqueue(CONV, "web", "requested", input_channel="rest", intent="complain_prepaid",
+                                 active_form="complaint_form",
+                                 slots={"complainant_name": "欧阳娜娜", "complainant_address": "浦东新区世纪大道100号",
+                                        "respondent_name": "某某健身"}).session_id
+    add_user("wangfang", display_name="王芳")
+    client = sign_in(app, "wangfang")
+    client.post(f"/console/inbox/{session_id}/take", data={"csrf_token": csrf(client)})
+    page = client.get(f"/console/inbox/{session_id}").text
+    api = client.get(f"/console/api/inbox/{session_id}/transcript?after=0").get_json()
+    said = [m["text"] for m in api["messages"] if m["kind"] == "user"]
+    assert said and "健身房老板跑路了" in said[0]
+    assert "欧阳娜娜" not in said[0] and "世纪大道100号" not in said[0]
+    assert "我叫欧阳娜娜" not in page and "住在浦东新区世纪大道100号" not in page

@@ -45,6 +45,7 @@ from flask import (
 )
 
 from xiaoan import labels, privacy_audit
+from xiaoan.privacy import identity_masker
 from xiaoan.handoff.models import ACTIVE, WAITING
 from xiaoan.handoff.presenters import (
     FORM_LABELS,
@@ -278,7 +279,7 @@ def _render_conversation(service, user, view, tracker, slots, form, error=None, 
     context = {
         "session": session_json(view, service.clock()),
         "view": view,
-        "messages": transcript(events, reveal=reveal_transcript),
+        "messages": transcript(events, reveal=reveal_transcript, masker=identity_masker(slots)),
         "can_reveal": may_reveal(user, view),
         "reveal_transcript": reveal_transcript,
         "reveal_slots": reveal_slots,
@@ -322,7 +323,8 @@ def transcript_api(session_id: int):
         return jsonify(error=error, status=view.status, status_label=STATUS_LABELS[view.status]), 503
     events = tracker.get("events") or []
     reveal = is_revealed(user, view, "transcript")
-    new = [m for m in transcript(events, reveal=reveal) if m["ts"] is not None and m["ts"] > after]
+    masker = identity_masker(current_slots(tracker, view))
+    new = [m for m in transcript(events, reveal=reveal, masker=masker) if m["ts"] is not None and m["ts"] > after]
     latest = latest_ts(events)
     return jsonify(messages=new, cursor=max(latest, after) if latest is not None else after,
                    status=view.status, status_label=STATUS_LABELS[view.status],

@@ -7,7 +7,7 @@ revealed; the ticket form prefilled from the slots and read back into a draft
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from flask import url_for
 from flask_wtf import FlaskForm
@@ -74,13 +74,17 @@ def _timestamp(event: dict) -> Optional[float]:
     return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
 
 
-def transcript(events: list[dict], reveal: bool = False) -> list[dict]:
+def transcript(events: list[dict], reveal: bool = False,
+               masker: Optional[Callable[[str], str]] = None) -> list[dict]:
     """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
 
     Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
-    Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`.
+    Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`; with a
+    `masker` (``xiaoan.privacy.identity_masker`` of the conversation's slots) also the citizen's
+    own name and address.
     """
-    shown = (lambda text: text) if reveal else (lambda text: mask_text(text) or "")
+    hide = masker or mask_text
+    shown = (lambda text: text) if reveal else (lambda text: hide(text) or "")
     out: list[dict] = []
     paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
     for event in events:
@@ -122,22 +126,23 @@ def latest_ts(events: list[dict]) -> Optional[float]:
     return max(stamps) if stamps else None
 
 
-def gathered_slots(slots: dict, reveal: bool = False) -> list[dict]:
+def gathered_slots(slots: dict, reveal: bool = False,
+                   masker: Optional[Callable[[str], str]] = None) -> list[dict]:
     """The slots shown to the agent: labelled ones first in form order, then any others by name;
     phone, ID card and bank card numbers masked unless `reveal`, bookkeeping left out."""
     shown = citizen_slots(slots)
     names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
-    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal)} for n in names]
+    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal, masker)} for n in names]
 
 
-def _display(name: str, value: Any, reveal: bool = False) -> str:
+def _display(name: str, value: Any, reveal: bool = False, masker: Optional[Callable[[str], str]] = None) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
     if reveal:
         return str(value)
     if name == "phone":
         return mask_phone(str(value)) or ""
-    return mask_text(str(value)) or ""
+    return (masker or mask_text)(str(value)) or ""
 
 
 def current_slots(tracker: Optional[dict], view: SessionView) -> dict:
