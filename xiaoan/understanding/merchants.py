@@ -38,7 +38,9 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "他们 他家 这家 那家 这家店 那家店 这个店 那个店 这个商家 那个商家 这个公司 那个公司 对方 淘宝 京东 拼多多 "
     "天猫 抖音 美团 饿了么 闲鱼 网上 线上 商家名称 店名 不知道名字 新店 老店 分店 门店 总店 实体店 第三方店 第三方 "
     "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
-    "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部".split()
+    "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部 表行 排档 大排档 造型 听力 通讯 数码 "
+    "装饰 美体 理发 烘焙 游乐场 加油站 配送站 家具城 玩具城 数码城 建材城 电器城 灯具城 装修公司 中介公司 物业公司 快递公司 "
+    "家政公司 培训公司 手机店 眼镜店".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -120,7 +122,9 @@ _SUFFIXES = (
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
     "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "小铺", "铺子", "屋", "坊",
-    "全屋定制", "定制", "家具", "家居", "门市部", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
+    "家具城", "玩具城", "数码城", "建材城", "电器城", "灯具城", "儿童游乐场", "游乐场", "加油站", "配送站",
+    "全屋定制", "定制", "家具", "家居", "门市部", "表行", "大排档", "排档", "造型", "听力", "通讯", "数码", "装饰", "美体",
+    "美容", "理发", "烘焙", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -128,7 +132,7 @@ _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z0-9*×xX&·\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
-    "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
@@ -137,7 +141,9 @@ _LEFT_STOPS = (
 # remark ("（地址：青浦盈港东路23号）") are not part of the name.
 _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电话|手机|联系|[:：]))[^（()）【】]{1,20}[)）】]")
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
-_CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫")
+_CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
+                     r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
+                     r"开票单位是|收款方是")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;\s]|的|在|卖|开|那|这")
 
 
@@ -158,7 +164,7 @@ _OPENING_BRACKETS = "（(【"
 _REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|有限责任公司|有限公司|分公司)")
 # "在X办的卡 / 在X买的 / 在X充值": X is where the citizen paid, usually the business itself.
 _BOUGHT_AT_RE = re.compile(
-    r"在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的)")
+    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的)")
 # Places that are not a business: online, platforms, 附近 ...
 _NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|家里|那边|这边|群里|附近)$|[“”\"「」群]|^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
 
@@ -166,7 +172,8 @@ _NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|�
 def _bought_at(plain: str) -> str | None:
     """The business of "在X办的卡 / 在X买的 …", when X names one (not a platform, an address or a kind)."""
     for match in _BOUGHT_AT_RE.finditer(plain):
-        candidate = match.group(1).split("的")[-1]
+        candidate = re.split(r"给|帮|替|为(?!民)", match.group(1))[0]  # "在乐乐玩具城给儿子买了": the shop, not who for
+        candidate = candidate.split("的")[-1]
         candidate = re.split(r"一家|这家|那家|某家|个", candidate)[-1]
         if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate):
             continue
@@ -244,7 +251,7 @@ _BRANCH_CONTENT_RE = re.compile(
 # A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
 _BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
 # Characters that do not occur in business names but everywhere in sentences.
-_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通卖")
+_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通卖做")
 _DATE_IN_NAME_RE = re.compile(r"[\d一二三四五六七八九十两]+(?:年|月|日|号(?!店))|今年|去年|前年|上个?月|这个?月")
 
 
@@ -305,8 +312,8 @@ def _plausible(name: str, suffix: str = "") -> bool:
     """Whether a name found in running text reads as a business name, not a phrase."""
     core = _SUFFIX_TAIL_RE.sub("", name)
     head = core[: len(core) - len(suffix)] if suffix and core.endswith(suffix) else core
-    if len(core) < 2 or len(head) < 1:
-        return False
+    if len(core) < 2 or len(head) < 1 or len(head) == 1 and len(core) - len(head) >= 2 and not re.match(r"[A-Za-z*×X]", head):
+        return False  # "事听力" (从事听力验配): a word cut by the widening, not a sign
     if any(ch in _NOT_IN_NAMES for ch in head) or _DATE_IN_NAME_RE.search(head):
         return False
     if re.search(r"(?:家|店|那|这|哪|屋|群|心)里$|^(?:家里|店里|群里)", head):  # "家里洗衣": a place, not a name
@@ -361,6 +368,8 @@ def _quoted_candidates(plain: str):
         inner = m.group(1).strip()
         cued = _QUOTE_CUE_RE.search(plain[max(0, m.start() - 6):m.start()])
         suffix = _SUFFIX_RE.search(inner)
+        if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆)$", inner):
+            continue  # a product ("高端VIP会员") or a status ("已预约未到店"), not a business
         if cued or (suffix and suffix.end() >= len(_SUFFIX_TAIL_RE.sub("", inner)) and suffix.start() > 0):
             if not re.search(r"[，,。！!？?、]", inner):
                 yield "quoted", m.start(1), inner, ""
@@ -399,6 +408,8 @@ def _suffix_candidates(plain: str):
     for m in _SUFFIX_RE.finditer(plain):
         if _SUFFIX_IN_WORD_RE.match(plain, m.end() - 1) and not _SUFFIX_RE.match(plain, m.end()):
             continue  # 店铺, 店员, 罗店镇, 屋里: a word or a place, not the end of a name
+        if m.group(0) in ("店", "馆") and m.start() > 0 and plain[m.start() - 1] in "到进去回开关闭离出在来":
+            continue  # 到店, 进店, 开店, 闭馆: a verb and its place, not a name
         start = _widen_left(plain, m.start(), m.end())
         end = m.end()
         if start > 0 and plain[start - 1] in _OPENING_BRACKETS:
@@ -416,6 +427,9 @@ def _suffix_candidates(plain: str):
             end = following.end()
             last_suffix = following.group(0)
             following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        latin = re.match(r"[A-Za-z]{2,6}(?![A-Za-z])", plain[end:])
+        if latin:
+            end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"
         branch = _BRANCH_RE.match(plain, end)
         if branch:
             end = branch.end()
@@ -451,26 +465,48 @@ def _topic_candidates(plain: str):
 
     for m in _TOPIC_RE.finditer(plain):
         clause = m.group("clause")
+        if re.match(r"(?:我|我们|本人)(?:是|家)", clause):
+            continue  # "我是桃浦新村的老头子": the citizen, not the shop
+        options = []
         if "的" in clause:
-            place, name = clause.rsplit("的", 1)
-            place = _PLACE_TAIL_RE.sub("", place)
-            if len(place) < 2 or not (_PLACE_END_RE.search(place) or resolve_district(place) is not None):
-                continue
+            for split in re.finditer("的", clause):
+                place, name = clause[:split.start()], clause[split.end():]
+                place = _PLACE_TAIL_RE.sub("", re.sub(r"^.*?(?:在|去|到|投诉|举报|反映)(?:一下)?", "", place))
+                if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None):
+                    options.append(name)
         else:
             # without 的 the place must be an administrative prefix ("宝山区大场镇")
             prefix = _PLACE_PREFIX_RE.match(clause)
-            if not prefix or not re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+            if prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+                options.append(clause[prefix.end():])
+        for name in options:
+            name = _TOPIC_VERB_RE.split(name, maxsplit=1)[0]
+            if len(name) < 3 or resolve_district(name) is not None:
                 continue
-            name = clause[prefix.end():]
-        if len(name) < 3 or resolve_district(name) is not None or _SUFFIX_RE.search(name):
-            continue  # a suffix is the suffix candidates' business; a place is no name
-        if re.search(r"[\d]", name) or any(word in name for word in _TOPIC_NOT_NAME) or _TOPIC_NOT_SIGN_RE.search(name):
-            continue
-        yield "topic", m.end("clause") - len(name), name, ""
+            if _SUFFIX_RE.search(name) and not _is_unnamed_shop(name):
+                continue  # a suffix is the suffix candidates' business
+            if re.search(r"[\d]", name) or any(word in name for word in _TOPIC_NOT_NAME) or _TOPIC_NOT_SIGN_RE.search(name):
+                continue
+            yield "topic", m.start("clause") + clause.find(name), name, ""
+            break
+
+
+# What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
+_TOPIC_VERB_RE = re.compile(r"(?:配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
+# "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
+_MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
+
+
+def _member_candidates(plain: str):
+    for m in _MEMBER_RE.finditer(plain):
+        name = re.split(r"附近|旁边|对面|门口|边上|里面|楼下|隔壁|那边|这边", m.group(1))[-1]
+        if len(name) >= 2:
+            yield "cue", m.end(1) - len(name), name, ""
 
 
 # Words of a sentence, not of a shop sign, in what a topic candidate would take as a name.
 _TOPIC_NOT_NAME = ("老板", "店员", "商家", "东西", "时候", "一家", "这家", "那家", "开业", "关门", "跑路", "充值", "办卡",
+                   "老头", "老太", "老人", "孩子", "小孩", "妈妈", "爸爸", "顾客", "会员", "学员", "邻居",
                    "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主")
 
 
@@ -515,7 +551,8 @@ def find_merchant(text: str | None) -> str | None:
         if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
             best = (priority, position, tidy)
 
-    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _suffix_candidates, _topic_candidates):
+    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _suffix_candidates,
+                   _topic_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)

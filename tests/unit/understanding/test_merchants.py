@@ -208,3 +208,28 @@ def test_a_sign_without_suffix_after_its_place(text, expected):
 )
 def test_trades_branches_and_stalls(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # more trades end a sign; Latin letters after a trade word belong to it
+        ("我在静安区的蓝湾家具城买了一张床，送来是坏的", "蓝湾家具城"),
+        ("在福佑路的老钟表行修表，修完三天就不走了", "老钟表行"),
+        ("我在浦东的星光烘焙充了会员卡，店关了", "星光烘焙"),
+        ("在五角场的甜心烘焙DIY上了两节课，店就关了", "甜心烘焙DIY"),
+        # what the citizen did there, written right after the sign, is not part of it
+        ("我在中山公园旁边的亮晶晶眼镜配了一副眼镜，度数不对", "亮晶晶眼镜"),
+        ("在七宝镇的开心玩具城给女儿买了个娃娃，掉色很厉害", "开心玩具城"),
+        # the sign on the door, the payee on a receipt, the member's own shop
+        ("小区门口有家店，招牌上写着阿强电动车，卖的电池没有3C认证", "阿强电动车"),
+        ("师傅上门修了冰箱，收据抬头是上海快捷家电维修服务部，收了我800块", "上海快捷家电维修服务部"),
+        ("我是长风公园附近发艺空间造型的老会员，卡里还有2000块", "发艺空间造型"),
+        # a product in quotes, a status, a verb and its place, the citizen himself: no names
+        ("我办了一个“尊享VIP会员”，19800元，说好的服务都没有", None),
+        ("我是曹杨新村的老太太，想问问退休金的事", None),
+        ("有人在小区里无照做美容，用的东西来路不明", None),
+    ],
+)
+def test_signs_cues_and_what_is_no_sign(text, expected):
+    assert find_merchant(text) == expected
