@@ -125,6 +125,10 @@ _ROAD_ADDRESS = re.compile(
 _HOME_ADDRESS = re.compile(r"(?:家住|住在|我住|居住在|居住于|家在|住址[:：是为]?|通信地址[:：是为]?|联系地址[:：是为]?)[^，,。；;！!？?\n]*")
 
 
+# The shop placed by the citizen's home ("小区门口有一家", "我家楼下的").
+_NEAR_HOME = re.compile(r"(?:小区|家|楼)(?:门口|楼下|对面|旁边|附近|边上|隔壁|里面|底下)")
+
+
 def _without_home(text: str) -> str:
     """`text` with the citizen's own address blanked out (same length, so positions still hold)."""
     return _HOME_ADDRESS.sub(lambda m: "，" * len(m.group(0)), text)
@@ -189,13 +193,14 @@ def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
 
 # Cue words before the money at stake, best first: what was lost or deducted, what is left on a
 # card or the total, then what was paid, then what the citizen asks back.
-_AMOUNT_CUES: tuple[tuple[int, str], ...] = (
+_AMOUNT_CUES: tuple[tuple[float, str], ...] = (
     # the citizen's own demand: "要求退还5000元学费", "诉求：1.退还刹车盘的费用2600元", "找他退600块"
     (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想)[^，,。；;！!？?]{0,6}?"
          r"(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退)(?:给我)?|"
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
-    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|应退|应当退|涉及(?:金额)?|涉案金额|金额(?:是|为|共|总共|一共)?"),
-    (1, r"共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|"
+    (-0.5, r"(?:按比例|按合同|按规定)?(?:应该|应当|应)退(?:还|回)?(?:我|给我)?"),  # what should come back: the demand
+    (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|涉及(?:金额)?|涉案金额"),
+    (1, r"金额(?:是|为|共|总共|一共)?|共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|"
         r"未消费的?|成交价|实付|实际支付了?|到手价|(?<=[，,\s])剩"),
     (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|存了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
         r"收了?我|收取了?|收费|要价|订金|定金|押金|团费|学费|课时费|会费|房费|票款|货款|全款|首付|报名费|服务费"),
@@ -383,6 +388,10 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
         district = _merchant_district(elsewhere, merchant) or district
     if district is None:
         district = resolve_district(elsewhere)
+    if district is None and _NEAR_HOME.search(facts):
+        # "我住在鞍山新村，小区门口有一家干洗店": the shop is where the citizen lives
+        home = _HOME_ADDRESS.search(facts)
+        district = resolve_district(home.group(0)) if home else None
     return LetterFields(
         respondent_name=merchant,
         respondent_address=address,

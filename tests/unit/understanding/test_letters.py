@@ -338,3 +338,17 @@ def test_the_merchant_district_is_where_the_letter_places_the_merchant(text, exp
 )
 def test_fractions_and_names_are_no_amounts(text, expected):
     assert read_letter(text, TODAY).amount == expected
+
+
+def test_a_shop_by_the_citizens_home_is_in_the_home_district():
+    text = ("我住在长宁区，小区门口有一家干洗店，我在那里办了张卡充了600块，上周去发现店关了，"
+            "门上贴着转让，我的两件大衣还在里面。要求退还余额和衣服。")
+    assert read_letter(text, TODAY).district == "changning"
+    online = "我住在长宁区，在网上一家店买了双鞋，穿了两天就开胶，商家不给退，要求退款399元。"
+    assert read_letter(online, TODAY).district is None
+
+
+def test_what_should_be_refunded_beats_a_total_of_other_families():
+    text = ("小海星游泳馆关门了，我们家长统计了一下有一百多个家庭，涉案金额估计有五六十万。"
+            "我家剩余45次，按比例应该退4950元。")
+    assert read_letter(text, TODAY).amount == Decimal("4950")
