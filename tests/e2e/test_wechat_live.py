@@ -57,7 +57,7 @@ def wechat_rasa_server(stack: Stack, fake_api, work, aes_key: str | None = None)
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900       # only against a hung start
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"rasa with WeChat exited:\n{log_path.read_text(errors='replace')[-4000:]}")
