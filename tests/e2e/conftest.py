@@ -61,7 +61,8 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _wait(url: str, proc: subprocess.Popen, name: str, stack: Stack, timeout: float = 240) -> None:
+def _wait(url: str, proc: subprocess.Popen, name: str, stack: Stack, timeout: float = 900) -> None:
+    """Wait for a server to answer; the bound only stops a hung start (a loaded machine loads the model slowly)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -12,6 +12,7 @@ action server.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import time
@@ -32,10 +33,10 @@ def fake_api():
         yield server
 
 
-@pytest.fixture(scope="module")
-def wechat_rasa(stack: Stack, fake_api, tmp_path_factory):
-    """A second Rasa server with the WeChat channel on: (webhook URL, Rasa URL)."""
-    work = tmp_path_factory.mktemp("wechat-rasa")
+@contextlib.contextmanager
+def wechat_rasa_server(stack: Stack, fake_api, work, aes_key: str | None = None):
+    """A Rasa server with the WeChat channel on (safe mode when `aes_key` is given), its own
+    tracker store, the stack's database and action server: yields (webhook URL, Rasa URL)."""
     port = free_port()
     env = dict(stack.env)
     env.update(
@@ -45,7 +46,10 @@ def wechat_rasa(stack: Stack, fake_api, tmp_path_factory):
         XIAOAN_WECHAT_API_URL=fake_api.url,
         XIAOAN_TRACKER_STORE_URL=f"sqlite:///{work / 'tracker.db'}",
     )
-    env.pop("XIAOAN_WECHAT_AES_KEY", None)
+    if aes_key:
+        env["XIAOAN_WECHAT_AES_KEY"] = aes_key
+    else:
+        env.pop("XIAOAN_WECHAT_AES_KEY", None)
     cmd = [str(BIN / "rasa"), "run", "--enable-api", f"--auth-token={stack.token}", "-i", "127.0.0.1", "-p", str(port),
            "--model", str(MODEL), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
     log_path = work / "rasa.log"
@@ -53,7 +57,7 @@ def wechat_rasa(stack: Stack, fake_api, tmp_path_factory):
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900       # only against a hung start
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"rasa with WeChat exited:\n{log_path.read_text(errors='replace')[-4000:]}")
@@ -73,6 +77,13 @@ def wechat_rasa(stack: Stack, fake_api, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def wechat_rasa(stack: Stack, fake_api, tmp_path_factory):
+    """A second Rasa server with the WeChat channel on, plaintext mode: (webhook URL, Rasa URL)."""
+    with wechat_rasa_server(stack, fake_api, tmp_path_factory.mktemp("wechat-rasa")) as urls:
+        yield urls
 
 
 def user_texts(base: str, token: str, openid: str, expected: int = 0) -> list[str]:

@@ -130,7 +130,7 @@ class FakeRasa:
         return {
             "sender_id": conversation_id,
             "slots": {},
-            "latest_message": next((e for e in reversed(events) if e["event"] == "user"), {}),
+            "latest_message": _latest_message(events),
             "latest_event_time": events[-1]["timestamp"] if events else None,
             "paused": False,
             "events": [dict(e) for e in events],
@@ -222,6 +222,16 @@ class FakeRasa:
                 pass
 
         return Handler
+
+
+def _latest_message(events: list[dict]) -> dict:
+    """The tracker's `latest_message` as Rasa gives it: the parse data of the last user event
+    (intent and entities at the top level) with its text."""
+    user = next((e for e in reversed(events) if e["event"] == "user"), None)
+    if user is None:
+        return {}
+    parse_data = user.get("parse_data") or {}
+    return {**parse_data, "text": user.get("text")}
 
 
 def _bot_event(text: str | None, buttons: list[dict] | None = None, image: str | None = None) -> dict:

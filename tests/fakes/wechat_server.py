@@ -466,8 +466,10 @@ class FakeClock:
 class StubAgent:
     """Rasa's agent as the channel sees it: ``handle_message`` answers through the output channel.
 
-    It records the messages and answers after a delay the test chooses (by default it echoes
-    ``小安收到：<text>``; ``/greet`` gets a greeting with two buttons).
+    It records the messages and answers (by default it echoes ``小安收到：<text>``; ``/greet``
+    gets a greeting with two buttons). A ``gated`` agent holds every answer until the test calls
+    ``release()``: a slow assistant without any clock, so "slower than the reply budget" is an
+    order of events, not a race of two delays. ``started`` is set once a message arrived.
     """
 
     GREETING = "您好，我是小安。"
@@ -476,11 +478,24 @@ class StubAgent:
         {"title": "我要举报", "payload": "/report_violation"},
     ]
 
-    def __init__(self, delay: float = 0.0, responder: Optional[Callable[[str], list[dict]]] = None, fail: bool = False):
-        self.delay = delay
+    def __init__(self, responder: Optional[Callable[[str], list[dict]]] = None, fail: bool = False,
+                 gated: bool = False):
         self.fail = fail
         self.responder = responder or self.default_responder
         self.received: list[Any] = []
+        self.started = threading.Event()
+        self.answered = threading.Event()
+        self._gate = threading.Event()
+        if not gated:
+            self._gate.set()
+
+    def release(self) -> None:
+        """Let the held answers go."""
+        self._gate.set()
+
+    def hold(self) -> None:
+        """Hold the next answers again (until `release()`)."""
+        self._gate.clear()
 
     @classmethod
     def default_responder(cls, text: str) -> list[dict]:
@@ -490,11 +505,15 @@ class StubAgent:
 
     async def handle_message(self, message: Any) -> None:
         self.received.append(message)
-        await asyncio.sleep(self.delay)
+        self.started.set()
+        deadline = time.monotonic() + 120          # only against a test that forgot release()
+        while not self._gate.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if self.fail:
             raise RuntimeError("model crashed")
         for answer in self.responder(message.text):
             await message.output_channel.send_response(message.sender_id, dict(answer))
+        self.answered.set()
 
     @property
     def texts(self) -> list[str]:

@@ -807,13 +807,27 @@ def test_confirmation_creates_one_ticket_and_tells_the_receipt(service):
     assert "privacy_notice_version" not in cleared
 
 
-def test_submitting_twice_creates_exactly_one_ticket(service):
+def test_submitting_twice_creates_exactly_one_ticket(db_url, monkeypatch):
+    """A repeated submit reaches the real ticket service and database (the fake above keeps one
+    ticket per key by construction, so it could not tell)."""
+    from sqlalchemy import select
+
+    from xiaoan.config import Settings
+    from xiaoan.db import session_scope
+    from xiaoan.tickets.models import Ticket
+    from xiaoan.tickets.routing import Router
+    from xiaoan.tickets.service import TicketService
+
+    real = TicketService(Settings(database_url=db_url), router=Router(resolve_district=lambda text: None))
+    monkeypatch.setattr(ticket_service_module, "get_ticket_service", lambda: real)
+    monkeypatch.delenv("XIAOAN_TICKET_API_URL", raising=False)
     tracker = _confirmed().tracker()
     first_events, first = run(forms.ActionSubmitComplaint(), tracker)
     second_events, second = run(forms.ActionSubmitComplaint(), _confirmed_copy(tracker))
-    assert len(service.tickets) == 1
-    assert service.create_calls[0][1] == service.create_calls[1][1]
-    assert first[0]["ticket_no"] == second[0]["ticket_no"] == "XA-261126-0001"
+    with session_scope(db_url) as session:
+        stored = [(t.ticket_no, t.phone, t.respondent_name) for t in session.execute(select(Ticket)).scalars()]
+    assert stored == [(first[0]["ticket_no"], "13812345678", "乐活健身")]
+    assert second[0]["ticket_no"] == first[0]["ticket_no"]
     assert first_events == second_events
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 from sqlalchemy import select
@@ -76,12 +75,15 @@ def csrf(client, path: str = "/console/inbox") -> str:
     return re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get(path).text).group(1)
 
 
-def citizen_says(rasa: FakeRasa, text: str, intent: str, conversation_id: str = CONV) -> None:
+def citizen_says(rasa: FakeRasa, text: str, intent: str, conversation_id: str = CONV,
+                 timestamp: float | None = None) -> None:
     """A user event with its intent, as Rasa logs it (also while the conversation is paused)."""
     client = RasaClient(Settings(rasa_url=rasa.url), token=TOKEN)
-    client.append_events(conversation_id, [{"event": "user", "text": text, "input_channel": "rest",
-                                            "parse_data": {"intent": {"name": intent, "confidence": 0.9},
-                                                           "entities": []}}])
+    event = {"event": "user", "text": text, "input_channel": "rest",
+             "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": []}}
+    if timestamp is not None:
+        event["timestamp"] = timestamp
+    client.append_events(conversation_id, [event])
 
 
 def queued(service: HandoffService, rasa: FakeRasa, reason: str = "requested") -> int:
@@ -179,12 +181,12 @@ def test_transcript_api_returns_new_messages_after_the_cursor(app, service, rasa
     first = client.get(f"/console/api/inbox/{session_id}/transcript?after=0").get_json()
     assert [m["kind"] for m in first["messages"]] == ["user", "bot", "user", "system", "agent"]
     assert first["status"] == "active" and first["status_label"] == "接待中"
-    time.sleep(0.01)
-    citizen_says(rasa, "我的订单号是123456", "inform")
+    citizen_says(rasa, "我的订单号是123456", "inform", timestamp=first["cursor"] + 1)   # said after the cursor
     update = client.get(f"/console/api/inbox/{session_id}/transcript?after={first['cursor']}").get_json()
     assert [(m["kind"], m["text"], m["intent"]) for m in update["messages"]] == [
         ("user", "我的订单号是123456", "提供信息（inform）")]
-    assert update["latest_intent"] is None or isinstance(update["latest_intent"], str)
+    assert update["latest_intent"] == "提供信息（inform）"        # the citizen's latest message, labelled
+    assert update["cursor"] == first["cursor"] + 1
     assert client.get(f"/console/api/inbox/{session_id}/transcript?after=abc").status_code == 400
     assert client.get("/console/api/inbox/9999/transcript").status_code == 404
 

@@ -257,23 +257,18 @@ WORKER = textwrap.dedent(
     from xiaoan.kb.repository import KbRepository
     service = KbSearchService(KbRepository(sys.argv[1]), encoder=None)
     print(json.dumps(service.search("会员卡能退吗").hits[0].entry.answer, ensure_ascii=False), flush=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        started = time.monotonic()
-        while True:
-            answer = service.search("会员卡能退吗").hits[0].entry.answer
-            if answer != line.strip() or time.monotonic() - started > 8:
-                break
-            time.sleep(0.05)
-        print(json.dumps({"answer": answer, "seconds": time.monotonic() - started}, ensure_ascii=False), flush=True)
+    old = sys.stdin.readline().strip()
+    deadline = time.monotonic() + 120          # only against a hang; no claim about speed
+    while (answer := service.search("会员卡能退吗").hits[0].entry.answer) == old and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(json.dumps(answer, ensure_ascii=False), flush=True)
     """
 )
 
 
-def test_a_publish_reaches_another_process_within_five_seconds(db_url):
+def test_a_publish_reaches_another_running_process(db_url):
+    """Another process's search service picks the publish up by itself (its revision check; the
+    once-a-second schedule is pinned with a fake clock above)."""
     repo = KbRepository(db_url)
     published(repo, answer="旧的回答。")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -286,9 +281,7 @@ def test_a_publish_reaches_another_process_within_five_seconds(db_url):
         repo.publish("consumer.prepaid-card", "alice")
         worker.stdin.write("旧的回答。\n")
         worker.stdin.flush()
-        seen = json.loads(worker.stdout.readline())
-        assert seen["answer"] == "新的回答。"
-        assert seen["seconds"] < 5
+        assert json.loads(worker.stdout.readline()) == "新的回答。"
     finally:
         worker.stdin.close()
         worker.wait(timeout=30)

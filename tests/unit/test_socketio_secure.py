@@ -116,7 +116,13 @@ def test_a_valid_token_resumes_its_conversation_after_a_reload(server):
 
 def test_messages_before_a_session_are_ignored(server):
     base_url, agent = server
-    with client(base_url) as (sio, received, _confirmed):
+    with client(base_url) as (sio, received, confirmed):
         sio.emit("user_uttered", {"message": "没有会话", "session_id": "web-someone"})
-        time.sleep(0.5)
-    assert agent.messages == []
+        # then a proper session on the same socket: once its answer is back, the first message
+        # has long been handled (events of one socket are handled in order), so no sleep is needed
+        sio.emit("session_request", {})
+        assert confirmed.wait(10)
+        sio.emit("user_uttered", {"message": "有会话了", "session_id": received["confirm"][0]})
+        wait_for(lambda: received["bot"])
+    assert [m.text for m in agent.messages] == ["有会话了"]
+    assert [b["text"] for b in received["bot"]] == ["收到：有会话了"]

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.waiting import wait_until
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.tickets import outbox, service as service_module
@@ -146,27 +147,71 @@ def test_server_errors_are_retried_with_backoff_until_delivered(database_url, fa
     assert deliverer.deliver_pending().delivered == [receipt.ticket_no]
     assert outbox_row(database_url).state == "delivered"
     assert ticket_row(database_url).status == "forwarded"
-    assert len(fake.requests) == 3
+    assert [r.status for r in fake.requests] == [500, 503, 201]
+    # every attempt is the same order under the same key (the fake keeps one order per key, so
+    # counting its orders would prove nothing)
     assert len({r.headers["Idempotency-Key"] for r in fake.requests}) == 1
-    assert len(fake.orders) == 1
+    assert all(r.body == fake.requests[0].body for r in fake.requests)
+    assert ticket_row(database_url).external_id == "WO-000001"
 
 
-def test_slow_platform_never_keeps_the_citizen_waiting_and_makes_no_duplicate(db_url, fake, clock):
-    fake.fail_next(("sleep", 3.0))
-    service = make_service(db_url, fake.url, clock)
-    started = time.monotonic()
-    receipt = service.create(draft(), "k")
-    assert time.monotonic() - started < 2.5
-    assert receipt.forwarded is False
-    row = outbox_row(db_url)
-    assert row.state == "pending" and "timeout" in row.last_error
-    time.sleep(1.8)                      # the slow platform finishes and records the order anyway
-    clock.advance(60)
-    assert service.deliverer.deliver_pending().delivered == [receipt.ticket_no]
-    assert len(fake.requests) == 2
-    assert len(fake.orders) == 1         # deduplicated by Idempotency-Key
-    assert [r.status for r in fake.requests][-1] == 200
-    assert ticket_row(db_url).external_id == "WO-000001"
+class HeldPlatform(FakePlatform):
+    """The fake platform, but the request scripted "hold" is answered only when the test says so:
+    a platform slower than any client timeout, with no clock involved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.holding = threading.Event()     # set while a request is held
+        self.released_in_time = None
+
+    def _next_behaviour(self):
+        behaviour = super()._next_behaviour()
+        if behaviour == "hold":
+            self.holding.set()
+            self.released_in_time = self.release.wait(60)
+            self.holding.clear()
+            return None                      # then record the order and answer 201, too late
+        return behaviour
+
+
+class SubmitSpy:
+    """Records the (connect, read) timeout of every platform call a deliverer makes."""
+
+    def __init__(self, deliverer, monkeypatch) -> None:
+        self.timeouts: list = []
+        submit = deliverer.client.submit
+
+        def spy(payload, key, *, timeout=None):
+            self.timeouts.append(timeout)
+            return submit(payload, key, timeout=timeout)
+
+        monkeypatch.setattr(deliverer.client, "submit", spy)
+
+
+def test_slow_platform_never_keeps_the_citizen_waiting_and_makes_no_duplicate(db_url, clock, monkeypatch):
+    with HeldPlatform() as fake:
+        fake.fail_next("hold")
+        service = make_service(db_url, fake.url, clock)
+        spy = SubmitSpy(service.deliverer, monkeypatch)
+        receipt = service.create(draft(), "k")
+        # create() came back while the platform still holds the request: the citizen did not wait
+        # for it, only for the short first-attempt timeout
+        assert fake.holding.is_set()
+        assert spy.timeouts == [outbox.QUICK_TIMEOUT]
+        assert receipt.forwarded is False
+        row = outbox_row(db_url)
+        assert row.state == "pending" and "timeout" in row.last_error
+        fake.release.set()                   # the slow platform finishes and records the order anyway
+        wait_until(lambda: fake.orders, what="the held order")
+        assert fake.released_in_time
+        clock.advance(60)
+        assert service.deliverer.deliver_pending().delivered == [receipt.ticket_no]
+        assert [r.status for r in fake.requests] == [201, 200]    # the retry found the held order
+        first, retry = fake.requests
+        assert first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"]
+        assert first.body == retry.body
+        assert ticket_row(db_url).external_id == fake.orders[first.headers["Idempotency-Key"]] == "WO-000001"
 
 
 def test_client_error_is_permanent_visible_and_replayable(database_url, fake, clock):
@@ -187,7 +232,8 @@ def test_client_error_is_permanent_visible_and_replayable(database_url, fake, cl
     report = service.deliverer.deliver_pending(force=True, include_failed=True)
     assert report.delivered == [receipt.ticket_no]
     assert list_outbox(service.settings) == []
-    assert len(fake.orders) == 1
+    assert [r.status for r in fake.requests] == [400, 201]
+    assert ticket_row(database_url).external_id == "WO-000001"
 
 
 @pytest.mark.parametrize("status", [408, 429, 502])
@@ -203,11 +249,12 @@ def test_retry_after_is_honoured(db_url, fake, clock):
     assert outbox_row(db_url).next_attempt_at == clock.now + dt.timedelta(seconds=120)
 
 
-def test_connection_refused_loses_nothing(db_url, fake, clock):
+def test_connection_refused_loses_nothing(db_url, fake, clock, monkeypatch):
     service = make_service(db_url, unused_url(), clock)
-    started = time.monotonic()
+    spy = SubmitSpy(service.deliverer, monkeypatch)
     receipts = [service.create(draft(conversation_id=f"c{i}"), f"k{i}") for i in range(4)]
-    assert time.monotonic() - started < 8
+    # one short attempt per ticket while the citizen waits, no retries in line
+    assert spy.timeouts == [outbox.QUICK_TIMEOUT] * 4
     assert not any(r.forwarded for r in receipts)
     assert all("connection error" in r["last_error"] for r in list_outbox(service.settings))
     # the platform comes back (at another address): everything pending is delivered once
@@ -215,7 +262,7 @@ def test_connection_refused_loses_nothing(db_url, fake, clock):
     settings = Settings(database_url=db_url, ticket_api_url=fake.url)
     report = OutboxDeliverer(settings, clock=clock).deliver_pending()
     assert sorted(report.delivered) == sorted(r.ticket_no for r in receipts)
-    assert len(fake.orders) == 4 and len(fake.requests) == 4
+    assert len(fake.requests) == 4 and len({r.headers["Idempotency-Key"] for r in fake.requests}) == 4
     assert {r.body["ticket_no"] for r in fake.requests} == {r.ticket_no for r in receipts}
 
 
@@ -241,8 +288,9 @@ def test_two_deliverers_at_once_send_each_row_once(database_url, fake, clock):
         t.join(60)
     delivered = [n for r in reports for n in r.delivered]
     assert len(delivered) == 6 and len(set(delivered)) == 6
-    assert len(fake.requests) - first_requests == 6
-    assert len(fake.orders) == 6
+    sent = fake.requests[first_requests:]
+    assert len(sent) == 6 and all(r.status == 201 for r in sent)
+    assert len({r.headers["Idempotency-Key"] for r in sent}) == 6     # six tickets, each sent once
     with session_scope(database_url) as session:
         assert [t.status for t in session.execute(select(Ticket)).scalars()] == ["forwarded"] * 6
 
@@ -315,9 +363,7 @@ def test_background_loop_delivers_what_is_pending(db_url, fake):
     thread = threading.Thread(target=outbox.run_delivery_loop, args=(live, stop), kwargs={"interval": 0.05})
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and outbox_row(db_url).state != "delivered":
-            time.sleep(0.05)
+        wait_until(lambda: outbox_row(db_url).state == "delivered", what="the background delivery")
     finally:
         stop.set()
         thread.join(5)

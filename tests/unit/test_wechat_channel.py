@@ -2,7 +2,8 @@
 channel mounted by ``rasa.core.run.configure_app`` → an agent stub → the fake WeChat API.
 
 The agent stub stands in for Rasa's agent (``app.ctx.agent.handle_message``): it records the
-messages and answers through the message's output channel after a delay the test chooses.
+messages and answers through the message's output channel; a gated stub holds its answer until the
+test releases it (a slow assistant without clocks).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ from tests.fakes.wechat_server import (
     text_xml,
     voice_xml,
 )
+from tests.waiting import wait_until
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels.wechat import ChannelTexts, WeChatInput, WeChatOutput, match_choice
 from xiaoan.channels.wechat_replies import compose
@@ -183,25 +184,39 @@ def test_same_msgid_three_times_is_processed_once(make_channel, monkeypatch, fak
 
 def test_retry_while_the_first_is_processing_waits_for_it_in_another_process(make_channel, monkeypatch):
     """Two channel instances (two processes) share the database: the retry must not run again."""
-    agent_a, agent_b = StubAgent(delay=1.0), StubAgent()
+    agent_a, agent_b = StubAgent(gated=True), StubAgent()
     xml = text_xml(OPENID, "预付卡退款", msg_id=4002)
-    with running(make_channel(reply_budget=3.0), agent_a, monkeypatch) as (url_a, _), running(
-        make_channel(reply_budget=3.0), agent_b, monkeypatch
+    polled = threading.Event()            # the retry looked at the first one's progress
+    message_state = store.message_state
+
+    def watched(*args, **kwargs):
+        polled.set()
+        return message_state(*args, **kwargs)
+
+    monkeypatch.setattr(store, "message_state", watched)
+    # the budgets are generous bounds: the order of events is set by the gate, not by time
+    with running(make_channel(reply_budget=30.0), agent_a, monkeypatch) as (url_a, _), running(
+        make_channel(reply_budget=30.0), agent_b, monkeypatch
     ) as (url_b, _):
-        first: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: first.update(reply=WeChatPusher(url_a).post(xml)))
-        thread.start()
-        time.sleep(0.3)
-        retry = WeChatPusher(url_b).post(xml)
-        thread.join(10)
+        replies: dict[str, Any] = {}
+        first = threading.Thread(target=lambda: replies.update(first=WeChatPusher(url_a).post(xml)))
+        first.start()
+        assert agent_a.started.wait(30)    # the first delivery is being answered...
+        retry = threading.Thread(target=lambda: replies.update(retry=WeChatPusher(url_b).post(xml)))
+        retry.start()
+        assert polled.wait(30)             # ...and the retry is waiting for it
+        assert "retry" not in replies
+        agent_a.release()
+        first.join(30)
+        retry.join(30)
     assert agent_a.texts == ["预付卡退款"] and agent_b.received == []
-    assert first["reply"].content == retry.content == "小安收到：预付卡退款"
+    assert replies["first"].content == replies["retry"].content == "小安收到：预付卡退款"
 
 
 def test_retry_that_gives_up_hands_the_answer_to_the_api(make_channel, monkeypatch, fake, db_url):
     """The retry's budget runs out first: it answers "success"; the first run then uses the API."""
-    agent_a, agent_b = StubAgent(delay=2.0), StubAgent()
-    channel_a = make_channel(reply_budget=3.0)
+    agent_a, agent_b = StubAgent(gated=True), StubAgent()
+    channel_a = make_channel(reply_budget=30.0)
     xml = text_xml(OPENID, "商家不退押金", msg_id=4003)
     with running(channel_a, agent_a, monkeypatch) as (url_a, loop_a), running(
         make_channel(reply_budget=0.4), agent_b, monkeypatch
@@ -209,9 +224,11 @@ def test_retry_that_gives_up_hands_the_answer_to_the_api(make_channel, monkeypat
         first: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: first.update(reply=WeChatPusher(url_a).post(xml)))
         thread.start()
-        time.sleep(0.2)
-        retry = WeChatPusher(url_b).post(xml)
-        thread.join(10)
+        assert agent_a.started.wait(30)
+        retry = WeChatPusher(url_b).post(xml)   # the first is held: the retry's budget runs out
+        assert not agent_a.answered.is_set()
+        agent_a.release()
+        thread.join(30)
         settle(channel_a, loop_a)
     assert retry.content is None and retry.body == "success"
     assert first["reply"].content is None  # its passive reply would go to a connection WeChat left
@@ -221,17 +238,16 @@ def test_retry_that_gives_up_hands_the_answer_to_the_api(make_channel, monkeypat
 
 
 def test_slow_assistant_acknowledges_then_answers_through_the_api(make_channel, monkeypatch, fake, db_url):
-    agent = StubAgent(delay=1.5)
+    agent = StubAgent(gated=True)
     channel = make_channel(reply_budget=0.3)
     with running(channel, agent, monkeypatch) as (url, loop):
         pusher = WeChatPusher(url)
         xml = text_xml(OPENID, "投诉多久会有结果", msg_id=5001)
-        started = time.monotonic()
         reply = pusher.post(xml)
-        elapsed = time.monotonic() - started
         assert reply.status == 200 and reply.body == "success" and reply.content is None
-        assert elapsed < 1.4  # answered before the assistant finished
+        assert agent.started.is_set() and not agent.answered.is_set()  # answered before the assistant finished
         assert fake.messages == []
+        agent.release()
         [sent] = fake.wait_for_messages(1)
         settle(channel, loop)
         again = pusher.post(xml)  # a late retry of an answer already sent through the API
@@ -242,15 +258,18 @@ def test_slow_assistant_acknowledges_then_answers_through_the_api(make_channel, 
     assert store.message_state(db_url, "msg:5001")[0] == store.STATUS_DONE
 
 
-def test_wechat_hanging_up_moves_the_answer_to_the_api(make_channel, monkeypatch, fake, db_url):
+def test_wechat_hanging_up_moves_the_answer_to_the_api(make_channel, monkeypatch, fake, db_url, caplog):
     """WeChat stops waiting (its 5 s) before the assistant is done: the answer is not lost."""
-    agent = StubAgent(delay=1.5)
-    channel = make_channel(reply_budget=3.0)
+    caplog.set_level(logging.WARNING, logger="xiaoan.channels.wechat")
+    agent = StubAgent(gated=True)
+    channel = make_channel(reply_budget=30.0)
     with running(channel, agent, monkeypatch) as (url, loop):
         pusher = WeChatPusher(url)
         xml = text_xml(OPENID, "在吗", msg_id=5601)
         with pytest.raises(requests.Timeout):
-            pusher.post(xml, timeout=0.3)
+            pusher.post(xml, timeout=0.3)  # the assistant is held: this client always gives up first
+        wait_until(lambda: "WeChat hung up" in caplog.text, what="the channel noticing the hang-up")
+        agent.release()
         [sent] = fake.wait_for_messages(1)
         settle(channel, loop)
         retry = pusher.post(xml)
@@ -261,10 +280,11 @@ def test_wechat_hanging_up_moves_the_answer_to_the_api(make_channel, monkeypatch
 
 
 def test_slow_turn_with_several_messages_is_one_api_message(make_channel, monkeypatch, fake):
-    agent = StubAgent(delay=0.6, responder=lambda text: [{"text": "第一段"}, {"text": "第二段"}, {"text": "第三段"}])
+    agent = StubAgent(gated=True, responder=lambda text: [{"text": "第一段"}, {"text": "第二段"}, {"text": "第三段"}])
     channel = make_channel(reply_budget=0.2)
     with running(channel, agent, monkeypatch) as (url, loop):
         assert WeChatPusher(url).post(text_xml(OPENID, "你好", msg_id=5002)).body == "success"
+        agent.release()
         fake.wait_for_messages(1)
         settle(channel, loop)
     assert [m.content for m in fake.messages] == ["第一段\n\n第二段\n\n第三段"]
@@ -278,16 +298,19 @@ def test_fast_turn_with_several_messages_is_one_passive_reply(make_channel, monk
 
 
 def test_expired_token_during_a_late_answer_is_refreshed_and_retried(make_channel, monkeypatch, fake):
-    agent = StubAgent(delay=0.5)
+    agent = StubAgent(gated=True)
     channel = make_channel(reply_budget=0.1)
     with running(channel, agent, monkeypatch) as (url, loop):
         pusher = WeChatPusher(url)
-        pusher.post(text_xml(OPENID, "第一问", msg_id=5101))
+        assert pusher.post(text_xml(OPENID, "第一问", msg_id=5101)).body == "success"
+        agent.release()
         fake.wait_for_messages(1)
         settle(channel, loop)
         first_token = fake.current_token
         fake.expire_token()
-        pusher.post(text_xml(OPENID, "第二问", msg_id=5102))
+        agent.hold()
+        assert pusher.post(text_xml(OPENID, "第二问", msg_id=5102)).body == "success"
+        agent.release()
         fake.wait_for_messages(2)
         settle(channel, loop)
     assert [m.content for m in fake.messages] == ["小安收到：第一问", "小安收到：第二问"]
@@ -297,8 +320,11 @@ def test_expired_token_during_a_late_answer_is_refreshed_and_retried(make_channe
 def test_45015_on_a_late_answer_is_recorded_as_undelivered(make_channel, monkeypatch, fake, db_url):
     fake.reject_openid(OPENID, 45015)
     channel = make_channel(reply_budget=0.1)
-    with running(channel, StubAgent(delay=0.4), monkeypatch) as (url, loop):
+    agent = StubAgent(gated=True)
+    with running(channel, agent, monkeypatch) as (url, loop):
         assert WeChatPusher(url).post(text_xml(OPENID, "还在吗", msg_id=5201)).body == "success"
+        agent.release()
+        assert agent.answered.wait(30)
         settle(channel, loop)
     [row] = rows(db_url, store.WeChatUndeliveredMessage)
     assert (row.openid, row.text, row.reason, row.source) == (OPENID, "小安收到：还在吗", "api_45015", "assistant")
@@ -309,13 +335,11 @@ def test_long_late_answer_uses_at_most_five_messages_and_records_the_rest(make_c
     line = "请您保留好购物凭证、聊天记录和付款截图，这些都是维权的重要证据。"  # ~96 bytes
     long_answer = "\n".join([line] * 150)  # ~14 KB: 7 messages of at most 2048 bytes
     channel = make_channel(reply_budget=0.1)
-    with running(channel, StubAgent(delay=0.3, responder=lambda text: [{"text": long_answer}]), monkeypatch) as (
-        url,
-        loop,
-    ):
-        WeChatPusher(url).post(text_xml(OPENID, "怎么维权", msg_id=5301))
+    agent = StubAgent(gated=True, responder=lambda text: [{"text": long_answer}])
+    with running(channel, agent, monkeypatch) as (url, loop):
+        assert WeChatPusher(url).post(text_xml(OPENID, "怎么维权", msg_id=5301)).body == "success"
+        agent.release()
         fake.wait_for_messages(5)
-        time.sleep(0.3)
         settle(channel, loop)
     sent = [m.content for m in fake.messages]
     assert len(sent) == 5 and all(len(c.encode("utf-8")) <= 2048 for c in sent)
