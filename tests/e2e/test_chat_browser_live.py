@@ -118,7 +118,7 @@ def test_a_hand_off_reaches_an_agent_and_the_agent_reply_shows_on_the_page(stack
     from xiaoan.db import session_scope
     from xiaoan.handoff.service import HandoffService
     from xiaoan.rasa_client import RasaClient
-    from xiaoan.web.auth import create_user
+    from xiaoan.web.accounts import create_user
 
     page.goto(stack.web_url + "/")
     send(page, "转人工")
