@@ -15,13 +15,18 @@ production services by setting variables, without touching code or YAML:
 
 from __future__ import annotations
 
+import collections
+import copy
+import json
 import logging
 import os
-from typing import Any, Optional
+import threading
+from typing import Any, NamedTuple, Optional
 from urllib.parse import unquote, urlsplit
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -102,6 +107,31 @@ class ResumingTracker(DialogueStateTracker):
             self.trigger_followup_action(ACTION_LISTEN)
 
 
+#: Conversations whose latest tracker each Rasa process keeps in memory (least recently used out).
+TRACKER_CACHE_SIZE = 1000
+
+
+class _CachedTracker(NamedTuple):
+    last_id: int            # the conversation's highest stored event id when this was cached
+    stored: int             # how many of `tracker.events` are stored (the latest session's rows)
+    tracker: DialogueStateTracker
+
+
+def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """An independent copy of a tracker in O(slots), not O(events).
+
+    Rasa's `tracker.copy()` replays every event. Events are never changed once logged, so the
+    copy shares them and copies only what `update` changes in place: the event list, the slots,
+    the active loop and the latest action.
+    """
+    clone = copy.copy(tracker)
+    clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
+    clone.slots = copy.deepcopy(tracker.slots)
+    clone.active_loop = copy.deepcopy(tracker.active_loop)
+    clone.latest_action = copy.copy(tracker.latest_action)
+    return clone
+
+
 class EnvSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL tracker store on `XIAOAN_TRACKER_STORE_URL` (SQLite file by default).
 
@@ -109,6 +139,14 @@ class EnvSQLTrackerStore(SQLTrackerStore):
     off by an action-server crash comes back as a `ResumingTracker`, so the citizen's next
     message first re-runs the submission, which finds the ticket by its idempotency key (or
     creates it, if the crash came before the commit) and tells the number.
+
+    A turn costs the same at turn 60 as at turn 1 (issue 13): Rasa's store reads and replays
+    every event of the session on each retrieve and counts them on each save. This store keeps
+    the latest tracker of recently active conversations in memory (`TRACKER_CACHE_SIZE`) with the
+    highest event id it has seen; a retrieve reads only that id (one indexed query) and, when no
+    other process wrote since, returns a copy (`snapshot`) without reading the events; a save
+    inserts only the new events. When another replica wrote in between, the ids differ and the
+    conversation is read in full, as Rasa does.
     """
 
     def __init__(self, domain=None, host: Optional[str] = None, event_broker=None, **kwargs: Any) -> None:
@@ -120,6 +158,88 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # --- the cache -----------------------------------------------------------------------------
+
+    def _latest_id(self, session: Any, sender_id: str) -> Optional[int]:
+        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+
+    def _cached(self, sender_id: str, last_id: Optional[int]) -> Optional[_CachedTracker]:
+        with self._cache_lock:
+            entry = self._cache.get(sender_id)
+            if entry is None or last_id is None or entry.last_id != last_id:
+                return None
+            self._cache.move_to_end(sender_id)
+            return entry
+
+    def _remember(self, sender_id: str, last_id: Optional[int], stored: int, tracker: DialogueStateTracker) -> None:
+        if last_id is None:
+            return
+        with self._cache_lock:
+            self._cache[sender_id] = _CachedTracker(last_id, stored, snapshot(tracker))
+            self._cache.move_to_end(sender_id)
+            while len(self._cache) > TRACKER_CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def _forget(self, sender_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(sender_id, None)
+
+    # --- Rasa's interface ----------------------------------------------------------------------
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        if fetch_events_from_all_sessions:
+            return await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        with self.session_scope() as session:
+            last_id = self._latest_id(session, sender_id)
+        if last_id is None:
+            return None
+        entry = self._cached(sender_id, last_id)
+        if entry is not None:
+            return snapshot(entry.tracker)
+        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions=False)
+        if tracker is not None:
+            # rows written after `last_id` was read make the next look a miss: never stale
+            self._remember(sender_id, last_id, len(tracker.events), tracker)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the events of the tracker that are not stored yet (Rasa's `save`, without the count
+        of every stored event when this process knows it)."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        with self.session_scope() as session:
+            last_id = self._latest_id(session, sender_id)
+            entry = self._cached(sender_id, last_id)
+            if entry is not None and entry.stored <= len(tracker.events):
+                stored = entry.stored
+            else:
+                stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+            rows, new_session = [], False
+            for event in list(tracker.events)[stored:]:
+                new_session = new_session or isinstance(event, SessionStarted)
+                data = event.as_dict()
+                rows.append(self.SQLEvent(
+                    sender_id=sender_id,
+                    type_name=event.type_name,
+                    timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
+                    action_name=data.get("name"),
+                    data=json.dumps(data),
+                ))
+            session.add_all(rows)
+            session.flush()
+            new_last = rows[-1].id if rows else last_id
+            session.commit()
+        if new_session:
+            # Rasa reads a conversation from its latest SessionStarted on: the next retrieve reads
+            # the new session from the database, so the cache never holds more than Rasa would
+            self._forget(sender_id)
+        else:
+            self._remember(sender_id, new_last, len(tracker.events), tracker)
+        logger.debug("Tracker with sender_id '%s' stored to database", sender_id)
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""
