@@ -122,11 +122,11 @@ def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
 
     Rasa's `tracker.copy()` replays every event. Events are never changed once logged, so the
     copy shares them and copies only what `update` changes in place: the event list, the slots,
-    the active loop and the latest action.
+    the active loop and the latest action (a slot's value is replaced, never changed in place).
     """
     clone = copy.copy(tracker)
     clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    clone.slots = copy.deepcopy(tracker.slots)
+    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}  # as Rasa's own init
     clone.active_loop = copy.deepcopy(tracker.active_loop)
     clone.latest_action = copy.copy(tracker.latest_action)
     return clone
@@ -158,8 +158,38 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        if url.startswith("sqlite"):
+            self._pool_sqlite(url)
         self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
         self._cache_lock = threading.Lock()
+
+    def _pool_sqlite(self, url: str) -> None:
+        """Rasa opens a new SQLite connection for every query (SQLAlchemy 1.4's NullPool) with the
+        default rollback journal (several fsyncs per commit). The embedded store keeps a few
+        connections open instead, in WAL mode with `synchronous=NORMAL` like the project database
+        (xiaoan/db.py): readers never block the writer, a process crash loses nothing (a power
+        cut may lose the latest turns)."""
+        from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import QueuePool
+
+        from xiaoan.db import _ensure_wal
+
+        self.engine.dispose()
+        engine = sa.create_engine(url, poolclass=QueuePool, pool_size=2, max_overflow=8,
+                                  connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("PRAGMA busy_timeout=30000")
+                _ensure_wal(cursor)
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
+
+        self.engine = engine
+        self.sessionmaker = sessionmaker(bind=engine)
 
     # --- the cache -----------------------------------------------------------------------------
 

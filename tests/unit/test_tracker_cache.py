@@ -148,3 +148,15 @@ def test_snapshot_is_independent_of_the_original():
     assert texts(tracker) == ["第1句"] and tracker.get_slot("district") == "徐汇"
     assert texts(clone) == ["第1句", "第2句"] and clone.get_slot("district") == "黄浦"
     assert clone.current_state() != tracker.current_state()
+
+
+def test_the_embedded_sqlite_store_keeps_connections_open_in_wal_mode(url):
+    from sqlalchemy.pool import QueuePool
+
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    assert isinstance(store.engine.pool, QueuePool)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    start(store, "w1")
+    assert texts(run(EnvSQLTrackerStore(domain=DOMAIN).retrieve("w1"))) == []
