@@ -107,6 +107,60 @@ class ResumingTracker(DialogueStateTracker):
             self.trigger_followup_action(ACTION_LISTEN)
 
 
+#: Seconds an idle connection to the action server stays open for reuse: below the 5 s after
+#: which the action server (Sanic) closes it, so a connection is never reused as it closes.
+KEEPALIVE_S = 2.0
+
+
+class _Borrowed:
+    """`async with` over a shared aiohttp session that leaves it open."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return False
+
+
+def reuse_endpoint_connections() -> None:
+    """Make Rasa keep its connections to the action server open between calls (issue 13).
+
+    Rasa 3.6's `EndpointConfig.request` opens a new aiohttp session, so a new TCP connection,
+    for every custom action it runs, and closes it afterwards. This replaces
+    `EndpointConfig.session` so that each endpoint keeps one session per event loop, with the
+    same headers, authentication and timeout, whose idle connections are reused for
+    `KEEPALIVE_S`. Called once when Rasa creates its tracker store (this module is Rasa's only
+    entry point for the project's code).
+    """
+    import asyncio
+
+    import aiohttp
+    from rasa.utils import endpoints
+
+    if getattr(endpoints.EndpointConfig.session, "_xiaoan_shared", False):
+        return
+
+    def session(self: Any) -> _Borrowed:
+        loop = asyncio.get_running_loop()
+        cached = self.__dict__.get("_xiaoan_session")
+        if cached is None or cached[0] is not loop or cached[1].closed:
+            auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                    if self.basic_auth else None)
+            shared = aiohttp.ClientSession(
+                headers=self.headers, auth=auth,
+                timeout=aiohttp.ClientTimeout(total=endpoints.DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+            )
+            self.__dict__["_xiaoan_session"] = cached = (loop, shared)
+        return _Borrowed(cached[1])
+
+    session._xiaoan_shared = True  # type: ignore[attr-defined]
+    endpoints.EndpointConfig.session = session
+
+
 #: Conversations whose latest tracker each Rasa process keeps in memory (least recently used out).
 TRACKER_CACHE_SIZE = 1000
 
@@ -153,6 +207,7 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         from xiaoan.production_checks import enforce
 
         enforce("rasa")
+        reuse_endpoint_connections()
         url = tracker_store_url()
         if url.startswith("sqlite:///"):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
