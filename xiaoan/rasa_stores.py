@@ -161,6 +161,80 @@ def reuse_endpoint_connections() -> None:
     endpoints.EndpointConfig.session = session
 
 
+#: Rasa's Sanic apps (`rasa run --enable-api`, and without the API).
+RASA_APPS = ("rasa_server", "rasa_core_no_api")
+WARM_UP_TEXT = "个体户营业执照怎么办理"
+
+
+def _rasa_app() -> Any:
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    for name in RASA_APPS:
+        try:
+            return Sanic.get_app(name)
+        except SanicException:
+            continue
+    return None
+
+
+async def warm_up_rasa(app: Any, timeout: float = 900.0) -> Optional[float]:
+    """Run one message through the model as soon as the Rasa server has loaded it (issue 13).
+
+    TensorFlow builds the NLU and policy graphs on their first call, which made the first
+    citizen's answer after a start take seconds. The warm-up parses a question and predicts the
+    next action on a scratch tracker that is never stored. It starts while the server opens its
+    port and holds the event loop, so the first request waits for it rather than paying again.
+
+    Returns:
+        The seconds it took, or None when no model was loaded in time or it failed (logged).
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    agent = None
+    while time.monotonic() < deadline:
+        agent = getattr(app.ctx, "agent", None)
+        if agent is not None and agent.is_ready():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        return None
+    started = time.perf_counter()
+    try:
+        parse = await agent.parse_message(WARM_UP_TEXT)
+        tracker = DialogueStateTracker.from_events(
+            "xiaoan-warm-up",
+            [ActionExecuted(ACTION_LISTEN), UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
+            agent.domain.slots,
+        )
+        agent.processor.predict_next_with_tracker(tracker)
+    except Exception:  # noqa: BLE001 - a cold first answer is better than none
+        logger.exception("Rasa warm-up failed; the first message will load the model's graphs instead")
+        return None
+    elapsed = time.perf_counter() - started
+    logger.info("Rasa warmed up in %.1f s", elapsed)
+    return elapsed
+
+
+def schedule_rasa_warm_up() -> bool:
+    """Start `warm_up_rasa` when called inside a starting Rasa server (its tracker store is created
+    while the server loads the model); elsewhere (tests, the CLI) do nothing."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    app = _rasa_app()
+    if app is None:
+        return False
+    task = loop.create_task(warm_up_rasa(app))
+    app.ctx.xiaoan_warm_up = task  # keep a reference until it finishes
+    return True
+
+
 #: Conversations whose latest tracker each Rasa process keeps in memory (least recently used out).
 TRACKER_CACHE_SIZE = 1000
 
@@ -217,6 +291,7 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             self._pool_sqlite(url)
         self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
         self._cache_lock = threading.Lock()
+        schedule_rasa_warm_up()
 
     def _pool_sqlite(self, url: str) -> None:
         """Rasa opens a new SQLite connection for every query (SQLAlchemy 1.4's NullPool) with the
