@@ -15,7 +15,7 @@ models/xiaoan.tar.gz, action server, fresh SQLite database and tracker store). T
 served by the same venv with its default in-memory tracker store.
 
     python -m bench load [--duration 20] [--clients 1,8,32] [--no-starter] [--no-long]
-                         [--profile] [--model PATH] [--json OUT]
+                         [--profile] [--model PATH] [--root DIR] [--json OUT]
 
 Prints one table per target and script, RSS of every process (peak during the level), the first
 answer after start-up, and the comparison with the issue's targets.
@@ -158,11 +158,12 @@ class Target:
     model_mb: float | None = None
 
 
-def start_xiaoan(model: Path, workdir: Path) -> Target:
+def start_xiaoan(model: Path, workdir: Path, root: Path = ROOT) -> Target:
+    """小安 as tests/e2e starts it; `root` = the code of another checkout (a before/after run)."""
     from bench.conversation_bench import start_stack, stop_stack
 
     started = time.monotonic()
-    stack = start_stack(ROOT, model, workdir)
+    stack = start_stack(root, model, workdir)
     ready_s = time.monotonic() - started
     target = Target(
         name="小安",
@@ -452,6 +453,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the Rasa server and the action server during the 8-client mixed level")
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--root", type=Path, default=ROOT,
+                    help="run the code of another checkout (e.g. main before a change), with --model")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     return ap.parse_args(argv)
 
@@ -466,7 +469,7 @@ def main(argv: list[str] | None = None) -> list[LevelResult]:
     profiles: dict[str, list] = {}
     with tempfile.TemporaryDirectory(prefix="xiaoan-load-") as tmp:
         work = Path(tmp)
-        plans = [("xiaoan", lambda: start_xiaoan(args.model, work / "xiaoan"))]
+        plans = [("xiaoan", lambda: start_xiaoan(args.model, work / "xiaoan", args.root.resolve()))]
         if not args.no_starter:
             plans.append(("starter", lambda: start_starter(work)))
         (work / "xiaoan").mkdir()
