@@ -250,6 +250,7 @@ class LevelResult:
     seconds: float
     latencies: list = field(default_factory=list)       # seconds
     by_turn: dict = field(default_factory=dict)         # block of 10 turns -> latencies (long script)
+    by_text: dict = field(default_factory=dict)         # message -> latencies (which turn is slow)
     rss: dict = field(default_factory=dict)             # process -> peak MB
 
     @property
@@ -305,6 +306,7 @@ async def _sender(target: Target, script: list[str], deadline: float, result: Le
                 result.turns += 1
                 result.latencies.append(latency)
                 result.by_turn.setdefault(index // 10 * 10 + 1, []).append(latency)
+                result.by_text.setdefault(text, []).append(latency)
                 if pace:
                     await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
 
@@ -338,8 +340,10 @@ def first_answer_ms(target: Target) -> float:
 # --- profile -----------------------------------------------------------------------------------
 
 
-def py_spy_top(pid: int, seconds: int, workdir: Path, limit: int = 15) -> list[tuple[str, float]]:
-    """Sample a process with py-spy for `seconds`; the functions with the most inclusive time."""
+def py_spy_top(pid: int, seconds: int, workdir: Path, limit: int = 20) -> list[tuple[str, float]]:
+    """Sample a process with py-spy for `seconds`; the functions with the most inclusive time,
+    leaving out the trunk every sample passes through (server loop, request handler: > 80 %),
+    then the leaf functions with the most samples of their own (marked "self")."""
     exe = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if not exe:
         return []
@@ -358,8 +362,18 @@ def py_spy_top(pid: int, seconds: int, workdir: Path, limit: int = 15) -> list[t
         total += n
         for frame in set(stack.split(";")):
             inclusive[frame] = inclusive.get(frame, 0) + n
-    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
-    return [(frame, 100.0 * n / total) for frame, n in ranked[:limit]] if total else []
+    if not total:
+        return []
+    ranked = [(f, n) for f, n in sorted(inclusive.items(), key=lambda kv: -kv[1]) if n < 0.8 * total]
+    own: dict[str, int] = {}
+    for line in out.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            leaf = stack.split(";")[-1]
+            own[leaf] = own.get(leaf, 0) + int(count)
+    leaves = sorted(own.items(), key=lambda kv: -kv[1])[:10]
+    return ([(frame, 100.0 * n / total) for frame, n in ranked[:limit]]
+            + [(f"self: {frame}", 100.0 * n / total) for frame, n in leaves])
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -373,6 +387,20 @@ def print_table(results: list[LevelResult]) -> None:
         rss = ", ".join(f"{k} {v:.0f}" for k, v in r.rss.items())
         print(f"| {r.target:<16} | {r.script:<6} | {r.clients:>7} | {r.tps:>7.1f} | {r.pct(50):>6.0f} | "
               f"{r.pct(95):>6.0f} | {r.pct(99):>6.0f} | {r.errors:>6} | {rss} |")
+
+
+def print_by_text(results: list[LevelResult]) -> None:
+    """Which message of the mixed script costs what (1 client: no queueing)."""
+    ones = [r for r in results if r.script == "mixed" and r.clients == min(x.clients for x in results)]
+    if not ones:
+        return
+    print(f"\nmixed script, {ones[0].clients} client(s): p50 / p95 ms per message")
+    print("| message | " + " | ".join(r.target for r in ones) + " |")
+    print("|---|" + "---|" * len(ones))
+    for text in MIXED:
+        cells = " | ".join(f"{percentile(r.by_text.get(text, []), 50) * 1000:.0f} / "
+                           f"{percentile(r.by_text.get(text, []), 95) * 1000:.0f}" for r in ones)
+        print(f"| {text} | {cells} |")
 
 
 def print_long(results: list[LevelResult]) -> None:
@@ -505,6 +533,7 @@ def main(argv: list[str] | None = None) -> list[LevelResult]:
                 target.stop()
     print()
     print_table(results)
+    print_by_text(results)
     print_long(results)
     rows = verdicts(results, targets)
     print_verdicts(rows)
