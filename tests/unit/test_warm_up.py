@@ -55,3 +55,11 @@ def test_the_action_server_warms_up_before_it_serves(monkeypatch):
         assert calls == ["warm"]  # ran during start-up, before any request
         assert requests.get(base_url + "/health", timeout=10).status_code == 200
     assert calls == ["warm"]
+
+
+def test_warm_up_also_reads_the_dictionary_of_the_name_answers(kb):
+    from xiaoan.understanding import names
+
+    names._jieba_words.cache_clear()
+    action_server.warm_up()
+    assert names._jieba_words.cache_info().currsize == 1
