@@ -11,6 +11,9 @@ and binds to all interfaces unless ``SANIC_HOST`` is set. This module is a rasa-
   (``action_endpoint.headers``). ``/health`` stays open: it tells nothing;
 - builds the process's settings once when the server starts (:mod:`xiaoan.services`) and starts
   its background workers (:mod:`xiaoan.workers`);
+- warms the process up before it serves (issue 13): the knowledge-base index, the sentence
+  encoder and jieba's dictionary load when the server starts, not on the first citizen's question
+  (:func:`warm_up`; a failure is logged and the first question loads them instead);
 - binds the server to ``XIAOAN_ACTIONS_HOST`` (default 127.0.0.1): rasa-sdk reads ``SANIC_HOST``
   after the plugins ran, so the plugin sets it; a different ``SANIC_HOST`` is overridden with a
   warning (one bind-address setting per process).
@@ -66,6 +69,40 @@ def bind_host(environ: Optional[dict] = None) -> str:
     return host
 
 
+#: A question whose search touches everything a first answer needs (tokenizer, index, encoder).
+WARM_UP_QUERY = "个体户营业执照怎么办理"
+
+
+def warm_up(search=None) -> Optional[float]:
+    """Load the knowledge-base search of this process now: the database's published entries into
+    the index, the sentence encoder, jieba's dictionary (one search runs them all).
+
+    Args:
+        search: the search function (default the process's ``get_search_service().search``).
+
+    Returns:
+        The seconds it took, or None when it failed (logged; the first question loads instead).
+    """
+    import time
+
+    started = time.perf_counter()
+    try:
+        if search is None:
+            from xiaoan.kb.service import get_search_service
+
+            search = get_search_service().search
+        search(WARM_UP_QUERY, intent="ask_business_registration")
+        from xiaoan.understanding import names
+
+        names.preload()  # jieba's full dictionary for the name answers (3 s on the first name)
+    except Exception:  # noqa: BLE001 - a cold first answer is better than no action server
+        logger.exception("action server: the knowledge-base warm-up failed; the first question will load it")
+        return None
+    elapsed = time.perf_counter() - started
+    logger.info("action server: knowledge base warmed up in %.1f s", elapsed)
+    return elapsed
+
+
 class ActionServerGuard:
     """The rasa-sdk plugin: the shared-secret check and the bind address.
 
@@ -95,6 +132,12 @@ class ActionServerGuard:
             return response.json({"error": NOT_AUTHENTICATED, "reason": "NotAuthenticated"}, status=401)
 
         app.register_middleware(require_secret, "request")
+
+        async def warm_up_before_serving(app: Any, loop: Any) -> None:
+            # before the port opens, so /health answering means the first answer is warm
+            await loop.run_in_executor(None, warm_up)
+
+        app.register_listener(warm_up_before_serving, "before_server_start")
         logger.info("action server: every route but /health requires %s; binding to %s", ACTION_SECRET_HEADER, host)
         app.register_listener(_start_process, "before_server_start")
         app.register_listener(_stop_process, "after_server_stop")

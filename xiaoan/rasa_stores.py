@@ -16,12 +16,17 @@ production services by setting variables, without touching code or YAML:
 
 from __future__ import annotations
 
+import collections
+import copy
+import json
 import logging
-from typing import Any, Optional
+import threading
+from typing import Any, NamedTuple, Optional
 from urllib.parse import unquote, urlsplit
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -103,6 +108,199 @@ class ResumingTracker(DialogueStateTracker):
             self.trigger_followup_action(ACTION_LISTEN)
 
 
+#: Seconds an idle connection to the action server stays open for reuse: below the 5 s after
+#: which the action server (Sanic) closes it, so a connection is never reused as it closes.
+KEEPALIVE_S = 2.0
+
+
+class _Borrowed:
+    """`async with` over a shared aiohttp session that leaves it open."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return False
+
+
+def reuse_endpoint_connections() -> None:
+    """Make Rasa keep its connections to the action server open between calls (issue 13).
+
+    Rasa 3.6's `EndpointConfig.request` opens a new aiohttp session, so a new TCP connection,
+    for every custom action it runs, and closes it afterwards. This replaces
+    `EndpointConfig.session` so that each endpoint keeps one session per event loop, with the
+    same headers, authentication and timeout, whose idle connections are reused for
+    `KEEPALIVE_S`. Called once when Rasa creates its tracker store (this module is Rasa's only
+    entry point for the project's code).
+    """
+    import asyncio
+
+    import aiohttp
+    from rasa.utils import endpoints
+
+    if getattr(endpoints.EndpointConfig.session, "_xiaoan_shared", False):
+        return
+
+    def session(self: Any) -> _Borrowed:
+        loop = asyncio.get_running_loop()
+        cached = self.__dict__.get("_xiaoan_session")
+        if cached is None or cached[0] is not loop or cached[1].closed:
+            auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                    if self.basic_auth else None)
+            shared = aiohttp.ClientSession(
+                headers=self.headers, auth=auth,
+                timeout=aiohttp.ClientTimeout(total=endpoints.DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+            )
+            self.__dict__["_xiaoan_session"] = cached = (loop, shared)
+        return _Borrowed(cached[1])
+
+    session._xiaoan_shared = True  # type: ignore[attr-defined]
+    endpoints.EndpointConfig.session = session
+
+
+def validate_action_results_once() -> None:
+    """Make Rasa check the action server's answers with one prepared validator (issue 13).
+
+    Rasa 3.6's `RemoteAction._validate_action_result` calls `jsonschema.validate`, which first
+    validates Rasa's own (large, constant) response schema against the JSON-Schema metaschema,
+    on every custom action: a py-spy profile of the Rasa server under load showed 58 % of its
+    time there. This builds the validator once (the schema is still checked, once) and raises
+    the same `ValidationError` (the best match, with Rasa's explanation appended).
+    """
+    from jsonschema import validators
+    from jsonschema.exceptions import best_match
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    if getattr(RemoteAction._validate_action_result, "_xiaoan_cached", False):
+        return
+    cache: dict[str, Any] = {}
+
+    def _validate_action_result(self: Any, result: dict) -> bool:
+        validator = cache.get("validator")
+        if validator is None:
+            schema = RemoteAction.action_response_format_spec()
+            cls = validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = cache["validator"] = cls(schema)
+        error = best_match(validator.iter_errors(result))
+        if error is not None:
+            error.message += (
+                f". Failed to validate Action server response from API, "
+                f"make sure your response from the Action endpoint is valid. "
+                f"For more information about the format visit "
+                f"{DOCS_BASE_URL}/custom-actions"
+            )
+            raise error
+        return True
+
+    _validate_action_result._xiaoan_cached = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = _validate_action_result
+
+
+#: Rasa's Sanic apps (`rasa run --enable-api`, and without the API).
+RASA_APPS = ("rasa_server", "rasa_core_no_api")
+WARM_UP_TEXT = "个体户营业执照怎么办理"
+
+
+def _rasa_app() -> Any:
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    for name in RASA_APPS:
+        try:
+            return Sanic.get_app(name)
+        except SanicException:
+            continue
+    return None
+
+
+async def warm_up_rasa(app: Any, timeout: float = 900.0) -> Optional[float]:
+    """Run one message through the model as soon as the Rasa server has loaded it (issue 13).
+
+    TensorFlow builds the NLU and policy graphs on their first call, which made the first
+    citizen's answer after a start take seconds. The warm-up parses a question and predicts the
+    next action on a scratch tracker that is never stored. It starts while the server opens its
+    port and holds the event loop, so the first request waits for it rather than paying again.
+
+    Returns:
+        The seconds it took, or None when no model was loaded in time or it failed (logged).
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    agent = None
+    while time.monotonic() < deadline:
+        agent = getattr(app.ctx, "agent", None)
+        if agent is not None and agent.is_ready():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        return None
+    started = time.perf_counter()
+    try:
+        parse = await agent.parse_message(WARM_UP_TEXT)
+        tracker = DialogueStateTracker.from_events(
+            "xiaoan-warm-up",
+            [ActionExecuted(ACTION_LISTEN), UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
+            agent.domain.slots,
+        )
+        agent.processor.predict_next_with_tracker(tracker)
+    except Exception:  # noqa: BLE001 - a cold first answer is better than none
+        logger.exception("Rasa warm-up failed; the first message will load the model's graphs instead")
+        return None
+    elapsed = time.perf_counter() - started
+    logger.info("Rasa warmed up in %.1f s", elapsed)
+    return elapsed
+
+
+def schedule_rasa_warm_up() -> bool:
+    """Start `warm_up_rasa` when called inside a starting Rasa server (its tracker store is created
+    while the server loads the model); elsewhere (tests, the CLI) do nothing."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    app = _rasa_app()
+    if app is None:
+        return False
+    task = loop.create_task(warm_up_rasa(app))
+    app.ctx.xiaoan_warm_up = task  # keep a reference until it finishes
+    return True
+
+
+#: Conversations whose latest tracker each Rasa process keeps in memory (least recently used out).
+TRACKER_CACHE_SIZE = 1000
+
+
+class _CachedTracker(NamedTuple):
+    last_id: int            # the conversation's highest stored event id when this was cached
+    stored: int             # how many of `tracker.events` are stored (the latest session's rows)
+    tracker: DialogueStateTracker
+
+
+def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """An independent copy of a tracker in O(slots), not O(events).
+
+    Rasa's `tracker.copy()` replays every event. Events are never changed once logged, so the
+    copy shares them and copies only what `update` changes in place: the event list, the slots,
+    the active loop and the latest action (a slot's value is replaced, never changed in place).
+    """
+    clone = copy.copy(tracker)
+    clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
+    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}  # as Rasa's own init
+    clone.active_loop = copy.deepcopy(tracker.active_loop)
+    clone.latest_action = copy.copy(tracker.latest_action)
+    return clone
+
+
 class EnvSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL tracker store on `XIAOAN_TRACKER_STORE_URL` (SQLite file by default).
 
@@ -110,17 +308,140 @@ class EnvSQLTrackerStore(SQLTrackerStore):
     off by an action-server crash comes back as a `ResumingTracker`, so the citizen's next
     message first re-runs the submission, which finds the ticket by its idempotency key (or
     creates it, if the crash came before the commit) and tells the number.
+
+    A turn costs the same at turn 60 as at turn 1 (issue 13): Rasa's store reads and replays
+    every event of the session on each retrieve and counts them on each save. This store keeps
+    the latest tracker of recently active conversations in memory (`TRACKER_CACHE_SIZE`) with the
+    highest event id it has seen; a retrieve reads only that id (one indexed query) and, when no
+    other process wrote since, returns a copy (`snapshot`) without reading the events; a save
+    inserts only the new events. When another replica wrote in between, the ids differ and the
+    conversation is read in full, as Rasa does.
     """
 
     def __init__(self, domain=None, host: Optional[str] = None, event_broker=None, **kwargs: Any) -> None:
         from xiaoan.production_checks import enforce
 
         enforce("rasa")
+        reuse_endpoint_connections()
+        validate_action_results_once()
         url = tracker_store_url()
         if url.startswith("sqlite:///"):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        if url.startswith("sqlite"):
+            self._pool_sqlite(url)
+        self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
+        schedule_rasa_warm_up()
+
+    def _pool_sqlite(self, url: str) -> None:
+        """Rasa opens a new SQLite connection for every query (SQLAlchemy 1.4's NullPool) with the
+        default rollback journal (several fsyncs per commit). The embedded store keeps a few
+        connections open instead, in WAL mode with `synchronous=NORMAL` like the project database
+        (xiaoan/db.py): readers never block the writer, a process crash loses nothing (a power
+        cut may lose the latest turns)."""
+        from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import QueuePool
+
+        from xiaoan.db import _ensure_wal
+
+        self.engine.dispose()
+        engine = sa.create_engine(url, poolclass=QueuePool, pool_size=2, max_overflow=8,
+                                  connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("PRAGMA busy_timeout=30000")
+                _ensure_wal(cursor)
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
+
+        self.engine = engine
+        self.sessionmaker = sessionmaker(bind=engine)
+
+    # --- the cache -----------------------------------------------------------------------------
+
+    def _latest_id(self, session: Any, sender_id: str) -> Optional[int]:
+        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+
+    def _cached(self, sender_id: str, last_id: Optional[int]) -> Optional[_CachedTracker]:
+        with self._cache_lock:
+            entry = self._cache.get(sender_id)
+            if entry is None or last_id is None or entry.last_id != last_id:
+                return None
+            self._cache.move_to_end(sender_id)
+            return entry
+
+    def _remember(self, sender_id: str, last_id: Optional[int], stored: int, tracker: DialogueStateTracker) -> None:
+        if last_id is None:
+            return
+        with self._cache_lock:
+            self._cache[sender_id] = _CachedTracker(last_id, stored, snapshot(tracker))
+            self._cache.move_to_end(sender_id)
+            while len(self._cache) > TRACKER_CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def _forget(self, sender_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(sender_id, None)
+
+    # --- Rasa's interface ----------------------------------------------------------------------
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        if fetch_events_from_all_sessions:
+            return await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        with self.session_scope() as session:
+            last_id = self._latest_id(session, sender_id)
+        if last_id is None:
+            return None
+        entry = self._cached(sender_id, last_id)
+        if entry is not None:
+            return snapshot(entry.tracker)
+        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions=False)
+        if tracker is not None:
+            # rows written after `last_id` was read make the next look a miss: never stale
+            self._remember(sender_id, last_id, len(tracker.events), tracker)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the events of the tracker that are not stored yet (Rasa's `save`, without the count
+        of every stored event when this process knows it)."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        with self.session_scope() as session:
+            last_id = self._latest_id(session, sender_id)
+            entry = self._cached(sender_id, last_id)
+            if entry is not None and entry.stored <= len(tracker.events):
+                stored = entry.stored
+            else:
+                stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+            rows, new_session = [], False
+            for event in list(tracker.events)[stored:]:
+                new_session = new_session or isinstance(event, SessionStarted)
+                data = event.as_dict()
+                rows.append(self.SQLEvent(
+                    sender_id=sender_id,
+                    type_name=event.type_name,
+                    timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
+                    action_name=data.get("name"),
+                    data=json.dumps(data),
+                ))
+            session.add_all(rows)
+            session.flush()
+            new_last = rows[-1].id if rows else last_id
+            session.commit()
+        if new_session:
+            # Rasa reads a conversation from its latest SessionStarted on: the next retrieve reads
+            # the new session from the database, so the cache never holds more than Rasa would
+            self._forget(sender_id)
+        else:
+            self._remember(sender_id, new_last, len(tracker.events), tracker)
+        logger.debug("Tracker with sender_id '%s' stored to database", sender_id)
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""
