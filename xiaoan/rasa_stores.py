@@ -139,7 +139,9 @@ class EnvLockStore(LockStore):
     """A factory in the shape of a lock store: Redis when `XIAOAN_LOCK_STORE_URL` is set, else in-memory.
 
     Several Rasa replicas must share a Redis lock store, or two of them may process messages of
-    one conversation at the same time.
+    one conversation at the same time. The Redis store is `xiaoan.lock_store.AtomicRedisLockStore`
+    (Rasa OSS's `RedisLockStore` races between replicas); `XIAOAN_LOCK_STORE_KIND=rasa` selects
+    Rasa's own store instead (only to reproduce the race: bench/replicas_bench.py).
     """
 
     def __new__(cls, endpoint_config=None, **_: Any) -> LockStore:  # type: ignore[misc]
@@ -150,6 +152,10 @@ class EnvLockStore(LockStore):
         if parts.scheme not in ("redis", "rediss"):
             raise ValueError(f"XIAOAN_LOCK_STORE_URL must be a redis:// URL, got scheme {parts.scheme!r}")
         db = int(parts.path.strip("/") or 1)
+        if os.environ.get("XIAOAN_LOCK_STORE_KIND", "").strip().lower() != "rasa":
+            from xiaoan.lock_store import AtomicRedisLockStore
+
+            return AtomicRedisLockStore(parts._replace(path=f"/{db}").geturl(), key_prefix="xiaoan")
         return RedisLockStore(
             host=parts.hostname or "localhost",
             port=parts.port or 6379,

@@ -16,6 +16,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.conftest import service_unavailable
+from xiaoan.lock_store import AtomicRedisLockStore
 from xiaoan.rasa_stores import EnvEventBroker, EnvLockStore, EnvSQLTrackerStore
 
 AMQP_URL = os.environ.get("XIAOAN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
@@ -58,6 +59,12 @@ def test_lock_store_defaults_to_in_memory(monkeypatch):
     assert isinstance(EnvLockStore(endpoint_config=None), InMemoryLockStore)
 
 
+def test_lock_store_kind_rasa_selects_rasas_own_redis_store(monkeypatch):
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_KIND", "rasa")
+    assert isinstance(EnvLockStore(endpoint_config=None), RedisLockStore)
+
+
 def test_lock_store_rejects_a_non_redis_url(monkeypatch):
     monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", "http://127.0.0.1:6379")
     with pytest.raises(ValueError, match="redis://"):
@@ -68,7 +75,7 @@ def test_lock_store_rejects_a_non_redis_url(monkeypatch):
 def test_lock_store_on_redis_serialises_a_conversation(redis_url, monkeypatch):
     monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", redis_url)
     store = EnvLockStore(endpoint_config=None)
-    assert isinstance(store, RedisLockStore)
+    assert isinstance(store, AtomicRedisLockStore)  # race-free between replicas (tests/integration/test_lock_store.py)
     conversation = f"c-{uuid.uuid4().hex}"
 
     async def scenario() -> list[str]:

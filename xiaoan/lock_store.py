@@ -1,0 +1,244 @@
+"""A race-free Redis lock store for several Rasa replicas (Rasa's lock-store extension point).
+
+Rasa Open Source 3.6's `RedisLockStore` keeps a conversation's ticket lock as one JSON value and
+changes it by read-modify-write from Python (`get_lock` → `issue_ticket` → `save_lock`). Two
+replicas that take messages of the same conversation at the same moment both read the same
+value, both append "their" ticket and the second write erases the first: both believe they are
+first in line and process the conversation at the same time, and the SQL tracker store then
+drops the events of one of them (it appends only the events beyond the number already stored).
+`cleanup` has the same race and can delete a waiting replica's ticket.
+
+This store keeps Rasa's semantics (first come, first served per conversation; a ticket that is
+not renewed expires) but every change is one Lua script that Redis runs atomically:
+
+- one hash per conversation, ``<prefix>:lock2:<conversation id>``: field ``n`` the last ticket
+  issued (`HINCRBY`), fields ``t:<ticket>`` the ticket's lease deadline (Redis server time, ms);
+- a replica holds the lock while its ticket is the smallest live one; the holder and every
+  waiter renew their lease while they hold or wait (every ``lease / 3``), so a replica that is
+  killed loses its place within one lease (`XIAOAN_LOCK_LEASE_SECONDS`, default 15 s) instead
+  of blocking the conversation for Rasa's 60 s lock lifetime;
+- waiting is bounded by Rasa's `lock_lifetime` (60 s, `TICKET_LOCK_LIFETIME`), then `LockError`.
+
+When Redis cannot be reached the replica falls back to an in-process lock for that message
+(logged as an error; the outage is retried on every message): conversations go on during a
+Redis outage, serialised within each replica. Two messages of one conversation sent at the same
+moment to two different replicas during the outage are then not serialised — the router keeps a
+conversation on one replica (`xiaoan.router`, consistent hashing), so that needs a replica
+failover during a Redis outage. docs/deploy/replicas.md explains the choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncGenerator, Optional
+
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockError, LockStore
+
+logger = logging.getLogger(__name__)
+
+LEASE_ENV = "XIAOAN_LOCK_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 15.0
+POLL_SECONDS = 0.02
+"""How often a waiting replica asks whether its turn has come (Rasa's own store waits 1 s)."""
+MAX_POLL_SECONDS = 0.1
+
+# KEYS[1] the conversation's hash; ARGV[1] lease ms. Returns the new ticket.
+_ISSUE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HSET', KEYS[1], 't:' .. n, now + tonumber(ARGV[1]))
+redis.call('PEXPIRE', KEYS[1], 4 * tonumber(ARGV[1]) + 60000)
+return n
+"""
+
+# KEYS[1] the hash; ARGV[1] ticket, ARGV[2] lease ms. Drops expired tickets, renews this one.
+# Returns 1 = this ticket holds the lock, 0 = wait, -1 = this ticket expired (lost its place).
+_POLL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mine = tonumber(ARGV[1])
+local fields = redis.call('HGETALL', KEYS[1])
+local head = nil
+local alive = false
+for i = 1, #fields, 2 do
+  local f = fields[i]
+  if string.sub(f, 1, 2) == 't:' then
+    local ticket = tonumber(string.sub(f, 3))
+    if tonumber(fields[i + 1]) < now then
+      redis.call('HDEL', KEYS[1], f)
+    else
+      if ticket == mine then alive = true end
+      if head == nil or ticket < head then head = ticket end
+    end
+  end
+end
+if not alive then return -1 end
+redis.call('HSET', KEYS[1], 't:' .. mine, now + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], 4 * tonumber(ARGV[2]) + 60000)
+if head == mine then return 1 end
+return 0
+"""
+
+# KEYS[1] the hash; ARGV[1] ticket. Removes the ticket; the hash goes when no ticket is left.
+_RELEASE = """
+redis.call('HDEL', KEYS[1], 't:' .. ARGV[1])
+if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+def _unreachable() -> tuple:
+    import redis.exceptions
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+_UNREACHABLE = _unreachable()
+
+
+def lease_seconds() -> float:
+    """The lease of a ticket (`XIAOAN_LOCK_LEASE_SECONDS`, default 15 s, at least 1 s)."""
+    raw = (os.environ.get(LEASE_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{LEASE_ENV} must be a number of seconds, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{LEASE_ENV} must be at least 1 second, got {value}")
+    return value
+
+
+class AtomicRedisLockStore(LockStore):
+    """Per-conversation first-come-first-served locks in Redis, changed only by atomic scripts.
+
+    Args:
+        url: The Redis URL (``redis://host:port/db``).
+        key_prefix: Prefix of every key (``<prefix>:lock2:<conversation id>``).
+        lease: Seconds a ticket lives without renewal (default `lease_seconds()`).
+        fallback: Use an in-process lock when Redis cannot be reached (default True).
+    """
+
+    def __init__(self, url: str, key_prefix: str = "xiaoan", lease: Optional[float] = None,
+                 fallback: bool = True, socket_timeout: float = 2.0) -> None:
+        super().__init__()
+        self.url = url
+        self.key_prefix = key_prefix
+        self.lease = lease if lease is not None else lease_seconds()
+        self.fallback = fallback
+        self.socket_timeout = socket_timeout
+        self._clients: dict[int, Any] = {}
+        self._local = InMemoryLockStore()
+        self._redis_down_since: Optional[float] = None
+
+    # --- Redis access: one asyncio client per event loop (Sanic's, or a test's asyncio.run) ---
+    def _client(self):
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(id(loop))
+        if client is None or getattr(client, "_xiaoan_loop", None) is not loop:
+            client = aioredis.Redis.from_url(self.url, socket_timeout=self.socket_timeout,
+                                             socket_connect_timeout=self.socket_timeout)
+            client._xiaoan_loop = loop
+            client._xiaoan_scripts = {name: client.register_script(body) for name, body in
+                                      (("issue", _ISSUE), ("poll", _POLL), ("release", _RELEASE))}
+            self._clients[id(loop)] = client
+        return client
+
+    def key(self, conversation_id: str) -> str:
+        return f"{self.key_prefix}:lock2:{conversation_id}"
+
+    async def _run(self, script: str, conversation_id: str, *args: Any) -> int:
+        client = self._client()
+        return int(await client._xiaoan_scripts[script](keys=[self.key(conversation_id)], args=list(args)))
+
+    # --- the lock Rasa uses: `async with lock_store.lock(conversation_id): ...` ---
+    @asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
+        """Hold the conversation's lock; waits in line at most `lock_lifetime` seconds."""
+        lease_ms = int(self.lease * 1000)
+        ticket: Optional[int] = None
+        try:
+            ticket = await self._run("issue", conversation_id, lease_ms)
+            await self._wait_for_turn(conversation_id, ticket, lease_ms, lock_lifetime)
+        except _UNREACHABLE as exc:
+            if not self.fallback:
+                raise LockError(f"Redis lock store unreachable: {exc.__class__.__name__}") from exc
+            self._note_down(exc)
+            async with self._local.lock(conversation_id, lock_lifetime, min(wait_time_in_seconds, POLL_SECONDS)):
+                yield TicketLock(conversation_id)
+            return
+        except BaseException:
+            await self._release(conversation_id, ticket)
+            raise
+        if self._redis_down_since is not None:
+            logger.warning("Redis lock store reachable again after %.1f s", time.monotonic() - self._redis_down_since)
+            self._redis_down_since = None
+        heartbeat = asyncio.ensure_future(self._renew(conversation_id, ticket, lease_ms))
+        try:
+            yield TicketLock(conversation_id)
+        finally:
+            heartbeat.cancel()
+            await self._release(conversation_id, ticket)
+
+    async def _release(self, conversation_id: str, ticket: Optional[int]) -> None:
+        if ticket is None:
+            return
+        try:
+            await self._run("release", conversation_id, ticket)
+        except Exception as exc:  # noqa: BLE001 - the ticket expires with its lease anyway
+            logger.warning("could not release the lock of a conversation (%s); it expires in %.0f s",
+                           exc.__class__.__name__, self.lease)
+
+    async def _wait_for_turn(self, conversation_id: str, ticket: int, lease_ms: int, lock_lifetime: float) -> None:
+        deadline = time.monotonic() + max(float(lock_lifetime), self.lease)
+        pause = POLL_SECONDS
+        while True:
+            state = await self._run("poll", conversation_id, ticket, lease_ms)
+            if state == 1:
+                return
+            if state == -1:
+                raise LockError(f"Lock ticket of conversation '{conversation_id}' expired while waiting.")
+            if time.monotonic() > deadline:
+                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, MAX_POLL_SECONDS)
+
+    async def _renew(self, conversation_id: str, ticket: int, lease_ms: int) -> None:
+        """Keep the holder's lease alive while the message is processed."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                if await self._run("poll", conversation_id, ticket, lease_ms) != 1:
+                    logger.error("the lock of a conversation was lost while processing it (lease %.0f s "
+                                 "ran out: the replica stalled)", self.lease)
+                    return
+            except Exception as exc:  # noqa: BLE001 - try again at the next beat
+                logger.warning("could not renew a conversation lock: %s", exc.__class__.__name__)
+
+    def _note_down(self, exc: Exception) -> None:
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+        logger.error("Redis lock store unreachable (%s): this message is serialised by this replica only",
+                     exc.__class__.__name__)
+
+    # --- the rest of Rasa's LockStore interface (not used by Rasa's message handling) ---
+    def get_lock(self, conversation_id: str) -> Optional[TicketLock]:
+        return None
+
+    def save_lock(self, lock: TicketLock) -> None:
+        raise NotImplementedError("AtomicRedisLockStore changes locks only through lock()")
+
+    def delete_lock(self, conversation_id: str) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url, socket_timeout=self.socket_timeout).delete(self.key(conversation_id))
