@@ -120,6 +120,21 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        self._ping_before_use()
+
+    def _ping_before_use(self) -> None:
+        """Test pooled connections before use (server-based databases): after a PostgreSQL
+        restart a replica's pool holds dead connections, and without the ping the next message
+        of each one fails (docs/deploy/replicas.md, faults)."""
+        if self.engine.url.get_backend_name() == "sqlite":
+            return
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = create_engine(url, pool_pre_ping=True)
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""

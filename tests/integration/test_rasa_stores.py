@@ -184,3 +184,22 @@ def test_bad_event_queue_bounds_fail_before_connecting(monkeypatch):
     monkeypatch.setenv("XIAOAN_EVENT_QUEUE_MAX_LENGTH", "lots")
     with pytest.raises(ValueError, match="XIAOAN_EVENT_QUEUE_MAX_LENGTH"):
         asyncio.run(EnvEventBroker.from_endpoint_config(None))
+
+
+@pytest.mark.postgres
+def test_tracker_store_survives_dropped_connections(postgres_url, monkeypatch):
+    """What a PostgreSQL restart does to a replica's pool: every pooled connection is dead.
+    The store pings before use, so the next conversation turn works."""
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    _roundtrip(store)  # leaves a pooled connection
+    admin = create_engine(postgres_url, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        dropped = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    admin.dispose()
+    assert dropped >= 1
+    _roundtrip(store)
+    store.engine.dispose()
