@@ -428,6 +428,7 @@ class Sent:
     status: int = 0
     replies: list = field(default_factory=list)
     error: str = ""
+    sent_at: float = 0.0  # seconds since the load started
 
     @property
     def ok(self) -> bool:
@@ -451,9 +452,11 @@ async def _post(session, cluster: Cluster, sent: Sent) -> None:
         sent.error = exc.__class__.__name__
 
 
-async def _conversation(session, cluster: Cluster, index: int, tag: str, out: list, pause: float) -> None:
+async def _conversation(session, cluster: Cluster, index: int, tag: str, out: list, pause: float,
+                        spread: bool) -> None:
+    started = START[0]
     conversation = f"scale-{tag}-{index:03d}"
-    direct = index % 2 == 1
+    direct = spread and index % 2 == 1
     position = 0
     turn = 0
     for step, size in enumerate(STEPS):
@@ -463,24 +466,32 @@ async def _conversation(session, cluster: Cluster, index: int, tag: str, out: li
             batch.append(Sent(conversation, step, MESSAGES[position], target))
             position += 1
             turn += 1
+        for s in batch:
+            s.sent_at = time.monotonic() - started
         out.extend(batch)
         await asyncio.gather(*(_post(session, cluster, s) for s in batch))
         if pause:
             await asyncio.sleep(pause)
 
 
+START = [0.0]
+
+
 def run_load(cluster: Cluster, conversations: int = 50, tag: str = "", pause: float = 0.0,
-             during=None) -> list[Sent]:
-    """All conversations at once; `during(seconds_since_start)` is called in a thread (faults)."""
+             during=None, spread: bool = True) -> list[Sent]:
+    """All conversations at once; `during()` runs in a thread meanwhile (a fault). spread=False:
+    every conversation goes through the router (what citizens do); True: odd conversations go
+    straight to the replicas, alternating (the worst case for the lock store)."""
     import aiohttp
 
     tag = tag or uuid.uuid4().hex[:6]
     out: list[Sent] = []
 
     async def main() -> None:
+        START[0] = time.monotonic()
         timeout = aiohttp.ClientTimeout(total=180)
         async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
-            tasks = [_conversation(session, cluster, i, tag, out, pause) for i in range(conversations)]
+            tasks = [_conversation(session, cluster, i, tag, out, pause, spread) for i in range(conversations)]
             if during is not None:
                 fault = asyncio.get_running_loop().run_in_executor(None, during)
                 await asyncio.gather(*tasks, fault)
