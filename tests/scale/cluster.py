@@ -389,7 +389,10 @@ class Cluster:
             counts: dict[str, int] = {}
             try:
                 channel = await conn.channel()
-                queue = await channel.declare_queue(self.queue, passive=True)
+                try:
+                    queue = await channel.declare_queue(self.queue, passive=True)
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    return counts  # no replica ever published
                 while True:
                     message = await queue.get(no_ack=False, fail=False)
                     if message is None:

@@ -48,3 +48,21 @@ def test_fifty_conversations_of_twenty_messages_on_two_replicas(cluster):
     mismatched = {c: (len(stored.get(c, [])), published.get(c, 0)) for c in {s.conversation for s in sent}
                   if len(stored.get(c, [])) != published.get(c, 0)}
     assert mismatched == {}  # RabbitMQ got every stored event, once
+
+
+def test_citizens_chat_through_either_web_app(cluster):
+    """The web apps are interchangeable behind the router (signed-cookie sessions, one secret):
+    the page from one, the messages through the other, the answers from either replica."""
+    import re
+
+    for i in range(4):
+        browser = requests.Session()
+        page = browser.get(cluster.url("router") + "/", timeout=30)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+        for text in ("你好", "个体户营业执照怎么办"):
+            r = browser.post(cluster.url("router") + "/api/chat/message", json={"text": text},
+                             headers={"X-CSRFToken": token}, timeout=60)
+            assert r.status_code == 200, r.text
+            assert r.json()["messages"], text
+    stats = requests.get(cluster.url("router") + "/_router/stats", timeout=5).json()
+    assert all(b["requests"] >= 4 for b in stats["web"]), stats
