@@ -4,6 +4,7 @@
     python -m bench.replicas_bench --faults        # PostgreSQL restarted, Redis stopped, RabbitMQ
                                                    # stopped, a replica killed, a rolling restart
     python -m bench.replicas_bench --runs 3 --conversations 20
+    python -m bench.replicas_bench --runs 1 --faults   # both on one deployment
 
 One deployment is started and used for every run (a fresh set of conversations each time). A
 run is clean when the tracker store in PostgreSQL holds every answered message exactly once, in
@@ -115,7 +116,7 @@ def faults(cluster: Cluster, conversations: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=None, help="default 10 (0 with --faults)")
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--faults", action="store_true", help="the fault scenarios instead of the runs")
     parser.add_argument("--lock-store", default="", choices=("", "rasa"),
@@ -129,10 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cluster.start()
         print(f"deployment ready in {time.monotonic() - started:.0f} s (logs in {cluster.work})", flush=True)
+        n = args.runs if args.runs is not None else (0 if args.faults else 10)
+        if n:
+            runs(cluster, n, args.conversations)
         if args.faults:
             faults(cluster, min(args.conversations, 20))
-        else:
-            runs(cluster, args.runs, args.conversations)
     finally:
         cluster.stop()
 
