@@ -43,6 +43,9 @@ def test_fifty_conversations_of_twenty_messages_on_two_replicas(cluster):
     through_router = [b["requests"] for b in stats["rasa"]]
     assert min(through_router) > 0.2 * sum(through_router), stats  # the router spread conversations too
 
+    import time
+
+    time.sleep(3)  # Rasa publishes in background tasks
     stored = cluster.tracker_events()
     published = cluster.broker_events()
     mismatched = {c: (len(stored.get(c, [])), published.get(c, 0)) for c in {s.conversation for s in sent}
