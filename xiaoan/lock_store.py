@@ -15,11 +15,14 @@ not renewed expires) but every change is one Lua script that Redis runs atomical
   issued (`HINCRBY`), fields ``t:<ticket>`` the ticket's lease deadline (Redis server time, ms);
 - a replica holds the lock while its ticket is the smallest live one; the holder and every
   waiter renew their lease while they hold or wait (every ``lease / 3``), so a replica that is
-  killed loses its place within one lease (`XIAOAN_LOCK_LEASE_SECONDS`, default 15 s) instead
-  of blocking the conversation for Rasa's 60 s lock lifetime;
-- waiting is bounded by Rasa's `lock_lifetime` (60 s, `TICKET_LOCK_LIFETIME`), then `LockError`.
+  killed loses its place within one lease (`XIAOAN_LOCK_LEASE_SECONDS`, default 60 s, Rasa's
+  lock lifetime) while a message that takes long is never overtaken. The lease must stay well
+  above the longest stall of a replica's event loop: on an overloaded machine (load 14 on 2
+  cores) renewals were seen to be 15 s late;
+- waiting is bounded by Rasa's `lock_lifetime` (60 s, `TICKET_LOCK_LIFETIME`) plus one lease,
+  then `LockError`; a Redis call that times out is retried, never taken for an outage.
 
-When Redis cannot be reached the replica falls back to an in-process lock for that message
+When Redis refuses connections the replica falls back to an in-process lock for that message
 (logged as an error; the outage is retried on every message): conversations go on during a
 Redis outage, serialised within each replica. Two messages of one conversation sent at the same
 moment to two different replicas during the outage are then not serialised — the router keeps a
@@ -42,7 +45,7 @@ from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockError, Lo
 logger = logging.getLogger(__name__)
 
 LEASE_ENV = "XIAOAN_LOCK_LEASE_SECONDS"
-DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_LEASE_SECONDS = 60.0
 POLL_SECONDS = 0.02
 """How often a waiting replica asks whether its turn has come (Rasa's own store waits 1 s)."""
 MAX_POLL_SECONDS = 0.1
@@ -94,9 +97,10 @@ return 1
 
 
 def _unreachable() -> tuple:
+    """Redis is down (refused or reset), as opposed to slow (`redis.exceptions.TimeoutError`)."""
     import redis.exceptions
 
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+    return (redis.exceptions.ConnectionError, ConnectionError)
 
 
 _UNREACHABLE = _unreachable()
@@ -127,7 +131,7 @@ class AtomicRedisLockStore(LockStore):
     """
 
     def __init__(self, url: str, key_prefix: str = "xiaoan", lease: Optional[float] = None,
-                 fallback: bool = True, socket_timeout: float = 2.0) -> None:
+                 fallback: bool = True, socket_timeout: float = 10.0) -> None:
         super().__init__()
         self.url = url
         self.key_prefix = key_prefix
@@ -157,8 +161,18 @@ class AtomicRedisLockStore(LockStore):
         return f"{self.key_prefix}:lock2:{conversation_id}"
 
     async def _run(self, script: str, conversation_id: str, *args: Any) -> int:
+        """Run one script; a timeout (a slow Redis or a starved event loop) is retried, up to 3 times."""
+        import redis.exceptions
+
         client = self._client()
-        return int(await client._xiaoan_scripts[script](keys=[self.key(conversation_id)], args=list(args)))
+        for attempt in range(3):
+            try:
+                return int(await client._xiaoan_scripts[script](keys=[self.key(conversation_id)], args=list(args)))
+            except redis.exceptions.TimeoutError:
+                if attempt == 2:
+                    raise
+                logger.warning("Redis lock store slow (timeout); trying again")
+        raise AssertionError("unreachable")
 
     # --- the lock Rasa uses: `async with lock_store.lock(conversation_id): ...` ---
     @asynccontextmanager
@@ -200,7 +214,7 @@ class AtomicRedisLockStore(LockStore):
                            exc.__class__.__name__, self.lease)
 
     async def _wait_for_turn(self, conversation_id: str, ticket: int, lease_ms: int, lock_lifetime: float) -> None:
-        deadline = time.monotonic() + max(float(lock_lifetime), self.lease)
+        deadline = time.monotonic() + float(lock_lifetime) + self.lease
         pause = POLL_SECONDS
         while True:
             state = await self._run("poll", conversation_id, ticket, lease_ms)
@@ -220,7 +234,7 @@ class AtomicRedisLockStore(LockStore):
             try:
                 if await self._run("poll", conversation_id, ticket, lease_ms) != 1:
                     logger.error("the lock of a conversation was lost while processing it (lease %.0f s "
-                                 "ran out: the replica stalled)", self.lease)
+                                 "ran out: the replica stalled; raise XIAOAN_LOCK_LEASE_SECONDS)", self.lease)
                     return
             except Exception as exc:  # noqa: BLE001 - try again at the next beat
                 logger.warning("could not renew a conversation lock: %s", exc.__class__.__name__)

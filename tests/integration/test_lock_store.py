@@ -165,7 +165,7 @@ def test_a_lost_waiting_ticket_raises_instead_of_entering(redis_url):
 
     async def scenario() -> None:
         async with store.lock("c"):
-            async with store.lock("c", lock_lifetime=1.5):  # waits behind itself until its limit
+            async with store.lock("c", lock_lifetime=0.5):  # waits behind itself until its limit
                 pass
 
     with pytest.raises(LockError):
@@ -212,3 +212,5 @@ def test_lease_setting_is_checked(monkeypatch):
         lease_seconds()
     monkeypatch.setenv("XIAOAN_LOCK_LEASE_SECONDS", "20")
     assert lease_seconds() == 20
+    monkeypatch.delenv("XIAOAN_LOCK_LEASE_SECONDS")
+    assert lease_seconds() == 60  # Rasa's lock lifetime: a stalled replica must not lose its turn

@@ -178,6 +178,10 @@ class Cluster:
             "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),
             "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),
             "XIAOAN_TRUSTED_PROXY_HOPS": "1",
+            # Rasa keeps connections to the action server open (aiohttp, 15 s); Sanic closes idle
+            # ones after 5 s, and a request sent on a connection being closed fails ("Cannot
+            # write to closing transport"): the server must keep them longer than the client
+            "SANIC_KEEP_ALIVE_TIMEOUT": "75",
             "SANIC_HOST": "127.0.0.1", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONUNBUFFERED": "1", "RASA_TELEMETRY_ENABLED": "false",
         })
