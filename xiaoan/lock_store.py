@@ -107,7 +107,7 @@ _UNREACHABLE = _unreachable()
 
 
 def lease_seconds() -> float:
-    """The lease of a ticket (`XIAOAN_LOCK_LEASE_SECONDS`, default 15 s, at least 1 s)."""
+    """The lease of a ticket (`XIAOAN_LOCK_LEASE_SECONDS`, default 60 s, at least 1 s)."""
     raw = (os.environ.get(LEASE_ENV) or "").strip()
     if not raw:
         return DEFAULT_LEASE_SECONDS
