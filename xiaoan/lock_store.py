@@ -14,11 +14,11 @@ not renewed expires) but every change is one Lua script that Redis runs atomical
 - one hash per conversation, ``<prefix>:lock2:<conversation id>``: field ``n`` the last ticket
   issued (`HINCRBY`), fields ``t:<ticket>`` the ticket's lease deadline (Redis server time, ms);
 - a replica holds the lock while its ticket is the smallest live one; the holder and every
-  waiter renew their lease while they hold or wait (every ``lease / 3``), so a replica that is
+  waiter renew their lease while they hold or wait (a thread of the replica, every
+  ``min(lease / 4, 5 s)``: the event loop may be busy with the model), so a replica that is
   killed loses its place within one lease (`XIAOAN_LOCK_LEASE_SECONDS`, default 60 s, Rasa's
-  lock lifetime) while a message that takes long is never overtaken. The lease must stay well
-  above the longest stall of a replica's event loop: on an overloaded machine (load 14 on 2
-  cores) renewals were seen to be 15 s late;
+  lock lifetime) while a message that takes long is never overtaken. Renewals from the event
+  loop were seen to be more than 15 s late on an overloaded machine (load 14 on 2 cores);
 - waiting is bounded by Rasa's `lock_lifetime` (60 s, `TICKET_LOCK_LIFETIME`) plus one lease,
   then `LockError`; a Redis call that times out is retried, never taken for an outage.
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Optional
@@ -96,6 +97,62 @@ return 1
 """
 
 
+# KEYS[1] the hash; ARGV[1] ticket, ARGV[2] lease ms. Extends a live ticket; 0 when it is gone.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('HEXISTS', KEYS[1], 't:' .. ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 't:' .. ARGV[1], now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], 4 * tonumber(ARGV[2]) + 60000)
+  return 1
+end
+return 0
+"""
+
+
+class _Renewer(threading.Thread):
+    """Renews every ticket this process holds or waits with, from a thread of its own.
+
+    Renewing from the event loop is not enough: Rasa runs the model inside the loop, and on an
+    overloaded machine a renewal scheduled there came more than 15 s late (docs/deploy/replicas.md).
+    """
+
+    def __init__(self, url: str, lease: float, socket_timeout: float) -> None:
+        super().__init__(name="xiaoan-lock-renewer", daemon=True)
+        self.url, self.lease, self.socket_timeout = url, lease, socket_timeout
+        self.tickets: set[tuple[str, int]] = set()
+        self.guard = threading.Lock()
+
+    def add(self, key: str, ticket: int) -> None:
+        with self.guard:
+            self.tickets.add((key, ticket))
+
+    def remove(self, key: str, ticket: int) -> None:
+        with self.guard:
+            self.tickets.discard((key, ticket))
+
+    def run(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=self.socket_timeout,
+                                      socket_connect_timeout=self.socket_timeout)
+        renew = client.register_script(_RENEW)
+        lease_ms = int(self.lease * 1000)
+        while True:
+            time.sleep(min(self.lease / 4, 5.0))
+            with self.guard:
+                tickets = list(self.tickets)
+            for key, ticket in tickets:
+                try:
+                    if not renew(keys=[key], args=[ticket, lease_ms]):
+                        self.remove(key, ticket)
+                        logger.error("a conversation lock ticket expired before it was renewed (lease %.0f s)",
+                                     self.lease)
+                except Exception as exc:  # noqa: BLE001 - Redis down: the lock store falls back
+                    logger.warning("could not renew a conversation lock: %s", exc.__class__.__name__)
+                    break
+
+
 def _unreachable() -> tuple:
     """Redis is down (refused or reset), as opposed to slow (`redis.exceptions.TimeoutError`)."""
     import redis.exceptions
@@ -141,6 +198,14 @@ class AtomicRedisLockStore(LockStore):
         self._clients: dict[int, Any] = {}
         self._local = InMemoryLockStore()
         self._redis_down_since: Optional[float] = None
+        self._renewer: Optional[_Renewer] = None
+
+    @property
+    def renewer(self) -> _Renewer:
+        if self._renewer is None or not self._renewer.is_alive():
+            self._renewer = _Renewer(self.url, self.lease, self.socket_timeout)
+            self._renewer.start()
+        return self._renewer
 
     # --- Redis access: one asyncio client per event loop (Sanic's, or a test's asyncio.run) ---
     def _client(self):
@@ -181,8 +246,10 @@ class AtomicRedisLockStore(LockStore):
         """Hold the conversation's lock; waits in line at most `lock_lifetime` seconds."""
         lease_ms = int(self.lease * 1000)
         ticket: Optional[int] = None
+        key = self.key(conversation_id)
         try:
             ticket = await self._run("issue", conversation_id, lease_ms)
+            self.renewer.add(key, ticket)
             await self._wait_for_turn(conversation_id, ticket, lease_ms, lock_lifetime)
         except _UNREACHABLE as exc:
             if not self.fallback:
@@ -197,16 +264,15 @@ class AtomicRedisLockStore(LockStore):
         if self._redis_down_since is not None:
             logger.warning("Redis lock store reachable again after %.1f s", time.monotonic() - self._redis_down_since)
             self._redis_down_since = None
-        heartbeat = asyncio.ensure_future(self._renew(conversation_id, ticket, lease_ms))
         try:
             yield TicketLock(conversation_id)
         finally:
-            heartbeat.cancel()
             await self._release(conversation_id, ticket)
 
     async def _release(self, conversation_id: str, ticket: Optional[int]) -> None:
         if ticket is None:
             return
+        self.renewer.remove(self.key(conversation_id), ticket)
         try:
             await self._run("release", conversation_id, ticket)
         except Exception as exc:  # noqa: BLE001 - the ticket expires with its lease anyway
@@ -226,18 +292,6 @@ class AtomicRedisLockStore(LockStore):
                 raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, MAX_POLL_SECONDS)
-
-    async def _renew(self, conversation_id: str, ticket: int, lease_ms: int) -> None:
-        """Keep the holder's lease alive while the message is processed."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            try:
-                if await self._run("poll", conversation_id, ticket, lease_ms) != 1:
-                    logger.error("the lock of a conversation was lost while processing it (lease %.0f s "
-                                 "ran out: the replica stalled; raise XIAOAN_LOCK_LEASE_SECONDS)", self.lease)
-                    return
-            except Exception as exc:  # noqa: BLE001 - try again at the next beat
-                logger.warning("could not renew a conversation lock: %s", exc.__class__.__name__)
 
     def _note_down(self, exc: Exception) -> None:
         if self._redis_down_since is None:

@@ -214,3 +214,22 @@ def test_lease_setting_is_checked(monkeypatch):
     assert lease_seconds() == 20
     monkeypatch.delenv("XIAOAN_LOCK_LEASE_SECONDS")
     assert lease_seconds() == 60  # Rasa's lock lifetime: a stalled replica must not lose its turn
+
+
+def test_a_busy_event_loop_does_not_lose_the_lock(redis_url):
+    """Rasa runs the model in the event loop; on an overloaded machine the loop stalls. The
+    tickets are renewed from a thread, so a holder whose loop is stuck for longer than the
+    lease keeps its turn and a second replica still waits."""
+    import time
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    holder = AtomicRedisLockStore(redis_url, key_prefix=prefix, lease=1, fallback=False)
+    other = AtomicRedisLockStore(redis_url, key_prefix=prefix, lease=1, fallback=False)
+
+    async def scenario() -> int:
+        async with holder.lock("c"):
+            time.sleep(3)  # the loop is stuck (synchronous work) for three leases
+            ticket = await other._run("issue", "c", 1000)
+            return await other._run("poll", "c", ticket, 1000)
+
+    assert asyncio.run(scenario()) == 0  # the other replica must wait: the holder's ticket is alive
