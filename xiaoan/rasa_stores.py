@@ -136,6 +136,31 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         self.engine = create_engine(url, pool_pre_ping=True)
         self.sessionmaker = sessionmaker(bind=self.engine)
 
+    #: Attempts and pause (s) of `save` when the database connection is lost (PostgreSQL restarted).
+    SAVE_ATTEMPTS, SAVE_PAUSE = 6, 0.5
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's save, tried again when the connection to the database was lost meanwhile.
+
+        A PostgreSQL restart in the middle of a turn otherwise drops the turn from the tracker
+        store although the citizen already got the answer. Saving again is safe: Rasa writes
+        only the events beyond the number already stored (the event broker may get a turn's
+        events twice).
+        """
+        import asyncio
+
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(1, self.SAVE_ATTEMPTS + 1):
+            try:
+                return await super().save(tracker)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == self.SAVE_ATTEMPTS:
+                    raise
+                logger.warning("conversation %s: database connection lost while saving (%s); trying again",
+                               tracker.sender_id, exc.__class__.__name__)
+                await asyncio.sleep(self.SAVE_PAUSE * attempt)
+
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""
         tracker = await super().retrieve(sender_id)

@@ -203,3 +203,36 @@ def test_tracker_store_survives_dropped_connections(postgres_url, monkeypatch):
     assert dropped >= 1
     _roundtrip(store)
     store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_save_cut_off_by_a_database_restart_is_saved_again(postgres_url, monkeypatch):
+    """The connection dies in the middle of saving a turn (PostgreSQL restarted): the turn is
+    saved on the next attempt, once."""
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    store.SAVE_PAUSE = 0.01
+    real_commit = None
+    failures = []
+
+    def failing_sessionmaker(original=store.sessionmaker):
+        session = original()
+        nonlocal real_commit
+        real_commit = session.commit
+
+        def commit():
+            if not failures:
+                failures.append(1)
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"),
+                                       connection_invalidated=True)
+            return real_commit()
+
+        session.commit = commit
+        return session
+
+    store.sessionmaker = failing_sessionmaker
+    _roundtrip(store)  # would raise without the retry
+    assert failures == [1]
+    store.engine.dispose()
