@@ -22,9 +22,10 @@ not renewed expires) but every change is one Lua script that Redis runs atomical
 - waiting is bounded by Rasa's `lock_lifetime` (60 s, `TICKET_LOCK_LIFETIME`) plus one lease,
   then `LockError`; a Redis call that times out is retried, never taken for an outage.
 
-When Redis refuses connections the replica falls back to an in-process lock for that message
-(logged as an error; the outage is retried on every message): conversations go on during a
-Redis outage, serialised within each replica. Two messages of one conversation sent at the same
+Within a replica the messages of a conversation first queue on an in-process lock, then on
+Redis. When Redis refuses connections the replica goes on with the in-process lock alone for
+that message (logged as an error; Redis is tried again on every message): conversations go on
+during a Redis outage, serialised within each replica. Two messages of one conversation sent at the same
 moment to two different replicas during the outage are then not serialised — the router keeps a
 conversation on one replica (`xiaoan.router`, consistent hashing), so that needs a replica
 failover during a Redis outage. docs/deploy/replicas.md explains the choice.
@@ -41,7 +42,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Optional
 
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockError, LockStore
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class AtomicRedisLockStore(LockStore):
         self.fallback = fallback
         self.socket_timeout = socket_timeout
         self._clients: dict[int, Any] = {}
-        self._local = InMemoryLockStore()
+        self._local_locks: dict[str, list] = {}
         self._redis_down_since: Optional[float] = None
         self._renewer: Optional[_Renewer] = None
 
@@ -244,30 +245,55 @@ class AtomicRedisLockStore(LockStore):
     async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
         """Hold the conversation's lock; waits in line at most `lock_lifetime` seconds."""
-        lease_ms = int(self.lease * 1000)
-        ticket: Optional[int] = None
-        key = self.key(conversation_id)
-        try:
-            ticket = await self._run("issue", conversation_id, lease_ms)
-            self.renewer.add(key, ticket)
-            await self._wait_for_turn(conversation_id, ticket, lease_ms, lock_lifetime)
-        except _UNREACHABLE as exc:
-            if not self.fallback:
-                raise LockError(f"Redis lock store unreachable: {exc.__class__.__name__}") from exc
-            self._note_down(exc)
-            async with self._local.lock(conversation_id, lock_lifetime, min(wait_time_in_seconds, POLL_SECONDS)):
+        async with self._in_process(conversation_id, float(lock_lifetime) + self.lease):
+            lease_ms = int(self.lease * 1000)
+            ticket: Optional[int] = None
+            key = self.key(conversation_id)
+            try:
+                ticket = await self._run("issue", conversation_id, lease_ms)
+                self.renewer.add(key, ticket)
+                await self._wait_for_turn(conversation_id, ticket, lease_ms, lock_lifetime)
+            except _UNREACHABLE as exc:
+                await self._release(conversation_id, ticket)
+                if not self.fallback:
+                    raise LockError(f"Redis lock store unreachable: {exc.__class__.__name__}") from exc
+                self._note_down(exc)
+                yield TicketLock(conversation_id)  # serialised by the in-process lock only
+                return
+            except BaseException:
+                await self._release(conversation_id, ticket)
+                raise
+            if self._redis_down_since is not None:
+                logger.warning("Redis lock store reachable again after %.1f s",
+                               time.monotonic() - self._redis_down_since)
+                self._redis_down_since = None
+            try:
                 yield TicketLock(conversation_id)
-            return
-        except BaseException:
-            await self._release(conversation_id, ticket)
-            raise
-        if self._redis_down_since is not None:
-            logger.warning("Redis lock store reachable again after %.1f s", time.monotonic() - self._redis_down_since)
-            self._redis_down_since = None
+            finally:
+                await self._release(conversation_id, ticket)
+
+    @asynccontextmanager
+    async def _in_process(self, conversation_id: str, limit: float) -> AsyncGenerator[None, None]:
+        """One message of a conversation at a time within this replica (asyncio.Lock: first come,
+        first served), before Redis is asked: so a message that falls back during a Redis outage
+        never runs beside one of the same replica that still holds the Redis lock."""
+        entry = self._local_locks.get(conversation_id)
+        if entry is None:
+            entry = self._local_locks[conversation_id] = [asyncio.Lock(), 0]
+        entry[1] += 1
         try:
-            yield TicketLock(conversation_id)
+            try:
+                await asyncio.wait_for(entry[0].acquire(), timeout=limit)
+            except asyncio.TimeoutError:
+                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.") from None
+            try:
+                yield
+            finally:
+                entry[0].release()
         finally:
-            await self._release(conversation_id, ticket)
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._local_locks.pop(conversation_id, None)
 
     async def _release(self, conversation_id: str, ticket: Optional[int]) -> None:
         if ticket is None:
