@@ -92,6 +92,7 @@ class Settings:
     tracker_store_url: str | None = None
     """None: the SQLite file `var/rasa_tracker.db` (`xiaoan.rasa_stores.tracker_store_url`)."""
     lock_store_url: str | None = None
+    lock_store_kind: str = ""  # "rasa": Rasa's own RedisLockStore (only to reproduce its race)
     event_broker_url: str | None = None
     event_broker_queue: str = "xiaoan_events"
     event_queue_max_length: str | None = None
@@ -118,6 +119,7 @@ class Settings:
             outbox_mode=(env("XIAOAN_OUTBOX_MODE") or "").strip().lower() or "worker",
             tracker_store_url=env("XIAOAN_TRACKER_STORE_URL") or None,
             lock_store_url=env("XIAOAN_LOCK_STORE_URL") or None,
+            lock_store_kind=(env("XIAOAN_LOCK_STORE_KIND") or "").strip().lower(),
             event_broker_url=env("XIAOAN_EVENT_BROKER_URL") or None,
             event_broker_queue=env("XIAOAN_EVENT_BROKER_QUEUE", "xiaoan_events"),
             event_queue_max_length=env("XIAOAN_EVENT_QUEUE_MAX_LENGTH"),

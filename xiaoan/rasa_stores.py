@@ -331,6 +331,8 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
         if url.startswith("sqlite"):
             self._pool_sqlite(url)
+        else:
+            self._ping_before_use()
         self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         schedule_rasa_warm_up()
@@ -407,7 +409,7 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             self._remember(sender_id, last_id, len(tracker.events), tracker)
         return tracker
 
-    async def save(self, tracker: DialogueStateTracker) -> None:
+    async def _save_once(self, tracker: DialogueStateTracker) -> None:
         """Store the events of the tracker that are not stored yet (Rasa's `save`, without the count
         of every stored event when this process knows it)."""
         await self.stream_events(tracker)
@@ -443,6 +445,45 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             self._remember(sender_id, new_last, len(tracker.events), tracker)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)
 
+    def _ping_before_use(self) -> None:
+        """Test pooled connections before use (server-based databases): after a PostgreSQL
+        restart a replica's pool holds dead connections, and without the ping the next message
+        of each one fails (docs/deploy/replicas.md, faults)."""
+        if self.engine.url.get_backend_name() == "sqlite":
+            return
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = create_engine(url, pool_pre_ping=True)
+        self.sessionmaker = sessionmaker(bind=self.engine)
+
+    #: Attempts and pause (s) of `save` when the database connection is lost (PostgreSQL restarted).
+    SAVE_ATTEMPTS, SAVE_PAUSE = 6, 0.5
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's save, tried again when the connection to the database was lost meanwhile.
+
+        A PostgreSQL restart in the middle of a turn otherwise drops the turn from the tracker
+        store although the citizen already got the answer. Saving again is safe: Rasa writes
+        only the events beyond the number already stored (the event broker may get a turn's
+        events twice).
+        """
+        import asyncio
+
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(1, self.SAVE_ATTEMPTS + 1):
+            try:
+                return await self._save_once(tracker)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == self.SAVE_ATTEMPTS:
+                    raise
+                logger.warning("conversation %s: database connection lost while saving (%s); trying again",
+                               tracker.sender_id, exc.__class__.__name__)
+                await asyncio.sleep(self.SAVE_PAUSE * attempt)
+
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         """The conversation's tracker; a `ResumingTracker` after an interrupted ticket submission."""
         tracker = await super().retrieve(sender_id)
@@ -461,17 +502,24 @@ class EnvLockStore(LockStore):
     """A factory in the shape of a lock store: Redis when `XIAOAN_LOCK_STORE_URL` is set, else in-memory.
 
     Several Rasa replicas must share a Redis lock store, or two of them may process messages of
-    one conversation at the same time.
+    one conversation at the same time. The Redis store is `xiaoan.lock_store.AtomicRedisLockStore`
+    (Rasa OSS's `RedisLockStore` races between replicas); `XIAOAN_LOCK_STORE_KIND=rasa` selects
+    Rasa's own store instead (only to reproduce the race: bench/replicas_bench.py).
     """
 
     def __new__(cls, endpoint_config=None, **_: Any) -> LockStore:  # type: ignore[misc]
-        url = services.settings().lock_store_url
+        settings = services.settings()
+        url = settings.lock_store_url
         if not url:
             return InMemoryLockStore()
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss"):
             raise ValueError(f"XIAOAN_LOCK_STORE_URL must be a redis:// URL, got scheme {parts.scheme!r}")
         db = int(parts.path.strip("/") or 1)
+        if settings.lock_store_kind != "rasa":
+            from xiaoan.lock_store import AtomicRedisLockStore
+
+            return AtomicRedisLockStore(parts._replace(path=f"/{db}").geturl(), key_prefix="xiaoan")
         return RedisLockStore(
             host=parts.hostname or "localhost",
             port=parts.port or 6379,

@@ -16,6 +16,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.conftest import service_unavailable
+from xiaoan.lock_store import AtomicRedisLockStore
 from xiaoan.rasa_stores import EnvEventBroker, EnvLockStore, EnvSQLTrackerStore
 
 AMQP_URL = os.environ.get("XIAOAN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
@@ -58,6 +59,12 @@ def test_lock_store_defaults_to_in_memory(monkeypatch):
     assert isinstance(EnvLockStore(endpoint_config=None), InMemoryLockStore)
 
 
+def test_lock_store_kind_rasa_selects_rasas_own_redis_store(monkeypatch):
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("XIAOAN_LOCK_STORE_KIND", "rasa")
+    assert isinstance(EnvLockStore(endpoint_config=None), RedisLockStore)
+
+
 def test_lock_store_rejects_a_non_redis_url(monkeypatch):
     monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", "http://127.0.0.1:6379")
     with pytest.raises(ValueError, match="redis://"):
@@ -68,7 +75,7 @@ def test_lock_store_rejects_a_non_redis_url(monkeypatch):
 def test_lock_store_on_redis_serialises_a_conversation(redis_url, monkeypatch):
     monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", redis_url)
     store = EnvLockStore(endpoint_config=None)
-    assert isinstance(store, RedisLockStore)
+    assert isinstance(store, AtomicRedisLockStore)  # race-free between replicas (tests/integration/test_lock_store.py)
     conversation = f"c-{uuid.uuid4().hex}"
 
     async def scenario() -> list[str]:
@@ -177,3 +184,55 @@ def test_bad_event_queue_bounds_fail_before_connecting(monkeypatch):
     monkeypatch.setenv("XIAOAN_EVENT_QUEUE_MAX_LENGTH", "lots")
     with pytest.raises(ValueError, match="XIAOAN_EVENT_QUEUE_MAX_LENGTH"):
         asyncio.run(EnvEventBroker.from_endpoint_config(None))
+
+
+@pytest.mark.postgres
+def test_tracker_store_survives_dropped_connections(postgres_url, monkeypatch):
+    """What a PostgreSQL restart does to a replica's pool: every pooled connection is dead.
+    The store pings before use, so the next conversation turn works."""
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    _roundtrip(store)  # leaves a pooled connection
+    admin = create_engine(postgres_url, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        dropped = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    admin.dispose()
+    assert dropped >= 1
+    _roundtrip(store)
+    store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_save_cut_off_by_a_database_restart_is_saved_again(postgres_url, monkeypatch):
+    """The connection dies in the middle of saving a turn (PostgreSQL restarted): the turn is
+    saved on the next attempt, once."""
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    store.SAVE_PAUSE = 0.01
+    real_commit = None
+    failures = []
+
+    def failing_sessionmaker(original=store.sessionmaker):
+        session = original()
+        nonlocal real_commit
+        real_commit = session.commit
+
+        def commit():
+            if not failures:
+                failures.append(1)
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"),
+                                       connection_invalidated=True)
+            return real_commit()
+
+        session.commit = commit
+        return session
+
+    store.sessionmaker = failing_sessionmaker
+    _roundtrip(store)  # would raise without the retry
+    assert failures == [1]
+    store.engine.dispose()
