@@ -211,3 +211,28 @@ def test_run_sealed_prints_dev_misses_but_never_the_sealed_questions(tmp_path, c
     assert "### Development set (2 topic questions, 1 off-topic" in out
     assert "个体户营业执照怎么办理" in out and "consumer.invoice" in out
     assert "红烧肉" not in out  # refused, as expected: not a miss
+
+
+def test_finer_entries_map_existing_entries_onto_contract_topics():
+    from bench.kb_bench import load_finer
+    from tests.unit.test_kb_sealed import CONTRACT_TOPICS
+
+    finer = load_finer()
+    ids = {e.id for e in read_dir().entries}
+    assert finer and set(finer) <= ids - set(CONTRACT_TOPICS)  # a contract topic is never "finer"
+    assert set(finer.values()) <= set(CONTRACT_TOPICS)
+
+
+def test_a_finer_entry_counts_as_right_only_in_the_lenient_figures():
+    from bench.kb_bench import score_sealed
+
+    items = [{"q": q, "expect": "redirect.other-departments", "other_city": False} for q in "abc"]
+    results = [
+        [{"id": "redirect.courier", "confident": True}],       # finer: right only when lenient
+        [{"id": "redirect.labour", "confident": True}],        # a sibling: wrong either way
+        [{"id": "redirect.other-departments", "confident": True}],
+    ]
+    s = score_sealed(items, results, {"redirect.courier": "redirect.other-departments"})
+    assert (s.answered_right, s.answered_wrong) == (1 / 3, 2 / 3)
+    assert (s.answered_right_finer, s.answered_wrong_finer) == (2 / 3, 1 / 3)
+    assert score_sealed(items, results).answered_right_finer == 1 / 3
