@@ -483,7 +483,8 @@ def ranker_decisions(records: Sequence[Record], model: ranker.RankerModel, setti
     out = []
     for i, r in enumerate(records):
         p = probabilities[i] if probabilities is not None else model.probabilities(features_of(r, settings))
-        d, offered = ranker.decide_p(p, model, [h.score for h in r.hits], thresholds.choices)
+        confirmed = not settings.confirm_answers or decide(r.hits, thresholds) == "answer"
+        d, offered = ranker.decide_p(p, model, [h.score for h in r.hits], thresholds.choices, confirmed)
         out.append((d, [h.entry.id for h, o in zip(r.hits, offered) if o]))
     return out
 
@@ -805,7 +806,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calibrate", action="store_true", help="fit the thresholds (k-fold phrasings + kb_calibration.yml)")
     parser.add_argument("--write-ranker", action="store_true",
                         help="with --calibrate --write: also store the calibrator models in kb_ranker.json "
-                             "(off by default: on 2026-12-04 the calibrator did not win on the sealed split)")
+                             "(off by default: the shipped calibrator is replaced only on purpose, after the sealed run)")
     parser.add_argument("--write", action="store_true",
                         help="with --calibrate: store them in kb_thresholds.yml and the calibrator in kb_ranker.json")
     parser.add_argument("--sizes", default="1000,10000,100000", help="entry counts for the latency table ('' = none)")
