@@ -2,7 +2,8 @@
 
 - `action_answer_question` searches with the citizen's latest message and intent and either
   answers (`utter_kb_answer`, then `utter_ask_kb_helpful`), offers up to three entries as
-  buttons (`utter_kb_choices`, payloads ``/inform{"kb_entry_id":"<id>"}``), or says honestly that
+  buttons (`utter_kb_choices`, payloads ``/inform{"kb_entry_id":"<id>"}``; when exactly two
+  compete, one short clarifying question naming both, `utter_kb_clarify`), or says honestly that
   it has no answer (`utter_kb_no_answer`, offering a human or a complaint/report) and records
   the question for the maintainers.
 - `action_answer_kb_entry` answers the entry the citizen chose (slot `kb_entry_id`).
@@ -62,6 +63,11 @@ def _answer(dispatcher: CollectingDispatcher, entry) -> List[EventType]:
     return [SlotSet(ENTRY_SLOT, None), SlotSet(LAST_ENTRY_SLOT, entry.id), SlotSet(PENDING_SLOT, True)]
 
 
+def _as_topic(title: str) -> str:
+    """An entry title as a topic inside a clarifying question: without its final question mark."""
+    return title.strip().rstrip("？?。").strip()
+
+
 class ActionAnswerQuestion(Action):
     """Answer a question from the knowledge base, offer choices, or say there is no answer."""
 
@@ -82,7 +88,13 @@ class ActionAnswerQuestion(Action):
             return _answer(dispatcher, result.hits[0].entry)
         if result.decision == "choices":
             buttons = [{"title": h.entry.title, "payload": choice_payload(h.entry.id)} for h in result.choices]
-            dispatcher.utter_message(response="utter_kb_choices", buttons=buttons)
+            if len(buttons) == 2:
+                # two close candidates: ask which one, naming both ("您是想问「…」，还是「…」？")
+                first, second = (_as_topic(h.entry.title) for h in result.choices)
+                dispatcher.utter_message(response="utter_kb_clarify", buttons=buttons,
+                                         kb_first=first, kb_second=second)
+            else:
+                dispatcher.utter_message(response="utter_kb_choices", buttons=buttons)
             return [SlotSet(PENDING_SLOT, False)]
         if result.other_city:
             dispatcher.utter_message(response="utter_kb_other_city", city=result.other_city)

@@ -125,12 +125,34 @@ def test_search_failure_gets_an_honest_message(kb, monkeypatch):
     assert events == [SlotSet("kb_feedback_pending", False)]
 
 
+def test_two_close_candidates_get_one_clarifying_question_naming_both(kb, monkeypatch):
+    import actions.knowledge as knowledge
+    from xiaoan.kb.search import CHOICES, Hit, SearchResult
+
+    first, second = kb.get("biz.name-declaration").data, kb.get("biz.name-rules").data
+    hits = [Hit(entry=first, score=0.5, rank_score=0.5), Hit(entry=second, score=0.48, rank_score=0.48)]
+
+    class TwoChoices:
+        def search(self, text, *, intent=None, top=3):
+            return SearchResult(query=text, decision=CHOICES, hits=hits, choices=hits)
+
+    monkeypatch.setattr(knowledge, "search_service", lambda: TwoChoices())
+    messages, events = run(ActionAnswerQuestion(), tracker("公司名字的事", "ask_business_registration"))
+    assert [m["response"] for m in messages] == ["utter_kb_clarify"]
+    assert messages[0]["kb_first"] == "公司名称怎么自主申报"  # the title without its question mark
+    assert messages[0]["kb_second"] == second.title.rstrip("？")
+    assert [b["payload"] for b in messages[0]["buttons"]] == [choice_payload(first.id), choice_payload(second.id)]
+    assert events == [SlotSet("kb_feedback_pending", False)]
+
+
 def test_domain_declares_what_the_actions_use():
     import yaml
     from pathlib import Path
 
     domain = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text("utf-8"))
     assert {"action_answer_question", "action_answer_kb_entry", "action_kb_feedback"} <= set(domain["actions"])
+    assert "{kb_first}" in domain["responses"]["utter_kb_clarify"][0]["text"]
+    assert "{kb_second}" in domain["responses"]["utter_kb_clarify"][0]["text"]
     for name in ("utter_kb_answer", "utter_ask_kb_helpful", "utter_kb_choices", "utter_kb_no_answer",
                  "utter_kb_unavailable", "utter_kb_feedback_thanks", "utter_kb_feedback_sorry"):
         assert name in domain["responses"]

@@ -165,3 +165,74 @@ def test_decisions_are_scored_by_kind_and_the_calibrator_kept_only_when_better()
     assert not ranker_wins([old], [DecisionScores(0.40, 0.0, 0.05, 0.2, 0.0, 0.95, utility=0.35)])
     assert not ranker_wins([old], [DecisionScores(0.85, 0.05, 0.25, 0.2, 0.3, 0.95, utility=0.45)])  # more wrong
     assert not ranker_wins([old, old], [DecisionScores(0.78, 0.01, 0.15, 0.2, 0.1, 0.95, utility=0.50), old])
+
+
+def _normalised(text: str) -> str:
+    import re
+
+    return re.sub(r"[\s，。？！、,.?!]", "", text)
+
+
+def test_dev_set_is_well_formed_and_not_copied_into_the_entries():
+    from collections import Counter
+
+    from bench.kb_bench import DEV_FILE, load_sealed
+
+    items = load_sealed(DEV_FILE)
+    entries = read_dir().entries
+    ids = {e.id for e in entries}
+    topics = [i for i in items if i["expect"] not in ("none", "uncovered")]
+    assert len(topics) >= 150
+    assert {i["expect"] for i in topics} <= ids
+    assert all(i["expect"] == "none" for i in items if i["other_city"])
+    assert {"none", "uncovered"} <= {i["expect"] for i in items}
+    assert not [q for q, n in Counter(_normalised(i["q"]) for i in items).items() if n > 1]
+    # a dev question copied into an entry's phrasings would measure nothing
+    written = {_normalised(t) for e in entries for t in (e.title, *e.phrasings)}
+    assert not [i["q"] for i in items if _normalised(i["q"]) in written]
+
+
+def test_run_sealed_prints_dev_misses_but_never_the_sealed_questions(tmp_path, capsys):
+    import pytest
+    import yaml
+
+    from bench.kb_bench import SEALED_FILE, run_sealed
+
+    with pytest.raises(ValueError):
+        run_sealed(path=SEALED_FILE, show_misses=True)
+    dev = tmp_path / "dev.yml"
+    dev.write_text(yaml.safe_dump({"questions": [
+        {"q": "个体户营业执照怎么办", "expect": "biz.individual-business"},
+        {"q": "个体户营业执照怎么办理", "expect": "consumer.invoice"},  # a miss: printed
+        {"q": "红烧肉怎么做好吃", "expect": "none"},
+    ]}, allow_unicode=True), encoding="utf-8")
+    run_sealed(path=dev, title="Development set", show_misses=True)
+    out = capsys.readouterr().out
+    assert "### Development set (2 topic questions, 1 off-topic" in out
+    assert "个体户营业执照怎么办理" in out and "consumer.invoice" in out
+    assert "红烧肉" not in out  # refused, as expected: not a miss
+
+
+def test_finer_entries_map_existing_entries_onto_contract_topics():
+    from bench.kb_bench import load_finer
+    from tests.unit.test_kb_sealed import CONTRACT_TOPICS
+
+    finer = load_finer()
+    ids = {e.id for e in read_dir().entries}
+    assert finer and set(finer) <= ids - set(CONTRACT_TOPICS)  # a contract topic is never "finer"
+    assert set(finer.values()) <= set(CONTRACT_TOPICS)
+
+
+def test_a_finer_entry_counts_as_right_only_in_the_lenient_figures():
+    from bench.kb_bench import score_sealed
+
+    items = [{"q": q, "expect": "redirect.other-departments", "other_city": False} for q in "abc"]
+    results = [
+        [{"id": "redirect.courier", "confident": True}],       # finer: right only when lenient
+        [{"id": "redirect.labour", "confident": True}],        # a sibling: wrong either way
+        [{"id": "redirect.other-departments", "confident": True}],
+    ]
+    s = score_sealed(items, results, {"redirect.courier": "redirect.other-departments"})
+    assert (s.answered_right, s.answered_wrong) == (1 / 3, 2 / 3)
+    assert (s.answered_right_finer, s.answered_wrong_finer) == (2 / 3, 1 / 3)
+    assert score_sealed(items, results).answered_right_finer == 1 / 3

@@ -586,6 +586,26 @@ def test_a_near_miss_with_low_probability_is_offered_as_choices(tmp_path, settin
     assert result.answer is None
 
 
+def test_with_confirm_answers_the_calibrator_answers_only_when_the_thresholds_agree(tmp_path, settings):
+    path = tmp_path / "kb_ranker.json"
+    write_model(path, margin_model())
+    loaded = load_settings(ranker_file=path)
+    question = "电梯困人了找谁"  # the calibrator alone answers it (test_decision_uses_the_model_file)
+    alone = dataclasses.replace(loaded, confirm_answers=False)
+    assert KbIndex(tiny_kb(), alone, encoder=None).search(question, today=TODAY).decision == ANSWER
+    strict = {LEXICAL: Thresholds(answer=0.999, margin=0.0, choices=0.01)}  # thresholds that never answer
+    vetoed = dataclasses.replace(loaded, confirm_answers=True, thresholds=strict)
+    result = KbIndex(tiny_kb(), vetoed, encoder=None).search(question, today=TODAY)
+    assert result.decision == CHOICES and result.answer is None
+    assert result.choices[0].entry.id == "reg.c"  # the candidate is still offered first
+    agreeing = dataclasses.replace(loaded, confirm_answers=True, thresholds={LEXICAL: Thresholds(0.01, 0.0, 0.01)})
+    assert KbIndex(tiny_kb(), agreeing, encoder=None).search(question, today=TODAY).decision == ANSWER
+
+
+def test_the_shipped_settings_confirm_the_calibrators_answers():
+    assert load_settings().confirm_answers is True
+
+
 def test_coverage_is_the_idf_share_of_question_words_an_entry_contains(settings):
     index = KbIndex(tiny_kb(), settings, encoder=None)
     rows = np.array([index._by_id["reg.c"], index._by_id["biz.a"]])

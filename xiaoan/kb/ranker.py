@@ -334,11 +334,14 @@ def hit_features(hits: Sequence[Any], query: str, intent_areas: Sequence[str] | 
 
 
 def decide_p(
-    p: np.ndarray, model: RankerModel, scores: Sequence[float] | None = None, score_floor: float | None = None
+    p: np.ndarray, model: RankerModel, scores: Sequence[float] | None = None, score_floor: float | None = None,
+    confirmed: bool = True,
 ) -> tuple[str, np.ndarray]:
     """The decision for candidates' probabilities (best first).
 
-    Answer when the first candidate's probability reaches ``model.answer``; otherwise offer
+    Answer when the first candidate's probability reaches ``model.answer`` and the answer is
+    `confirmed` (the search passes whether the calibrated thresholds would answer too, when
+    ``confirm_answers`` is on: both gates must agree); otherwise offer
     as choices the candidates whose probability reaches ``model.choices`` or, when given,
     whose score reaches `score_floor` (the calibrated thresholds' ``choices``: a plausible
     score is worth offering even when the model doubts it is *the* answer).
@@ -349,7 +352,7 @@ def decide_p(
     offered = np.zeros(len(p), dtype=bool)
     if len(p) == 0:
         return "none", offered
-    if p[0] >= model.answer:
+    if p[0] >= model.answer and confirmed:
         return "answer", offered
     offered = p >= model.choices
     if scores is not None and score_floor is not None:

@@ -22,13 +22,17 @@ How a question is scored:
    rows, so the encoder's cost does not grow with the size of the knowledge base.
 6. The intent may add a small bonus to the areas it points at; an entry of another area that
    scores higher by more than the bonus still comes first.
-7. Decision by the calibrator when ``resources/kb_ranker.json`` exists (it is not shipped: on
-   2026-12-04 it lost on the sealed split, README "基准测试"; `xiaoan.kb.ranker`): a logistic
+7. Decision by the calibrator when ``resources/kb_ranker.json`` exists (shipped since 2026-12-05,
+   with ``confirm_answers``; README "基准测试"; `xiaoan.kb.ranker`): a logistic
    regression on the lexical and semantic scores of the best three candidates, their leads,
    the rank agreement of the two scorers, how much of the question's words each contains,
    how far its cosine stands out, the intent's area and the question's length gives
    each candidate the probability of being the right entry; answer when the first one's is
-   high enough, offer those that are plausible as choices, otherwise no answer. Without that
+   high enough, offer those that are plausible as choices, otherwise no answer. With
+   ``confirm_answers`` (``resources/kb_search.yml``) it answers only when the calibrated
+   thresholds below would answer too: two gates fitted on different evidence must agree, which
+   on the development and held-out sets gave as many right answers as the thresholds alone
+   with fewer wrong ones and fewer near misses answered (README "基准测试"). Without that
    file (or without a model for the mode) the calibrated thresholds decide
    (``resources/kb_thresholds.yml``): answer when the best score is high and clearly ahead of
    the second; offer up to three choices when the best is plausible; otherwise no answer.
@@ -107,6 +111,7 @@ class SearchSettings:
         thresholds: mode (``lexical`` / ``hybrid``) -> calibrated thresholds.
         dict_files: jieba user dictionaries.
         rankers: mode -> the calibrator deciding instead of the thresholds (none: thresholds).
+        confirm_answers: the calibrator answers only when the thresholds would answer too.
     """
 
     k1: float = 1.2
@@ -122,6 +127,7 @@ class SearchSettings:
     thresholds: dict[str, Thresholds] = dataclasses.field(default_factory=dict)
     dict_files: tuple[Path, ...] = ()
     rankers: dict[str, RankerModel] = dataclasses.field(default_factory=dict)
+    confirm_answers: bool = False
 
     def thresholds_for(self, mode: str) -> Thresholds:
         """The calibrated thresholds of a scoring mode (defaults when not calibrated)."""
@@ -170,6 +176,7 @@ def load_settings(
         thresholds=thresholds,
         dict_files=dict_files,
         rankers=_ranker.load_models(Path(ranker_file)) if ranker_file is not None else {},
+        confirm_answers=bool(cfg.get("confirm_answers", defaults.confirm_answers)),
     )
 
 
@@ -849,7 +856,8 @@ class KbIndex:
         p = model.probabilities(x)
         for hit, value in zip(top, p.tolist()):
             hit.probability = value
-        return _ranker.decide_p(p, model, [h.score for h in top], self.thresholds.choices)
+        confirmed = not self.settings.confirm_answers or decide(hits, self.thresholds) == ANSWER
+        return _ranker.decide_p(p, model, [h.score for h in top], self.thresholds.choices, confirmed)
 
 
 def decide(hits: Sequence[Hit], th: Thresholds) -> str:
