@@ -130,3 +130,18 @@ def test_no_button_title_is_written_in_python():
                                 and isinstance(value.value, str) and HAN.search(value.value)):
                             found.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {value.value}")
     assert found == []
+
+
+def test_the_chat_pages_own_texts_are_domain_responses(domain_copy):
+    from xiaoan.channels import limits
+    from xiaoan.web import messages
+
+    assert set(messages.CITIZEN_TEXTS.values()) | set(limits.TEXTS.values()) <= set(texts.responses())
+    assert "{seconds}" in limits.RATE_LIMITED and "12345" in limits.WECHAT_RATE_LIMITED
+    assert messages.RASA_UNAVAILABLE.startswith("小安暂时无法连接")
+    reword(domain_copy, {"utter_web_rasa_unavailable": "小安正在维护，请稍后再来。",
+                         "utter_web_chat_rate_limited": "请{seconds}秒后再发。"})
+    assert messages.RASA_UNAVAILABLE == "小安正在维护，请稍后再来。"
+    assert messages.CHAT_RATE_LIMITED.format(seconds=5) == "请5秒后再发。"
+    with pytest.raises(AttributeError):
+        messages.NO_SUCH_TEXT  # noqa: B018 - an unknown name is an error, not an empty text

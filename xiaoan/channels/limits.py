@@ -31,11 +31,24 @@ from xiaoan.ratelimit import (
     Decision, Limit, LimitSettings, client_address, get_rate_limiter, limit_settings, trusted_proxy_hops,
 )
 
-RATE_LIMITED = "请求过于频繁，请{seconds}秒后再试。"
-"""REST channel (its only caller is the web app, which shows its own message)."""
-SOCKETIO_RATE_LIMITED = "您发送消息太快了，请{seconds}秒后再发。"
-SOCKETIO_CONNECT_REFUSED = "当前网络的访问人数较多，请稍后再试，或拨打12345热线。"
-WECHAT_RATE_LIMITED = "您发送消息太快了，小安还没来得及回复，请稍等一分钟再发。如有急事，请拨打12345热线。"
+#: What a client over its limit is told (responses of domain.yml, read by xiaoan.texts on use):
+#: RATE_LIMITED for the REST channel (its only caller is the web app, which shows its own message).
+TEXTS = {
+    "RATE_LIMITED": "utter_channel_rest_rate_limited",
+    "SOCKETIO_RATE_LIMITED": "utter_channel_socketio_rate_limited",
+    "SOCKETIO_CONNECT_REFUSED": "utter_channel_socketio_refused",
+    "WECHAT_RATE_LIMITED": "utter_channel_wechat_rate_limited",
+}
+
+
+def __getattr__(name: str) -> str:
+    """`limits.WECHAT_RATE_LIMITED` etc.: the domain's current text."""
+    if name in TEXTS:
+        from xiaoan import texts
+
+        return texts.text(TEXTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # a malformed limit or proxy count stops Rasa at start-up with the variable's name
 LimitSettings.from_env()

@@ -1,14 +1,36 @@
-"""Chinese wording that the web app itself shows (errors, validation); the assistant's own
-wording lives in the Rasa domain."""
+"""Chinese wording that the web app itself shows (errors, validation).
 
-RASA_UNAVAILABLE = "小安暂时无法连接，请稍后再试，或拨打12345热线。"
-EMPTY_MESSAGE = "请输入您想咨询的内容。"
-MESSAGE_TOO_LONG = "内容过长，请控制在{limit}字以内，可以分几次发送。"
-BAD_MESSAGE_REQUEST = "请求格式有误，请刷新页面后重试。"
-STALE_BUTTON = "这个选项已失效，请直接输入您的问题。"
-BAD_CURSOR = "参数有误，请刷新页面后重试。"
-UNREADABLE_TEXT = "内容中含有无法识别的字符，请删除后重新输入。"
-TOO_DEEP_REQUEST = "请求格式有误（嵌套层级过深），请刷新页面后重试。"
+What a citizen reads on the chat page (Rasa unreachable, bad input, the chat's rate limits) is a
+response of domain.yml like everything else 小安 says (the `utter_web_*` responses, read by
+:mod:`xiaoan.texts`, re-read when the file changes): the names below in CITIZEN_TEXTS resolve to
+those texts. The staff console's own wording (sign-in, permissions, HTTP error pages) stays here.
+"""
+
+from xiaoan import texts
+
+#: Attribute -> domain response of the chat page's texts (module attributes, looked up on use).
+CITIZEN_TEXTS = {
+    "RASA_UNAVAILABLE": "utter_web_rasa_unavailable",
+    "EMPTY_MESSAGE": "utter_web_empty_message",
+    "MESSAGE_TOO_LONG": "utter_web_message_too_long",
+    "BAD_MESSAGE_REQUEST": "utter_web_bad_request",
+    "STALE_BUTTON": "utter_web_stale_button",
+    "BAD_CURSOR": "utter_web_bad_cursor",
+    "UNREADABLE_TEXT": "utter_rest_unreadable_text",
+    "TOO_DEEP_REQUEST": "utter_web_too_deep_request",
+    "CHAT_RATE_LIMITED": "utter_web_chat_rate_limited",
+    "CHAT_RATE_LIMITED_IP": "utter_web_chat_rate_limited_ip",
+    "CHAT_READ_RATE_LIMITED": "utter_web_chat_read_rate_limited",
+    "CHAT_READ_RATE_LIMITED_IP": "utter_web_chat_read_rate_limited_ip",
+}
+
+
+def __getattr__(name: str) -> str:
+    """`messages.RASA_UNAVAILABLE` etc.: the domain's current text (xiaoan.texts)."""
+    if name in CITIZEN_TEXTS:
+        return texts.text(CITIZEN_TEXTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CSRF_FAILED = "页面已过期，请刷新页面后重试。"
 LOGIN_REQUIRED = "请先登录。"
@@ -16,10 +38,6 @@ FORBIDDEN = "您没有权限进行此操作。"
 LOGIN_FAILED = "用户名或密码错误。"
 LOGIN_LOCKED = "该账号登录失败次数过多，已暂时锁定，请{minutes}分钟后再试。"
 LOGIN_RATE_LIMITED = "登录尝试过于频繁，请{minutes}分钟后再试。"
-CHAT_RATE_LIMITED = "您发送消息太快了，请{seconds}秒后再发。"
-CHAT_RATE_LIMITED_IP = "当前网络的访问人数较多，请{seconds}秒后再发送，或拨打12345热线。"
-CHAT_READ_RATE_LIMITED = "刷新太频繁了，请{seconds}秒后再试。"
-CHAT_READ_RATE_LIMITED_IP = "当前网络的访问人数较多，请{seconds}秒后再刷新，或拨打12345热线。"
 LOGGED_OUT = "您已安全退出。"
 USERNAME_REQUIRED = "请输入用户名。"
 PASSWORD_REQUIRED = "请输入密码。"
