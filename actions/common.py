@@ -35,6 +35,7 @@ from rasa_sdk.utils import call_potential_coroutine
 
 from xiaoan.channels.names import channel_name
 from xiaoan.localtime import month_day, to_shanghai
+from xiaoan.understanding.merchants import is_generic_merchant
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +138,8 @@ def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
     return str(values[-1]) if values else None
 
 
-# Words that name a kind of business, not a business: "健身" alone is no respondent.
-GENERIC_MERCHANT_WORDS = frozenset(
-    "商家 老板 店 店家 店铺 门店 网店 公司 商场 超市 饭店 餐厅 健身 健身房 健身馆 美容 美容院 美发 理发店 "
-    "培训 培训机构 培训班 早教 早教中心 机构 学校 药店 药房 旅行社 酒店 宾馆 4S店 快递 平台 卖家".split())
-# Characters that end a business name when reading leftwards from the word DIET tagged.
+# Characters that end a business name when reading leftwards from the word DIET tagged. The kinds
+# of business that name nobody ("健身", "商家") are xiaoan.understanding.merchants' one list.
 _NAME_LEFT_STOP = frozenset("的在家个那这一是叫了从去到和跟与被给对向找说把我你他她们有个")
 MAX_MERCHANT_CHARS = 30
 
@@ -166,7 +164,7 @@ def merchant_from_message(tracker: Tracker) -> Optional[Text]:
             name = text[start:end].strip()
         else:
             name = str(entity["value"]).strip()
-        if name and name not in GENERIC_MERCHANT_WORDS:
+        if name and not is_generic_merchant(name):
             return name
     return None
 

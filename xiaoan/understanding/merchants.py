@@ -30,7 +30,7 @@ from xiaoan.understanding.text import nfkc_keep_brackets, strip_affixes
 MAX_MERCHANT_CHARS = 100  # an answer longer than this is a story, not a name
 _MAX_FOUND_CHARS = 30  # how far a name found in a sentence may widen leftwards
 
-# Kinds of business that name nobody on their own (extends actions/common.GENERIC_MERCHANT_WORDS).
+# Kinds of business that name nobody on their own (the one list: the forms' entity fallback uses it too).
 GENERIC_MERCHANT_WORDS = frozenset(
     "商家 老板 店 店家 店铺 门店 网店 小店 商店 公司 企业 单位 商场 超市 饭店 餐厅 餐馆 饭馆 健身 健身房 健身馆 健身中心 "
     "美容 美容院 美发 美发店 理发店 培训 培训机构 培训班 早教 早教中心 机构 学校 药店 药房 旅行社 酒店 宾馆 4S店 "
