@@ -80,6 +80,8 @@ def running_stack(tmp_path_factory):
     """The whole assistant, running: the generator behind the session fixture `stack`, which
     tests/conftest.py registers once for every folder (e2e, security) so that one session
     starts one stack."""
+    from xiaoan.crypto import data_key_setting
+
     if not MODEL.exists():
         msg = f"no trained model at {MODEL}: run `make train` (make test does)"
         if os.environ.get("CI"):
@@ -104,6 +106,9 @@ def running_stack(tmp_path_factory):
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
         "RASA_TELEMETRY_ENABLED": "false",
+        # the key ring of this test process: tests read hand-off sessions and tickets the stack
+        # encrypted (without it each process would make its own key in its own var/)
+        "XIAOAN_DATA_KEY": data_key_setting(),
     })
     env.pop("XIAOAN_TICKET_API_URL", None)
     stack = Stack(env=env, workdir=work, rasa_url=env["XIAOAN_RASA_URL"],
