@@ -74,3 +74,22 @@ def text(name: str, path: Optional[str | Path] = None) -> str:
         TextsError: the file cannot be read or the response has no text.
     """
     return load({name: name}, path)[name]
+
+
+def module_texts(module: str, names: Mapping[str, str]):
+    """A module's ``__getattr__`` that resolves the attributes in `names` (attribute -> response
+    name) to the domain's current texts, so a module can offer its texts as constants
+    (``messages.RASA_UNAVAILABLE``) while the wording stays in domain.yml.
+
+    Usage::
+
+        __getattr__ = texts.module_texts(__name__, {"RASA_UNAVAILABLE": "utter_web_rasa_unavailable"})
+    """
+
+    def __getattr__(name: str) -> str:
+        if name in names:
+            return text(names[name])
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+

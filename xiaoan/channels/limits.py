@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Optional
 
+from xiaoan import texts
 from xiaoan.ratelimit import (
     Decision, Limit, LimitSettings, client_address, get_rate_limiter, limit_settings, trusted_proxy_hops,
 )
@@ -41,13 +42,7 @@ TEXTS = {
 }
 
 
-def __getattr__(name: str) -> str:
-    """`limits.WECHAT_RATE_LIMITED` etc.: the domain's current text."""
-    if name in TEXTS:
-        from xiaoan import texts
-
-        return texts.text(TEXTS[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = texts.module_texts(__name__, TEXTS)  # limits.WECHAT_RATE_LIMITED: the domain's current text
 
 
 # a malformed limit or proxy count stops Rasa at start-up with the variable's name

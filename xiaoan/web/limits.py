@@ -71,15 +71,8 @@ def chat_rate_limit(conversation_id: str):
     conversation. A refused message is not counted.
     """
     limits = limit_settings()
-    limiter = web_rate_limiter()
-    by_ip = limiter.hit(limits.chat_ip, client_ip())
-    if not by_ip.allowed:
-        return too_many_requests(by_ip, messages.CHAT_RATE_LIMITED_IP.format(seconds=by_ip.retry_after))
-    by_conversation = limiter.hit(limits.chat_conversation, conversation_id)
-    if not by_conversation.allowed:
-        return too_many_requests(by_conversation,
-                                 messages.CHAT_RATE_LIMITED.format(seconds=by_conversation.retry_after))
-    return None
+    return _ip_then_conversation(limits.chat_ip, limits.chat_conversation, conversation_id,
+                                 "CHAT_RATE_LIMITED_IP", "CHAT_RATE_LIMITED")
 
 
 def chat_read_rate_limit(conversation_id: str):
@@ -91,12 +84,16 @@ def chat_read_rate_limit(conversation_id: str):
     the citizen's messages.
     """
     limits = limit_settings()
+    return _ip_then_conversation(limits.chat_read_ip, limits.chat_read_conversation, conversation_id,
+                                 "CHAT_READ_RATE_LIMITED_IP", "CHAT_READ_RATE_LIMITED")
+
+
+def _ip_then_conversation(ip_limit, conversation_limit, conversation_id: str, ip_text: str, conversation_text: str):
+    """The client IP's limit first, then the conversation's: None, or the 429 answer with the
+    message named `ip_text` / `conversation_text` (xiaoan.web.messages). A refused hit is not counted."""
     limiter = web_rate_limiter()
-    by_ip = limiter.hit(limits.chat_read_ip, client_ip())
-    if not by_ip.allowed:
-        return too_many_requests(by_ip, messages.CHAT_READ_RATE_LIMITED_IP.format(seconds=by_ip.retry_after))
-    by_conversation = limiter.hit(limits.chat_read_conversation, conversation_id)
-    if not by_conversation.allowed:
-        return too_many_requests(by_conversation,
-                                 messages.CHAT_READ_RATE_LIMITED.format(seconds=by_conversation.retry_after))
+    for limit, key, name in ((ip_limit, client_ip(), ip_text), (conversation_limit, conversation_id, conversation_text)):
+        decision = limiter.hit(limit, key)
+        if not decision.allowed:
+            return too_many_requests(decision, getattr(messages, name).format(seconds=decision.retry_after))
     return None

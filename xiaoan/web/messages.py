@@ -25,11 +25,7 @@ CITIZEN_TEXTS = {
 }
 
 
-def __getattr__(name: str) -> str:
-    """`messages.RASA_UNAVAILABLE` etc.: the domain's current text (xiaoan.texts)."""
-    if name in CITIZEN_TEXTS:
-        return texts.text(CITIZEN_TEXTS[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = texts.module_texts(__name__, CITIZEN_TEXTS)  # messages.RASA_UNAVAILABLE: the domain's current text
 
 
 CSRF_FAILED = "页面已过期，请刷新页面后重试。"
