@@ -250,6 +250,40 @@ def _amount_after(text: str, start: int) -> Decimal | None:
 _MULTIPLIER = re.compile(r"[退假]一赔[一二三四五六七八九十]+|[一二两三四五六七八九十\d]+倍")
 
 
+# What is left of a prepaid package, priced per session: "每节300…上了15节" of "40节私教课", or
+# "还剩32次" at "平均一次50元". The citizen wants the unused sessions back, so that is the sum.
+_UNIT = r"(?:次|节|课|堂|期|晚|个月|周)"
+_UNIT_PRICE = re.compile(r"(?:每|一|单)" + _UNIT + r"(?:课)?(?:的?(?:价格|单价|费用|课时费)?(?:是|为|要|合|算)?)?\s*([0-9]+(?:\.[0-9]+)?|[一二两三四五六七八九十百千]+)\s*(?:元|块|(?=[，,。；;\s]|$))")
+_COUNT = r"([0-9]+|[一二两三四五六七八九十]+)\s*"
+_LEFT_COUNT = re.compile(r"(?:还剩下?|剩余|剩下|还有|没上的?|未上的?|没用的?|未使用的?)" + _COUNT + _UNIT)
+_TOTAL_COUNT = re.compile(_COUNT + _UNIT + r"(?:的|私教)?(?:课|卡|次卡|课程|套餐|私教课)")
+_USED_COUNT = re.compile(r"(?:用了|上了|用掉了?|消费了|做了|练了|去了)" + _COUNT + _UNIT)
+
+
+def _count(text: str) -> int | None:
+    value = parse_amount(text)
+    return int(value) if value is not None and value == int(value) and 0 < value < 1000 else None
+
+
+def _unused_sessions_value(plain: str) -> Decimal | None:
+    """The value of the unused sessions of a package, when the letter gives their count and price."""
+    price = _UNIT_PRICE.search(plain)
+    if not price:
+        return None
+    unit_price = parse_amount(price.group(1))
+    left = _LEFT_COUNT.search(plain)
+    remaining = _count(left.group(1)) if left else None
+    if remaining is None:
+        # the package is the largest count ("一次课两百块，报了20次课" is 20, not 1)
+        totals = [_count(m.group(1)) or 0 for m in _TOTAL_COUNT.finditer(plain)]
+        used = _USED_COUNT.search(plain)
+        if totals and max(totals) and used and _count(used.group(1)):
+            remaining = max(totals) - _count(used.group(1))
+    if not unit_price or not remaining or remaining <= 0:
+        return None
+    return unit_price * remaining
+
+
 def _find_amount(text: str) -> Decimal | None:
     plain = _nfkc(text).replace("￥", "¥")
     plain = _MULTIPLIER.sub(lambda m: "倍" * len(m.group(0)), plain)
@@ -263,6 +297,9 @@ def _find_amount(text: str) -> Decimal | None:
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
+    unused = _unused_sessions_value(plain)
+    if unused is not None and (best is None or best[0] > 0):
+        best = (0.5, 0, unused)
     for cue in _DEMAND_SENTENCE.finditer(plain):
         # "我要求解除合约，退还手机钱999元" / "要求按食品安全法赔偿，每人最低1000": the demand's
         # amount in a later clause of the same sentence, after a word that asks for money back

@@ -241,7 +241,7 @@ def _with_locator(plain: str, start: int) -> str | None:
 _PLACE_PREFIX_RE = re.compile(
     r"^(?:上海市?(?=[\u4e00-\u9fff]{1,4}(?:新区|区|县)))?(?:[\u4e00-\u9fff]{1,4}?(?:新区|区|县))?"
     r"(?:[\u4e00-\u9fff]{1,4}?(?:镇|街道|乡))?"
-    r"(?:[\u4e00-\u9fff]{1,6}?(?:路|大道|公路|大街)(?:\d+(?:弄\d+)?号)?)?(?:步行街|商业街|美食街|菜市场|菜场|市场)?"
+    r"(?:[\u4e00-\u9fff]{1,6}?(?:路|大道|公路|大街)(?:\d+(?:弄\d+)?号)?(?:上(?!海))?)?(?:步行街|商业街|美食街|菜市场|菜场|市场)?"
 )
 _PLATFORM_PREFIX_RE = re.compile(
     r"^(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
@@ -335,7 +335,7 @@ _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」�
 _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家)[是为:：]?\s*$"
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间)(?:APP|app)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50, "topic": 40}
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50, "mall": 45, "topic": 40}
 
 
 # A branch written without brackets right after a registered name ("…有限公司松江营业部报了…").
@@ -450,6 +450,22 @@ def _suffix_candidates(plain: str):
         yield "suffix", start, plain[start:end].strip(), last_suffix
 
 
+# A mall or shopping centre is the business when nothing inside it is named: the escalator of
+# "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
+# the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
+_MALL_RE = re.compile(r"商业广场|城市广场|购物广场|广场|购物中心|购物公园|奥特莱斯|百货(?:商店|大楼)?|商厦|大悦城|万象城")
+_INSIDE_MALL_RE = re.compile(r"商家|商户|店|柜台|专柜|摊|铺|档口|一家|有家|有个|这家|那家")
+
+
+def _mall_candidates(plain: str):
+    for m in _MALL_RE.finditer(plain):
+        if _INSIDE_MALL_RE.search(plain[m.end():m.end() + 12]):
+            continue
+        start = _widen_left(plain, m.start(), m.end())
+        if m.start() - start >= 2:
+            yield "mall", start, plain[start:m.end()], m.group(0)
+
+
 # A letter that opens with where the shop is and then its sign, without a trade suffix:
 # "五角场的蟹来乐肉蟹煲，…", "静安区彭浦新村那边的果然鲜榨，…", "宝山区大场镇点点星空少儿英语，…".
 # The place must read as one (a district, town or area of districts.yml, or a road, street or
@@ -457,6 +473,7 @@ def _suffix_candidates(plain: str):
 _TOPIC_RE = re.compile(
     r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9]{4,30})[，,]")
 _PLACE_TAIL_RE = re.compile(r"(?:那边|这边|附近|旁边|门口|里面|对面|边上)$")
+_ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")
 _PLACE_END_RE = re.compile(r"(?:区|镇|街道|路|街|弄|号|广场|新村|小区|商圈|步行街|商业街|站)$")
 
 
@@ -474,11 +491,15 @@ def _topic_candidates(plain: str):
                 place = _PLACE_TAIL_RE.sub("", re.sub(r"^.*?(?:在|去|到|投诉|举报|反映)(?:一下)?", "", place))
                 if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None):
                     options.append(name)
-        else:
-            # without 的 the place must be an administrative prefix ("宝山区大场镇")
+        if not options:
+            # without 的 the place must be an administrative prefix ("宝山区大场镇") or the street
+            # the shop is on, with what was done there after the sign ("天山路上踏云鞋履买的皮鞋")
             prefix = _PLACE_PREFIX_RE.match(clause)
-            if prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+            on_street = _ON_STREET_RE.match(clause)
+            if "的" not in clause and prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
                 options.append(clause[prefix.end():])
+            elif on_street and _TOPIC_VERB_RE.search(clause, on_street.end() + 2):
+                options.append(clause[on_street.end():])
         for name in options:
             name = _TOPIC_VERB_RE.split(name, maxsplit=1)[0]
             if len(name) < 3 or resolve_district(name) is not None:
@@ -543,7 +564,7 @@ def find_merchant(text: str | None) -> str | None:
         tidy = name if kind == "located" else _tidy(name)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
-        if kind in ("suffix", "cue", "bought_at", "topic") and not _plausible(tidy, suffix):
+        if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):
             return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
@@ -552,7 +573,7 @@ def find_merchant(text: str | None) -> str | None:
             best = (priority, position, tidy)
 
     for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _suffix_candidates,
-                   _topic_candidates):
+                   _mall_candidates, _topic_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)

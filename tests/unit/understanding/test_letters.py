@@ -352,3 +352,17 @@ def test_what_should_be_refunded_beats_a_total_of_other_families():
     text = ("小海星游泳馆关门了，我们家长统计了一下有一百多个家庭，涉案金额估计有五六十万。"
             "我家剩余45次，按比例应该退4950元。")
     assert read_letter(text, TODAY).amount == Decimal("4950")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # the unused sessions of a package priced per session: what the citizen wants back
+    ("在游泳馆给孩子买了一张50次的次卡，2500块，平均一次50元。到现在用了18次，还剩32次，馆关门了。", Decimal("1600")),
+    ("买了40节私教课，每节300，一共12000元。上了15节以后教练离职了，工作室也关了。", Decimal("7500")),
+    ("一次课两百块，报了20次课，上了5次机构就跑路了，家长们都很着急。", Decimal("3000")),
+    # a balance stated in money, or a demand, wins over the arithmetic
+    ("办了10次卡，每次200元，做了3次店就关了，卡里还有1500元，要求退还1500元。", Decimal("1500")),
+    # a price per session without a count left is no sum to compute
+    ("一节课一小时，每节课300元，我觉得太贵了，老师也不专业，要求退款。", Decimal("300")),
+])
+def test_unused_sessions_of_a_package(text, expected):
+    assert read_letter(text, TODAY).amount == expected

@@ -233,3 +233,20 @@ def test_trades_branches_and_stalls(text, expected):
 )
 def test_signs_cues_and_what_is_no_sign(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a mall is the business when nothing inside it is named
+    ("反映一个安全隐患：徐汇区的云景广场，B1到1楼的自动扶梯突然急停，好几个人摔倒", "云景广场"),
+    ("上周末去普陀区的金鼎商业广场停车，公示牌写每小时10元，结果收了15元", "金鼎商业广场"),
+    ("在万达广场的优衣库买的衣服，洗一次就缩水", "优衣库"),
+    ("五角场的万达广场，有个商家卖假货", None),
+    ("我在人民广场买了个包是假的", None),
+    # the sign right after the street it is on, before what was bought there
+    ("天山路上踏云鞋履买的一双皮鞋，599元，穿了两个礼拜鞋底就开胶了", "踏云鞋履"),
+    ("我在淮海中路上老凤祥买的金项链，是假的", "老凤祥"),
+    ("南京路上人很多，挤死了", None),
+    ("在衡山路上吃了顿饭，很难吃，", None),
+])
+def test_malls_and_signs_on_a_street(text, expected):
+    assert find_merchant(text) == expected
