@@ -208,6 +208,8 @@ def read_opening(text: Text) -> Dict[Text, Any]:
             found["respondent_name"] = merchants.find_merchant(text)
             amounts = money.find_amounts(text)
             found["amount"] = money.parse_amount(text) if amounts else None
+            # where the shop is, not where the citizen lives ("我住在浦东，网上买的…")
+            found["district"] = resolve_district(letters.without_home(text))
     except Exception:  # noqa: BLE001 - prefilling is a convenience; the form asks what is missing
         logger.exception("reading the opening message failed")
         return {}
@@ -314,7 +316,11 @@ class TicketFormValidation(FormSlotValidation, ABC):
             take("phone", found.get("phone") or normalize_phone(latest_entity(tracker, "phone")))
             take("complainant_name", found.get("complainant_name"))
             take("claim", found.get("claim"))
-        district = found.get("district") or self._district_from(tracker, typed)
+        # a letter was read whole (its district is the merchant's, never the citizen's home);
+        # a short message falls back on the NLU's district entity
+        from xiaoan.understanding.letters import is_letter
+
+        district = found.get("district") or (None if typed and is_letter(typed) else self._district_from(tracker, typed))
         if found.get("respondent_address"):
             take("respondent_address", found["respondent_address"])
         if district and tracker.get_slot("district") is None:

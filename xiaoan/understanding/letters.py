@@ -23,7 +23,7 @@ from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.merchants import find_merchant
 from xiaoan.understanding.money import find_amounts, parse_amount
 
-__all__ = ["LetterFields", "is_letter", "read_letter", "split_sentences"]
+__all__ = ["LetterFields", "is_letter", "read_letter", "split_sentences", "without_home"]
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,10 @@ _HOME_ADDRESS = re.compile(r"(?:家住|住在|我住|居住在|居住于|家在|
 
 
 # The shop placed by the citizen's home ("小区门口有一家", "我家楼下的").
-_NEAR_HOME = re.compile(r"(?:小区|家|楼)(?:门口|楼下|对面|旁边|附近|边上|隔壁|里面|底下)")
+_NEAR_HOME = re.compile(r"(?:小区|家|楼)(?:门口|楼下|对面|旁边|附近|边上|隔壁|里面|底下)|(?<![\u4e00-\u9fff])(?:楼下|隔壁)")
 
 
-def _without_home(text: str) -> str:
+def without_home(text: str) -> str:
     """`text` with the citizen's own address blanked out (same length, so positions still hold)."""
     return _HOME_ADDRESS.sub(lambda m: "，" * len(m.group(0)), text)
 
@@ -200,9 +200,13 @@ _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
     (-0.5, r"(?:按比例|按合同|按规定)?(?:应该|应当|应)退(?:还|回)?(?:我|给我)?"),  # what should come back: the demand
     (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|涉及(?:金额)?|涉案金额"),
-    (1, r"金额(?:是|为|共|总共|一共)?|共计|合计|总共|一共|总计|累计|余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|"
-        r"未消费的?|成交价|实付|实际支付了?|到手价|(?<=[，,\s])剩"),
-    (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|存了|预存了?|预付了?|办卡|买了|购买了?|价格|价值|售价|标价|"
+    # what is left of what was paid (the balance, the unused part) before the totals: the balance
+    # is what a closed shop owes ("一共7,200元 … 剩余的课时费是4,080元")
+    (0.8, r"余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|未消费的?|(?<=[，,\s])剩|"
+          r"(?<![结联综配融组混整])合(?=\s*[0-9零一二两三四五六七八九十])|折合|算下来|按[^，,。]{1,8}算(?:是|共|下来)?"),
+    (1, r"金额(?:是|为|共|总共|一共)?|共计|合计|总共|一共|总计|累计|成交价|实付|实际支付了?|到手价|"
+        r"(?<!原)(?:活动|狂欢|优惠|折后|促销|秒杀|团购)价"),
+    (2, r"花了|花费了?|交了|缴了|缴纳了?|付了|支付了?|付款|充值了?|充了|存了|预存了?|预付了?|办卡|买了|买的|报了|购买了?|价格|价值|售价|标价|"
         r"收了?我|收取了?|收费|要价|订金|定金|押金|团费|学费|课时费|会费|房费|票款|货款|全款|首付|报名费|服务费"),
     (3, r"退还|退回|退我|退款|返还|赔偿|赔付|补偿|要回"),
 )
@@ -253,7 +257,9 @@ _MULTIPLIER = re.compile(r"[退假]一赔[一二三四五六七八九十]+|[一�
 # What is left of a prepaid package, priced per session: "每节300…上了15节" of "40节私教课", or
 # "还剩32次" at "平均一次50元". The citizen wants the unused sessions back, so that is the sum.
 _UNIT = r"(?:次|节|课|堂|期|晚|个月|周)"
-_UNIT_PRICE = re.compile(r"(?:每|一|单)" + _UNIT + r"(?:课)?(?:的?(?:价格|单价|费用|课时费)?(?:是|为|要|合|算)?)?\s*([0-9]+(?:\.[0-9]+)?|[一二两三四五六七八九十百千]+)\s*(?:元|块|(?=[，,。；;\s]|$))")
+_UNIT_PRICE = re.compile(r"(?<![0-9零一二两三四五六七八九十百千])(?:每|一|单)" + _UNIT + r"(?:课)?(?:的?(?:价格|单价|费用|课时费)?(?:是|为|要|合|算)?)?\s*([0-9]+(?:\.[0-9]+)?|[一二两三四五六七八九十百千]+)\s*(?:元|块|(?=[，,。；;\s]|$))")
+# the price written first: "按200一节", "300块一次", "150元每次"
+_PRICE_PER_UNIT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:元|块)?\s*(?:一|每|/)" + _UNIT + r"(?!课|卡)")
 _COUNT = r"([0-9]+|[一二两三四五六七八九十]+)\s*"
 _LEFT_COUNT = re.compile(r"(?:还剩下?|剩余|剩下|还有|没上的?|未上的?|没用的?|未使用的?)" + _COUNT + _UNIT)
 _TOTAL_COUNT = re.compile(_COUNT + _UNIT + r"(?:的|私教)?(?:课|卡|次卡|课程|套餐|私教课)")
@@ -267,7 +273,7 @@ def _count(text: str) -> int | None:
 
 def _unused_sessions_value(plain: str) -> Decimal | None:
     """The value of the unused sessions of a package, when the letter gives their count and price."""
-    price = _UNIT_PRICE.search(plain)
+    price = _UNIT_PRICE.search(plain) or _PRICE_PER_UNIT.search(plain)
     if not price:
         return None
     unit_price = parse_amount(price.group(1))
@@ -281,7 +287,11 @@ def _unused_sessions_value(plain: str) -> Decimal | None:
             remaining = max(totals) - _count(used.group(1))
     if not unit_price or not remaining or remaining <= 0:
         return None
-    return unit_price * remaining
+    value = unit_price * remaining
+    paid = find_amounts(plain)
+    if paid and max(paid) > unit_price and value > max(paid):
+        return None  # more than anything paid: the count or the price was misread
+    return value
 
 
 def _find_amount(text: str) -> Decimal | None:
@@ -416,7 +426,7 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
     facts = _WHITESPACE.sub(" ", text or "").strip()
     # Names, addresses and the claim are returned as written (full-width brackets and commas
     # kept); amounts and dates are read from the NFKC form (full-width digits).
-    elsewhere = _without_home(facts)  # the citizen's own address names neither the merchant's nor its district
+    elsewhere = without_home(facts)  # the citizen's own address names neither the merchant's nor its district
     merchant = find_merchant(facts)
     address, district = _find_address(elsewhere)
     if address is None or not _HOUSE_NUMBER.search(address):

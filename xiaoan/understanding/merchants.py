@@ -40,7 +40,7 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
     "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部 表行 排档 大排档 造型 听力 通讯 数码 "
     "装饰 美体 理发 烘焙 游乐场 加油站 配送站 家具城 玩具城 数码城 建材城 电器城 灯具城 装修公司 中介公司 物业公司 快递公司 "
-    "家政公司 培训公司 手机店 眼镜店".split()
+    "家政公司 培训公司 手机店 眼镜店 本店 本公司 该店 该公司 我店 我司".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -117,7 +117,8 @@ def parse_merchant(text: str | None) -> str | None:
 _SUFFIXES = (
     "股份有限公司", "有限责任公司", "有限公司", "分公司", "公司", "工作室", "经营部", "商行", "旗舰店", "专卖店", "专营店",
     "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
-    "商场", "商城", "会所", "美容院", "培训学校", "学校", "机构",
+    "商城", "会所", "美容院", "培训学校", "学校", "机构", "APP", "App", "app", "小程序",
+    "服务社", "茶庄", "书院", "农家乐", "托管班", "小卖部", "婚庆策划", "婚庆", "供应站",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
@@ -144,7 +145,7 @@ _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电�
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
                      r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
                      r"开票单位是|收款方是")
-_CUE_END_RE = re.compile(r"[，,。.！!？?；;\s]|的|在|卖|开|那|这")
+_CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
 def _widen_left(text: str, start: int, end: int) -> int:
@@ -153,6 +154,10 @@ def _widen_left(text: str, start: int, end: int) -> int:
         head = text[:start]
         if any(head.endswith(stop) for stop in _LEFT_STOPS):
             break
+        if text[start - 1] == " " and start >= 2 and re.match(r"[A-Za-z&]", text[start - 2]) \
+                and re.match(r"[A-Za-z&]", text[start]):
+            start -= 1  # "Bistro Ciel", "LULU STUDIO": one name across the space
+            continue
         if not _NAME_CHAR_RE.match(text[start - 1]):
             break
         start -= 1
@@ -251,7 +256,7 @@ _BRANCH_CONTENT_RE = re.compile(
 # A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
 _BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
 # Characters that do not occur in business names but everywhere in sentences.
-_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现通卖做")
+_NOT_IN_NAMES = frozenset("了么什该这那过看见还留才份们吗呢吧啊呀哪谁没着得我你他她它您现卖做")
 _DATE_IN_NAME_RE = re.compile(r"[\d一二三四五六七八九十两]+(?:年|月|日|号(?!店))|今年|去年|前年|上个?月|这个?月")
 
 
@@ -261,7 +266,7 @@ def _strip_remarks(name: str) -> str:
     for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
         out.append(name[position:bracket.start()])
         content = bracket.group(1).strip()
-        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街])|街道", content):
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街店])|街道", content):
             out.append("（" + content + "）")
         else:
             out.append("\0")  # a remark ends the name
@@ -279,6 +284,8 @@ def _strip_known_place(name: str) -> str:
     for length in range(min(data.max_term_length, len(name) - 3), 1, -1):
         if name[:length].lower() in data.terms:
             rest = name[length:]
+            if rest[:1] in "畔边旁湾岸":
+                break  # "滴水湖畔汽车美容": the place is part of the sign
             if not is_generic_merchant(rest) and not _is_unnamed_shop(_SUFFIX_TAIL_RE.sub("", rest)) \
                     and not _SUFFIX_RE.fullmatch(_SUFFIX_TAIL_RE.sub("", rest)):
                 return rest
@@ -291,6 +298,9 @@ def _tidy(name: str) -> str:
     name = name.strip().strip("“”\"'「」『』《》").strip()
     name = _strip_remarks(name)
     name = re.sub(r"^[个]", "", name)
+    counted = re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
+    if counted and len(name) - counted.end() >= 2:
+        name = name[counted.end():]
     for prefix in (_PLACE_PREFIX_RE, _PLATFORM_PREFIX_RE):
         match = prefix.match(name)
         if match and match.end() > 0:
@@ -332,10 +342,11 @@ def _plausible(name: str, suffix: str = "") -> bool:
 _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司|专业合作社|合作社")
 # Quoted names ("“优品家居旗舰店”"), and words that say the quote is the shop's name.
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
-_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家)[是为:：]?\s*$"
+_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家|有家|迭家|那个|这个)[是为:：]?\s*$"
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间)(?:APP|app)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "suffix": 50, "mall": 45, "topic": 40}
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
+             "person": 42, "topic": 40}
 
 
 # A branch written without brackets right after a registered name ("…有限公司松江营业部报了…").
@@ -363,14 +374,30 @@ def _registered_candidates(plain: str):
             yield "registered", start, plain[start:end], m.group(0)
 
 
+# Quotes that hold a product, a slogan or a promise, not the business: "一款叫“糖立消”的固体饮料",
+# "挂“百年老字号”招牌", "写着“7天无理由退款”".
+_QUOTED_PRODUCT_CUE_RE = re.compile(r"(?:款|种|瓶|盒|袋|件|份|产品|牌子|商品|口号|广告|写着?|宣传|标着?|号称|标签|字样|挂着?|承诺|印着?|贴着?|"
+                                    r"所谓|什么|打着?|推荐|推销|买了|办了|报了|订了|选了|做了|充了|次|说|显示|状态|回复|提示|叫他|叫她)(?:一个|一款|一种|一张|一份|一套)?(?:叫做?|名为|是)?\s*$")
+_QUOTED_SLOGAN_RE = re.compile(r"不|无理由|包退|包换|免费|正品|正宗|认证|清仓|原价|特价|限时|老字号|国标|全返|天内|[0-9]|"
+                               r"宣传|虚假|欺诈|违法|假冒|投诉|举报|处理|退款|赔偿")
+# Where a quoted name stands as the business: after a place and 的 ("豫园旁边的“御茗轩茶庄”"), or
+# after 在/去/到 ("在“上岸帮APP”上买了"), or right before a trade word ("“萌宠之家”宠物店").
+_QUOTED_PLACE_RE = re.compile(r"(?:(?:[路街镇区里内边旁口楼层场园坊村城岛湾上]|附近|对面|旁边|门口|楼下|那边|这边|古镇|招牌|门头|店招)的|在|去|到)\s*$")
+
+
 def _quoted_candidates(plain: str):
     for m in _QUOTED_RE.finditer(plain):
         inner = m.group(1).strip()
-        cued = _QUOTE_CUE_RE.search(plain[max(0, m.start() - 6):m.start()])
+        before = plain[max(0, m.start() - 6):m.start()]
+        cued = _QUOTE_CUE_RE.search(before)
         suffix = _SUFFIX_RE.search(inner)
         if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆)$", inner):
             continue  # a product ("高端VIP会员") or a status ("已预约未到店"), not a business
-        if cued or (suffix and suffix.end() >= len(_SUFFIX_TAIL_RE.sub("", inner)) and suffix.start() > 0):
+        if _QUOTED_PRODUCT_CUE_RE.search(before):
+            continue
+        placed = (_QUOTED_PLACE_RE.search(before) or _SUFFIX_RE.match(plain, m.end())) \
+            and len(inner) <= 15 and not _QUOTED_SLOGAN_RE.search(inner)
+        if cued or placed or (suffix and suffix.end() >= len(_SUFFIX_TAIL_RE.sub("", inner)) and suffix.start() > 0):
             if not re.search(r"[，,。！!？?、]", inner):
                 yield "quoted", m.start(1), inner, ""
 
@@ -395,12 +422,39 @@ def _cue_candidates(plain: str):
         tail = plain[cue.end():]
         stop = _CUE_END_RE.search(tail)
         name = parse_merchant(tail[:stop.start()] if stop else tail)
-        if name and len(name) <= _MAX_FOUND_CHARS:
-            yield "cue", cue.end(), name, ""
+        if name and len(name) <= _MAX_FOUND_CHARS and not _QUOTED_SLOGAN_RE.search(name):
+            yield "cue", cue.end(), name, ""  # not a judgement ("商家是虚假宣传")
+
+
+# A sign in Latin letters where a shop stands, before what was done there: "嘉里中心B1的Bellacasa
+# Home买了", "天钥桥路上的Sweet Amour Patisserie订了". Capitalised words; above the Chinese
+# suffixes of a mall or a centre written before it.
+_LATIN_SIGN_RE = re.compile(r"(?<=[的在])([A-Z][A-Za-z'&.]*(?: [A-Z&][A-Za-z'&.]*){0,3})"
+                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店))")
+# The person who runs an unnamed business: "老板叫周建国", "店主是王秀英".
+_PERSON_CUE_RE = re.compile(r"(?:老板|店主|摊主|老板娘|负责人|经营者)(?:的名字)?(?:叫做?|名叫|是|姓名是)")
+
+
+def _latin_candidates(plain: str):
+    for m in _LATIN_SIGN_RE.finditer(plain):
+        name = m.group(1)
+        if len(name.replace(" ", "")) >= 4 and not re.fullmatch(r"(?:APP|App|VIP|DIY|KTV|SPA|B\d)", name):
+            branch = _BRANCH_RE.match(plain, m.end())
+            yield "latin", m.start(1), name + (branch.group(0).strip() if branch else ""), ""
+
+
+def _person_candidates(plain: str):
+    from xiaoan.understanding.names import parse_name  # late: names imports this module's helpers
+
+    for cue in _PERSON_CUE_RE.finditer(plain):
+        window = re.split(r"[，,。；;！!？?\s的]", plain[cue.end():cue.end() + 6])[0]
+        name = parse_name(window) if 2 <= len(window) <= 4 else None
+        if name and name == window:
+            yield "person", cue.end(), name, ""
 
 
 # After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
-_SUFFIX_IN_WORD_RE = re.compile(r"店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
+_SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
                                 r"|厂(?:家|里|区|房|商|长|址)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
@@ -453,7 +507,7 @@ def _suffix_candidates(plain: str):
 # A mall or shopping centre is the business when nothing inside it is named: the escalator of
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
-_MALL_RE = re.compile(r"商业广场|城市广场|购物广场|广场|购物中心|购物公园|奥特莱斯|百货(?:商店|大楼)?|商厦|大悦城|万象城")
+_MALL_RE = re.compile(r"商业广场|城市广场|购物广场|广场|购物中心|购物公园|奥特莱斯|百货(?:商店|大楼)?|商厦|商场|大悦城|万象城")
 _INSIDE_MALL_RE = re.compile(r"商家|商户|店|柜台|专柜|摊|铺|档口|一家|有家|有个|这家|那家")
 
 
@@ -513,7 +567,7 @@ def _topic_candidates(plain: str):
 
 
 # What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
-_TOPIC_VERB_RE = re.compile(r"(?:配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
+_TOPIC_VERB_RE = re.compile(r"(?:人去楼空|关门|倒闭|跑路|停业|停课|卷款|配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
 # "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
 _MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
 
@@ -561,7 +615,7 @@ def find_merchant(text: str | None) -> str | None:
         nonlocal best
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
-        tidy = name if kind == "located" else _tidy(name)
+        tidy = name if kind in ("located", "latin", "person") else _tidy(name)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
         if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):
@@ -573,7 +627,7 @@ def find_merchant(text: str | None) -> str | None:
             best = (priority, position, tidy)
 
     for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _suffix_candidates,
-                   _mall_candidates, _topic_candidates):
+                   _mall_candidates, _topic_candidates, _latin_candidates, _person_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)

@@ -56,7 +56,9 @@ _ARABIC_AMOUNT_RE = re.compile(
     r"(?<![\d.A-Za-z])(?<!\d,)"
     r"(?P<cur>[¥$]|rmb|人民币)?\s*"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"(?:(?P<unit>[kK](?![A-Za-z])|[wW](?![A-Za-z])|千|万|百)(?P<tail>[0-9一二两三四五六七八九](?![0-9]))?)?"
+    r"(?:(?P<unit>[kK](?![A-Za-z])|[wW](?![A-Za-z])|千|万|百)"
+    r"(?:(?P<sub>[0-9一二两三四五六七八九])(?P<subunit>千|百)(?P<subtail>[0-9一二两三四五六七八九](?![0-9]))?"
+    r"|(?P<tail>[0-9一二两三四五六七八九](?![0-9])))?)?"
     r"(?P<more>多|余|来)?"
     r"(?P<yuan>元|块钱|块|rmb|人民币)?",
     re.IGNORECASE,
@@ -160,6 +162,12 @@ def _arabic_candidates(text: str) -> list[_AmountCandidate]:
             if tail:
                 tail_digit = int(tail) if tail.isdigit() else _CN_DIGITS[tail]
                 value += tail_digit * unit_value // 10  # "3千5" = 3500, "1万2" = 12000
+            if m.group("sub") and _UNIT_VALUES[m.group("subunit")] < unit_value:
+                # "2万8千6" = 28600, "1万5千" = 15000: the lower unit and its own tail
+                sub_value = _UNIT_VALUES[m.group("subunit")]
+                value += _digit(m.group("sub")) * sub_value
+                if m.group("subtail"):
+                    value += _digit(m.group("subtail")) * sub_value // 10
         if not marked and not unit and re.match(r"[A-Za-z]", after):
             continue  # "4S店", "5G": part of a name, not money
         before = text[m.start() - 1:m.start()] if m.start() else ""
@@ -170,6 +178,10 @@ def _arabic_candidates(text: str) -> list[_AmountCandidate]:
             continue  # a phone, an order or card number: not an amount
         found.append(_AmountCandidate(m.start(), value, marked or bool(unit)))
     return found
+
+
+def _digit(char: str) -> int:
+    return int(char) if char.isdigit() else _CN_DIGITS[char]
 
 
 def _chinese_candidates(text: str) -> list[_AmountCandidate]:
@@ -193,7 +205,8 @@ def _chinese_candidates(text: str) -> list[_AmountCandidate]:
 # Cues before an amount, by tier (see the module docstring). Between the cue and the number
 # people put 了/有/约/大概 ...: those are allowed in the gap.
 _CUE_TIERS = (
-    r"余额|还剩下?|剩下|剩余|卡里还有|卡内还有|卡上还有|里面还有|还有|损失了?|金额|涉及|涉案|要求退还?|退还|退回|索赔|赔偿",
+    r"余额|还剩下?|剩下|剩余|卡里还有|卡内还有|卡上还有|里面还有|还有|损失了?|金额|涉及|涉案|要求退还?|退还|退回|索赔|赔偿|"
+    r"(?<![结联综配融组混整])合|折合",
     r"总共|一共|共计|合计|总计|总额|总价|共",
     r"花了|花费|交了|缴了|充了|充值|付了|支付|付款|转了|转账|买了?|消费|价格|价值|定金|订金|押金|学费|费用|会费|办卡|办了",
 )

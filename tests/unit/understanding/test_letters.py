@@ -366,3 +366,16 @@ def test_what_should_be_refunded_beats_a_total_of_other_families():
 ])
 def test_unused_sessions_of_a_package(text, expected):
     assert read_letter(text, TODAY).amount == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # what is left (the balance, "合…") beats the total paid
+    ("孩子在跆拳道馆学跆拳道，今年6月交了两年的学费，一共7,200元。11月底道馆不上课了。按合同算，剩余的课时费是4,080元。", Decimal("4080")),
+    ("安亭的汽车服务中心卖给我一张保养套餐卡，4次保养1680元，我才做了一次。店面换成了饭店。卡里还剩3次，合1260元。请问怎么维权？", Decimal("1260")),
+    ("买了私教课，一共30节，6,000元。上了8节老板就把工作室转了。我算了一下剩下22节，按200一节是4,400元，能不能帮忙追回？", Decimal("4400")),
+    # what was bought, with its price right after it; a sale price, not the "original" one
+    ("京东上SoundMax官方旗舰店买的降噪耳机899，收到第三天申请七天无理由，商家说已激活不给退。", Decimal("899")),
+    ('双十一在悦居家纺旗舰店买了一套四件套，页面写"原价1599，狂欢价599"，其实一直就是599，要求退一赔三。', Decimal("599")),
+])
+def test_balances_and_prices(text, expected):
+    assert read_letter(text, TODAY).amount == expected

@@ -250,3 +250,33 @@ def test_signs_cues_and_what_is_no_sign(text, expected):
 ])
 def test_malls_and_signs_on_a_street(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a quoted name where the business stands: after a place and 的, after 在, before a trade word
+    ('我在黄浦区豫园旁边的"御茗轩茶庄"买茶叶，价签写68元，结账按两算', "御茗轩茶庄"),
+    ('浦东康桥镇秀沿路上的"鸿运电动车"门店里卖的头盔没有3C标志', "鸿运电动车"),
+    ('11月5日在"上岸帮APP"上买了一个网课，2,980元，说好7天无理由退款', "上岸帮APP"),
+    ('11月20日在普陀区曹杨路的"萌宠之家"宠物店买了一只柯基，4,200元', "萌宠之家"),
+    # a quote holding a product, a slogan or what someone said is no business
+    ('举报杨浦区控江路上的康宁大药房（控江路店）。门口宣传一款叫"糖立消"的固体饮料', "康宁大药房（控江路店）"),
+    ('我买了“全年无限次”早教课程，结果排课越来越少', None),
+    ('商家说"处理中"，一直没有结果，淘宝上LULU STUDIO女装店买的大衣', "LULU STUDIO女装店"),
+    ("我觉得商家是虚假宣传，在松江车墩的梦舒床垫（车墩店）买的", "梦舒床垫（车墩店）"),
+    # Latin names across spaces, Latin signs, APPs, a count before the name, a branch at a town
+    ("昨晚在新天地的Bistro Ciel（新天地店）吃饭，账单上多了服务费", "Bistro Ciel（新天地店）"),
+    ("我在静安嘉里中心B1的Bellacasa Home买了一台咖啡机，用了9天就坏了", "Bellacasa Home"),
+    ("青浦赵巷奥特莱斯里有一家叫FOREST & CO的服装店，卖的是假货", "FOREST & CO"),
+    ("孩子在智学星APP开了个会员，到期自动续费扣了298块", "智学星APP"),
+    ("在美团上买了两张蜀香阁火锅（松江新城店）的双人套餐券", "蜀香阁火锅（松江新城店）"),
+    ("今年8月在绿驹电动车（堡镇店）给电瓶车换了一组电池", "绿驹电动车（堡镇店）"),
+    ("请的是上海冷暖通空调安装服务部，装完空调收了我一千多", "上海冷暖通空调安装服务部"),
+    ("在环湖西二路的滴水湖畔汽车美容办了洗车卡，店关了", "滴水湖畔汽车美容"),
+    ("我10月在宝山共康路的国通电器（共康路店）买了一台滚筒洗衣机，漏水", "国通电器（共康路店）"),
+    # the person who runs an unnamed business, and a sign before an event
+    ("老西门附近一家没有招牌的裁缝铺，老板叫周建国，收了定金不做衣服", "周建国"),
+    ("松江泗泾的乐思少儿英语人去楼空了，孩子还有三千二的课没上", "乐思少儿英语"),
+    ("店里包装上写着本店自制，其实是批发来的", None),
+])
+def test_quoted_latin_and_app_names(text, expected):
+    assert find_merchant(text) == expected

@@ -120,3 +120,13 @@ def test_a_count_after_kuai_is_no_tenth():
 @pytest.mark.parametrize(("text", "expected"), [("嗯…9千", "9000"), ("嗯...两千五", "2500"), ("大概...3000吧", "3000")])
 def test_an_ellipsis_is_a_pause_not_a_decimal_point(text, expected):
     assert str(parse_amount(text)) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2万8千6", Decimal("28600")),
+    ("1万5千", Decimal("15000")),
+    ("2万8千6百元", Decimal("28600")),
+    ("我还有24节课没上 合2880 怎么弄", Decimal("2880")),
+])
+def test_mixed_units_and_what_it_comes_to(text, expected):
+    assert parse_amount(text) == expected
