@@ -40,7 +40,7 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
     "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部 表行 排档 大排档 造型 听力 通讯 数码 "
     "装饰 美体 理发 烘焙 游乐场 加油站 配送站 家具城 玩具城 数码城 建材城 电器城 灯具城 装修公司 中介公司 物业公司 快递公司 "
-    "家政公司 培训公司 手机店 眼镜店 本店 本公司 该店 该公司 我店 我司".split()
+    "家政公司 培训公司 手机店 眼镜店 网红店 航空公司 本店 本公司 该店 该公司 我店 我司".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -119,6 +119,7 @@ _SUFFIXES = (
     "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
     "商城", "会所", "美容院", "培训学校", "学校", "机构", "APP", "App", "app", "小程序",
     "服务社", "茶庄", "书院", "农家乐", "托管班", "小卖部", "婚庆策划", "婚庆", "供应站",
+    "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
@@ -130,10 +131,10 @@ _SUFFIXES = (
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 # Characters that belong to a name when widening leftwards: Han, Latin letters, digits, masking.
-_NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z0-9*×xX&·\-]")
+_NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
-    "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
@@ -144,7 +145,7 @@ _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电�
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
                      r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
-                     r"开票单位是|收款方是")
+                     r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
@@ -154,8 +155,8 @@ def _widen_left(text: str, start: int, end: int) -> int:
         head = text[:start]
         if any(head.endswith(stop) for stop in _LEFT_STOPS):
             break
-        if text[start - 1] == " " and start >= 2 and re.match(r"[A-Za-z&]", text[start - 2]) \
-                and re.match(r"[A-Za-z&]", text[start]):
+        if text[start - 1] == " " and start >= 2 and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start - 2]) \
+                and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start]):
             start -= 1  # "Bistro Ciel", "LULU STUDIO": one name across the space
             continue
         if not _NAME_CHAR_RE.match(text[start - 1]):
@@ -249,7 +250,7 @@ _PLACE_PREFIX_RE = re.compile(
     r"(?:[\u4e00-\u9fff]{1,6}?(?:路|大道|公路|大街)(?:\d+(?:弄\d+)?号)?(?:上(?!海))?)?(?:步行街|商业街|美食街|菜市场|菜场|市场)?"
 )
 _PLATFORM_PREFIX_RE = re.compile(
-    r"^(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
+    r"^(?:网上|线上|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
 # A branch in brackets is part of the name; other remarks in brackets are not.
 _BRANCH_CONTENT_RE = re.compile(
     r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜)$")
@@ -293,11 +294,17 @@ def _strip_known_place(name: str) -> str:
     return name
 
 
-def _tidy(name: str) -> str:
-    """A found name without the place or platform written before it and without remarks after it."""
+def _tidy(name: str, keep_place: bool = False) -> str:
+    """A found name without the place or platform written before it and without remarks after it.
+
+    `keep_place`: the name follows "…的", so where it is was said before it, and a place word that
+    starts the name is the sign's own ("水芸路的临港惠多多超市", "通河路上的宝山万家荟购物中心").
+    """
     name = name.strip().strip("“”\"'「」『』《》").strip()
     name = _strip_remarks(name)
     name = re.sub(r"^[个]", "", name)
+    if len(name) >= 4:
+        name = re.sub(r"^[路街弄号](?![\u4e00-\u9fff]?(?:店|馆)$)", "", name)
     counted = re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
     if counted and len(name) - counted.end() >= 2:
         name = name[counted.end():]
@@ -305,10 +312,17 @@ def _tidy(name: str) -> str:
         match = prefix.match(name)
         if match and match.end() > 0:
             rest = name[match.end():]
+            town = re.match(r"^([\u4e00-\u9fff]{1,4}?(?:镇|街道|乡))$", name[:match.end()])
+            if prefix is _PLACE_PREFIX_RE and town:
+                from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
+
+                if resolve_district(town.group(1)) is None:
+                    continue  # "山野乡味特产店": not a town, part of the sign
             # keep the place when what is left is only a kind of shop or too short to name one
             if len(rest) >= 2 and not is_generic_merchant(rest) and not _is_unnamed_shop(_SUFFIX_TAIL_RE.sub("", rest) or rest):
                 name = rest
-    name = _strip_known_place(name)
+    if not keep_place:
+        name = _strip_known_place(name)
     bare = _BARE_BRANCH_RE.search(name)
     if bare:
         name = name[:bare.start(2)] + "（" + bare.group(2) + "）"
@@ -379,10 +393,12 @@ def _registered_candidates(plain: str):
 _QUOTED_PRODUCT_CUE_RE = re.compile(r"(?:款|种|瓶|盒|袋|件|份|产品|牌子|商品|口号|广告|写着?|宣传|标着?|号称|标签|字样|挂着?|承诺|印着?|贴着?|"
                                     r"所谓|什么|打着?|推荐|推销|买了|办了|报了|订了|选了|做了|充了|次|说|显示|状态|回复|提示|叫他|叫她)(?:一个|一款|一种|一张|一份|一套)?(?:叫做?|名为|是)?\s*$")
 _QUOTED_SLOGAN_RE = re.compile(r"不|无理由|包退|包换|免费|正品|正宗|认证|清仓|原价|特价|限时|老字号|国标|全返|天内|[0-9]|"
-                               r"宣传|虚假|欺诈|违法|假冒|投诉|举报|处理|退款|赔偿")
+                               r"宣传|虚假|欺诈|违法|假冒|投诉|举报|处理|退款|赔偿|加盟|直营|连锁|骗子|黑店|正规|通用")
 # Where a quoted name stands as the business: after a place and 的 ("豫园旁边的“御茗轩茶庄”"), or
 # after 在/去/到 ("在“上岸帮APP”上买了"), or right before a trade word ("“萌宠之家”宠物店").
-_QUOTED_PLACE_RE = re.compile(r"(?:(?:[路街镇区里内边旁口楼层场园坊村城岛湾上]|附近|对面|旁边|门口|楼下|那边|这边|古镇|招牌|门头|店招)的|在|去|到)\s*$")
+_QUOTED_PLACE_RE = re.compile(r"(?:(?:[路街镇区里内边旁口楼层场园坊村城岛湾上]|附近|对面|旁边|门口|楼下|那边|这边|古镇|招牌|门头|店招)的|(?P<went>在|去|到))\s*$")
+# after 在/去/到 the quote is the business only when something was done there ("在“上岸帮APP”上买了")
+_DONE_THERE_RE = re.compile(r"\s*(?:上|里|的)?(?:买|办|充|订|报|吃|消费|做|剪|修|学|上课|购|下单|看)")
 
 
 def _quoted_candidates(plain: str):
@@ -393,9 +409,14 @@ def _quoted_candidates(plain: str):
         suffix = _SUFFIX_RE.search(inner)
         if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆)$", inner):
             continue  # a product ("高端VIP会员") or a status ("已预约未到店"), not a business
-        if _QUOTED_PRODUCT_CUE_RE.search(before):
+        if _QUOTED_PRODUCT_CUE_RE.search(before) and not re.search(r"(?:招牌|牌子|门头|店招)上?写", plain[max(0, m.start() - 8):m.start()]):
             continue
-        placed = (_QUOTED_PLACE_RE.search(before) or _SUFFIX_RE.match(plain, m.end())) \
+        if cued and re.search(r"[一这那]个\s*$", before) and len(inner) < 4:
+            cued = None  # "是一个“果盘”": a product
+        place = _QUOTED_PLACE_RE.search(before)
+        if place and place.group("went") and not _DONE_THERE_RE.match(plain, m.end()):
+            place = None  # "说卡可以在“全国门店通用”": a promise, not where it was bought
+        placed = (place or _SUFFIX_RE.match(plain, m.end())) \
             and len(inner) <= 15 and not _QUOTED_SLOGAN_RE.search(inner)
         if cued or placed or (suffix and suffix.end() >= len(_SUFFIX_TAIL_RE.sub("", inner)) and suffix.start() > 0):
             if not re.search(r"[，,。！!？?、]", inner):
@@ -417,9 +438,14 @@ def _end_at_last_suffix(name: str) -> str:
 _BRACKETED_ANY_RE = re.compile(r"[（(【][^（()）【】]*[)）】]")
 
 
+_STAFF_RE = re.compile(r"(?:店员|员工|营业员|服务员|老师|师傅|[发造]型师|美容师|设计师|顾问|经理|店长|客服|教练|销售|导购|阿姨)的?$")
+
+
 def _cue_candidates(plain: str):
     for cue in _CUE_RE.finditer(plain):
-        tail = plain[cue.end():]
+        if _STAFF_RE.search(plain[max(0, cue.start() - 5):cue.start()]):
+            continue  # "店员的名字叫Lily", "发型师叫Kevin": a person working there, not the business
+        tail = plain[cue.end():].lstrip()
         stop = _CUE_END_RE.search(tail)
         name = parse_merchant(tail[:stop.start()] if stop else tail)
         if name and len(name) <= _MAX_FOUND_CHARS and not _QUOTED_SLOGAN_RE.search(name):
@@ -429,10 +455,10 @@ def _cue_candidates(plain: str):
 # A sign in Latin letters where a shop stands, before what was done there: "嘉里中心B1的Bellacasa
 # Home买了", "天钥桥路上的Sweet Amour Patisserie订了". Capitalised words; above the Chinese
 # suffixes of a mall or a centre written before it.
-_LATIN_SIGN_RE = re.compile(r"(?<=[的在])([A-Z][A-Za-z'&.]*(?: [A-Z&][A-Za-z'&.]*){0,3})"
-                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店))")
+_LATIN_SIGN_RE = re.compile(r"(?:(?<=[的在家店上])|(?<=[的在家店上] ))([A-Z][A-Za-z\u00c0-\u00ff'&.]*(?: [A-Z&][A-Za-z\u00c0-\u00ff'&.]*){0,3})"
+                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店|这家|那家|突然|关|在|老板|$)|\s+(?![说讲])[\u4e00-\u9fff])")
 # The person who runs an unnamed business: "老板叫周建国", "店主是王秀英".
-_PERSON_CUE_RE = re.compile(r"(?:老板|店主|摊主|老板娘|负责人|经营者)(?:的名字)?(?:叫做?|名叫|是|姓名是)")
+_PERSON_CUE_RE = re.compile(r"(?:老板|店主|摊主|老板娘|负责人|经营者|个体户|的人|那个人|组织者)\s*(?:的名字)?(?:叫做?|名叫|是|姓名是)\s*|一个叫(?=[A-Z])")
 
 
 def _latin_candidates(plain: str):
@@ -447,6 +473,10 @@ def _person_candidates(plain: str):
     from xiaoan.understanding.names import parse_name  # late: names imports this module's helpers
 
     for cue in _PERSON_CUE_RE.finditer(plain):
+        latin = re.match(r"[A-Z][a-z]+(?: [A-Z][a-z]+){1,2}(?![A-Za-z])", plain[cue.end():])
+        if latin:  # "叫Li Na的人", "老板叫Wang Lili"
+            yield "person", cue.end(), latin.group(0), ""
+            continue
         window = re.split(r"[，,。；;！!？?\s的]", plain[cue.end():cue.end() + 6])[0]
         name = parse_name(window) if 2 <= len(window) <= 4 else None
         if name and name == window:
@@ -466,6 +496,8 @@ def _suffix_candidates(plain: str):
             continue  # 到店, 进店, 开店, 闭馆: a verb and its place, not a name
         start = _widen_left(plain, m.start(), m.end())
         end = m.end()
+        if re.search(f"(?:{_SUFFIX_RE.pattern})[学买办充练报玩吃做]", plain[start:m.start()]):
+            continue  # "Dance Queen舞蹈工作室学舞蹈": the activity after the name
         if start > 0 and plain[start - 1] in _OPENING_BRACKETS:
             # the suffix is the branch's ("森林屋洗衣（涞亭南路店）"): the name stands before the bracket
             before = _widen_left(plain, start - 1, start - 1)
@@ -481,7 +513,7 @@ def _suffix_candidates(plain: str):
             end = following.end()
             last_suffix = following.group(0)
             following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
-        latin = re.match(r"[A-Za-z]{2,6}(?![A-Za-z])", plain[end:])
+        latin = re.match(r"[A-Za-z]{2,10}(?: [A-Z]{2,10})*(?![A-Za-z])", plain[end:])
         if latin:
             end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"
         branch = _BRANCH_RE.match(plain, end)
@@ -610,12 +642,14 @@ def find_merchant(text: str | None) -> str | None:
         return None
     plain = nfkc_keep_brackets(str(text))
     best: tuple[int, int, str] | None = None
+    seen: list[str] = []
 
     def consider(kind: str, position: int, name: str, suffix: str) -> None:
         nonlocal best
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
-        tidy = name if kind in ("located", "latin", "person") else _tidy(name)
+        after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
+        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
         if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):
@@ -623,6 +657,7 @@ def find_merchant(text: str | None) -> str | None:
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
         # ("韩依坊女装旗舰店" over "韩依坊")
+        seen.append(tidy)
         if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
             best = (priority, position, tidy)
 
@@ -634,4 +669,9 @@ def find_merchant(text: str | None) -> str | None:
     if bought_at:
         position = plain.find(bought_at[:2])
         consider("bought_at", position if position >= 0 else len(plain), bought_at, "")
+    if best is not None:
+        # "…的蜀香阁火锅（南翔店）充值…卡上印的就是“蜀香阁火锅”": the name with its branch
+        fuller = [name for name in seen if name.startswith(best[2]) and _BRANCH_RE.fullmatch(name[len(best[2]):])]
+        if fuller:
+            return fuller[0]
     return best[2] if best else None

@@ -280,3 +280,32 @@ def test_malls_and_signs_on_a_street(text, expected):
 ])
 def test_quoted_latin_and_app_names(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a cue after a pause, with a space, or for the shop's own name
+    ("小区门口有家洗衣店 叫洁净坊洗衣（大场店） 去年冬天老板讲充一千送两百", "洁净坊洗衣（大场店）"),
+    ("静安区西康路上有一家英语培训机构，名字叫 Bright Future English光明未来英语，到处发传单", "Bright Future English光明未来英语"),
+    ("找的是航头镇上的一家搬家公司，叫顺心搬家。工人把冰箱放倒了", "顺心搬家"),
+    # a person working there is not the business
+    ("上周六在长寿路的MAX造型（长寿路店）染头发，发型师叫Kevin，染出来是绿的", "MAX造型（长寿路店）"),
+    ("新天地那边的 Vintage Lux中古店（新天地店） 上个月买了个二手包 店员的名字叫Lily", "Vintage Lux中古店（新天地店）"),
+    # the person who runs it, also in Latin letters
+    ("举报一个叫Li Na的人 在朋友圈拉人交2980成为会员", "Li Na"),
+    ("松江车墩镇菜场 卖猪肉的那个个体户 叫陈建国 他家的肉注过水", "陈建国"),
+    # Latin signs after a shop word or a platform, an accent, a later bare mention
+    ("Hi 我想举报一家店 GreenLeaf Organic Store 在长宁古北水城南路 卖的蔬菜假冒有机", "GreenLeaf Organic Store"),
+    ("在网上Moonstone Studio这家店买了两件大衣，申请七天无理由退货", "Moonstone Studio"),
+    ("双十一在网上Lumière官方旗舰店买了一套香薰礼盒", "Lumière官方旗舰店"),
+    ("我在嘉定南翔的蜀香阁火锅（南翔店）充值了会员卡。我的卡上印的就是“蜀香阁火锅”", "蜀香阁火锅（南翔店）"),
+    # a place word that starts a sign written after 的 is the sign's own; 乡 in a sign is no town
+    ("宝山通河路上的宝山万家荟购物中心 一楼到二楼那部自动扶梯经常突然停住", "宝山万家荟购物中心"),
+    ("网上山野乡味特产店买的腊肠 包装上没有生产日期", "山野乡味特产店"),
+    ("泰和路汤泉阁浴场 关门了 阿拉充的卡还有1千6", "汤泉阁浴场"),
+    # the activity after a name, and promises and judgements in quotes, are not part of it
+    ("孩子在大宁那边的Dance Queen舞蹈工作室学舞蹈 办的课包还剩23节", "Dance Queen舞蹈工作室"),
+    ('五角场合生汇5楼的小森林亲子乐园（五角场合生汇店）突然闭店 店员说卡可以在"全国门店通用"', "小森林亲子乐园（五角场合生汇店）"),
+    ('奉贤南桥的星光KTV（南桥店） 结账多收了两笔 320是一个"果盘"', "星光KTV（南桥店）"),
+])
+def test_cues_people_and_signs_written_many_ways(text, expected):
+    assert find_merchant(text) == expected
