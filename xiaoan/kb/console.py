@@ -4,7 +4,9 @@ Maintainers (and supervisors, admins) edit; agents may read. Workflow: create or
 draft) -> send for review -> another maintainer publishes -> citizens get it within seconds.
 Also: retire, history with roll back to any version, adding one 相似问法 in one step (from an
 entry's page or next to an unanswered question), unanswered questions, down-voted answers,
-and a test search that shows what the assistant would do with a question. Every change is a
+a test search that shows what the assistant would do with a question, and 需复核 (entries whose
+legal basis is missing, unknown, repealed or amended since their last review, or unreviewed
+for a year; `xiaoan.kb.review`) with a one-click 已复核 record. Every change is a
 version row with who and when (`xiaoan.kb.repository`). Forms are plain POSTs protected by
 the app's CSRFProtect (hidden ``csrf_token``); the page's script and stylesheet are template
 files served by this blueprint, as the Content-Security-Policy forbids inline code.
@@ -44,6 +46,7 @@ ACTIONS = {
     "rollback": "回滚",
     "import": "从文件导入",
     "add_phrasing": "添加相似问法",
+    "review": "已复核",
 }
 MESSAGES = {
     "created": "已新建草稿“{id}”。完成后请提交审核。",
@@ -58,6 +61,8 @@ MESSAGES = {
     "phrasing_draft": "已把相似问法“{text}”加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
     "phrasing_failed": "相似问法没有添加：{error}",
     "no_entry": "请选择要加到哪个条目（填写条目编号）。",
+    "reviewed": "已记录：{by} 复核了“{id}”（第 {version} 版），内容没有改动。",
+    "register_error": "法规库文件（xiaoan/resources/laws.yml）有错误，依据暂时无法核对：{error}",
 }
 _SPLIT_TAGS = re.compile(r"[,，、;；\s]+")
 
@@ -95,7 +100,9 @@ def _kb_time(value: dt.datetime | None) -> str:
 
 @bp.app_context_processor
 def _kb_labels() -> dict[str, Any]:
-    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS}
+    from xiaoan.kb.review import REASONS
+
+    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS, "REVIEW_REASONS": REASONS}
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -154,12 +161,15 @@ def detail(entry_id: str):
     history = repo.history(entry_id)
     live = next((v for v in history if v.version == record.published_version), None)
     user = current_user()
+    reasons, last = _review_of(record.data, history)
     return render_template(
         "kb/detail.html",
         record=record,
         entry=record.data,
         history=history,
         live=live,
+        review_reasons=reasons,
+        last_review=last,
         today=today_shanghai(),
         can_write=_can_write(),
         can_publish=_can_write() and record.data.status == "review" and record.data.updated_by != user.username,
@@ -285,6 +295,52 @@ def downvoted():
     return render_template("kb/downvoted.html", rows=_repo().vote_summaries(only_downvoted=True))
 
 
+@bp.get("/review")
+@login_required(*READ_ROLES)
+def review():
+    """需复核: entries whose basis needs checking or that nobody reviewed for a year."""
+    from xiaoan.kb.legal import RegisterError, load_register
+    from xiaoan.kb.review import REASONS, review_items
+
+    code = request.args.get("reason") or None
+    if code not in (None, *REASONS):
+        code = None
+    repo = _repo()
+    error = None
+    try:
+        register = load_register()
+    except RegisterError as exc:
+        log.error("legal register invalid: %s", exc)
+        error = MESSAGES["register_error"].format(error=str(exc).split(": ", 1)[-1])
+        items = []
+    else:
+        items = review_items(((r.data, r.version) for r in repo.list_entries()), repo.last_reviews(), register)
+    counts = {c: sum(1 for item in items if c in item.codes) for c in REASONS}
+    shown = [item for item in items if code is None or code in item.codes]
+    return render_template("kb/review.html", items=shown, total=len(items), counts=counts, reasons=REASONS,
+                           reason=code, error=error, can_write=_can_write())
+
+
+@bp.post("/<entry_id>/reviewed")
+@login_required(*WRITE_ROLES)
+def mark_reviewed(entry_id: str):
+    """Record 已复核 (who, when) without changing the entry."""
+    back = url_for("kb.review", reason=request.form.get("reason") or None) \
+        if request.form.get("back") == "review" else url_for("kb.detail", entry_id=entry_id)
+    repo = _repo()
+    _get_or_404(repo, entry_id)
+    try:
+        record = repo.mark_reviewed(entry_id, _username(), expected_version=_int(request.form.get("version")))
+    except EntryNotFound:
+        abort(404)
+    except KbError as exc:
+        flash(f"操作未完成：{exc}")
+        return redirect(back), 303
+    log.info("kb review %s v%s by %s", entry_id, record.version, _username())
+    flash(MESSAGES["reviewed"].format(by=_username(), id=entry_id, version=record.version))
+    return redirect(back), 303
+
+
 @bp.get("/try")
 @login_required(*READ_ROLES)
 def try_search():
@@ -309,6 +365,24 @@ def stylesheet():
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _review_of(entry: EntryData, history) -> tuple[list, Any]:
+    """Why an entry needs review (empty when it does not or the register is invalid) and its last review."""
+    from xiaoan.kb.legal import RegisterError, load_register
+    from xiaoan.kb.review import last_review, reasons_for
+
+    recorded = next(((v.changed_at, v.changed_by, v.action) for v in history if v.action in ("review", "publish")),
+                    None)
+    last = last_review(entry, recorded)
+    if entry.status == "retired":
+        return [], last
+    try:
+        register = load_register()
+    except RegisterError:
+        log.exception("legal register invalid")
+        return [], last
+    return reasons_for(entry, last, register, today=today_shanghai()), last
 
 
 def _get_or_404(repo: KbRepository, entry_id: str):

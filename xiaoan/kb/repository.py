@@ -445,6 +445,44 @@ class KbRepository:
                 self._bump(s)
             return _record(row)
 
+    def mark_reviewed(self, entry_id: str, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Record that a maintainer checked an entry (已复核): who and when, nothing else changes.
+
+        The record is a version with action ``review`` whose snapshot equals the working copy;
+        the content editor (``updated_by``/``updated_at``) stays. On an entry published with no
+        pending edit the new version becomes the published one (its content is the same, so
+        nothing citizens see changes and no search process reloads).
+
+        Raises:
+            EntryNotFound: no such entry.
+            KbError: retired, or the entry changed meanwhile.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if row.status == "retired":
+                raise KbError("已下线的条目不用复核")
+            live = row.status == "published" and row.published_version == row.version
+            version = self._new_version(s, row, "review", by)
+            if live:
+                row.published_version = version
+            return _record(row)
+
+    def last_reviews(self) -> dict[str, tuple[dt.datetime, str, str]]:
+        """Entry id -> (time, who, action) of its newest ``review`` or ``publish`` version."""
+        newest = (
+            select(KbEntryVersion.entry_id, func.max(KbEntryVersion.version).label("version"))
+            .where(KbEntryVersion.action.in_(("review", "publish")))
+            .group_by(KbEntryVersion.entry_id)
+            .subquery()
+        )
+        stmt = select(KbEntryVersion.entry_id, KbEntryVersion.changed_at, KbEntryVersion.changed_by,
+                      KbEntryVersion.action).join(
+            newest, and_(newest.c.entry_id == KbEntryVersion.entry_id, newest.c.version == KbEntryVersion.version)
+        )
+        with session_scope(self.url) as s:
+            return {e: (at, by, action) for e, at, by, action in s.execute(stmt).all()}
+
     def import_entries(self, entries: Sequence[EntryData], by: str) -> ImportReport:
         """Create or update entries from YAML in one transaction (all or nothing).
 
