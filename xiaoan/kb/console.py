@@ -4,7 +4,9 @@ Maintainers (and supervisors, admins) edit; agents may read. Workflow: create or
 draft) -> send for review -> another maintainer publishes -> citizens get it within seconds.
 Also: retire, history with roll back to any version, adding one 相似问法 in one step (from an
 entry's page or next to an unanswered question), unanswered questions, down-voted answers,
-a test search that shows what the assistant would do with a question, and 需复核 (entries whose
+a test search that shows what the assistant would do with a question, the questions grouped
+(问题归类: unanswered and down-voted questions clustered, `xiaoan.kb.clusters`, each group turned
+into 相似问法 of an entry or a new entry's form in one step), and 需复核 (entries whose
 legal basis is missing, unknown, repealed or amended since their last review, or unreviewed
 for a year; `xiaoan.kb.review`) with a one-click 已复核 record. Every change is a
 version row with who and when (`xiaoan.kb.repository`). Forms are plain POSTs protected by
@@ -61,6 +63,12 @@ MESSAGES = {
     "phrasing_draft": "已把相似问法“{text}”加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
     "phrasing_failed": "相似问法没有添加：{error}",
     "no_entry": "请选择要加到哪个条目（填写条目编号）。",
+    "cluster_live": "已为“{id}”添加 {n} 个相似问法，几秒钟内小安就能用它们找到这个回答（不用重新训练）。",
+    "cluster_draft": "已把 {n} 个相似问法加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
+    "cluster_skipped": "未添加：{items}",
+    "cluster_failed": "相似问法没有添加：{error}",
+    "cluster_empty": "请至少勾选一个问题。",
+    "cluster_draft_notice": "以下标题和相似问法来自一组市民问题（共 {n} 个问法）。请填写编号和回答，保存为草稿后提交审核。",
     "reviewed": "已记录：{by} 复核了“{id}”（第 {version} 版），内容没有改动。",
     "register_error": "法规库文件（xiaoan/resources/laws.yml）有错误，依据暂时无法核对：{error}",
 }
@@ -286,6 +294,71 @@ def unanswered_to_phrasing():
         flash(MESSAGES["phrasing_failed"].format(error=MESSAGES["no_entry"]))
         return redirect(back), 303
     return _add_phrasing(entry_id, request.form.get("phrasing", ""), None, back=back)
+
+
+@bp.get("/clusters")
+@login_required(*READ_ROLES)
+def clusters():
+    """Unanswered and down-voted questions grouped by similarity, with the entry each group came closest to."""
+    from xiaoan.kb.clusters import cluster_questions
+
+    repo = _repo()
+    groups = cluster_questions(repo.loop_questions(), index=_search_service().index(), known=repo.known_questions())
+    return render_template(
+        "kb/clusters.html",
+        clusters=groups,
+        entries=repo.list_entries() if _can_write() else [],
+        can_write=_can_write(),
+    )
+
+
+@bp.post("/clusters/phrasings")
+@login_required(*WRITE_ROLES)
+def cluster_to_phrasings():
+    """Add the ticked questions of a group as 相似问法 of one entry, in one step."""
+    entry_id = (request.form.get("entry_id") or "").strip()
+    questions = [q for q in request.form.getlist("question") if q.strip()]
+    back = url_for("kb.clusters")
+    if not entry_id:
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["no_entry"]))
+        return redirect(back), 303
+    if not questions:
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"]))
+        return redirect(back), 303
+    if any(has_unreadable(q) for q in questions):
+        flash(MESSAGES["cluster_failed"].format(error=UNREADABLE_TEXT))
+        return redirect(back), 303
+    try:
+        record, added, skipped = _repo().add_phrasings(entry_id, questions, _username())
+    except KbError as exc:
+        flash(MESSAGES["cluster_failed"].format(error=exc))
+        return redirect(back), 303
+    log.info("kb add_phrasings %s v%s (%d) by %s", entry_id, record.version, len(added), _username())
+    if record.published_version == record.version:
+        flash(MESSAGES["cluster_live"].format(id=entry_id, n=len(added)))
+    else:
+        flash(MESSAGES["cluster_draft"].format(id=entry_id, n=len(added), version=record.version))
+    if skipped:
+        flash(MESSAGES["cluster_skipped"].format(items="；".join(skipped)))
+    return redirect(back), 303
+
+
+@bp.post("/clusters/draft")
+@login_required(*WRITE_ROLES)
+def cluster_to_draft():
+    """A new entry's form filled from the ticked questions of a group (title: the first one)."""
+    questions = list(dict.fromkeys(" ".join(q.split()) for q in request.form.getlist("question") if q.strip()))
+    if not questions or any(has_unreadable(q) for q in questions):
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"] if not questions else UNREADABLE_TEXT))
+        return redirect(url_for("kb.clusters")), 303
+    form = _empty_form()
+    form["title"] = questions[0]
+    form["phrasings"] = "\n".join(questions[1:])
+    area = request.form.get("area") or ""
+    if area in AREAS:
+        form["id"] = f"{area}."
+    return render_template("kb/edit.html", form=form, errors=[], creating=True, form_action=url_for("kb.new"),
+                           notice=MESSAGES["cluster_draft_notice"].format(n=len(questions)))
 
 
 @bp.get("/downvoted")
