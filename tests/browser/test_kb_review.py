@@ -52,3 +52,35 @@ def test_review_view_filter_and_record_a_review(page, live_server, db_url, artif
     expect(rows.first).to_have_attribute("data-entry", "biz.old-rule")
     history = KbRepository(db_url).history("biz.forgotten")
     assert [(v.action, v.changed_by) for v in history][0] == ("review", "alice")
+
+
+from tests.browser.test_accessibility import axe_violations, open_context  # noqa: E402,F401  (fixture)
+
+
+def test_question_groups_become_phrasings_and_both_pages_are_accessible(open_context, live_server, db_url):
+    from playwright.sync_api import expect
+
+    with session_scope(db_url) as db:
+        create_user(db, "alice", PASSWORD, "maintainer", "维护员甲")
+    repo = KbRepository(db_url)
+    repo.import_entries([
+        EntryData(id="reg.metrology", area="reg", title="缺斤短两、秤不准怎么投诉？", phrasings=["买东西分量不够"],
+                  answer="可以向市场监管部门举报。", status="published", basis=None),
+    ], "test")
+    repo.record_unanswered("菜场的秤不准少给了二两", "c1", 0.3, "reg.metrology")
+    repo.record_vote("reg.metrology", "c2", False, question="菜场秤不准少了二两怎么办")
+    page = open_context(viewport={"width": 1280, "height": 900})
+    base = live_server.url
+    sign_in(page, base, "alice")
+    page.goto(base + "/console/kb/review")
+    assert axe_violations(page) == []
+    page.goto(base + "/console/kb/clusters")
+    assert axe_violations(page) == []
+    group = page.locator("section.kb-cluster").first
+    expect(group).to_contain_text("2 次")
+    expect(group.locator('input[name="entry_id"]')).to_have_value("reg.metrology")
+    group.get_by_label("菜场秤不准少了二两怎么办").uncheck()
+    group.get_by_role("button", name="加为相似问法").click()
+    expect(page.locator(".notice").first).to_contain_text("已为“reg.metrology”添加 1 个相似问法")
+    expect(page.locator("section.kb-cluster")).to_have_count(1)  # the unticked question is still to do
+    assert repo.get("reg.metrology").data.phrasings == ["买东西分量不够", "菜场的秤不准少给了二两"]

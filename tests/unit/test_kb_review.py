@@ -44,6 +44,8 @@ SMALL = Register((
                amendments=(dt.date(2020, 1, 1), dt.date(2026, 6, 1)), status="amended"),
     Instrument(id="b-law", title="乙法", aliases=(), level="law", issuer="人大", effective=dt.date(2027, 1, 1),
                amendments=(dt.date(2027, 1, 1),), status="amended"),
+    Instrument(id="new-rule", title="丙规定", aliases=(), level="departmental_rule", issuer="总局",
+               effective=dt.date(2026, 4, 15), status="in_force"),
     Instrument(id="old-law", title="旧法", aliases=(), level="law", issuer="人大", effective=dt.date(2000, 1, 1),
                status="repealed", repealed_on=dt.date(2022, 3, 1), superseded_by="a-law"),
 ))
@@ -77,6 +79,8 @@ def test_amended_after_the_last_review_unless_written_for_that_version():
     # an amendment adopted but not yet in force is flagged ahead of time
     future = reasons_for(entry(basis="《乙法》"), last_review(entry(), None), SMALL, today=TODAY)
     assert [r.code for r in future] == ["amended"] and "2027-01-01 将施行" in future[0].message
+    # a rule that took effect after the review but was never amended is not "amended"
+    assert codes(entry(basis="《丙规定》", updated="2026-01-10"), SMALL) == []
     # the same instrument cited twice is reported once; the repealed one is reported as repealed
     assert codes(entry(basis="《甲法》第一条；《甲法》第二条；《旧法》", updated="2026-01-10"), SMALL) == ["repealed", "amended"]
 

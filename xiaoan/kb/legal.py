@@ -83,9 +83,8 @@ class Instrument:
 
     @property
     def last_changed(self) -> dt.date | None:
-        """The latest day its text changed (the newest amendment, else the current version's date)."""
-        dates = [d for d in (*self.amendments, self.effective) if d is not None]
-        return max(dates) if dates else None
+        """The day its newest amendment took effect (None: never amended, or not recorded)."""
+        return max(self.amendments) if self.amendments else None
 
     @property
     def repealed(self) -> bool:
