@@ -227,3 +227,9 @@ def test_a_group_becomes_a_new_entry_form_then_a_draft(app, db_url):
     assert "已新建草稿“biz.equity-transfer”" in saved.text
     assert repo.get("biz.equity-transfer").data.phrasings == ["股份卖给别人怎么办理"]
     assert "请至少勾选一个问题" in post(alice, "/console/kb/clusters/draft", {}).text
+
+
+def test_clusters_page_works_before_any_entry_exists(app, db_url):
+    KbRepository(db_url).record_unanswered("狗狗掉毛怎么办", "c1", None, None)
+    page = signed_in(app, "alice").get("/console/kb/clusters")
+    assert page.status_code == 200 and "狗狗掉毛怎么办" in page.text and "最接近的条目：无" in page.text
