@@ -7,7 +7,8 @@
   it has no answer (`utter_kb_no_answer`, offering a human or a complaint/report) and records
   the question for the maintainers.
 - `action_answer_kb_entry` answers the entry the citizen chose (slot `kb_entry_id`).
-- `action_kb_feedback` records the vote (affirm / deny) for slot `kb_last_entry_id`.
+- `action_kb_feedback` records the vote (affirm / deny) for slot `kb_last_entry_id`, with the
+  question answered (the maintainers group down-voted questions, `xiaoan.kb.clusters`).
 
 The search service lives in `xiaoan.kb.service` (one cached index per process that reloads
 when maintainers publish); actions get it from the factories below at call time.
@@ -50,6 +51,20 @@ def _latest_text(tracker: Tracker) -> Text:
 
 def _latest_intent(tracker: Tracker) -> Optional[Text]:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def _answered_question(tracker: Tracker) -> Optional[Text]:
+    """The citizen's question the voted answer replied to: the last typed message before the vote.
+
+    Skips the vote itself and button payloads (a chosen entry), so when the citizen picked the
+    entry from choices the question is the one that produced them. None when there is none.
+    """
+    user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    for text in reversed(user_texts[:-1]):  # the last user message is the vote
+        text = text.strip()
+        if text and not text.startswith("/"):
+            return text
+    return None
 
 
 def choice_payload(entry_id: Text) -> Text:
@@ -152,7 +167,7 @@ class ActionKbFeedback(Action):
             return [SlotSet(PENDING_SLOT, False)]
         helpful = intent == "affirm"
         try:
-            kb_repository().record_vote(str(entry_id), tracker.sender_id, helpful)
+            kb_repository().record_vote(str(entry_id), tracker.sender_id, helpful, question=_answered_question(tracker))
         except Exception:  # noqa: BLE001 - the thanks still go out
             logger.exception("cannot record a knowledge-base vote (conversation %s)", tracker.sender_id)
         dispatcher.utter_message(response="utter_kb_feedback_thanks" if helpful else "utter_kb_feedback_sorry")

@@ -168,3 +168,58 @@ def _print(result: SearchResult, as_json: bool) -> None:
     for row in rows:
         mark = "✓" if row["confident"] else " "
         click.echo(f"  {mark} {row['score']:.3f}  {row['id']:<36} {row['question']}")
+
+
+@kb.command("check-basis")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON 列表。")
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "db", "yaml"]),
+    default="auto",
+    show_default=True,
+    help="auto：数据库有条目时查数据库（含复核记录），否则查 knowledge_base/ 的 YAML 文件。",
+)
+@click.option("--kb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="--source yaml 时读取的目录（默认 knowledge_base/）。")
+def check_basis_command(as_json: bool, source: str, kb_dir: Path | None) -> None:
+    """列出需复核的条目：依据缺失、不在法规库、已废止、复核后被修改，或一年没有复核（与后台“需复核”相同）。"""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from xiaoan.kb.legal import RegisterError, load_register
+    from xiaoan.kb.review import REASONS, review_items
+
+    try:
+        register = load_register()
+    except RegisterError as exc:
+        raise click.ClickException(f"法规库文件有错误：{exc}") from exc
+    entries, recorded, described = None, {}, None
+    if source in ("auto", "db"):
+        try:
+            repo = _repository()
+            if repo.count_entries() > 0:
+                entries = [(r.data, r.version) for r in repo.list_entries()]
+                recorded = repo.last_reviews()
+                described = "数据库"
+            elif source == "db":
+                raise click.ClickException("数据库中还没有知识库条目，请先运行 xiaoan kb import knowledge_base")
+        except SQLAlchemyError as exc:
+            if source == "db":
+                raise _database_error(exc) from exc
+    if entries is None:
+        from xiaoan.kb.loader import DEFAULT_DIR, read_dir
+
+        directory = kb_dir or DEFAULT_DIR
+        result = read_dir(directory)
+        for error in result.errors:
+            click.echo(f"错误：{error}", err=True)
+        entries = [(e, 0) for e in result.entries]
+        described = f"YAML 文件 {directory}"
+    items = review_items(entries, recorded, register)
+    click.echo(f"知识库来源：{described}；法规库 {len(register)} 部；需复核 {len(items)} 条。", err=True)
+    if as_json:
+        click.echo(json.dumps([item.to_json() for item in items], ensure_ascii=False, indent=1))
+        return
+    for item in items:
+        click.echo(f"{item.entry.id}  {item.entry.title}")
+        for reason in item.reasons:
+            click.echo(f"  - [{REASONS[reason.code]}] {reason.message}")

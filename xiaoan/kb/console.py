@@ -4,7 +4,11 @@ Maintainers (and supervisors, admins) edit; agents may read. Workflow: create or
 draft) -> send for review -> another maintainer publishes -> citizens get it within seconds.
 Also: retire, history with roll back to any version, adding one 相似问法 in one step (from an
 entry's page or next to an unanswered question), unanswered questions, down-voted answers,
-and a test search that shows what the assistant would do with a question. Every change is a
+a test search that shows what the assistant would do with a question, the questions grouped
+(问题归类: unanswered and down-voted questions clustered, `xiaoan.kb.clusters`, each group turned
+into 相似问法 of an entry or a new entry's form in one step), and 需复核 (entries whose
+legal basis is missing, unknown, repealed or amended since their last review, or unreviewed
+for a year; `xiaoan.kb.review`) with a one-click 已复核 record. Every change is a
 version row with who and when (`xiaoan.kb.repository`). Forms are plain POSTs protected by
 the app's CSRFProtect (hidden ``csrf_token``); the page's script and stylesheet are template
 files served by this blueprint, as the Content-Security-Policy forbids inline code.
@@ -44,6 +48,7 @@ ACTIONS = {
     "rollback": "回滚",
     "import": "从文件导入",
     "add_phrasing": "添加相似问法",
+    "review": "已复核",
 }
 MESSAGES = {
     "created": "已新建草稿“{id}”。完成后请提交审核。",
@@ -58,6 +63,14 @@ MESSAGES = {
     "phrasing_draft": "已把相似问法“{text}”加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
     "phrasing_failed": "相似问法没有添加：{error}",
     "no_entry": "请选择要加到哪个条目（填写条目编号）。",
+    "cluster_live": "已为“{id}”添加 {n} 个相似问法，几秒钟内小安就能用它们找到这个回答（不用重新训练）。",
+    "cluster_draft": "已把 {n} 个相似问法加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
+    "cluster_skipped": "未添加：{items}",
+    "cluster_failed": "相似问法没有添加：{error}",
+    "cluster_empty": "请至少勾选一个问题。",
+    "cluster_draft_notice": "以下标题和相似问法来自一组市民问题（共 {n} 个问法）。请填写编号和回答，保存为草稿后提交审核。",
+    "reviewed": "已记录：{by} 复核了“{id}”（第 {version} 版），内容没有改动。",
+    "register_error": "法规库文件（xiaoan/resources/laws.yml）有错误，依据暂时无法核对：{error}",
 }
 _SPLIT_TAGS = re.compile(r"[,，、;；\s]+")
 
@@ -95,7 +108,9 @@ def _kb_time(value: dt.datetime | None) -> str:
 
 @bp.app_context_processor
 def _kb_labels() -> dict[str, Any]:
-    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS}
+    from xiaoan.kb.review import REASONS
+
+    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS, "REVIEW_REASONS": REASONS}
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -154,12 +169,15 @@ def detail(entry_id: str):
     history = repo.history(entry_id)
     live = next((v for v in history if v.version == record.published_version), None)
     user = current_user()
+    reasons, last = _review_of(record.data, history)
     return render_template(
         "kb/detail.html",
         record=record,
         entry=record.data,
         history=history,
         live=live,
+        review_reasons=reasons,
+        last_review=last,
         today=today_shanghai(),
         can_write=_can_write(),
         can_publish=_can_write() and record.data.status == "review" and record.data.updated_by != user.username,
@@ -278,11 +296,122 @@ def unanswered_to_phrasing():
     return _add_phrasing(entry_id, request.form.get("phrasing", ""), None, back=back)
 
 
+@bp.get("/clusters")
+@login_required(*READ_ROLES)
+def clusters():
+    """Unanswered and down-voted questions grouped by similarity, with the entry each group came closest to."""
+    from xiaoan.kb.clusters import cluster_questions
+
+    repo = _repo()
+    groups = cluster_questions(repo.loop_questions(), index=_search_service().index(), known=repo.known_questions())
+    return render_template(
+        "kb/clusters.html",
+        clusters=groups,
+        entries=repo.list_entries() if _can_write() else [],
+        can_write=_can_write(),
+    )
+
+
+@bp.post("/clusters/phrasings")
+@login_required(*WRITE_ROLES)
+def cluster_to_phrasings():
+    """Add the ticked questions of a group as 相似问法 of one entry, in one step."""
+    entry_id = (request.form.get("entry_id") or "").strip()
+    questions = [q for q in request.form.getlist("question") if q.strip()]
+    back = url_for("kb.clusters")
+    if not entry_id:
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["no_entry"]))
+        return redirect(back), 303
+    if not questions:
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"]))
+        return redirect(back), 303
+    if any(has_unreadable(q) for q in questions):
+        flash(MESSAGES["cluster_failed"].format(error=UNREADABLE_TEXT))
+        return redirect(back), 303
+    try:
+        record, added, skipped = _repo().add_phrasings(entry_id, questions, _username())
+    except KbError as exc:
+        flash(MESSAGES["cluster_failed"].format(error=exc))
+        return redirect(back), 303
+    log.info("kb add_phrasings %s v%s (%d) by %s", entry_id, record.version, len(added), _username())
+    if record.published_version == record.version:
+        flash(MESSAGES["cluster_live"].format(id=entry_id, n=len(added)))
+    else:
+        flash(MESSAGES["cluster_draft"].format(id=entry_id, n=len(added), version=record.version))
+    if skipped:
+        flash(MESSAGES["cluster_skipped"].format(items="；".join(skipped)))
+    return redirect(back), 303
+
+
+@bp.post("/clusters/draft")
+@login_required(*WRITE_ROLES)
+def cluster_to_draft():
+    """A new entry's form filled from the ticked questions of a group (title: the first one)."""
+    questions = list(dict.fromkeys(" ".join(q.split()) for q in request.form.getlist("question") if q.strip()))
+    if not questions or any(has_unreadable(q) for q in questions):
+        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"] if not questions else UNREADABLE_TEXT))
+        return redirect(url_for("kb.clusters")), 303
+    form = _empty_form()
+    form["title"] = questions[0]
+    form["phrasings"] = "\n".join(questions[1:])
+    area = request.form.get("area") or ""
+    if area in AREAS:
+        form["id"] = f"{area}."
+    return render_template("kb/edit.html", form=form, errors=[], creating=True, form_action=url_for("kb.new"),
+                           notice=MESSAGES["cluster_draft_notice"].format(n=len(questions)))
+
+
 @bp.get("/downvoted")
 @login_required(*READ_ROLES)
 def downvoted():
     """Answers citizens said did not help, most down-votes first."""
     return render_template("kb/downvoted.html", rows=_repo().vote_summaries(only_downvoted=True))
+
+
+@bp.get("/review")
+@login_required(*READ_ROLES)
+def review():
+    """需复核: entries whose basis needs checking or that nobody reviewed for a year."""
+    from xiaoan.kb.legal import RegisterError, load_register
+    from xiaoan.kb.review import REASONS, review_items
+
+    code = request.args.get("reason") or None
+    if code not in (None, *REASONS):
+        code = None
+    repo = _repo()
+    error = None
+    try:
+        register = load_register()
+    except RegisterError as exc:
+        log.error("legal register invalid: %s", exc)
+        error = MESSAGES["register_error"].format(error=str(exc).split(": ", 1)[-1])
+        items = []
+    else:
+        items = review_items(((r.data, r.version) for r in repo.list_entries()), repo.last_reviews(), register)
+    counts = {c: sum(1 for item in items if c in item.codes) for c in REASONS}
+    shown = [item for item in items if code is None or code in item.codes]
+    return render_template("kb/review.html", items=shown, total=len(items), counts=counts, reasons=REASONS,
+                           reason=code, error=error, can_write=_can_write())
+
+
+@bp.post("/<entry_id>/reviewed")
+@login_required(*WRITE_ROLES)
+def mark_reviewed(entry_id: str):
+    """Record 已复核 (who, when) without changing the entry."""
+    back = url_for("kb.review", reason=request.form.get("reason") or None) \
+        if request.form.get("back") == "review" else url_for("kb.detail", entry_id=entry_id)
+    repo = _repo()
+    _get_or_404(repo, entry_id)
+    try:
+        record = repo.mark_reviewed(entry_id, _username(), expected_version=_int(request.form.get("version")))
+    except EntryNotFound:
+        abort(404)
+    except KbError as exc:
+        flash(f"操作未完成：{exc}")
+        return redirect(back), 303
+    log.info("kb review %s v%s by %s", entry_id, record.version, _username())
+    flash(MESSAGES["reviewed"].format(by=_username(), id=entry_id, version=record.version))
+    return redirect(back), 303
 
 
 @bp.get("/try")
@@ -309,6 +438,24 @@ def stylesheet():
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _review_of(entry: EntryData, history) -> tuple[list, Any]:
+    """Why an entry needs review (empty when it does not or the register is invalid) and its last review."""
+    from xiaoan.kb.legal import RegisterError, load_register
+    from xiaoan.kb.review import last_review, reasons_for
+
+    recorded = next(((v.changed_at, v.changed_by, v.action) for v in history if v.action in ("review", "publish")),
+                    None)
+    last = last_review(entry, recorded)
+    if entry.status == "retired":
+        return [], last
+    try:
+        register = load_register()
+    except RegisterError:
+        log.exception("legal register invalid")
+        return [], last
+    return reasons_for(entry, last, register, today=today_shanghai()), last
 
 
 def _get_or_404(repo: KbRepository, entry_id: str):

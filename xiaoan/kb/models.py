@@ -84,6 +84,7 @@ class KbVote(Base):
     entry_id = Column(String(120), nullable=False, comment="no foreign key: votes outlive deleted entries")
     conversation_id = Column(String(200), nullable=True)
     helpful = Column(Boolean, nullable=False)
+    question = Column(Text, nullable=True, comment="the question answered, personal data masked; null for old votes")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
 

@@ -445,6 +445,99 @@ class KbRepository:
                 self._bump(s)
             return _record(row)
 
+    def mark_reviewed(self, entry_id: str, by: str, *, expected_version: int | None = None) -> EntryRecord:
+        """Record that a maintainer checked an entry (已复核): who and when, nothing else changes.
+
+        The record is a version with action ``review`` whose snapshot equals the working copy;
+        the content editor (``updated_by``/``updated_at``) stays. On an entry published with no
+        pending edit the new version becomes the published one (its content is the same, so
+        nothing citizens see changes and no search process reloads).
+
+        Raises:
+            EntryNotFound: no such entry.
+            KbError: retired, or the entry changed meanwhile.
+        """
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            if row.status == "retired":
+                raise KbError("已下线的条目不用复核")
+            live = row.status == "published" and row.published_version == row.version
+            version = self._new_version(s, row, "review", by)
+            if live:
+                row.published_version = version
+            return _record(row)
+
+    def last_reviews(self) -> dict[str, tuple[dt.datetime, str, str]]:
+        """Entry id -> (time, who, action) of its newest ``review`` or ``publish`` version."""
+        newest = (
+            select(KbEntryVersion.entry_id, func.max(KbEntryVersion.version).label("version"))
+            .where(KbEntryVersion.action.in_(("review", "publish")))
+            .group_by(KbEntryVersion.entry_id)
+            .subquery()
+        )
+        stmt = select(KbEntryVersion.entry_id, KbEntryVersion.changed_at, KbEntryVersion.changed_by,
+                      KbEntryVersion.action).join(
+            newest, and_(newest.c.entry_id == KbEntryVersion.entry_id, newest.c.version == KbEntryVersion.version)
+        )
+        with session_scope(self.url) as s:
+            return {e: (at, by, action) for e, at, by, action in s.execute(stmt).all()}
+
+    def add_phrasings(
+        self, entry_id: str, phrasings: Sequence[str], by: str, *, expected_version: int | None = None
+    ) -> tuple[EntryRecord, list[str], list[str]]:
+        """Append several 相似问法 (e.g. a group of citizens' questions) to an entry as one version.
+
+        The rule of `add_phrasing` applies: live at once on an entry published with no pending
+        edit (no retraining), else added to the working copy, which becomes a draft. Questions
+        that are empty, too long, repeated, or already a question of this or another entry are
+        skipped and returned with the reason.
+
+        Returns:
+            ``(record, added, skipped)``: skipped items are Chinese "“问题”：原因" strings.
+
+        Raises:
+            EntryNotFound: no such entry.
+            KbError: nothing to add, or the entry changed meanwhile.
+        """
+        added: list[str] = []
+        skipped: list[str] = []
+        with session_scope(self.url) as s:
+            row = self._row(s, entry_id, lock=True)
+            self._check_version(row, expected_version)
+            own = {_phrasing_key(q) for q in [row.title, *(row.phrasings or [])]}
+            others: dict[str, str] = {}
+            for other in s.execute(select(KbEntry).where(KbEntry.id != entry_id)).scalars():
+                for q in [other.title, *(other.phrasings or [])]:
+                    others.setdefault(_phrasing_key(q), other.id)
+            for phrasing in phrasings:
+                text = " ".join((phrasing or "").split())
+                key = _phrasing_key(text)
+                if not key:
+                    continue
+                if len(text) > MAX_PHRASING_CHARS:
+                    skipped.append(f"“{text[:20]}…”：太长（最多 {MAX_PHRASING_CHARS} 字）")
+                elif key in own:
+                    skipped.append(f"“{text}”：已经是这个条目的问法")
+                elif key in others:
+                    skipped.append(f"“{text}”：已经是条目“{others[key]}”的问法")
+                else:
+                    own.add(key)
+                    added.append(text)
+            if not added:
+                raise KbError("没有可以添加的问法：" + ("；".join(skipped) if skipped else "请至少选择一个问题"))
+            go_live = row.status == "published" and row.published_version == row.version
+            data = _entry_data(row)
+            _apply(row, dataclasses.replace(
+                data, phrasings=[*data.phrasings, *added], status="published" if go_live else "draft",
+                updated_by=by, updated_at=utcnow(),
+            ))
+            version = self._new_version(s, row, "add_phrasing", by, note="、".join(added)[:200])
+            if go_live:
+                row.published_version = version
+                self._bump(s)
+            return _record(row), added, skipped
+
     def import_entries(self, entries: Sequence[EntryData], by: str) -> ImportReport:
         """Create or update entries from YAML in one transaction (all or nothing).
 
@@ -481,10 +574,37 @@ class KbRepository:
 
     # --- votes and unanswered questions --------------------------------------------------
 
-    def record_vote(self, entry_id: str, conversation_id: str | None, helpful: bool) -> None:
-        """Record a citizen's answer to 这个回答有帮助吗？."""
+    def record_vote(
+        self, entry_id: str, conversation_id: str | None, helpful: bool, question: str | None = None
+    ) -> None:
+        """Record a citizen's answer to 这个回答有帮助吗？ and the question answered (phone numbers masked)."""
+        text = mask_text(" ".join((question or "").split()))[:MAX_QUESTION_CHARS] or None
         with session_scope(self.url) as s:
-            s.add(KbVote(entry_id=entry_id, conversation_id=conversation_id, helpful=bool(helpful)))
+            s.add(KbVote(entry_id=entry_id, conversation_id=conversation_id, helpful=bool(helpful), question=text))
+
+    def loop_questions(self, limit: int = 2000):
+        """The newest unanswered questions and down-voted questions, for grouping
+        (`xiaoan.kb.clusters.Question`, newest first, at most `limit` of each kind)."""
+        from xiaoan.kb.clusters import DOWNVOTED, UNANSWERED, Question
+
+        unanswered = select(KbUnanswered.text, KbUnanswered.best_entry_id, KbUnanswered.created_at).order_by(
+            KbUnanswered.created_at.desc(), KbUnanswered.id.desc()).limit(limit)
+        downvoted = (
+            select(KbVote.question, KbVote.entry_id, KbVote.created_at)
+            .where(KbVote.helpful.is_(False), KbVote.question.is_not(None))
+            .order_by(KbVote.created_at.desc(), KbVote.id.desc())
+            .limit(limit)
+        )
+        with session_scope(self.url) as s:
+            rows = [Question(t, UNANSWERED, e, at) for t, e, at in s.execute(unanswered).all()]
+            rows += [Question(t, DOWNVOTED, e, at) for t, e, at in s.execute(downvoted).all()]
+        return sorted(rows, key=lambda q: q.created_at, reverse=True)
+
+    def known_questions(self) -> list[str]:
+        """Titles and 相似问法 of every entry that is not retired."""
+        stmt = select(KbEntry.title, KbEntry.phrasings).where(KbEntry.status != "retired")
+        with session_scope(self.url) as s:
+            return [q for title, phrasings in s.execute(stmt).all() for q in [title, *(phrasings or [])]]
 
     def record_unanswered(
         self,
