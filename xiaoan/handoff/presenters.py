@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from xiaoan import labels
+from xiaoan.handoff.assist import slot_district
 from xiaoan.handoff.service import SessionView
 from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
 from xiaoan.localtime import format_clock, utcnow
@@ -233,7 +234,7 @@ def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
     values.update(
         phone=phone, amount=amount, anonymous=anonymous, respondent_name=text("respondent_name") or "",
         district=resolve_district(text("respondent_address") or "") or resolve_district(
-            text("complainant_address") or ""),
+            text("complainant_address") or "") or slot_district(slots.get("district")),
         respondent_credit_code=slots.get("respondent_credit_code"), online_platform=slots.get("online_platform"))
     values["facts"] = values["facts"] or ""
     return build_draft(kind, values, intent=view.intent if view.intent in TICKET_INTENTS else None,
