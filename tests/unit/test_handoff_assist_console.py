@@ -316,3 +316,31 @@ def test_ticket_form_prefilled_from_the_conversation_and_submitted_as_corrected(
     assert f"该会话已创建过工单：{ticket.ticket_no}" in again.text       # idempotent
     with session_scope() as db:
         assert db.execute(select(func.count()).select_from(Ticket)).scalar_one() == 1
+
+
+# --- the migration ----------------------------------------------------------------------------------
+
+def test_migration_0010_creates_the_table_the_model_describes_and_downgrades(tmp_path):
+    """In process (tests/integration/test_migrations.py runs the installed `xiaoan` command)."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine, inspect
+
+    import xiaoan.models  # noqa: F401
+    from xiaoan.db import Base, alembic_config, dispose_engines, upgrade
+
+    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    upgrade(url)
+    engine = create_engine(url, future=True)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            assert MigrationContext.configure(conn).get_current_revision() == "0010_canned"
+        assert not diff, diff
+        command.downgrade(alembic_config(url), "0007_sec")
+        with engine.connect() as conn:
+            assert "canned_replies" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+        dispose_engines()

@@ -44,6 +44,7 @@ LABELS_PATH = Path(__file__).resolve().parent.parent / "resources" / "assist_lab
 FIELDS = ("topic", "claim", "merchant", "merchant_address", "amount", "dates", "district", "mood",
           "latest_question")
 MOODS = (URGENT, ANGRY, "calm")
+CANNED_FIELDS = ("topic", "title", "text")
 SLOT, PARSED = "slot", "parsed"
 TOP_SUGGESTIONS = 3
 #: A message with fewer Han / alphanumeric characters says nothing to summarise or search ("在吗", "好").
@@ -69,6 +70,7 @@ class AssistLabels:
     moods: Mapping[str, str]
     sources: Mapping[str, str]
     empty: Mapping[str, str]
+    canned_fields: Mapping[str, str]
     amount_unit: str
     insert: str
     confident: str
@@ -106,6 +108,7 @@ def parse_assist_labels(data: Any, source: str) -> AssistLabels:
         moods=_texts(data, "moods", MOODS, source),
         sources=_texts(data, "sources", (SLOT, PARSED), source),
         empty=_texts(data, "empty", ("summary", "suggestions", "no_question", "canned"), source),
+        canned_fields=_texts(data, "canned_fields", CANNED_FIELDS, source),
         **singles,
     )
 

@@ -4,7 +4,7 @@ reply box with one click. Grouped by a free topic ("开场与安抚", "预付卡
 
 A retired reply is kept (its id may be in an agent's open page) but no longer offered. Input is
 checked here, once, with Chinese messages naming the field (`CannedInputError`); nothing is stored
-half. Table `canned_replies`, migration `0010_canned`.
+half. The field names in those messages are `xiaoan/resources/assist_labels.yml` (canned_fields). Table `canned_replies`, migration `0010_canned`.
 
 Usage::
 
@@ -23,6 +23,7 @@ from sqlalchemy import Boolean, Column, Index, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
 from xiaoan.db import Base, UTCDateTime, utcnow
+from xiaoan.handoff.assist import load_assist_labels
 from xiaoan.handoff.service import MAX_REPLY_CHARS
 
 MAX_TOPIC_CHARS = 32
@@ -34,7 +35,6 @@ MSG_TOO_LONG = "{label}过长，请控制在{limit}字以内。"
 MSG_UNREADABLE = "{label}含有无法识别的字符，请删除后重试。"
 MSG_DUPLICATE = "主题“{topic}”下已有标题为“{title}”的常用语，请换一个标题。"
 MSG_NOT_FOUND = "找不到该常用语。"
-FIELD_LABELS = {"topic": "主题", "title": "标题", "text": "内容"}
 
 _UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u3000]+")
@@ -102,7 +102,7 @@ def _view(row: CannedReply) -> CannedView:
 
 
 def _clean(field: str, value: Optional[str], limit: int, *, multiline: bool = False) -> str:
-    label = FIELD_LABELS[field]
+    label = load_assist_labels().canned_fields[field]
     value = (value or "").replace("\r\n", "\n").replace("\r", "\n")
     if _UNREADABLE.search(value):
         raise CannedInputError(field, MSG_UNREADABLE.format(label=label))
