@@ -166,3 +166,34 @@ def test_supervisor_maintains_canned_replies_on_an_accessible_page(live_server, 
         assert (reply.text, reply.active, reply.updated_by) == ("您好，我是人工客服，请问有什么可以帮您？", False, "李主管")
     finally:
         context.close()
+
+
+def test_the_conversation_page_with_the_assist_panel_is_accessible(live_server, playwright, chromium_executable,
+                                                                   db_url, tmp_path, lexical_kb):
+    from playwright.sync_api import expect
+
+    rasa = live_server.rasa
+    settings = Settings(database_url=db_url, rasa_url=rasa.url)
+    service = HandoffService(settings, rasa=RasaClient(settings, token=rasa.token))
+    client = RasaClient(settings, token=rasa.token)
+    client.append_events("web-a11y", [{"event": "user", "text": "你们到底管不管，健身房老板跑路了，卡里还有两千块",
+                                       "parse_data": {"intent": {"name": "complain_prepaid", "confidence": 0.9}}}])
+    session_id = service.enqueue("web-a11y", "web", "angry", input_channel="rest", intent="complain_prepaid",
+                                 slots={"respondent_name": "某某健身"}).session_id
+    with session_scope(db_url) as db:
+        create_user(db, "boss", PASSWORD, "supervisor", "李主管")
+        canned.create_reply(db, topic="开场与安抚", title="问候", text="您好，我是人工客服。", by="李主管")
+    context = playwright.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
+        args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True,  # axe is injected
+        viewport={"width": 1280, "height": 900})
+    try:
+        context.set_default_timeout(10_000)
+        boss = context.pages[0] if context.pages else context.new_page()
+        sign_in(boss, live_server.url + f"/console/inbox/{session_id}", "boss")
+        boss.locator("#take").click()
+        expect(boss.locator("#assist")).to_have_attribute("data-ready", "true")
+        expect(boss.locator('#assist-summary [data-field="mood"]')).to_contain_text("情绪激动")
+        assert axe_violations(boss) == []
+    finally:
+        context.close()

@@ -79,7 +79,9 @@
       head.appendChild(el("span", "assist-score", s.score.toFixed(2)));
       if (s.confident) { head.appendChild(el("span", "assist-confident", labels.confident)); }
       li.appendChild(head);
-      li.appendChild(el("p", "assist-answer", s.answer));
+      var answer = el("p", "assist-answer", s.answer);
+      answer.tabIndex = 0;  // a scrolling box: reachable by keyboard
+      li.appendChild(answer);
       li.appendChild(insertButton(labels.insert, s.answer, "assist-insert"));
       list.appendChild(li);
     });
