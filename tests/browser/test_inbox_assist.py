@@ -113,6 +113,7 @@ def test_agent_inserts_a_suggestion_and_a_canned_reply_then_sends(page, live_ser
         expect(summary.locator('[data-field="latest_question"]')).to_contain_text("七天无理由退货")
         expect(reply).to_have_value("您好。" + CANNED_TEXT)                 # the draft survives the refresh
         agent.screenshot(path=str(artifacts / "inbox-assist.png"), full_page=True)
+        panel.screenshot(path=str(artifacts / "inbox-assist-panel.png"))   # README: docs/img/inbox-assist-panel.png
 
         # the agent sends the edited reply; the citizen gets it
         agent.locator("#reply-send").click()
