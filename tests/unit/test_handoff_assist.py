@@ -63,6 +63,7 @@ def test_prepaid_card_gone_in_several_chat_lines():
     assert dt.date(2026, 11, 15) in summary.dates and dt.date(2026, 11, 30) in summary.dates   # 这周一
     assert summary.mood == "calm" and summary.mood_message is None
     assert summary.latest_question == "我要求退还剩余的钱"    # "转人工" is no question
+    assert summary.question_intent == "inform"
     rows = rows_by_key(summary)
     assert [r["key"] for r in summary_rows(summary)][:2] == ["topic", "claim"]
     assert rows["topic"]["value"] == "预付卡纠纷"

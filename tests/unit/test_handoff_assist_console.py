@@ -344,3 +344,25 @@ def test_migration_0010_creates_the_table_the_model_describes_and_downgrades(tmp
     finally:
         engine.dispose()
         dispose_engines()
+
+
+def test_a_stored_surrogate_does_not_break_the_assist(app, service, rasa):
+    """A conversation stored before the input checks (a lone surrogate in a message) still summarises."""
+    session_id, client = taken(app, service, rasa)
+    real = app.extensions["xiaoan"]["rasa_client"]
+
+    class SurrogateTracker:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def get_tracker(self, conversation_id, *args, **kwargs):
+            tracker = real.get_tracker(conversation_id, *args, **kwargs)
+            tracker["events"] = list(tracker["events"]) + json.loads(
+                '[{"event": "user", "timestamp": 9999999999.0, "text": "\\u6295\\u8bc9\\u5065\\u8eab\\u623f\\ud800",'
+                ' "parse_data": {}}]')
+            return tracker
+
+    app.extensions["xiaoan"]["rasa_client"] = SurrogateTracker()
+    response = client.get(f"/console/api/inbox/{session_id}/assist")
+    assert response.status_code == 200
+    assert response.get_json()["question"] == "投诉健身房\ufffd"

@@ -12,7 +12,7 @@ Usage::
 
     summary = summarize(tracker["events"], slots, intent=view.intent, reason=view.reason)
     rows = summary_rows(summary, masker=identity_masker(slots))       # [{"key", "label", "value", "source"}]
-    hits = suggest(get_search_service(), summary.latest_question, intent=summary.intent)
+    hits = suggest(get_search_service(), summary.latest_question, intent=summary.question_intent)
     values = draft_slots(tracker, view, slots)                         # for presenters.ticket_form
 """
 
@@ -188,6 +188,7 @@ class Summary:
         mood: "urgent", "angry" or "calm".
         mood_message: The message that set the mood (None when calm).
         latest_question: The latest message worth a knowledge-base search.
+        question_intent: The NLU intent of that message (narrows the search as the assistant does).
         sources: Field -> SLOT (gathered by the forms) or PARSED (read from the messages).
         facts: The citizen's messages with content, joined (the ticket's 事实经过 when none was gathered).
     """
@@ -202,6 +203,7 @@ class Summary:
     mood: str
     mood_message: Optional[str]
     latest_question: Optional[str]
+    question_intent: Optional[str] = None
     sources: dict[str, str] = field(default_factory=dict)
     facts: str = ""
 
@@ -309,7 +311,7 @@ def summarize(events: Iterable[dict], slots: Optional[Mapping[str, Any]] = None,
     return Summary(intent=_topic(messages, intent), claim=_str(claim), merchant=_str(merchant),
                    merchant_address=_str(address), amount=amount, dates=dates, district=district, mood=mood,
                    mood_message=mood_message, latest_question=question.text if question else None,
-                   sources=sources, facts=facts)
+                   question_intent=question.intent if question else None, sources=sources, facts=facts)
 
 
 def _str(value: Any) -> Optional[str]:

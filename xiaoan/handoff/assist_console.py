@@ -85,7 +85,7 @@ def assist_api(session_id: int):
     masker = (lambda text: text) if revealed else identity_masker(slots)
     search_error = None
     try:
-        suggestions = suggest(_search_service(), summary.latest_question, intent=summary.intent)
+        suggestions = suggest(_search_service(), summary.latest_question, intent=summary.question_intent)
     except Exception:  # noqa: BLE001 - the summary and canned replies still help the agent
         logger.exception("handoff %s: knowledge-base suggestions unavailable", view.id)
         suggestions, search_error = [], MSG_SEARCH_FAILED
