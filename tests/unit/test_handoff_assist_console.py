@@ -366,3 +366,20 @@ def test_a_stored_surrogate_does_not_break_the_assist(app, service, rasa):
     response = client.get(f"/console/api/inbox/{session_id}/assist")
     assert response.status_code == 200
     assert response.get_json()["question"] == "投诉健身房\ufffd"
+
+
+def test_a_district_named_only_in_the_conversation_routes_the_ticket(app, service, rasa):
+    citizen_says(rasa, "浦东那家健身房老板跑路了，卡里还有两千块，我要求退钱", "complain_prepaid")
+    session_id = service.enqueue(CONV, "web", "requested", input_channel="rest", intent="complain_prepaid",
+                                 slots={"phone": "13912345678"}).session_id
+    add_user("wangfang", display_name="王芳")
+    client = sign_in(app, "wangfang")
+    client.post(f"/console/inbox/{session_id}/take", data={"csrf_token": csrf(client)})
+    values = ticket_form_values(client.get(f"/console/inbox/{session_id}").text)
+    assert values["respondent_address"] == ""                          # no address was given
+    values.update(complainant_name="赵敏", complainant_address="上海市某小区", respondent_name="某健身房")
+    done = client.post(f"/console/inbox/{session_id}/ticket", data=values, follow_redirects=True)
+    assert "工单已创建：XA-" in done.text, done.text[-600:]
+    with session_scope() as db:
+        ticket = db.execute(select(Ticket)).scalar_one()
+    assert (ticket.district, ticket.agency) == ("pudong", "dist-pudong")
