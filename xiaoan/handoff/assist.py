@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -37,8 +36,6 @@ from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.interruptions import wants_human
 from xiaoan.understanding.letters import read_letter
 from xiaoan.understanding.money import parse_amount
-
-logger = logging.getLogger(__name__)
 
 LABELS_PATH = Path(__file__).resolve().parent.parent / "resources" / "assist_labels.yml"
 FIELDS = ("topic", "claim", "merchant", "merchant_address", "amount", "dates", "district", "mood",
