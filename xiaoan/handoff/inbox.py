@@ -45,6 +45,7 @@ from flask import (
 )
 
 from xiaoan import labels, privacy_audit
+from xiaoan.handoff.assist import draft_slots
 from xiaoan.privacy import identity_masker
 from xiaoan.handoff.models import ACTIVE, WAITING
 from xiaoan.handoff.presenters import (
@@ -265,7 +266,7 @@ def conversation(session_id: int):
         abort(404)
     tracker, error = _tracker(service, view)
     slots = current_slots(tracker, view)
-    form = ticket_form(view, slots, reveal=is_revealed(user, view, "slots"))
+    form = ticket_form(view, draft_slots(tracker, view, slots), reveal=is_revealed(user, view, "slots"))
     return _render_conversation(service, user, view, tracker, slots, form, error)
 
 
@@ -398,7 +399,8 @@ def create_ticket(session_id: int):
         abort(404)
     tracker, error = _tracker(service, view)
     slots = current_slots(tracker, view)
-    form = ticket_form(view, slots, formdata=request.form, reveal=is_revealed(user, view, "slots"))
+    prefill = draft_slots(tracker, view, slots)  # what the form showed: the masked prefill maps back to it
+    form = ticket_form(view, prefill, formdata=request.form, reveal=is_revealed(user, view, "slots"))
 
     def again(message: str, field: Optional[str] = None, status: int = 400):
         if field and hasattr(form, field):
@@ -412,7 +414,7 @@ def create_ticket(session_id: int):
     if not form.validate_on_submit():
         return again("页面已过期，请刷新页面后重试。")
     try:
-        draft = draft_from_form(form, view, slots)
+        draft = draft_from_form(form, view, prefill)
         receipt = get_ticket_service().create(draft, idempotency_key=f"handoff:{view.id}")
     except FormInputError as exc:
         return again(str(exc), exc.field)

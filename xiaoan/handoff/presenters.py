@@ -14,10 +14,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from xiaoan import labels
+from xiaoan.handoff.assist import slot_district
 from xiaoan.handoff.service import SessionView
 from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
 from xiaoan.localtime import format_clock, utcnow
-from xiaoan.privacy import mask_phone, mask_text
+from xiaoan.privacy import identity_masker, mask_phone, mask_text
 from xiaoan.tickets.drafts import DEFAULT_INTENTS, TICKET_INTENTS, DraftInputError, build_draft, read_amount, read_phone
 from xiaoan.tickets.validators import resolve_district
 from xiaoan.understanding.phones import find_phone
@@ -25,6 +26,7 @@ from xiaoan.understanding.phones import find_phone
 STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
 FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
 TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
+_SHOWN_AS_GATHERED = ("complainant_name", "complainant_address")
 
 
 # --- sessions, transcript, gathered slots ------------------------------------------------------------
@@ -177,7 +179,11 @@ def ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = Fa
     kind = "report" if (view.intent == DEFAULT_INTENTS["report"] or view.active_form == "report_form") else "complaint"
     data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
     if not reveal:
-        data = {name: mask_text(value) or "" for name, value in data.items()}
+        # the facts and claim may be the citizen's own messages (xiaoan.handoff.assist): their name and
+        # address are masked inside them as in the transcript; the name and address fields show as gathered
+        known = identity_masker(slots)
+        data = {name: (mask_text(value) if name in _SHOWN_AS_GATHERED else known(value)) or ""
+                for name, value in data.items()}
     data["phone"] = ""  # never sent to the page in full: left empty means "the number the citizen gave"
     data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
     form = TicketForm(formdata=formdata, data=data)
@@ -209,10 +215,13 @@ def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
         FormInputError: a typed phone or amount that cannot be read, or a complaint without a claim.
     """
 
+    known = identity_masker(slots)
+
     def text(name: str) -> Optional[str]:
         value = (getattr(form, name).data or "").strip()
         gathered = str(slots.get(name) or "").strip()
-        if value and gathered and value != gathered and value == (mask_text(gathered) or "").strip():
+        if value and gathered and value != gathered and value in {(mask_text(gathered) or "").strip(),
+                                                                   (known(gathered) or "").strip()}:
             return gathered  # the masked prefill left as it was: the citizen's own text
         return value or None
 
@@ -233,7 +242,7 @@ def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
     values.update(
         phone=phone, amount=amount, anonymous=anonymous, respondent_name=text("respondent_name") or "",
         district=resolve_district(text("respondent_address") or "") or resolve_district(
-            text("complainant_address") or ""),
+            text("complainant_address") or "") or slot_district(slots.get("district")),
         respondent_credit_code=slots.get("respondent_credit_code"), online_platform=slots.get("online_platform"))
     values["facts"] = values["facts"] or ""
     return build_draft(kind, values, intent=view.intent if view.intent in TICKET_INTENTS else None,

@@ -29,6 +29,7 @@ BLUEPRINTS = [
     "xiaoan.web.chat:bp",
     "xiaoan.web.auth:bp",
     "xiaoan.handoff.inbox:bp",
+    "xiaoan.handoff.assist_console:bp",
     "xiaoan.kb.console:bp",
     "xiaoan.supervision.console:bp",
 ]
