@@ -107,7 +107,8 @@ def is_letter(text: str) -> bool:
     if len(sentences) >= 2:
         return True
     # One long run with commas only: several clauses of some length make it a letter too.
-    clauses = [c for c in re.split(r"[，,]", text) if _length(c) >= 6]
+    # (a message typed on a phone separates its clauses with spaces)
+    clauses = [c for c in re.split(r"[，,]|\s+", text) if _length(c) >= 6]
     return len(clauses) >= 4
 
 
@@ -223,7 +224,7 @@ _MONEY_MARK = re.compile(r"(?:[0-9]|[零〇一二两三四五六七八九十百�
 
 
 _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
-_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币)")
+_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金))")
 # 块 as a measure word, not yuan: a small count followed by a thing ("买了一块手表", "两块蛋糕");
 # "五块钱", "一块多", "三块五" are money.
 _COUNTER_KUAI = re.compile(r"(?:[一两二三四五六七八九几]|[1-9](?![\d.]))块(?=[\u4e00-\u9fff])(?![钱多左五半零一二三四五六七八九的给买还])")
@@ -294,10 +295,32 @@ def _unused_sessions_value(plain: str) -> Decimal | None:
     return value
 
 
+# A correction or a precise figure after a rough one wins: "余额6480 不对 是6840", "5k多 具体是5,380".
+_CORRECTED = re.compile(r"(?:不对|说错了|打错了|看错了|写错了)[，,\s]*(?:应该)?(?:是|(?=[0-9]))|(?:准确|具体|确切|精确)(?:的)?(?:数字|金额)?是|准确地说是?")
+# A sum of the items listed before it in the same sentence: "维修花了3,500，重新贴砖报价4,500，合计8,000元".
+_SUM = re.compile(r"合计|共计|总计|加起来(?:一共|总共)?|两项(?:费用)?共|一共是")
+# "要么把980退给我": the sum between 把 and the demand.
+_GIVE_BACK = re.compile(r"把\s*([0-9][0-9,.]*\s*(?:元|块)?)\s*(?:退给我|还给我|退还给我|退回来|退还)")
+# Phone-typed clauses are separated by spaces: "国庆两晚1680 出发前一天台风预警 …".
+_SPACED_CLAUSE = re.compile(r"(?<=[\u4e00-\u9fff0-9])\s+(?=[\u4e00-\u9fff0-9])")
+
+
 def _find_amount(text: str) -> Decimal | None:
-    plain = _nfkc(text).replace("￥", "¥")
+    plain = _SPACED_CLAUSE.sub("，", _nfkc(text)).replace("￥", "¥")
+    plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators first: 2,860元
+    corrected = None
+    for match in _CORRECTED.finditer(plain):
+        value = _amount_after(plain, match.end())
+        if value is not None:
+            corrected = value  # the last correction stands
+    if corrected is not None:
+        return corrected
+    given = _GIVE_BACK.search(plain)
+    if given:
+        value = parse_amount(given.group(1))
+        if value:
+            return value
     plain = _MULTIPLIER.sub(lambda m: "倍" * len(m.group(0)), plain)
-    plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators: 2,860元
     best: tuple[int, int, Decimal] | None = None
     for rank, cue in _AMOUNT_CUES:
         for m in re.finditer(cue, plain):
@@ -307,6 +330,12 @@ def _find_amount(text: str) -> Decimal | None:
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
+    for total in _SUM.finditer(plain):
+        sentence_start = max(plain.rfind(mark, 0, total.start()) for mark in "。！!？?；;\n:：") + 1
+        if len(find_amounts(plain[sentence_start:total.start()])) >= 2:
+            value = _amount_after(plain, total.end())
+            if value is not None and (best is None or best[0] > 0.7):
+                best = (0.7, total.start(), value)
     unused = _unused_sessions_value(plain)
     if unused is not None and (best is None or best[0] > 0):
         best = (0.5, 0, unused)
@@ -315,7 +344,9 @@ def _find_amount(text: str) -> Decimal | None:
         # amount in a later clause of the same sentence, after a word that asks for money back
         if best is not None and best[:2] <= (-1, cue.start()):
             break
-        end = _SENTENCE_END_MARK.search(plain, cue.end())
+        # "要求：1.重新做防水；2.赔偿上面两项费用共8,000元" — a list after a colon runs to the paragraph's end
+        end = (re.compile(r"\n").search(plain, cue.end()) if plain[cue.end() - 1:cue.end()] in ":："
+               else _SENTENCE_END_MARK.search(plain, cue.end()))
         sentence = plain[cue.end():end.start() if end else len(plain)]
         for ask in _ASKS_FOR_MONEY.finditer(sentence):
             value = _amount_after(plain, cue.end() + ask.end())

@@ -205,12 +205,14 @@ def _chinese_candidates(text: str) -> list[_AmountCandidate]:
 # Cues before an amount, by tier (see the module docstring). Between the cue and the number
 # people put 了/有/约/大概 ...: those are allowed in the gap.
 _CUE_TIERS = (
+    # a correction or a precise figure after a rough one: "6480 不对 是6840", "1300多 准确是1356"
+    r"不对|说错了|打错了|看错了|写错了|准确(?:的)?(?:数字)?是|具体是|确切是|精确是|准确地说",
     r"余额|还剩下?|剩下|剩余|卡里还有|卡内还有|卡上还有|里面还有|还有|损失了?|金额|涉及|涉案|要求退还?|退还|退回|索赔|赔偿|"
-    r"(?<![结联综配融组混整])合|折合",
+    r"(?<![结联综配融组混整])合|折合|(?:全额|全部)?退(?:还|回|给我)?|不退|多收了?我?|多扣了?我?|卡里|卡内|卡上",
     r"总共|一共|共计|合计|总计|总额|总价|共",
-    r"花了|花费|交了|缴了|充了|充值|付了|支付|付款|转了|转账|买了?|消费|价格|价值|定金|订金|押金|学费|费用|会费|办卡|办了",
+    r"花了|花费|交了|缴了|充了|充值|付了|支付|付款|转了|转账|买了?|消费|价格|价值|定金|订金|押金|学费|费用|会费|办卡|办了|收了?我?",
 )
-_CUE_GAP = r"(?:了|有|的|是|为|约|大约|大概|差不多|将近|近|快|足足|整整|总共|一共|共|[:：])*$"
+_CUE_GAP = r"(?:了|有|的|是|为|约|大约|大概|差不多|将近|近|快|足足|整整|总共|一共|共|[:：]|\s)*$"
 _CUE_RES = tuple(re.compile(f"(?:{cues}){_CUE_GAP}") for cues in _CUE_TIERS)
 _CUE_WINDOW = 10  # characters looked at before a number
 

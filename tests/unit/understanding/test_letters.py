@@ -379,3 +379,21 @@ def test_unused_sessions_of_a_package(text, expected):
 ])
 def test_balances_and_prices(text, expected):
     assert read_letter(text, TODAY).amount == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a correction or a precise figure after a rough one
+    ("周浦万达里面那家 蓝鲸少儿游泳（周浦万达店） 关门了 群里说老板跑了 孩子还剩36节课 余额6480 不对 是6840 我刚看了app截图 怎么要回来", Decimal("6840")),
+    ("三林上南路 Paws & Co宠物生活馆（三林店） 给狗洗澡办的卡 余额还有1300多 准确是1356 今天去门关了 店长微信不回", Decimal("1356")),
+    # a sum of the listed items; a list of demands after a colon
+    ("我的余额还有1,680元，另外当初交的保温箱押金50元也没退，合计1,730元。要求退还。此致敬礼", Decimal("1730")),
+    ("一共付了13万4。楼下邻居的维修已经花了3,500，我家重新贴砖报价4,500，合计8,000元。要求：1.重新做防水并闭水验收；2.赔偿上面两项费用共8,000元。", Decimal("8000")),
+    # the sum between 把 and the demand; a deposit named after the sum; a phone-typed demand
+    ("店员说换原装屏要980，我就同意了。结果是组装屏，市场价两三百。要么给我换真正的原装屏，要么把980退给我。", Decimal("980")),
+    ("在虹泉路一家蛋糕工作室订了生日蛋糕，付了300定金。提前5天说不要了，她说定金不退。要求退300定金。", Decimal("300")),
+    ("订了崇明的房车营地 国庆两晚1680 出发前一天台风预警 轮渡停航 根本过不去 营地说不退 只能改期 要求全额退1680", Decimal("1680")),
+    # "颜色不对" is no correction of an amount
+    ("上月在一家家具店订了沙发，定金付了2000元，尾款6800元到货时付清。沙发到了发现颜色不对，店里已经扣了我300元运费。我要求解除合同，退还全部货款8800元。", Decimal("8800")),
+])
+def test_corrections_sums_and_phone_typed_demands(text, expected):
+    assert read_letter(text, TODAY).amount == expected

@@ -130,3 +130,14 @@ def test_an_ellipsis_is_a_pause_not_a_decimal_point(text, expected):
 ])
 def test_mixed_units_and_what_it_comes_to(text, expected):
     assert parse_amount(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("网上买的羽绒服寄回去10天了还不退589", Decimal("589")),
+    ("青浦赵巷家具城买的床垫不给退 2680", Decimal("2680")),
+    ("宝山友谊路理发店跑路了卡里1288", Decimal("1288")),
+    ("小区门口理发店剪个头收我198 价目表都没有", Decimal("198")),
+    ("称了4斤 结账收了79.6 多收了40 要求退差价", Decimal("40")),
+])
+def test_short_complaints_with_the_sum_at_the_end(text, expected):
+    assert parse_amount(text) == expected
