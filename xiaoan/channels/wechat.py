@@ -70,7 +70,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
 from xiaoan.channels import limits as channel_limits
-from xiaoan.channels import wechat_api
+from xiaoan.channels import wechat_api, wechat_media
 from xiaoan import services
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
@@ -518,7 +518,8 @@ class WeChatInput(InputChannel):
         # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
         # the answer must then still be produced, and go through the API instead.
         exchange = Exchange()
-        work = self.replies.spawn(self._handle(message, on_new_message, exchange))
+        agent = getattr(request.app.ctx, "agent", None)  # its tracker store: is a form running? (images)
+        work = self.replies.spawn(self._handle(message, on_new_message, exchange, agent=agent))
         try:
             reply = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -555,7 +556,8 @@ class WeChatInput(InputChannel):
             await self.replies.answer_repeat(key, message.source)
 
     async def _handle(
-        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange,
+        agent: Any = None,
     ) -> Optional[str]:
         """The passive reply text for a message, or None to answer ``success``."""
         openid = message.source
@@ -575,6 +577,10 @@ class WeChatInput(InputChannel):
             if not text:
                 return await self.replies.reply_fixed(key, self.texts.voice_unrecognized)
         else:  # image, location, link, video, shortvideo, file, stickers and unknown types
+            if message.type == "image":  # evidence while a complaint or report form runs (issue 15)
+                attached = await wechat_media.attach_image(self, message, agent)
+                if attached is not None:
+                    return await self.replies.reply_fixed(key, attached)
             return await self.replies.reply_fixed(key, self.texts.unsupported)
 
         choices = await self.db(store.load_choices, openid)

@@ -31,6 +31,7 @@ BLUEPRINTS = [
     "xiaoan.handoff.inbox:bp",
     "xiaoan.kb.console:bp",
     "xiaoan.supervision.console:bp",
+    "xiaoan.web.uploads:bp",  # evidence attachments (issue 15)
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024
