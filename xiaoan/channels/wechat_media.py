@@ -54,7 +54,7 @@ async def attach_image(channel: Any, message: Any, agent: Any) -> Optional[str]:
         return None
     settings = evidence.settings_for(channel.database_url)
     store = evidence.AttachmentStore(settings)
-    name = evidence.display_name(image_name(message), "")
+    name = evidence.given_name(image_name(message))
     client = wechat_api.get_client(channel.settings)
     media_id = getattr(message, "media_id", None) or ""
     if client is None or not _MEDIA_ID.fullmatch(media_id):

@@ -234,6 +234,13 @@ def _reencode(data: bytes, kind: str, name: str) -> CleanFile:
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
+def given_name(original: str | None) -> str:
+    """The file's name as the citizen gave it, for messages: without any path or control
+    characters, at most MAX_NAME_CHARS (the extension kept as it was)."""
+    base = re.split(r"[/\\]", unicodedata.normalize("NFC", str(original or "")))[-1]
+    return _UNSAFE_NAME.sub("_", base).strip(" _")[:MAX_NAME_CHARS]
+
+
 def display_name(original: str | None, extension: str, fallback: str = "attachment") -> str:
     """The name shown for a file: the citizen's name without any path or control characters,
     at most MAX_NAME_CHARS, with the extension of its real type (a PNG named x.jpg is x.png)."""
@@ -316,7 +323,7 @@ class AttachmentStore:
             AttachmentRejected: too big, wrong type, unreadable, or the ticket has its 9 already
                 ("failed" when the file cannot be written). Nothing is stored then.
         """
-        shown = display_name(filename, "")
+        shown = given_name(filename)
         if self.pending_count(conversation_id) >= MAX_PER_TICKET:
             raise AttachmentRejected("too_many", shown)
         cleaned = clean(data, shown)

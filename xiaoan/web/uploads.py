@@ -66,7 +66,7 @@ def _upload_size_limit():
     request.max_content_length = MAX_UPLOAD_REQUEST
     if request.content_length is not None and request.content_length > MAX_UPLOAD_REQUEST:
         name = unquote(request.headers.get(NAME_HEADER, ""))[:evidence.MAX_NAME_CHARS]
-        return jsonify(error=AttachmentRejected("too_big", evidence.display_name(name, "")).message()), 413
+        return jsonify(error=AttachmentRejected("too_big", evidence.given_name(name)).message()), 413
     return None
 
 
@@ -121,7 +121,7 @@ def upload_attachment():
         return limited
     upload = request.files.get("file")
     filename = (upload.filename if upload is not None else "") or ""
-    shown = evidence.display_name(filename, "")
+    shown = evidence.given_name(filename)
     if not session.get(STARTED_KEY):
         return _refused(AttachmentRejected("no_form", shown))
     try:
