@@ -55,6 +55,8 @@
   }
 
   function scheduleRefresh() {
+    // the conversation moved on: a "received" line is no longer news (an error stays until the next try)
+    if (!busy && !status.classList.contains("error")) { status.textContent = ""; }
     if (refreshTimer) { clearTimeout(refreshTimer); }
     refreshTimer = setTimeout(refresh, 300);
   }
