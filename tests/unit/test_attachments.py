@@ -371,3 +371,31 @@ def test_a_missing_file_fails_the_delivery_for_good(db_url, tmp_path):
         with session_scope(db_url) as session:
             row = session.execute(select(OutboxMessage)).scalar_one()
             assert row.state == "failed" and "missing" in row.last_error
+
+
+def test_retention_deletes_abandoned_evidence_and_that_of_long_closed_tickets(db_url, tmp_path):
+    from xiaoan.retention import RetentionPeriods, run_all
+
+    service = make_service(db_url, tmp_path)
+    store = AttachmentStore(service.settings)
+    store.add(CONV, "web", "已结案.jpg", photo())
+    closed = service.create(draft(), "key-1").ticket_no
+    service.set_status(closed, "closed", "张科长")           # closed at the service clock, 2026-11-25
+    store.add("web-open", "web", "未结案.jpg", photo())
+    still_open = service.create(draft(conversation_id="web-open"), "key-2").ticket_no
+    abandoned = store.add("web-gone", "web", "放弃的.jpg", photo())  # uploaded now, form never finished
+    with session_scope(db_url) as session:
+        session.execute(TicketAttachment.__table__.update()
+                        .where(TicketAttachment.public_id == abandoned.public_id)
+                        .values(created_at=dt.datetime(2026, 1, 1, tzinfo=UTC)))
+    periods = RetentionPeriods(tracker_events=180, handoff=180, unanswered_questions=365, closed_tickets=30)
+    now = dt.datetime(2027, 1, 10, tzinfo=UTC)
+    dry = run_all(service.settings, periods=periods, tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}", now=now,
+                  dry_run=True)
+    assert (dry["counts"]["attachments_abandoned"], dry["counts"]["attachments_of_closed_tickets"]) == (1, 1)
+    assert len([p for p in (tmp_path / "files").rglob("*") if p.is_file()]) == 3
+    run_all(service.settings, periods=periods, tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}", now=now)
+    assert service.show(closed)["attachments"] == []
+    assert [a["name"] for a in service.show(still_open)["attachments"]] == ["未结案.jpg"]
+    assert store.get(abandoned.public_id) is None
+    assert len([p for p in (tmp_path / "files").rglob("*") if p.is_file()]) == 1

@@ -19,6 +19,10 @@ machinery, and the output channel, is :mod:`xiaoan.channels.wechat_replies`. But
 become numbered choices; a reply that picks one (its number, its title, a part of it: the
 resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the button's payload. The conversation id of a WeChat conversation is the citizen's openid.
 
+An image sent while a complaint or report form runs is evidence: fetched through the media API and
+attached to the coming ticket (:mod:`xiaoan.channels.wechat_media`, issue 15); other images, and
+other message types, get the "unsupported" text.
+
 Texts the channel sends by itself (unsupported message types, unrecognised voice, the
 choice hint, an apology when the assistant fails, the notice on an over-long message) live in
 the wechat section of ``domain.yml``, read by :mod:`xiaoan.texts`.

@@ -447,6 +447,32 @@ class AttachmentStore:
         return {**payload, "attachments": out}
 
 
+def purge(settings: Settings, *, pending_before: Any, closed_before: Any, dry_run: bool = False) -> dict[str, int]:
+    """Retention (`xiaoan.retention`): delete the attachments (rows, then files) that never reached a
+    ticket and were uploaded before `pending_before` (an abandoned form), and those of tickets closed
+    (last status change) before `closed_before` — the evidence is personal data like the complainant's.
+
+    Returns:
+        {"attachments_abandoned": n, "attachments_of_closed_tickets": n} (counted only with `dry_run`).
+    """
+    store = AttachmentStore(settings)
+    with store._session() as session:
+        abandoned = list(session.execute(select(TicketAttachment.id, TicketAttachment.storage_key).where(
+            TicketAttachment.ticket_id.is_(None), TicketAttachment.created_at < pending_before)).all())
+        closed = list(session.execute(
+            select(TicketAttachment.id, TicketAttachment.storage_key).join(Ticket)
+            .where(Ticket.status == "closed", Ticket.updated_at < closed_before)).all())
+        if not dry_run:
+            ids = [row_id for row_id, _ in abandoned + closed]
+            for start in range(0, len(ids), 500):
+                session.execute(delete(TicketAttachment).where(TicketAttachment.id.in_(ids[start:start + 500]))
+                                .execution_options(synchronize_session=False))
+    if not dry_run:
+        for _, key in abandoned + closed:
+            store.path_of(key).unlink(missing_ok=True)
+    return {"attachments_abandoned": len(abandoned), "attachments_of_closed_tickets": len(closed)}
+
+
 def _pending_count(session: Session, conversation_id: str) -> int:
     return session.execute(
         select(func.count(TicketAttachment.id))
