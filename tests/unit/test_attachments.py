@@ -399,3 +399,40 @@ def test_retention_deletes_abandoned_evidence_and_that_of_long_closed_tickets(db
     assert [a["name"] for a in service.show(still_open)["attachments"]] == ["未结案.jpg"]
     assert store.get(abandoned.public_id) is None
     assert len([p for p in (tmp_path / "files").rglob("*") if p.is_file()]) == 1
+
+
+# ---------------------------------------------------------------- the form actions
+
+
+def test_the_read_back_names_the_attachments_and_a_cancel_drops_them(db_url, tmp_path, monkeypatch):
+    import yaml
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    import actions.forms as forms
+    from xiaoan.config import PROJECT_ROOT
+
+    monkeypatch.setenv("XIAOAN_ATTACHMENTS_DIR", str(tmp_path / "files"))  # the action server's settings
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    store = store_for(db_url, tmp_path)
+
+    def tracker(**slots):
+        return Tracker(CONV, slots, {}, [], False, None, {"name": "complaint_form"}, None)
+
+    assert forms.readback_values(tracker(), domain)["attachments_text"] == "无"
+    store.add(CONV, "web", "收据.jpg", photo())
+    store.add(CONV, "web", "合同.pdf", minimal_pdf())
+    values = forms.readback_values(tracker(), domain)
+    assert values["attachments_text"] == "2 个（收据.jpg、合同.pdf）"
+    template = domain["responses"]["utter_confirm_complaint"][0]["text"]
+    assert "{attachments_text}" in template and "{attachments_text}" in domain["responses"]["utter_confirm_report"][0]["text"]
+
+    dispatcher = CollectingDispatcher()
+    forms.ActionCancelForm().run(dispatcher, tracker(respondent_name="某某商店"), domain)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_confirm_cancel"]
+    assert len(store.pending(CONV)) == 2  # asked to confirm first: the evidence stays until then
+
+    dispatcher = CollectingDispatcher()
+    forms.ActionCancelForm().run(dispatcher, tracker(), domain)  # nothing filled: cancelled at once
+    assert [m["response"] for m in dispatcher.messages] == ["utter_form_cancelled"]
+    assert store.pending(CONV) == [] and not [p for p in (tmp_path / "files").rglob("*") if p.is_file()]
