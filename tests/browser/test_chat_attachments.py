@@ -114,3 +114,54 @@ def test_attaching_photos_while_filing_a_complaint(page, evidence_server, artifa
     assert len(AttachmentStore(settings).pending(next(iter(live.rasa.trackers)))) == 2
 
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_the_agent_sees_and_downloads_the_evidence_in_the_inbox(page, evidence_server, playwright,
+                                                                chromium_executable, artifacts):
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import CHROMIUM_ARGS
+    from xiaoan.handoff.service import HandoffService
+    from xiaoan.privacy_audit import ATTACHMENT_DOWNLOAD, PersonalDataView
+    from xiaoan.rasa_client import RasaClient
+    from xiaoan.web.accounts import create_user
+
+    live, settings = evidence_server
+    page.goto(live.url + "/")
+    page.locator("#input").fill(OPENING)
+    page.locator("#send").click()
+    expect(page.locator("#attach")).to_be_visible()
+    page.locator("#attach-input").set_input_files({"name": "购物凭证.jpg", "mimeType": "image/jpeg", "buffer": photo()})
+    expect(page.locator("#attach-list li")).to_have_text(["购物凭证.jpg"])
+    (conversation_id,) = live.rasa.trackers
+    service = HandoffService(settings, rasa=RasaClient(settings, token=live.rasa.token))
+    session_id = service.enqueue(conversation_id, "web", "requested", input_channel="rest",
+                                 intent="complain_general", active_form="complaint_form", slots={}).session_id
+    with session_scope(settings.database_url) as db:
+        create_user(db, "wangfang", "agent-password-1", "agent", "王芳")
+
+    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS)
+    try:
+        context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                      viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.set_default_timeout(10_000)
+        agent = context.new_page()
+        agent.goto(f"{live.url}/console/inbox/{session_id}")
+        agent.locator("#username").fill("wangfang")
+        agent.locator("#password").fill("agent-password-1")
+        agent.get_by_role("button", name="登录").click()
+        section = agent.locator("#attachments")
+        expect(section.get_by_role("link")).to_have_text(["购物凭证.jpg"])
+        expect(section).to_contain_text("待随工单提交")
+        section.scroll_into_view_if_needed()
+        agent.screenshot(path=str(artifacts / "inbox-attachments.png"))
+        with agent.expect_download() as caught:
+            section.get_by_role("link", name="购物凭证.jpg").click()
+        download = caught.value
+        assert download.suggested_filename == "购物凭证.jpg"
+        assert Path(download.path()).read_bytes()[:3] == b"\xff\xd8\xff"
+    finally:
+        browser.close()
+    with session_scope(settings.database_url) as db:
+        assert [(v.actor, v.action) for v in db.execute(select(PersonalDataView)).scalars()] == [
+            ("wangfang", ATTACHMENT_DOWNLOAD)]
