@@ -344,6 +344,18 @@ def test_tickets_cli_prints_attachments(db_url, tmp_path, monkeypatch):
     assert listed["ticket_no"] == receipt.ticket_no
 
 
+def test_masked_listings_mask_the_citizens_name_in_file_names(db_url, tmp_path):
+    from xiaoan.tickets.views import masked_ticket_json
+
+    service = make_service(db_url, tmp_path)
+    AttachmentStore(service.settings).add(CONV, "web", "张三丰身份证13812345678.jpg", photo())
+    receipt = service.create(draft(), "key-1")
+    shown = service.show(receipt.ticket_no)
+    [masked] = masked_ticket_json(shown)["attachments"]
+    assert "张三丰" not in masked["name"] and "13812345678" not in masked["name"]
+    assert masked["sha256"] == shown["attachments"][0]["sha256"]
+
+
 def test_the_outbox_body_carries_metadata_and_content_and_the_row_only_metadata(db_url, tmp_path):
     with FakePlatform() as fake:
         service = make_service(db_url, tmp_path, fake.url)

@@ -75,6 +75,8 @@ def masked_ticket_json(item: dict[str, Any]) -> dict[str, Any]:
         "complainant_address": mask_address(address),
         "facts": mask_known(item.get("facts"), names, addresses),
         "claim": mask_known(item.get("claim"), names, addresses),
+        # a file name may carry the citizen's name or number too ("张三丰身份证.jpg")
+        "attachments": [{**a, "name": mask_known(a.get("name"), names, addresses)} for a in item.get("attachments") or []],
     }
 
 
