@@ -736,7 +736,20 @@ def readback_values(tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         "platform_text": tracker.get_slot("online_platform") or label("utter_label_not_applicable"),
         "amount_text": label("utter_label_amount", amount=amount) if amount else label("utter_label_not_applicable"),
         "identity_text": identity,
+        "attachments_text": attachments_readback(tracker.sender_id),
     }
+
+
+def attachments_readback(conversation_id: Text) -> Text:
+    """The read-back's evidence line (issue 15): the count and names of the files attached so far."""
+    from xiaoan.tickets.attachments import AttachmentStore, readback_text
+
+    try:
+        return readback_text(AttachmentStore().pending(conversation_id))
+    except Exception as exc:  # noqa: BLE001 - the read-back must not fail on the evidence line
+        logger.error("conversation %s: attachments not readable for the read-back (%s)", conversation_id,
+                     exc.__class__.__name__)
+        return readback_text([])
 
 
 class ActionAskConfirmation(AskSlotAction):
@@ -936,11 +949,23 @@ class ActionCancelForm(Action):
                        if tracker.get_slot(name) is not None]
         else:
             events += clear_ticket_slots(tracker)
+            _discard_attachments(tracker.sender_id)
         if tracker.get_slot(HANDOFF_REASON) == FORM_FAILED_REASON:
             events.append(SlotSet(HANDOFF_REASON, None))
         if tracker.get_slot(CANCEL_PENDING):
             events.append(SlotSet(CANCEL_PENDING, None))
         return events
+
+
+def _discard_attachments(conversation_id: Text) -> None:
+    """A cancelled complaint or report leaves no evidence behind (issue 15)."""
+    from xiaoan.tickets.attachments import AttachmentStore
+
+    try:
+        AttachmentStore().discard_pending(conversation_id)
+    except Exception as exc:  # noqa: BLE001 - the cancel itself must go through
+        logger.error("conversation %s: pending attachments not discarded (%s)", conversation_id,
+                     exc.__class__.__name__)
 
 
 class ActionDefaultFallback(Action):

@@ -98,6 +98,9 @@ class Settings:
     event_queue_max_length: str | None = None
     """As given (checked where the queue is declared, `xiaoan.rasa_stores`)."""
     event_queue_ttl_hours: str | None = None
+    attachments_dir: str | None = None
+    """Where evidence attachments are stored (`XIAOAN_ATTACHMENTS_DIR`); None: `var/attachments`.
+    Outside the web root; `xiaoan.tickets.attachments.attachments_dir`."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -124,6 +127,7 @@ class Settings:
             event_broker_queue=env("XIAOAN_EVENT_BROKER_QUEUE", "xiaoan_events"),
             event_queue_max_length=env("XIAOAN_EVENT_QUEUE_MAX_LENGTH"),
             event_queue_ttl_hours=env("XIAOAN_EVENT_QUEUE_TTL_HOURS"),
+            attachments_dir=(env("XIAOAN_ATTACHMENTS_DIR") or "").strip() or None,
         )
 
 

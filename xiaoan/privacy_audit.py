@@ -8,7 +8,8 @@ shown (fail closed: no row, no data):
 - `callback_view`: an agent opened a callback request, which shows the number to call;
 - `ticket_show`: `xiaoan tickets show` printed a ticket (name, address, facts) on a terminal;
 - `ticket_list_reveal`: `xiaoan tickets list --reveal` printed tickets unmasked (one row per ticket);
-- `ticket_page_reveal`: a supervisor pressed 显示投诉人信息 on a ticket page of `/console/stats`.
+- `ticket_page_reveal`: a supervisor pressed 显示投诉人信息 on a ticket page of `/console/stats`;
+- `attachment_download`: a member of staff downloaded a citizen's evidence attachment (issue 15).
 
 Supervisors read the log at `/console/inbox/audit` or with `xiaoan audit list` (see
 `list_views`). Rows hold who, when, what and from where, never the personal data itself.
@@ -40,6 +41,7 @@ CALLBACK_VIEW = "callback_view"
 TICKET_SHOW = "ticket_show"
 TICKET_LIST_REVEAL = "ticket_list_reveal"
 TICKET_PAGE_REVEAL = "ticket_page_reveal"
+ATTACHMENT_DOWNLOAD = "attachment_download"
 
 #: Action -> what the supervisor reads in the listing.
 ACTION_LABELS = {
@@ -49,6 +51,7 @@ ACTION_LABELS = {
     TICKET_SHOW: "命令行查看工单",
     TICKET_LIST_REVEAL: "命令行列出工单（完整个人信息）",
     TICKET_PAGE_REVEAL: "统计页显示工单的投诉人信息",
+    ATTACHMENT_DOWNLOAD: "下载市民上传的证据附件",
 }
 ACTIONS = tuple(ACTION_LABELS)
 SOURCES = ("console", "cli")

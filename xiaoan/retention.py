@@ -9,6 +9,8 @@
 | callback requests (phone numbers) | done longer ago | deleted | `XIAOAN_RETENTION_HANDOFF_DAYS` | 180 |
 | unanswered knowledge-base questions | asked longer ago | deleted | `XIAOAN_RETENTION_UNANSWERED_DAYS` | 365 |
 | closed tickets' personal data | closed (last status change) longer ago | name, phone, address and phone hash set to NULL, `personal_data_removed_at` set; delivered outbox rows deleted, others stripped of personal fields; the ticket itself (facts, agency, dates) stays for statistics | `XIAOAN_RETENTION_CLOSED_TICKET_DAYS` | 730 |
+| evidence attachments not on a ticket (abandoned form) | uploaded longer ago | rows and files deleted | `XIAOAN_RETENTION_TRACKER_DAYS` | 180 |
+| evidence attachments of closed tickets | closed (last status change) longer ago | rows and files deleted | `XIAOAN_RETENTION_CLOSED_TICKET_DAYS` | 730 |
 
 Open work (waiting or active handoffs, tickets not closed) is never touched. Every job is
 idempotent and safe to run from several processes.
@@ -201,6 +203,10 @@ def run_all(settings: Settings | None = None, *, periods: RetentionPeriods | Non
                                                       _cutoff(now, periods.unanswered_questions), dry_run=dry_run)
     counts["closed_tickets_anonymised"] = anonymise_closed_tickets(
         settings.database_url, _cutoff(now, periods.closed_tickets), now=now, dry_run=dry_run)
+    from xiaoan.tickets.attachments import purge as purge_attachments  # evidence (issue 15)
+
+    counts.update(purge_attachments(settings, pending_before=_cutoff(now, periods.tracker_events),
+                                    closed_before=_cutoff(now, periods.closed_tickets), dry_run=dry_run))
     logger.info("retention %s: %s", "dry run" if dry_run else "run",
                 ", ".join(f"{k}={v}" for k, v in counts.items()))
     return {"dry_run": dry_run, "periods_days": periods.__dict__.copy(), "counts": counts}

@@ -10,7 +10,9 @@ the tracker endpoints with `?token=` — keeps trackers in memory and records ev
         assert rasa.calls[0]["path"] == "/webhooks/rest/webhook"
 
 Replies come from `reply(sender_id, text, metadata) -> list[dict]` (REST channel format); the
-default answers a few fixed inputs with buttons and echoes everything else.
+default answers a few fixed inputs with buttons and echoes everything else. A reply may carry
+`"active_loop": "complaint_form"` (or None): the fake records a form starting (or ending) before
+that reply, and the tracker's `active_loop` says so, as Rasa's does; the key is not sent back.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ class FakeRasa:
             "paused": False,
             "events": [dict(e) for e in events],
             "latest_input_channel": "rest",
-            "active_loop": {},
+            "active_loop": _active_loop(events),
             "latest_action_name": "action_listen",
         }
 
@@ -168,12 +170,14 @@ class FakeRasa:
         if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not isinstance(body.get("message"), str):
             return 400, {"status": "failure"}
         sender, text, metadata = body["sender"], body["message"], body.get("metadata") or {}
-        replies = self.reply(sender, text, metadata)
+        replies = [dict(r) for r in self.reply(sender, text, metadata)]
         with self._lock:
             events = self._tracker(sender)
             events.append({"event": "user", "timestamp": time.time(), "text": text, "input_channel": "rest",
                            "metadata": metadata, "parse_data": {"intent": {"name": None}, "entities": []}})
             for reply in replies:
+                if "active_loop" in reply:  # a scripted form starting (a name) or ending (None)
+                    events.append({"event": "active_loop", "timestamp": time.time(), "name": reply.pop("active_loop")})
                 events.append({"event": "action", "timestamp": time.time(), "name": "utter_fake"})
                 events.append(_bot_event(reply.get("text"), reply.get("buttons"), reply.get("image")))
             events.append({"event": "action", "timestamp": time.time(), "name": "action_listen"})
@@ -222,6 +226,15 @@ class FakeRasa:
                 pass
 
         return Handler
+
+
+def _active_loop(events: list[dict]) -> dict:
+    """The tracker's `active_loop` as Rasa gives it: `{"name": ...}` of the last active_loop event
+    that started a form, `{}` when none runs."""
+    for event in reversed(events):
+        if event.get("event") == "active_loop":
+            return {"name": event["name"]} if event.get("name") else {}
+    return {}
 
 
 def _latest_message(events: list[dict]) -> dict:

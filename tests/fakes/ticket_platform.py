@@ -7,6 +7,7 @@ For tests and local trials of forwarding (`XIAOAN_TICKET_API_URL=<fake.url>`)::
         ... XIAOAN_TICKET_API_URL=fake.url ...
         fake.orders          # Idempotency-Key -> work order id (one per key, like a real platform)
         fake.requests        # every request received: RecordedRequest(headers, body, status)
+        fake.files           # work order id -> attachments received [(name, bytes)], checked by sha256
 
 Successful POSTs answer 201 {"id": "WO-000001"} the first time a key is seen and 200 with the
 same id on a repeat, as a platform honouring `Idempotency-Key` would.
@@ -42,6 +43,8 @@ class FakePlatform:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.orders: dict[str, str] = {}
+        self.files: dict[str, list[tuple[str, bytes]]] = {}
+        """Work order id -> the attachments received with it: (name, decoded bytes)."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -96,6 +99,11 @@ class FakePlatform:
             record.status = 400
             self._reply(handler, 400, {"error": "Idempotency-Key header required"})
             return
+        files = _attachments(body)
+        if files is None:
+            record.status = 400
+            self._reply(handler, 400, {"error": "attachment content missing or not matching its sha256"})
+            return
         with self._lock:
             existing = self.orders.get(key)
             if existing is None:
@@ -103,6 +111,7 @@ class FakePlatform:
                 status = 201
             else:
                 status = 200
+            self.files[existing] = files
         record.status = status
         self._reply(handler, status, {"id": existing})
 
@@ -149,6 +158,25 @@ class FakePlatform:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _attachments(body: Any) -> list[tuple[str, bytes]] | None:
+    """The attachments of a work order (docs/tickets-interface.md, "Attachments"): each entry's
+    `content_base64` decoded and checked against its `size` and `sha256`; None when one fails."""
+    import base64
+    import hashlib
+
+    items = body.get("attachments") if isinstance(body, dict) else None
+    files = []
+    for item in items or []:
+        try:
+            data = base64.b64decode(item["content_base64"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if len(data) != item.get("size") or hashlib.sha256(data).hexdigest() != item.get("sha256"):
+            return None
+        files.append((item.get("name"), data))
+    return files
 
 
 def unused_url() -> str:

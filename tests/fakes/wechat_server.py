@@ -60,6 +60,8 @@ class _State:
     send_failures: list[Any] = field(default_factory=list)  # next answers: errcode (int) or "http500"
     reject_openids: dict[str, int] = field(default_factory=dict)  # openid -> errcode, always
     stable_token_delay: float = 0.0
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media_id -> (bytes, Content-Type)
+    media_fetches: list[str] = field(default_factory=list)
     send_rejects: set[str] = field(default_factory=set)  # tokens the send API rejects, stable_token still returns
 
 
@@ -84,8 +86,21 @@ class FakeWeChatServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
-                path = urlparse(self.path).path
-                if path == "/cgi-bin/token":
+                parsed = urlparse(self.path)
+                path = parsed.path
+                if path == "/cgi-bin/media/get":
+                    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+                    found = fake._media_get(query.get("access_token", ""), query.get("media_id", ""))
+                    if isinstance(found, dict):
+                        self._json(found)
+                    else:
+                        data, content_type = found
+                        self.send_response(200)
+                        self.send_header("Content-Type", content_type)
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                elif path == "/cgi-bin/token":
                     with fake._lock:
                         fake.state.legacy_token_fetches += 1
                     self._json({"errcode": 40164, "errmsg": "use the stable token endpoint (fake)"})
@@ -135,6 +150,27 @@ class FakeWeChatServer:
         return f"http://{host}:{port}"
 
     # ------------------------------------------------------------ behaviour
+
+    def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        """A temporary media file (an image a citizen sent) that ``GET /cgi-bin/media/get`` returns."""
+        with self._lock:
+            self.state.media[media_id] = (data, content_type)
+
+    @property
+    def media_fetches(self) -> list[str]:
+        """The media ids fetched so far."""
+        with self._lock:
+            return list(self.state.media_fetches)
+
+    def _media_get(self, access_token: str, media_id: str):
+        with self._lock:
+            self.state.media_fetches.append(media_id)
+            if not self.state.tokens.get(access_token):
+                return {"errcode": 40001, "errmsg": "invalid credential (fake)"}
+            found = self.state.media.get(media_id)
+        if found is None:
+            return {"errcode": 40007, "errmsg": "invalid media_id (fake)"}
+        return found
 
     def _stable_token(self, body: dict) -> dict:
         if self.state.stable_token_delay:
@@ -278,9 +314,10 @@ def voice_xml(openid: str, msg_id: int, recognition: Optional[str] = None) -> st
     return _xml(fields)
 
 
-def image_xml(openid: str, msg_id: int) -> str:
-    """An image message."""
-    return _xml({**_base(openid, "image", None), "PicUrl": "http://mmbiz.example/pic.jpg", "MediaId": "m1", "MsgId": str(msg_id)})
+def image_xml(openid: str, msg_id: int, media_id: str = "m1") -> str:
+    """An image message (its file at ``/cgi-bin/media/get?media_id=...``: `FakeWeChatServer.add_media`)."""
+    return _xml({**_base(openid, "image", None), "PicUrl": "http://mmbiz.example/pic.jpg", "MediaId": media_id,
+                 "MsgId": str(msg_id)})
 
 
 def location_xml(openid: str, msg_id: int) -> str:
@@ -480,6 +517,9 @@ class StubAgent:
 
     def __init__(self, responder: Optional[Callable[[str], list[dict]]] = None, fail: bool = False,
                  gated: bool = False):
+        self.active_forms: dict[str, str] = {}
+        """sender id -> the form its tracker has active (what ``tracker_store.retrieve`` reports)."""
+        self.tracker_store = _StubTrackerStore(self)
         self.fail = fail
         self.responder = responder or self.default_responder
         self.received: list[Any] = []
@@ -518,6 +558,18 @@ class StubAgent:
     @property
     def texts(self) -> list[str]:
         return [m.text for m in self.received]
+
+
+class _StubTrackerStore:
+    """Rasa's tracker store as the channel reads it: only a tracker's active form."""
+
+    def __init__(self, agent: StubAgent) -> None:
+        self.agent = agent
+
+    async def retrieve(self, sender_id: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sender_id=sender_id, active_loop_name=self.agent.active_forms.get(sender_id))
 
 
 @contextlib.contextmanager

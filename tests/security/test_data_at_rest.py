@@ -297,7 +297,8 @@ def test_retention_removes_what_is_past_its_period_and_nothing_else(database_url
     settings = Settings(database_url=database_url)
     dry = run_all(settings, periods=periods, tracker_url=tracker_url, now=now, dry_run=True)
     expected = {"tracker_conversations": 1, "handoff_sessions": 2, "callbacks": 1, "unanswered_questions": 1,
-                "closed_tickets_anonymised": 1}
+                "closed_tickets_anonymised": 1,
+                "attachments_abandoned": 0, "attachments_of_closed_tickets": 0}  # tests/unit/test_attachments.py
     assert dry["counts"] == expected
     report = run_all(settings, periods=periods, tracker_url=tracker_url, now=now)
     assert report["counts"] == expected

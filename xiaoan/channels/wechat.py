@@ -19,6 +19,10 @@ machinery, and the output channel, is :mod:`xiaoan.channels.wechat_replies`. But
 become numbered choices; a reply that picks one (its number, its title, a part of it: the
 resolver all channels share, :mod:`xiaoan.understanding.choices`) sends the button's payload. The conversation id of a WeChat conversation is the citizen's openid.
 
+An image sent while a complaint or report form runs is evidence: fetched through the media API and
+attached to the coming ticket (:mod:`xiaoan.channels.wechat_media`, issue 15); other images, and
+other message types, get the "unsupported" text.
+
 Texts the channel sends by itself (unsupported message types, unrecognised voice, the
 choice hint, an apology when the assistant fails, the notice on an over-long message) live in
 the wechat section of ``domain.yml``, read by :mod:`xiaoan.texts`.
@@ -70,7 +74,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
 from xiaoan.channels import limits as channel_limits
-from xiaoan.channels import wechat_api
+from xiaoan.channels import wechat_api, wechat_media
 from xiaoan import services
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
@@ -518,7 +522,8 @@ class WeChatInput(InputChannel):
         # The work runs in its own task: when WeChat hangs up, Sanic cancels this handler, and
         # the answer must then still be produced, and go through the API instead.
         exchange = Exchange()
-        work = self.replies.spawn(self._handle(message, on_new_message, exchange))
+        agent = getattr(request.app.ctx, "agent", None)  # its tracker store: is a form running? (images)
+        work = self.replies.spawn(self._handle(message, on_new_message, exchange, agent=agent))
         try:
             reply = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -555,7 +560,8 @@ class WeChatInput(InputChannel):
             await self.replies.answer_repeat(key, message.source)
 
     async def _handle(
-        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange
+        self, message: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], exchange: Exchange,
+        agent: Any = None,
     ) -> Optional[str]:
         """The passive reply text for a message, or None to answer ``success``."""
         openid = message.source
@@ -575,6 +581,10 @@ class WeChatInput(InputChannel):
             if not text:
                 return await self.replies.reply_fixed(key, self.texts.voice_unrecognized)
         else:  # image, location, link, video, shortvideo, file, stickers and unknown types
+            if message.type == "image":  # evidence while a complaint or report form runs (issue 15)
+                attached = await wechat_media.attach_image(self, message, agent)
+                if attached is not None:
+                    return await self.replies.reply_fixed(key, attached)
             return await self.replies.reply_fixed(key, self.texts.unsupported)
 
         choices = await self.db(store.load_choices, openid)

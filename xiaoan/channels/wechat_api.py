@@ -215,6 +215,42 @@ class _Http:
         raise WeChatTransportError(f"{path}: {last_error} after {self.attempts} attempts")
 
 
+class MediaTooLarge(Exception):
+    """A media file bigger than the caller accepts (its download was stopped)."""
+
+
+def get_bytes(http: "_Http", path: str, params: dict, max_bytes: int) -> tuple[bytes, str]:
+    """GET a binary resource (at most `max_bytes`, streamed); returns (body, Content-Type).
+
+    A JSON answer is WeChat's error (``{"errcode": ...}``) and comes back as such, for the caller.
+
+    Raises:
+        MediaTooLarge: the body is longer than `max_bytes`.
+        WeChatTransportError: the API could not be reached or answered an HTTP error.
+    """
+    url = f"{http.api_url}{path}"
+    try:
+        resp = http.session.get(url, params=params, timeout=http.timeout, stream=True)
+    except requests.RequestException as exc:
+        raise WeChatTransportError(f"{path}: {exc.__class__.__name__}") from exc
+    with resp:
+        if resp.status_code >= 400:
+            raise WeChatTransportError(f"HTTP {resp.status_code} on {path}")
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise MediaTooLarge(path)
+        chunks, total = [], 0
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise MediaTooLarge(path)
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise WeChatTransportError(f"{path}: {exc.__class__.__name__}") from exc
+        return b"".join(chunks), resp.headers.get("Content-Type", "")
+
+
 def _errcode(data: dict) -> int:
     try:
         return int(data.get("errcode") or 0)
@@ -422,6 +458,33 @@ class WeChatApiClient:
             {"touser": openid, "msgtype": "text", "text": {"content": text}},
             retry_read_timeout=False,
         )
+
+
+    def get_media(self, media_id: str, *, max_bytes: int) -> bytes:
+        """Download a temporary media file (an image a citizen sent) through ``/cgi-bin/media/get``;
+        an invalid token is refreshed once.
+
+        Raises:
+            MediaTooLarge: bigger than `max_bytes`.
+            WeChatApiError: WeChat answered an error code (e.g. 40007, an invalid media_id).
+            WeChatTransportError: The API could not be reached.
+        """
+        token = self.tokens.get()
+        for attempt in (1, 2):
+            data, content_type = get_bytes(self.http, "/cgi-bin/media/get",
+                                           {"access_token": token, "media_id": media_id}, max_bytes)
+            if "json" not in content_type and "text/plain" not in content_type:
+                return data
+            try:
+                answer = json.loads(data.decode("utf-8"))
+            except ValueError as exc:
+                raise WeChatTransportError("unreadable answer from /cgi-bin/media/get") from exc
+            code = _errcode(answer) if isinstance(answer, dict) else -1
+            if code in INVALID_TOKEN_ERRCODES and attempt == 1:
+                token = self.tokens.get(rejected=token)
+                continue
+            raise WeChatApiError(code, str(answer.get("errmsg", "")) if isinstance(answer, dict) else "")
+        raise WeChatTransportError("/cgi-bin/media/get: no answer")  # pragma: no cover - loop returns or raises
 
 
 _clients: dict[tuple, WeChatApiClient] = {}

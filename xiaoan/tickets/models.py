@@ -113,6 +113,8 @@ class Ticket(Base):
     history = relationship("TicketStatusEvent", back_populates="ticket", order_by="TicketStatusEvent.id",
                            cascade="all, delete-orphan")
     outbox = relationship("OutboxMessage", back_populates="ticket", cascade="all, delete-orphan")
+    attachments = relationship("TicketAttachment", back_populates="ticket", order_by="TicketAttachment.id",
+                               passive_deletes=True)
 
     def record_status(self, status: str, by: str, *, note: str | None = None, at=None,
                       set_current: bool = True) -> "TicketStatusEvent":
@@ -198,3 +200,37 @@ class TicketSequence(Base):
 
     day = Column(String(6), primary_key=True, doc="YYMMDD, Asia/Shanghai.")
     last_value = Column(Integer, nullable=False, default=0)
+
+
+class TicketAttachment(Base):
+    """A photo or PDF a citizen attached as evidence (issue 15; `xiaoan.tickets.attachments`).
+
+    Uploaded while a complaint or report form runs, it belongs to the conversation
+    (`ticket_id` None) until the form's ticket is created, which takes every pending attachment
+    of its conversation in the same transaction. The content lives outside the web root under
+    `storage_key`, a random name (`XIAOAN_ATTACHMENTS_DIR`); images are stored re-encoded,
+    without EXIF.
+    """
+
+    __tablename__ = "ticket_attachments"
+
+    id = Column(Integer, primary_key=True)
+    public_id = Column(String(32), nullable=False, unique=True,
+                       doc="Random id used in download URLs (never the row id or the storage name).")
+    conversation_id = Column(String(255), nullable=False, doc="The conversation it was uploaded in.")
+    channel = Column(String(32), nullable=False)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"),
+                       doc="None while the form runs; the ticket once it exists.")
+    name = Column(String(255), nullable=False, doc="Display name: the citizen's file name, its extension the real type's.")
+    content_type = Column(String(64), nullable=False, doc="Sniffed from the content, never from the name.")
+    size = Column(Integer, nullable=False, doc="Bytes as stored (after re-encoding).")
+    sha256 = Column(String(64), nullable=False, doc="Hex SHA-256 of the stored bytes.")
+    storage_key = Column(String(64), nullable=False, unique=True, doc="Random file name under the attachments directory.")
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    ticket = relationship("Ticket", back_populates="attachments")
+
+    __table_args__ = (
+        Index("ix_ticket_attachments_conversation", "conversation_id", "ticket_id"),
+        Index("ix_ticket_attachments_ticket_id", "ticket_id"),
+    )

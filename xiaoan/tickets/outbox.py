@@ -34,6 +34,7 @@ from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.db import session_scope, utcnow
 from xiaoan.privacy import mask_name, mask_phone, mask_text
+from xiaoan.tickets.attachments import AttachmentStore, AttachmentUnavailable
 from xiaoan.tickets.models import (
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
@@ -224,7 +225,11 @@ class OutboxDeliverer:
             payload, key, ticket_no = message.payload, message.idempotency_key, message.ticket.ticket_no
             personal = (message.ticket.phone, message.ticket.complainant_name)
         try:
+            # the evidence files travel in the body, read now (never copied into the outbox row)
+            payload = AttachmentStore(self.settings).with_content(payload)
             ack = self.client.submit(payload, key, timeout=timeout)
+        except AttachmentUnavailable as exc:
+            return self._record_failure(message_id, token, ticket_no, exc, personal, permanent=True)
         except PlatformRejected as exc:
             return self._record_failure(message_id, token, ticket_no, exc, personal, permanent=True)
         except PlatformUnavailable as exc:

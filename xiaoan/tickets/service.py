@@ -36,7 +36,7 @@ from xiaoan.config import Settings
 from xiaoan.crypto import is_encrypted, key_id_of, keyring, phone_lookup_hash
 from xiaoan.db import session_scope
 from xiaoan.localtime import shanghai_date, utcnow
-from xiaoan.tickets import outbox
+from xiaoan.tickets import attachments, outbox
 from xiaoan.tickets.due import add_working_days, due_flag
 from xiaoan.tickets.models import DONE_STATUSES, KINDS, STATUSES, OutboxMessage, Ticket
 from xiaoan.tickets.numbering import allocate_ticket_no, normalize_ticket_no
@@ -304,6 +304,7 @@ class TicketService:
                     )
                     ticket.record_status("created", f"xiaoan/{fields['channel']}", at=now)
                     session.add(ticket)
+                    attachments.link_pending(session, ticket)  # evidence uploaded during the form
                     message_id = None
                     if self.forwarding:
                         message = outbox.enqueue(session, ticket, platform_payload(ticket, decision.agency_name),
@@ -447,7 +448,7 @@ class TicketService:
         ticket = None
         if number is not None:
             ticket = session.execute(
-                select(Ticket).options(selectinload(Ticket.history)).where(Ticket.ticket_no == number)
+                select(Ticket).options(selectinload(Ticket.history), selectinload(Ticket.attachments)).where(Ticket.ticket_no == number)
             ).scalar_one_or_none()
         if ticket is None:
             raise TicketNotFound(raw)
@@ -470,7 +471,7 @@ class TicketService:
 
     def list_tickets(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
         """docs/interfaces.md §6 JSON of the tickets created at or after `since` (aware), oldest first."""
-        query = select(Ticket).order_by(Ticket.created_at, Ticket.id)
+        query = select(Ticket).options(selectinload(Ticket.attachments)).order_by(Ticket.created_at, Ticket.id)
         if since is not None:
             query = query.where(Ticket.created_at >= since)
         with self._session() as session:

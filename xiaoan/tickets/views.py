@@ -8,6 +8,7 @@ from typing import Any
 
 from xiaoan.localtime import iso_seconds
 from xiaoan.privacy import mask_address, mask_known, mask_name, mask_phone
+from xiaoan.tickets.attachments import contract_json
 from xiaoan.tickets.models import Ticket
 
 #: The ticket JSON fields of docs/interfaces.md §6, in order (`xiaoan tickets list --json`).
@@ -15,6 +16,7 @@ CONTRACT_FIELDS = (
     "ticket_no", "kind", "intent", "status", "created_at", "channel", "conversation_id",
     "complainant_name", "phone_masked", "complainant_address", "respondent_name",
     "respondent_address", "district", "agency", "facts", "claim", "amount", "contact_by", "resolve_by",
+    "attachments",
 )
 
 
@@ -55,6 +57,8 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "amount": amount_number(ticket.amount),
         "contact_by": ticket.contact_by.isoformat(),
         "resolve_by": ticket.resolve_by.isoformat(),
+        # evidence (issue 15): [{name, content_type, size, sha256}], [] when none
+        "attachments": [contract_json(a) for a in ticket.attachments],
     }
 
 
@@ -71,6 +75,8 @@ def masked_ticket_json(item: dict[str, Any]) -> dict[str, Any]:
         "complainant_address": mask_address(address),
         "facts": mask_known(item.get("facts"), names, addresses),
         "claim": mask_known(item.get("claim"), names, addresses),
+        # a file name may carry the citizen's name or number too ("张三丰身份证.jpg")
+        "attachments": [{**a, "name": mask_known(a.get("name"), names, addresses)} for a in item.get("attachments") or []],
     }
 
 
@@ -87,7 +93,9 @@ def platform_payload(ticket: Ticket, agency_name: str) -> dict[str, Any]:
 
     The docs/interfaces.md §6 fields plus what the handling unit needs: the FULL phone number (the
     bureau calls the citizen back), the agency's name, the credit code, the online platform,
-    the anonymity flag and the version of the privacy notice the citizen saw.
+    the anonymity flag and the version of the privacy notice the citizen saw. The attachments'
+    bytes are not stored in the outbox: they are added when the body is sent
+    (`xiaoan.tickets.attachments.AttachmentStore.with_content`).
     """
     payload = ticket_json(ticket)
     payload.update({

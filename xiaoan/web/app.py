@@ -32,6 +32,7 @@ BLUEPRINTS = [
     "xiaoan.handoff.assist_console:bp",
     "xiaoan.kb.console:bp",
     "xiaoan.supervision.console:bp",
+    "xiaoan.web.uploads:bp",  # evidence attachments (issue 15)
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024
