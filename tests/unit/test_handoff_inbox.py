@@ -338,6 +338,22 @@ def test_transcript_marks_citizen_bot_agent_and_pauses():
     assert out[0]["intent"] == "要求转人工（request_human）"
 
 
+def test_a_typed_reply_to_offered_buttons_shows_the_choice_it_picks():
+    """The inbox reads typed choices with the resolver the web chat and WeChat use."""
+    buttons = {"buttons": [{"title": "继续填写", "payload": "/resume_form"},
+                           {"title": "不填了", "payload": "/cancel"}]}
+    events = [
+        {"event": "bot", "text": "刚才的投诉还没填完，要继续吗？", "data": buttons, "timestamp": 1.0},
+        {"event": "user", "text": "第一个", "timestamp": 2.0, "parse_data": {"intent": {"name": "affirm"}}},
+        {"event": "bot", "text": "好的，我们继续。", "timestamp": 3.0},
+        {"event": "user", "text": "继续填写", "timestamp": 4.0},  # the title itself: nothing to add
+        {"event": "user", "text": "今天天气不错", "timestamp": 5.0},  # no buttons offered since: no choice
+    ]
+    out = transcript(events)
+    assert [m["choice"] for m in out if m["kind"] == "user"] == ["继续填写", None, None]
+    assert all(m["choice"] is None for m in out if m["kind"] != "user")
+
+
 def test_idle_returner_runs_rounds_and_survives_errors():
     calls = []
     ran = threading.Event()

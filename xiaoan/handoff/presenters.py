@@ -21,6 +21,7 @@ from xiaoan.localtime import format_clock, utcnow
 from xiaoan.privacy import identity_masker, mask_phone, mask_text
 from xiaoan.tickets.drafts import DEFAULT_INTENTS, TICKET_INTENTS, DraftInputError, build_draft, read_amount, read_phone
 from xiaoan.tickets.validators import resolve_district
+from xiaoan.understanding.choices import offered_choices, resolve_choice
 from xiaoan.understanding.phones import find_phone
 
 STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
@@ -80,7 +81,9 @@ def transcript(events: list[dict], reveal: bool = False,
                masker: Optional[Callable[[str], str]] = None) -> list[dict]:
     """The tracker's events as the agent reads them: citizen, 小安, agents, and markers.
 
-    Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons"}`.
+    Each entry: `{"kind": "user"|"bot"|"agent"|"system", "text", "ts", "time", "intent", "agent", "buttons",
+    "choice"}`; `choice` is the title of the offered button a typed reply picks (the choice resolver all
+    channels share, `xiaoan.understanding.choices`), None otherwise.
     Phone, ID card and bank card numbers in texts and buttons are masked unless `reveal`; with a
     `masker` (``xiaoan.privacy.identity_masker`` of the conversation's slots) also the citizen's
     own name and address.
@@ -89,14 +92,22 @@ def transcript(events: list[dict], reveal: bool = False,
     shown = (lambda text: text) if reveal else (lambda text: hide(text) or "")
     out: list[dict] = []
     paused = False  # a take pauses again in case Rasa unpaused meanwhile: one marker per change
+    since_citizen: list[dict] = []  # events since the citizen last spoke (the buttons still offered)
     for event in events:
         kind, ts = event.get("event"), _timestamp(event)
+        if kind != "user":
+            since_citizen.append(event)
         entry: Optional[dict] = None
         if kind == "user":
             text = (event.get("metadata") or {}).get("display_text") or event.get("text")
             if isinstance(text, str) and text:
                 intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
                 entry = {"kind": "user", "text": shown(text), "intent": intent_label(intent)}
+                # a typed reply to offered buttons, read by the resolver every channel uses
+                choice = resolve_choice(text, offered_choices(since_citizen))
+                if choice is not None and choice.title != text.strip():
+                    entry["choice"] = shown(choice.title)
+            since_citizen = []
         elif kind == "bot":
             text = event.get("text") if isinstance(event.get("text"), str) else ""
             data = event.get("data") or {}
@@ -118,6 +129,7 @@ def transcript(events: list[dict], reveal: bool = False,
             entry.setdefault("intent", None)
             entry.setdefault("agent", None)
             entry.setdefault("buttons", [])
+            entry.setdefault("choice", None)
             entry.update(ts=ts, time=local_time(dt.datetime.fromtimestamp(ts, dt.timezone.utc)) if ts else "")
             out.append(entry)
     return out

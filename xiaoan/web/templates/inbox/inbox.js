@@ -100,6 +100,9 @@
       if (m.intent) { li.appendChild(el("span", "tmsg-intent", m.intent)); }
     }
     li.appendChild(el("p", "tmsg-text", m.text || ""));
+    if (m.choice) {
+      li.appendChild(el("p", "tmsg-choice", "（选择了“" + m.choice + "”）"));
+    }
     if (m.buttons && m.buttons.length) {
       li.appendChild(el("p", "tmsg-buttons", "选项：" + m.buttons.join(" / ")));
     }
