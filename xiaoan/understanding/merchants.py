@@ -117,7 +117,7 @@ def parse_merchant(text: str | None) -> str | None:
 _SUFFIXES = (
     "股份有限公司", "有限责任公司", "有限公司", "分公司", "公司", "工作室", "经营部", "商行", "旗舰店", "专卖店", "专营店",
     "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
-    "商城", "会所", "美容院", "培训学校", "学校", "机构", "APP", "App", "app", "小程序",
+    "商城", "会所", "美容院", "培训学校", "学校", "机构", "APP", "App", "app", "小程序", "校区", "分校",
     "服务社", "茶庄", "书院", "农家乐", "托管班", "小卖部", "婚庆策划", "婚庆", "供应站",
     "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
@@ -170,7 +170,7 @@ _OPENING_BRACKETS = "（(【"
 _REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|有限责任公司|有限公司|分公司)")
 # "在X办的卡 / 在X买的 / 在X充值": X is where the citizen paid, usually the business itself.
 _BOUGHT_AT_RE = re.compile(
-    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的)")
+    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的|交了|交的|缴了)")
 # Places that are not a business: online, platforms, 附近 ...
 _NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|家里|那边|这边|群里|附近)$|[“”\"「」群]|^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
 
@@ -208,6 +208,8 @@ def _is_unnamed_shop(core: str) -> bool:
     rest = _UNNAMED_PREFIX_RE.sub("", core)
     if is_generic_merchant(rest):
         return True
+    if re.match(r"(?:无招牌|没有招牌|无名)", core) and len(rest) <= 5:
+        return True  # "无招牌烟杂店": says so itself
     kind = _SHOP_KIND_RE.match(rest)
     if not kind:
         return False
@@ -393,7 +395,7 @@ def _registered_candidates(plain: str):
 _QUOTED_PRODUCT_CUE_RE = re.compile(r"(?:款|种|瓶|盒|袋|件|份|产品|牌子|商品|口号|广告|写着?|宣传|标着?|号称|标签|字样|挂着?|承诺|印着?|贴着?|"
                                     r"所谓|什么|打着?|推荐|推销|买了|办了|报了|订了|选了|做了|充了|次|说|显示|状态|回复|提示|叫他|叫她)(?:一个|一款|一种|一张|一份|一套)?(?:叫做?|名为|是)?\s*$")
 _QUOTED_SLOGAN_RE = re.compile(r"不|无理由|包退|包换|免费|正品|正宗|认证|清仓|原价|特价|限时|老字号|国标|全返|天内|[0-9]|"
-                               r"宣传|虚假|欺诈|违法|假冒|投诉|举报|处理|退款|赔偿|加盟|直营|连锁|骗子|黑店|正规|通用")
+                               r"宣传|虚假|欺诈|违法|假冒|投诉|举报|处理|退款|赔偿|加盟|直营|连锁|骗子|黑店|正规|通用|无证|无照|经营")
 # Where a quoted name stands as the business: after a place and 的 ("豫园旁边的“御茗轩茶庄”"), or
 # after 在/去/到 ("在“上岸帮APP”上买了"), or right before a trade word ("“萌宠之家”宠物店").
 _QUOTED_PLACE_RE = re.compile(r"(?:(?:[路街镇区里内边旁口楼层场园坊村城岛湾上]|附近|对面|旁边|门口|楼下|那边|这边|古镇|招牌|门头|店招)的|(?P<went>在|去|到))\s*$")

@@ -94,3 +94,8 @@ def test_find_address_prefers_the_street_address(text, expected_text):
 def test_branch_roads_are_no_address(text, expected):
     found = find_address(text)
     assert (found.text if found else None) == expected
+
+
+@pytest.mark.parametrize("text", ["继续填写", "算了不弄了", "接着填"])
+def test_steering_the_form_is_no_address(text):
+    assert parse_address(text) is None

@@ -309,3 +309,17 @@ def test_quoted_latin_and_app_names(text, expected):
 ])
 def test_cues_people_and_signs_written_many_ways(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("今年9月在沐光围棋（东江湾路校区）交了48节课的费用，现在机构说搬走了", "沐光围棋（东江湾路校区）"),
+    ("反映友谊路上的一家无招牌烟杂店（地址：宝山区友谊路29号）。友谊路上的一家无招牌烟杂店是无证经营",
+     "友谊路上的一家无招牌烟杂店"),
+])
+def test_campus_branches_payments_and_shops_without_a_sign(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize("text", ["算了不弄了", "不填了", "我不投诉了", "继续填写", "接着填", "放弃"])
+def test_steering_the_form_is_no_merchant(text):
+    assert parse_merchant(text) is None
