@@ -31,6 +31,9 @@ BLUEPRINTS = [
     "xiaoan.handoff.inbox:bp",
     "xiaoan.kb.console:bp",
     "xiaoan.supervision.console:bp",
+    "xiaoan.tickets.status_api:bp",
+    "xiaoan.notify.web:bp",
+    "xiaoan.notify.web:gateway_bp",
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024
