@@ -237,3 +237,15 @@ def test_cli_set_status_records_and_queues_notices(db_url, monkeypatch):
     missing = runner.invoke(cli, ["tickets", "set-status", "XA-261126-9999", "accepted", "--by", "x"])
     assert missing.exit_code == 1 and "找不到工单" in missing.output
     assert PHONE not in result.output
+
+
+def test_retention_removes_the_notices_with_the_complainants_data(db_url):
+    from xiaoan.retention import anonymise_closed_tickets
+
+    number = make_ticket(db_url)
+    apply_status_update(number, "closed", source="platform", event_id="c1",
+                        settings=settings(db_url, sms_url="http://sms.invalid/send"))
+    assert len(notices(db_url)) == 4
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    assert anonymise_closed_tickets(db_url, later, now=later) == 1
+    assert notices(db_url) == [] and count(db_url, TicketSurvey) == 1  # the answer stays for the figures
