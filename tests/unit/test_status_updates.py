@@ -249,3 +249,16 @@ def test_retention_removes_the_notices_with_the_complainants_data(db_url):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
     assert anonymise_closed_tickets(db_url, later, now=later) == 1
     assert notices(db_url) == [] and count(db_url, TicketSurvey) == 1  # the answer stays for the figures
+
+
+def test_production_refuses_weak_status_secrets_and_sms_in_clear():
+    from xiaoan.production_checks import problems
+
+    strong = "Zq8v3Lw0pXr7Nc2Kd5Hs9Tf4Yb6Mj1Ga"
+    found = problems({"XIAOAN_PLATFORM_SECRET": "changeme", "XIAOAN_SMS_TOKEN": strong,
+                      "XIAOAN_SMS_URL": "http://sms.example.org/send"})
+    assert any(p.startswith("XIAOAN_PLATFORM_SECRET") for p in found)
+    assert any(p.startswith("XIAOAN_SMS_URL is not https") for p in found)
+    assert not any(p.startswith("XIAOAN_SMS_TOKEN") for p in found)
+    fine = problems({"XIAOAN_PLATFORM_SECRET": strong, "XIAOAN_SMS_URL": "https://sms.example.org/send"})
+    assert not any("PLATFORM" in p or "SMS" in p for p in fine)
