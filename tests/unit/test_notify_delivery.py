@@ -191,3 +191,38 @@ def test_two_workers_never_send_the_same_notice_twice(db_url, wechat, sms):
     assert first._claim(notice_id, first.clock())
     assert second.deliver(notice_id) is None  # leased by the first
     assert sms.messages == []
+
+
+def test_notify_cli_lists_the_queue_masked_and_sends_once(db_url, wechat, sms, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from xiaoan.cli import cli
+
+    monkeypatch.setenv("XIAOAN_SMS_URL", sms.url)
+    monkeypatch.setenv("XIAOAN_SMS_TOKEN", SMS_TOKEN)
+    number = make_ticket(db_url)
+    apply_status_update(number, "accepted", source="platform", event_id="e1",
+                        settings=settings(db_url, sms_url=sms.url))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["notify", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.output)
+    assert [(r["channel"], r["state"]) for r in data] == [("web", "pending"), ("sms", "pending")]
+    assert data[1]["recipient"] == "138****5678" and PHONE not in listed.output
+    sent = runner.invoke(cli, ["notify", "run", "--once"])
+    assert sent.exit_code == 0 and "1 sent" in sent.output, sent.output
+    assert [m.to for m in sms.messages] == [PHONE]
+    assert "通知队列" not in runner.invoke(cli, ["notify", "list"]).output  # the web notice still waits
+
+
+def test_the_outbox_worker_sends_the_notices_on_each_pass(db_url, wechat, sms):
+    from xiaoan.tickets.outbox import OutboxWorker
+
+    s, notifier = deliverer(db_url, wechat, sms)
+    number = make_ticket(db_url)
+    apply_status_update(number, "accepted", source="platform", event_id="e1", settings=s)
+    OutboxWorker(s, retention=None, notifier=notifier).run_pass()
+    assert [m.to for m in sms.messages] == [PHONE]
+    assert isinstance(OutboxWorker(s, retention=None).notifier, NotificationDeliverer)  # on by default

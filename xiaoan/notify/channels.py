@@ -60,4 +60,4 @@ def choices() -> list[dict[str, str]]:
             for level in (SATISFIED, BASIC, DISSATISFIED)]
 
 
-__all__ = ["CHANNEL_SMS", "CHANNEL_WEB", "CHANNEL_WECHAT", "NOTIFIED_STATUSES", "channels_for", "choices", "render"]
+__all__ = ["NOTIFIED_STATUSES", "channels_for", "choices", "render"]

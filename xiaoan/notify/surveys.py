@@ -34,7 +34,6 @@ from xiaoan.db import session_scope
 from xiaoan.localtime import utcnow
 from xiaoan.notify.models import (
     CHANNEL_SMS,
-    CHANNEL_WEB,
     CHANNEL_WECHAT,
     SURVEY_ANSWERED,
     SURVEY_ASKED,
@@ -232,5 +231,5 @@ def survey_state(ticket_id: int, *, settings: Settings | None = None) -> Optiona
         return session.execute(select(TicketSurvey.state).where(TicketSurvey.ticket_id == ticket_id)).scalar_one_or_none()
 
 
-__all__ = ["ALREADY", "CHANNEL_WEB", "NOT_PENDING", "RECORDED", "AnswerResult", "add_reason", "answer_survey",
+__all__ = ["ALREADY", "NOT_PENDING", "RECORDED", "AnswerResult", "add_reason", "answer_survey",
            "parse_answer", "reply_from_channel", "survey_state"]

@@ -31,7 +31,6 @@ from xiaoan.notify.models import (
     CHANNEL_SMS,
     CHANNEL_WEB,
     DELIVERED,
-    KIND_STATUS,
     KIND_SURVEY,
     PENDING,
     SURVEY_ASKED,
@@ -179,4 +178,3 @@ def _exempt_from_csrf() -> None:
 
 _exempt_from_csrf()
 
-__all__ = ["KIND_STATUS", "bp", "gateway_bp"]
