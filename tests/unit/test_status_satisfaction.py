@@ -9,7 +9,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.fakes.sms_gateway import TOKEN as SMS_TOKEN
 from tests.fakes.sms_gateway import FakeSmsGateway
@@ -23,7 +23,7 @@ from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.notify import surveys
 from xiaoan.notify.delivery import NotificationDeliverer
-from xiaoan.notify.models import SURVEY_ANSWERED, SURVEY_REASON, TicketSurvey
+from xiaoan.notify.models import SURVEY_ANSWERED, SURVEY_REASON, TicketNotification, TicketSurvey
 from xiaoan.ratings import ServiceRating
 from xiaoan.tickets.models import Ticket
 from xiaoan.tickets.updates import apply_status_update
@@ -55,7 +55,15 @@ def closed_ticket(db_url, *, sms: bool = False, **kwargs) -> str:
     number = make_ticket(db_url, **kwargs)
     s = settings(db_url, sms_url="http://sms.invalid/send") if sms else settings(db_url)
     apply_status_update(number, "closed", source="platform", event_id=f"close-{number}", settings=s)
+    delivered(db_url)
     return number
+
+
+def delivered(db_url) -> None:
+    """The worker sent every WeChat and SMS notice (the question reached the citizen)."""
+    with session_scope(db_url) as session:
+        session.execute(update(TicketNotification).where(TicketNotification.channel != "web")
+                        .values(state="delivered"))
 
 
 @pytest.mark.parametrize("text, level", [
@@ -84,6 +92,14 @@ def test_wechat_answer_then_reason_then_already(db_url):
     assert again.outcome == surveys.ALREADY and len(ratings(db_url)) == 1
 
 
+def test_a_reply_before_the_question_reached_the_citizen_is_an_ordinary_message(db_url):
+    number = make_ticket(db_url, channel="wechat", conversation_id=OPENID)
+    apply_status_update(number, "closed", source="platform", event_id="c", settings=settings(db_url))
+    assert surveys.reply_from_channel("wechat", OPENID, "1", settings=settings(db_url)) is None  # still queued
+    delivered(db_url)
+    assert surveys.reply_from_channel("wechat", OPENID, "1", settings=settings(db_url)) is not None
+
+
 def test_the_reason_is_awaited_only_for_a_while(db_url):
     number = closed_ticket(db_url, channel="wechat", conversation_id=OPENID)
     s = settings(db_url)
@@ -93,7 +109,8 @@ def test_the_reason_is_awaited_only_for_a_while(db_url):
     assert survey(db_url, number).state == SURVEY_ANSWERED and survey(db_url, number).reason is None
 
 
-def test_one_answer_per_ticket_also_when_two_arrive_at_once(db_url):
+def test_one_answer_per_ticket_also_when_two_arrive_at_once(database_url):
+    db_url = database_url  # SQLite and PostgreSQL
     number = closed_ticket(db_url)
     tid = ticket_id(db_url, number)
     results = []

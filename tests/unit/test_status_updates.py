@@ -79,7 +79,8 @@ def test_a_wechat_ticket_is_told_on_wechat_only_and_an_anonymous_report_never(db
     assert OPENID not in stored  # encrypted at rest
 
 
-def test_closure_queues_the_status_notice_and_one_satisfaction_question(db_url):
+def test_closure_queues_the_status_notice_and_one_satisfaction_question(database_url):
+    db_url = database_url  # SQLite and PostgreSQL
     number = make_ticket(db_url)
     s = settings(db_url)
     apply_status_update(number, "closed", source="platform", event_id="c1", settings=s)
@@ -87,7 +88,8 @@ def test_closure_queues_the_status_notice_and_one_satisfaction_question(db_url):
     assert count(db_url, TicketSurvey) == 1
 
 
-def test_the_same_event_twice_changes_nothing_and_other_content_is_a_conflict(db_url):
+def test_the_same_event_twice_changes_nothing_and_other_content_is_a_conflict(database_url):
+    db_url = database_url  # SQLite and PostgreSQL
     number = make_ticket(db_url)
     s = settings(db_url)
     first = apply_status_update(number, "transferred", source="platform", event_id="t1", agency="dist-xuhui", settings=s)
@@ -262,3 +264,30 @@ def test_production_refuses_weak_status_secrets_and_sms_in_clear():
     assert not any(p.startswith("XIAOAN_SMS_TOKEN") for p in found)
     fine = problems({"XIAOAN_PLATFORM_SECRET": strong, "XIAOAN_SMS_URL": "https://sms.example.org/send"})
     assert not any("PLATFORM" in p or "SMS" in p for p in fine)
+
+
+def test_the_same_event_posted_twice_at_once_is_applied_once(database_url):
+    import threading
+
+    number = make_ticket(database_url)
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def report():
+        barrier.wait()
+        try:
+            results.append(apply_status_update(number, "closed", source="platform", event_id="race",
+                                               settings=settings(database_url)))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r.duplicate for r in results) == [False, True, True, True]
+    assert count(database_url, TicketStatusUpdate) == 1 and count(database_url, TicketSurvey) == 1
+    assert notices(database_url) == [("status", "web", "closed"), ("survey", "web", "closed")]
+    assert [h for h in ticket_row(database_url, number)["history"] if h[0] == "closed"] == [("closed", "platform")]

@@ -35,9 +35,12 @@ from xiaoan.localtime import utcnow
 from xiaoan.notify.models import (
     CHANNEL_SMS,
     CHANNEL_WECHAT,
+    DELIVERED,
+    KIND_SURVEY,
     SURVEY_ANSWERED,
     SURVEY_ASKED,
     SURVEY_REASON,
+    TicketNotification,
     TicketSurvey,
 )
 from xiaoan.privacy import mask_text
@@ -154,9 +157,15 @@ def add_reason(survey_id: int, reason: str, *, settings: Settings | None = None)
 
 
 def _open_survey(session, channel: str, key: str, now: dt.datetime) -> Optional[tuple[TicketSurvey, Ticket]]:
-    """The latest open survey of a WeChat openid or SMS phone number."""
+    """The latest open survey of a WeChat openid or SMS phone number whose question reached them
+    through that channel (a "1" sent before the question arrived is an ordinary message)."""
+    asked_here = (select(TicketNotification.id)
+                  .where(TicketNotification.ticket_id == TicketSurvey.ticket_id, TicketNotification.kind == KIND_SURVEY,
+                         TicketNotification.channel == channel, TicketNotification.state == DELIVERED)
+                  .exists())
     query = select(TicketSurvey, Ticket).join(Ticket, Ticket.id == TicketSurvey.ticket_id).where(
-        TicketSurvey.state.in_((SURVEY_ASKED, SURVEY_REASON)), TicketSurvey.asked_at >= now - ANSWER_WINDOW)
+        TicketSurvey.state.in_((SURVEY_ASKED, SURVEY_REASON)), TicketSurvey.asked_at >= now - ANSWER_WINDOW,
+        asked_here)
     if channel == CHANNEL_WECHAT:
         query = query.where(Ticket.channel == CHANNEL_WECHAT, Ticket.conversation_id == key)
     elif channel == CHANNEL_SMS:
