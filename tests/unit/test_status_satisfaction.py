@@ -4,17 +4,20 @@ in the same channel → one answer per ticket → the figure on /console/stats a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
 
 import pytest
 from sqlalchemy import func, select, update
+from werkzeug.serving import make_server
 
 from tests.fakes.sms_gateway import TOKEN as SMS_TOKEN
 from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.ticket_platform import FakePlatform
 from tests.fakes.wechat_server import APPID, SECRET, TOKEN, FakeWeChatServer, StubAgent, WeChatPusher, running_channel, text_xml
-from tests.notify_support import OPENID, PHONE, PLATFORM_SECRET, make_ticket, settings, signed
+from tests.notify_support import OPENID, PHONE, PLATFORM_SECRET, make_ticket, settings
 from xiaoan import texts
 from xiaoan.channels import wechat_store
 from xiaoan.channels.wechat import WeChatInput
@@ -31,6 +34,20 @@ from xiaoan.web.accounts import create_user
 from xiaoan.web.app import create_app
 
 WEB_CONV = "web-" + "e" * 32
+
+
+@contextlib.contextmanager
+def served(app):
+    """The web app on a free loopback port (a real HTTP server); its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
 PASSWORD = "supervisor-password-1234"
 
 
@@ -265,12 +282,14 @@ def test_end_to_end_platform_to_channels_to_answers_to_the_supervisors_figures(d
         wechat_store.record_citizen_message(db_url, OPENID)  # the citizen wrote within 48 hours
         citizen, token = browser(app, WEB_CONV)
         citizen.get("/api/notices")
-        platform = app.test_client()
-        for number in (web_ticket, wechat_ticket):
-            for event, status in (("1", "accepted"), ("2", "closed")):
-                raw, headers = signed({"event_id": f"{number}-{event}", "status": status})
-                resp = platform.post(f"/api/platform/tickets/{number}/status", data=raw, headers=headers)
-                assert resp.status_code == 200, resp.get_json()
+        # the fake work-order platform reports over HTTP to the running web app
+        with served(app) as web_url, FakePlatform() as platform:
+            for number in (web_ticket, wechat_ticket):
+                for event, status in (("1", "accepted"), ("2", "closed")):
+                    resp = platform.push_status(web_url, PLATFORM_SECRET, number, status, event_id=f"{number}-{event}")
+                    assert resp.status_code == 200, resp.text
+            again = platform.push_status(web_url, PLATFORM_SECRET, web_ticket, "closed", event_id=f"{web_ticket}-2")
+            assert again.json()["duplicate"] is True
         # the endpoint only queued: nothing was sent while the platform waited
         assert wechat.messages == [] and sms.messages == []
         client = WeChatApiClient(wechat.url, APPID, SECRET, database_url=db_url, attempts=1, backoff=0)
