@@ -198,6 +198,7 @@ def test_clear_errors_for_bad_requests(client, db_url):
         (post(client, "XA-261126-9999", {"event_id": "a", "status": "accepted"}), 404, "not_found"),
         (post(client, number, {"event_id": "b", "status": "lost"}), 422, "invalid"),
         (post(client, number, {"event_id": "c", "status": "accepted", "at": "yesterday"}), 422, "invalid"),
+        (post(client, number, {"event_id": {"x": 1}, "status": "accepted"}), 422, "invalid"),
     ]
     post(client, number, {"event_id": "d", "status": "accepted"})
     cases.append((post(client, number, {"event_id": "d", "status": "closed"}), 409, "conflict"))

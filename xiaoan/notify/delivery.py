@@ -160,6 +160,8 @@ class NotificationDeliverer:
             return None
         with self._session() as session:
             row = session.get(TicketNotification, notification_id)
+            if row is None:  # removed meanwhile (retention)
+                return None
             channel, kind, recipient, params = row.channel, row.kind, row.recipient, dict(row.params)
             attempts = row.attempts + 1
             ticket = session.get(Ticket, row.ticket_id)

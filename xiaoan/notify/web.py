@@ -20,7 +20,7 @@ import hmac
 import logging
 import secrets
 
-from flask import Blueprint, jsonify, make_response, request
+from flask import Blueprint, current_app, jsonify, make_response, request
 from sqlalchemy import select, update
 
 from xiaoan import texts
@@ -110,7 +110,7 @@ def notices():
     response = make_response(jsonify(notices=out))
     if new:
         response.set_cookie(VISITOR_COOKIE, visitor, max_age=VISITOR_MAX_AGE, httponly=True, samesite="Lax",
-                            secure=request.is_secure)
+                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure)
     return response
 
 
@@ -135,7 +135,10 @@ def answer(notice_id: int):
                 or row.conversation_id not in set(_conversations(session, visitor)) | {conv}):
             return jsonify(error=texts.text("utter_satisfaction_not_pending")), 404
         ticket_id, ticket_no = row.ticket_id, row.params.get("ticket_no")
-    result = surveys.answer_survey(ticket_id, data["level"], via=CHANNEL_WEB, reason=reason or None)
+    try:
+        result = surveys.answer_survey(ticket_id, data["level"], via=CHANNEL_WEB, reason=reason or None)
+    except ValueError:
+        return jsonify(error=bad), 400
     with db_session() as session:
         session.execute(update(TicketNotification).where(TicketNotification.id == notice_id)
                         .values(state=DELIVERED, via="web", delivered_at=utcnow())

@@ -99,9 +99,11 @@ def report_status(ticket_no: str):
     event_id = data.get("event_id") or request.headers.get("Idempotency-Key")
     if not event_id:
         return _error(400, "missing_event_id")
+    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+        return _error(422, "invalid", field="event_id", detail="event_id must be text or a number")
     try:
         result = apply_status_update(
-            ticket_no, data.get("status"), source="platform", event_id=str(event_id) if event_id else None,
+            ticket_no, data.get("status"), source="platform", event_id=str(event_id),
             at=_parse_time(data.get("at")), note=data.get("note"), agency=data.get("agency"),
             by="platform", settings=settings)
     except TicketNotFound:
