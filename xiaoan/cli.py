@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "outbox": "xiaoan.ops_cli:outbox",
     "keys": "xiaoan.ops_cli:keys",
     "retention": "xiaoan.ops_cli:retention",
+    "notify": "xiaoan.notify.cli:notify",
 }
 
 #: Sub-commands that start a long-running process: refused in production with unsafe settings.

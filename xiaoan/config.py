@@ -102,6 +102,14 @@ class Settings:
     """Where evidence attachments are stored (`XIAOAN_ATTACHMENTS_DIR`); None: `var/attachments`.
     Outside the web root; `xiaoan.tickets.attachments.attachments_dir`."""
 
+    platform_secret: str | None = None
+    """Shared secret of the work-order platform's status reports (HMAC-SHA256); None = endpoint off."""
+    sms_url: str | None = None
+    """The SMS gateway (xiaoan.notify.sms); None = no SMS notices."""
+    sms_token: str | None = None
+    wechat_status_template_id: str | None = None
+    """WeChat subscribe-message template for status notices outside the 48-hour window; None = none."""
+
     @classmethod
     def from_env(cls) -> "Settings":
         env = os.environ.get
@@ -128,6 +136,11 @@ class Settings:
             event_queue_max_length=env("XIAOAN_EVENT_QUEUE_MAX_LENGTH"),
             event_queue_ttl_hours=env("XIAOAN_EVENT_QUEUE_TTL_HOURS"),
             attachments_dir=(env("XIAOAN_ATTACHMENTS_DIR") or "").strip() or None,
+
+            platform_secret=env("XIAOAN_PLATFORM_SECRET") or None,
+            sms_url=(env("XIAOAN_SMS_URL") or "").strip() or None,
+            sms_token=env("XIAOAN_SMS_TOKEN") or None,
+            wechat_status_template_id=(env("XIAOAN_WECHAT_STATUS_TEMPLATE_ID") or "").strip() or None,
         )
 
 

@@ -13,3 +13,4 @@ import xiaoan.handoff.canned  # noqa: F401
 import xiaoan.channels.wechat_store  # noqa: F401
 import xiaoan.ratelimit  # noqa: F401
 import xiaoan.privacy_audit  # noqa: F401
+import xiaoan.notify.models  # noqa: F401

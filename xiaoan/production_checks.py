@@ -122,6 +122,15 @@ def problems(env: Mapping[str, str] | None = None) -> list[str]:
     platform = (env.get("XIAOAN_TICKET_API_URL") or "").strip()
     if platform and urlsplit(platform).scheme.lower() != "https":
         found.append("XIAOAN_TICKET_API_URL is not https://: citizens' data would travel in clear")
+    # status updates (xiaoan.tickets.status_api, xiaoan.notify): optional doors, but never weak or in clear
+    for name in ("XIAOAN_PLATFORM_SECRET", "XIAOAN_SMS_TOKEN"):
+        value = env.get(name) or ""
+        weakness = _weak_secret(value) if value.strip() else None
+        if weakness:
+            found.append(f"{name} {weakness}: use a random value of at least {MIN_SECRET_LENGTH} characters")
+    sms = (env.get("XIAOAN_SMS_URL") or "").strip()
+    if sms and urlsplit(sms).scheme.lower() != "https":
+        found.append("XIAOAN_SMS_URL is not https://: citizens' phone numbers would travel in clear")
     if (env.get("XIAOAN_FAULT_ARM_FILE") or "").strip():
         found.append("XIAOAN_FAULT_ARM_FILE is set: fault injection is for tests only")
     return found

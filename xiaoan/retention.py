@@ -8,7 +8,7 @@
 | handoff sessions and agents' messages | ended (closed / returned) longer ago | deleted | `XIAOAN_RETENTION_HANDOFF_DAYS` | 180 |
 | callback requests (phone numbers) | done longer ago | deleted | `XIAOAN_RETENTION_HANDOFF_DAYS` | 180 |
 | unanswered knowledge-base questions | asked longer ago | deleted | `XIAOAN_RETENTION_UNANSWERED_DAYS` | 365 |
-| closed tickets' personal data | closed (last status change) longer ago | name, phone, address and phone hash set to NULL, `personal_data_removed_at` set; delivered outbox rows deleted, others stripped of personal fields; the ticket itself (facts, agency, dates) stays for statistics | `XIAOAN_RETENTION_CLOSED_TICKET_DAYS` | 730 |
+| closed tickets' personal data | closed (last status change) longer ago | name, phone, address and phone hash set to NULL, `personal_data_removed_at` set; delivered outbox rows deleted, others stripped of personal fields; its status notices (`ticket_notifications`) deleted; the ticket itself (facts, agency, dates) stays for statistics | `XIAOAN_RETENTION_CLOSED_TICKET_DAYS` | 730 |
 | evidence attachments not on a ticket (abandoned form) | uploaded longer ago | rows and files deleted | `XIAOAN_RETENTION_TRACKER_DAYS` | 180 |
 | evidence attachments of closed tickets | closed (last status change) longer ago | rows and files deleted | `XIAOAN_RETENTION_CLOSED_TICKET_DAYS` | 730 |
 
@@ -170,6 +170,11 @@ def anonymise_closed_tickets(database_url: str, cutoff: dt.datetime, *, now: dt.
                 personal_data_removed_at=now).execution_options(synchronize_session=False))
             session.execute(delete(OutboxMessage).where(OutboxMessage.ticket_id.in_(chunk),
                                                         OutboxMessage.state == OUTBOX_DELIVERED)
+                            .execution_options(synchronize_session=False))
+            # the status notices carry the phone or openid (xiaoan.notify): none is needed any more
+            from xiaoan.notify.models import TicketNotification
+
+            session.execute(delete(TicketNotification).where(TicketNotification.ticket_id.in_(chunk))
                             .execution_options(synchronize_session=False))
             for message in session.execute(select(OutboxMessage).where(OutboxMessage.ticket_id.in_(chunk))).scalars():
                 message.payload = {k: (None if k in PERSONAL_PAYLOAD_FIELDS else v) for k, v in message.payload.items()}

@@ -11,6 +11,11 @@ For tests and local trials of forwarding (`XIAOAN_TICKET_API_URL=<fake.url>`)::
 
 Successful POSTs answer 201 {"id": "WO-000001"} the first time a key is seen and 200 with the
 same id on a repeat, as a platform honouring `Idempotency-Key` would.
+
+The other direction, the platform reporting a ticket's progress to 小安
+(`POST /api/platform/tickets/<no>/status`, docs/tickets-interface.md)::
+
+    fake.push_status(web_url, secret, "XA-261126-0001", "closed", event_id="evt-9")  # signed like the platform
 """
 
 from __future__ import annotations
@@ -145,6 +150,22 @@ class FakePlatform:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-platform", daemon=True)
         self._thread.start()
         return self
+
+    def push_status(self, web_url: str, secret: str, ticket_no: str, status: str, *, event_id: str,
+                    timeout: float = 10.0, **fields: Any) -> Any:
+        """Report a status change to the web app at `web_url`, signed with `secret` (HMAC-SHA256 of
+        "<timestamp>." + body); the `requests` response. Extra `fields`: at, note, agency."""
+        import hashlib
+        import hmac
+
+        import requests
+
+        body = json.dumps({"event_id": event_id, "status": status, **fields}, ensure_ascii=False).encode("utf-8")
+        stamp = str(int(time.time()))
+        signature = hmac.new(secret.encode("utf-8"), stamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+        return requests.post(f"{web_url.rstrip('/')}/api/platform/tickets/{ticket_no}/status", data=body, timeout=timeout,
+                             headers={"Content-Type": "application/json; charset=utf-8", "X-Xiaoan-Timestamp": stamp,
+                                      "X-Xiaoan-Signature": f"sha256={signature}"})
 
     def stop(self) -> None:
         """Stop listening."""

@@ -4,8 +4,11 @@ Two sides:
 
 - :class:`FakeWeChatServer` is WeChat's API (a real HTTP server in a thread):
   ``POST /cgi-bin/stable_token`` (counts fetches; a token can be expired on demand so that
-  calls with it get 40001) and ``POST /cgi-bin/message/custom/send`` (records messages; can
-  answer 45015 or any error, or fail with HTTP 500, on demand).
+  calls with it get 40001), ``POST /cgi-bin/message/custom/send`` (records messages; can
+  answer 45015 or any error, or fail with HTTP 500, on demand) and
+  ``POST /cgi-bin/message/subscribe/bizsend`` (subscribe messages: records them, checks the field
+  limits like WeChat (thing ≤ 20, phrase ≤ 5, character_string ≤ 32 characters: 47003), answers
+  43101 for citizens who did not accept the template).
 - :class:`WeChatPusher` is WeChat calling the bureau's server: it signs the query string
   (signature, timestamp, nonce; in safe mode also encrypts the message and adds
   ``encrypt_type=aes`` and ``msg_signature``), posts it, and decrypts the passive reply.
@@ -63,6 +66,8 @@ class _State:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media_id -> (bytes, Content-Type)
     media_fetches: list[str] = field(default_factory=list)
     send_rejects: set[str] = field(default_factory=set)  # tokens the send API rejects, stable_token still returns
+    subscribe_messages: list[dict] = field(default_factory=list)  # {"touser", "template_id", "data"}
+    subscribe_refused: set[str] = field(default_factory=set)  # openids that did not accept the template (43101)
 
 
 class FakeWeChatServer:
@@ -122,6 +127,8 @@ class FakeWeChatServer:
                 elif parsed.path == "/cgi-bin/message/custom/send":
                     status, answer = fake._custom_send(query.get("access_token", ""), body)
                     self._json(answer, status=status)
+                elif parsed.path == "/cgi-bin/message/subscribe/bizsend":
+                    self._json(fake._subscribe_send(query.get("access_token", ""), body))
                 else:
                     self._json({"errcode": 404, "errmsg": "not found"}, status=404)
 
@@ -217,7 +224,41 @@ class FakeWeChatServer:
             self._lock.notify_all()
             return 200, {"errcode": 0, "errmsg": "ok"}
 
+    _SUBSCRIBE_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "time": 64, "number": 32}
+
+    def _subscribe_send(self, access_token: str, body: dict) -> dict:
+        with self._lock:
+            if not self.state.tokens.get(access_token):
+                return {"errcode": 40001, "errmsg": "invalid credential"}
+            touser = body.get("touser", "")
+            if touser in self.state.subscribe_refused:
+                return {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+            data = body.get("data")
+            if not body.get("template_id") or not isinstance(data, dict) or not data:
+                return {"errcode": 47003, "errmsg": "argument invalid! data is empty"}
+            for key, item in data.items():
+                kind = key.rstrip("0123456789")
+                value = item.get("value") if isinstance(item, dict) else None
+                if not isinstance(value, str) or not value or len(value) > self._SUBSCRIBE_LIMITS.get(kind, 20):
+                    return {"errcode": 47003, "errmsg": f"argument invalid! data.{key}.value invalid"}
+            self.state.subscribe_messages.append(
+                {"touser": touser, "template_id": body["template_id"],
+                 "data": {k: v["value"] for k, v in data.items()}})
+            self._lock.notify_all()
+            return {"errcode": 0, "errmsg": "ok"}
+
     # ------------------------------------------------------------ test controls
+
+    @property
+    def subscribe_messages(self) -> list[dict]:
+        """Subscribe messages accepted so far: ``{"touser", "template_id", "data": {key: value}}``."""
+        with self._lock:
+            return list(self.state.subscribe_messages)
+
+    def refuse_subscribe(self, openid: str) -> None:
+        """`openid` did not accept the template: subscribe messages to it get 43101."""
+        with self._lock:
+            self.state.subscribe_refused.add(openid)
 
     @property
     def messages(self) -> list[SentMessage]:

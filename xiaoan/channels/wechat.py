@@ -83,6 +83,7 @@ from xiaoan.channels.wechat_api import mask_openid
 from xiaoan import texts as domain_texts
 from xiaoan.channels.wechat_replies import DeferredReplies, Exchange, WeChatOutput
 from xiaoan.config import PROJECT_ROOT, Settings
+from xiaoan.notify.surveys import wechat_reply as survey_reply_for
 from xiaoan.understanding.choices import as_choices, resolve_choice
 
 logger = logging.getLogger(__name__)
@@ -586,6 +587,11 @@ class WeChatInput(InputChannel):
                 if attached is not None:
                     return await self.replies.reply_fixed(key, attached)
             return await self.replies.reply_fixed(key, self.texts.unsupported)
+
+        # the satisfaction question of a closed ticket is answered here, before the assistant (xiaoan.notify)
+        survey_reply = await self.db(survey_reply_for, openid, text)
+        if survey_reply is not None:
+            return await self.replies.reply_fixed(key, survey_reply)
 
         choices = await self.db(store.load_choices, openid)
         payload = match_choice(text, choices)

@@ -486,6 +486,38 @@ class WeChatApiClient:
             raise WeChatApiError(code, str(answer.get("errmsg", "")) if isinstance(answer, dict) else "")
         raise WeChatTransportError("/cgi-bin/media/get: no answer")  # pragma: no cover - loop returns or raises
 
+    def send_subscribe_message(self, openid: str, template_id: str, data: dict[str, str]) -> None:
+        """Send a subscribe message (订阅通知, ``/cgi-bin/message/subscribe/bizsend``): no 48-hour
+        window, but only to a citizen who accepted the template.
+
+        Args:
+            openid: The citizen.
+            template_id: The template chosen in the Official Account's admin.
+            data: Field key -> value (keep each value within the field type's limit, e.g. a
+                ``thing`` at most 20 characters: :func:`subscribe_value`).
+
+        Raises:
+            WeChatApiError: e.g. 43101 (the citizen did not accept the template), 47003 (bad data).
+            WeChatTransportError: The API could not be reached.
+        """
+        self.call(
+            "/cgi-bin/message/subscribe/bizsend",
+            {"touser": openid, "template_id": template_id, "data": {k: {"value": v} for k, v in data.items()}},
+            retry_read_timeout=False,
+        )
+
+
+#: Longest value of a subscribe message field, by the field type (the key without its number).
+SUBSCRIBE_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "time": 64, "number": 32}
+
+
+def subscribe_value(key: str, value: str) -> str:
+    """`value` cut to the limit of the subscribe message field `key` (``thing3`` -> 20 characters)."""
+    kind = re.sub(r"\d+$", "", key)
+    limit = SUBSCRIBE_LIMITS.get(kind, 20)
+    value = " ".join(str(value).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
 
 _clients: dict[tuple, WeChatApiClient] = {}
 _clients_lock = threading.Lock()

@@ -299,6 +299,8 @@ class RatingFigures:
 
     Attributes:
         satisfaction_rate: (满意 + 基本满意) ÷ all ratings (docs/domain.md §1); None when there is none.
+        ticket_callbacks: how many of the ratings answer the satisfaction question of a closed
+            ticket (`xiaoan.notify.surveys`); the rest were given in a conversation.
     """
 
     satisfied: int
@@ -306,6 +308,7 @@ class RatingFigures:
     dissatisfied: int
     total: int
     satisfaction_rate: float | None
+    ticket_callbacks: int = 0
 
 
 def rating_figures(session: Session, window: Window) -> RatingFigures:
@@ -313,7 +316,12 @@ def rating_figures(session: Session, window: Window) -> RatingFigures:
     counts = _grouped(session, ServiceRating.level, ServiceRating.created_at, window)
     satisfied, basic, dissatisfied = (counts.get(k, 0) for k in (SATISFIED, BASIC, DISSATISFIED))
     total = satisfied + basic + dissatisfied
-    return RatingFigures(satisfied, basic, dissatisfied, total, _rate(satisfied + basic, total))
+    from xiaoan.notify.models import TicketSurvey
+
+    callbacks = session.execute(
+        select(func.count()).select_from(TicketSurvey).join(ServiceRating, ServiceRating.id == TicketSurvey.rating_id)
+        .where(_within(ServiceRating.created_at, window))).scalar_one()
+    return RatingFigures(satisfied, basic, dissatisfied, total, _rate(satisfied + basic, total), callbacks)
 
 
 def handoffs_by_reason(session: Session, window: Window) -> list[CountRow]:

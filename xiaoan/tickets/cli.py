@@ -160,10 +160,19 @@ def _audit_show(ticket_no: str) -> None:
 @click.option("--by", "by", required=True, help="操作人（姓名或系统名）。")
 @click.option("--note", help="备注。")
 @click.option("--json", "as_json", is_flag=True, help="输出更新后的工单 JSON。")
+@click.option("--notify/--no-notify", default=True, show_default=True,
+              help="按市民来时的渠道通知状态变化（受理、转办、调解、办结；办结后请市民评价）。")
 @_friendly_errors
-def set_status_command(ticket_no: str, status: str, by: str, note: str | None, as_json: bool) -> None:
-    """记录工单的状态变化（写入状态记录）。"""
-    data = _service().set_status(ticket_no, status, by, note)
+def set_status_command(ticket_no: str, status: str, by: str, note: str | None, as_json: bool, notify: bool) -> None:
+    """记录工单的状态变化（写入状态记录，并把给市民的通知放入发送队列）。"""
+    from xiaoan.tickets.updates import apply_status_update
+
+    if status == "forwarded":  # the outbox's own step: nothing to tell the citizen
+        data = _service().set_status(ticket_no, status, by, note)
+    else:
+        apply_status_update(ticket_no, status, source="cli", by=by, note=note, notify=notify,
+                            settings=services.settings())
+        data = _service().show(ticket_no)
     if as_json:
         echo_json(data)
     else:

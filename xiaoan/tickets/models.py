@@ -32,7 +32,10 @@ from xiaoan.db import Base, UTCDateTime, utcnow
 KINDS = ("complaint", "report")
 
 #: Ticket statuses in lifecycle order; each change is a `TicketStatusEvent`.
-STATUSES = ("created", "forwarded", "accepted", "in_progress", "answered", "closed")
+STATUSES = ("created", "forwarded", "accepted", "transferred", "in_progress", "mediated", "answered", "closed")
+"""`transferred` (转办: the platform moved the ticket to another handling unit) and `mediated`
+(调解: the handling unit held a mediation) are reported by the work-order platform
+(`xiaoan.tickets.updates`); a mediated ticket is still open until it is answered or closed."""
 
 #: Statuses after which the resolve_by deadline no longer applies (the answer was given).
 DONE_STATUSES = ("answered", "closed")

@@ -533,7 +533,8 @@ def run_retention(settings: Settings) -> Any:
 class OutboxWorker:
     """The body of `xiaoan outbox run`: the outbox's own process (Procfile `outbox:`).
 
-    Each pass delivers what is due (when `XIAOAN_TICKET_API_URL` is set), checks the outbox's
+    Each pass delivers what is due (when `XIAOAN_TICKET_API_URL` is set), sends the due status
+    notices to citizens (`xiaoan.notify.delivery`), checks the outbox's
     health and logs alerts at ERROR (again only when they change or after ALERT_REPEAT_SECONDS),
     and once a day runs the retention jobs (`xiaoan.retention`).
 
@@ -543,13 +544,20 @@ class OutboxWorker:
         deliverer: The deliverer (default: one on `settings`).
         retention: Called once a day with `settings` (default `run_retention`); None = off.
         old_after: Age of a pending row that raises an alert (default `alert_after()`).
+        notifier: Sends the citizens' status notices each pass (default: a
+            `xiaoan.notify.delivery.NotificationDeliverer`; None = off).
     """
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
                  deliverer: OutboxDeliverer | None = None,
                  retention: Callable[[Settings], Any] | None = run_retention,
-                 old_after: dt.timedelta | None = None) -> None:
+                 old_after: dt.timedelta | None = None, notifier: Any = "default") -> None:
         self.settings = settings or services.settings()
+        if notifier == "default":  # the citizens' status notices share this process (xiaoan.notify.delivery)
+            from xiaoan.notify.delivery import NotificationDeliverer
+
+            notifier = NotificationDeliverer(self.settings, clock=clock)
+        self.notifier = notifier
         self.clock = clock
         # one delivery mechanism: with XIAOAN_OUTBOX_MODE=thread the ticket-creating processes deliver
         self.deliverer = deliverer or (OutboxDeliverer(self.settings, clock=clock)
@@ -569,6 +577,11 @@ class OutboxWorker:
             if report.attempted:
                 logger.info("outbox pass: %d delivered, %d to retry, %d failed",
                             len(report.delivered), len(report.retrying), len(report.failed))
+        if self.notifier is not None:
+            try:
+                self.notifier.deliver_pending()
+            except Exception as exc:  # noqa: BLE001 - notices must not stop ticket forwarding
+                logger.error("notification pass failed (%s)", describe_error(exc))
         health = outbox_health(self.settings, now=now, old_after=self.old_after)
         self._alert(health, now)
         if self.retention is not None and (self.last_retention is None

@@ -33,6 +33,10 @@ BLUEPRINTS = [
     "xiaoan.kb.console:bp",
     "xiaoan.supervision.console:bp",
     "xiaoan.web.uploads:bp",  # evidence attachments (issue 15)
+
+    "xiaoan.tickets.status_api:bp",
+    "xiaoan.notify.web:bp",
+    "xiaoan.notify.web:gateway_bp",
 ]
 
 MAX_REQUEST_BYTES = 1024 * 1024

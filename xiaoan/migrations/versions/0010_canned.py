@@ -10,7 +10,7 @@ from alembic import op
 import xiaoan.db
 
 revision = '0010_canned'
-down_revision = '0008_attach'
+down_revision = '0009_status'
 branch_labels = None
 depends_on = None
 
