@@ -166,3 +166,33 @@ def test_an_invalid_register_file_is_refused_naming_the_file(tmp_path):
         load_register(path)
     path.write_text(yaml.safe_dump({"instruments": [_item()]}, allow_unicode=True), encoding="utf-8")
     assert load_register(path).find("《中华人民共和国某某法》").id == "x-law"
+
+
+def test_every_shipped_entry_cites_only_instruments_of_the_register(register):
+    """Issue 11 item 6: each basis of knowledge_base/ names instruments the register knows, none repealed."""
+    from xiaoan.kb.loader import DEFAULT_DIR, read_dir
+
+    result = read_dir(DEFAULT_DIR)
+    assert result.errors == [] and len(result.entries) > 300
+    problems = {e.id: [p.message for p in basis_problems(e.basis, register)] for e in result.entries}
+    assert {k: v for k, v in problems.items() if v} == {}
+    # a few of the instruments added for it, by the names the entries use
+    for name, iid in [
+        ("中华人民共和国民事诉讼法", "civil-procedure-law"),
+        ("国务院关于实施〈中华人民共和国公司法〉注册资本登记管理制度的规定", "company-law-registered-capital-provisions"),
+        ("国务院令第784号", "company-law-registered-capital-provisions"),
+        ("计量法实施细则", "metrology-implementing-rules"),
+        ("市场监管总局令第88号", "false-enterprise-registration-provisions"),
+        ("财政部 国家发展改革委关于清理规范一批行政事业性收费有关政策的通知", "registration-fee-exemption-notice-2017"),
+        ("上海市住房租赁条例", "shanghai-housing-rental-regulation"),
+    ]:
+        assert register.find(name).id == iid, name
+    assert register.find("民事诉讼法").effective == dt.date(2024, 1, 1)
+    assert register.find("防范和查处假冒企业登记违法行为规定").effective == dt.date(2024, 3, 15)
+    # a date the compiler was unsure of stays unknown, and the note says so
+    taxi = register.find("上海市出租汽车管理条例")
+    assert taxi.effective is None and "未核实" in taxi.note
+    # the fitness cooling-off entry now names its instruments
+    fitness = next(e for e in result.entries if e.id == "consumer.fitness-cooling-off")
+    assert [c.instrument.id for c in parse_basis(fitness.basis, register)] == [
+        "shanghai-prepaid-card-provisions", "contract-supervision-measures"]
