@@ -196,14 +196,15 @@ def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
 # card or the total, then what was paid, then what the citizen asks back.
 _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
     # the citizen's own demand: "要求退还5000元学费", "诉求：1.退还刹车盘的费用2600元", "找他退600块"
-    (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想)[^，,。；;！!？?]{0,6}?"
-         r"(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退)(?:给我)?|"
+    (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想|必须|务必|起码|至少|一定要|(?<=[，,。\s])要(?=退))"
+         r"[^，,。；;！!？?]{0,6}?(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退|全额)(?:给我)?|"
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
     (-0.5, r"(?:按比例|按合同|按规定)?(?:应该|应当|应)退(?:还|回)?(?:我|给我)?"),  # what should come back: the demand
     (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|涉及(?:金额)?|涉案金额"),
     # what is left of what was paid (the balance, the unused part) before the totals: the balance
     # is what a closed shop owes ("一共7,200元 … 剩余的课时费是4,080元")
-    (0.8, r"余额(?:还有|还剩|为|是)?|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|未消费的?|(?<=[，,\s])剩|"
+    (0.5, r"(?:我)?算(?:过|了一下|下来)(?:是|一共|总共|应该是)?|还差"),  # the citizen's own reckoning
+    (0.8, r"余额(?:还有|还剩|为|是)?|还有|卡里?(?:面)?(?:还)?(?:有|剩|剩下)|还剩下?|剩余|剩下|没用完的?|未消费的?|(?<=[，,\s])剩|"
           r"(?<![结联综配融组混整])合(?=\s*[0-9零一二两三四五六七八九十])|折合|算下来|按[^，,。]{1,8}算(?:是|共|下来)?"),
     (1, r"金额(?:是|为|共|总共|一共)?|共计|合计|总共|一共|总计|累计|成交价|实付|实际支付了?|到手价|"
         r"(?<!原)(?:活动|狂欢|优惠|折后|促销|秒杀|团购)价"),
@@ -212,7 +213,8 @@ _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
     (3, r"退还|退回|退我|退款|返还|赔偿|赔付|补偿|要回"),
 )
 # An amount the citizen then asks to get back: "…共1620元，请帮我要回来".
-_DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)")
+_DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)"
+                           r"|(?<=[0-9元块])\s*要求退(?:款|卡|还|钱)?(?=$|[，,。！!？?\s])|(?<=[0-9元块])\s*(?:还)?(?:没|不给?|未)退")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 # A sentence that states the demand, and the words in it after which the demanded sum comes.
 _DEMAND_SENTENCE = re.compile(r"(?:要求|请求|诉求|恳请)[:：]?")
@@ -244,11 +246,21 @@ def _amount_after(text: str, start: int) -> Decimal | None:
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
         if window.startswith("分之", number.end()) or window.endswith("分之", 0, number.start()):
             continue  # a fraction ("只有正品的三分之一", "百分之三十") is no amount
-        value = parse_amount(window[number.start():])
+        # only the amount itself: the rest of the clause may hold another, cued sum
+        # ("退款178元并按食品安全法赔偿一千元" is 178 after 退款)
+        written = _AMOUNT_WRITTEN.match(window, number.start())
+        if written and window.startswith(("%", "％", "折"), written.end()):
+            continue  # "扣除30%的折旧费", "打八折": a share, not a sum
+        value = parse_amount(written.group(0) if written else window[number.start():])
         if value is not None and value > 0:
             return value
         return None
     return None
+
+
+# An amount as written, from its first digit: "178元", "2万8千6", "三千五百块", "1,350元", "3.2k".
+_AMOUNT_WRITTEN = re.compile(r"[0-9零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟,.kKwW]+"
+                             r"(?:[多余来])?(?:元|块钱|块|人民币)?(?:[0-9一二三四五六七八九](?![0-9]))?")
 
 
 # Multipliers of a claim are no amounts: "退一赔三", "假一赔十", "三倍赔偿".
@@ -300,7 +312,7 @@ _CORRECTED = re.compile(r"(?:不对|说错了|打错了|看错了|写错了)[，
 # A sum of the items listed before it in the same sentence: "维修花了3,500，重新贴砖报价4,500，合计8,000元".
 _SUM = re.compile(r"合计|共计|总计|加起来(?:一共|总共)?|两项(?:费用)?共|一共是")
 # "要么把980退给我": the sum between 把 and the demand.
-_GIVE_BACK = re.compile(r"把\s*([0-9][0-9,.]*\s*(?:元|块)?)\s*(?:退给我|还给我|退还给我|退回来|退还)")
+_GIVE_BACK = re.compile(r"(?:把|按)\s*([0-9][0-9,.]*\s*(?:元|块)?)[^，,。；;0-9]{0,6}?(?:退给我|还给我|退还给我|退回来|退还|退我|退了)")
 # Phone-typed clauses are separated by spaces: "国庆两晚1680 出发前一天台风预警 …".
 _SPACED_CLAUSE = re.compile(r"(?<=[\u4e00-\u9fff0-9])\s+(?=[\u4e00-\u9fff0-9])")
 
