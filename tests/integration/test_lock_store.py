@@ -173,7 +173,7 @@ def test_a_lost_waiting_ticket_raises_instead_of_entering(redis_url):
 
 
 def test_unreachable_redis_falls_back_to_a_replica_local_lock():
-    from tests.e2e.conftest import free_port
+    from tests.processes import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/1"  # nothing listens there
     store = AtomicRedisLockStore(url, socket_timeout=0.5)
