@@ -18,11 +18,11 @@ import re
 
 import pytest
 import requests
-from sanic import Sanic
 
+from tests.fakes.rasa_channels import serve_channels, socketio_client, wait_for
 from tests.fakes.wechat_server import (
     AES_KEY, APPID, SECRET, TOKEN, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
-    running_channel, serve_sanic, text_xml,
+    running_channel, text_xml,
 )
 from xiaoan.channels import limits as channel_limits
 from xiaoan.channels.wechat import WeChatInput
@@ -61,27 +61,11 @@ def limits(db_url):
 
 # -- REST ------------------------------------------------------------------------------------------------
 
-class RecordingAgent:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_message(self, message) -> None:
-        self.messages.append(message)
-        await message.output_channel.send_text_message(message.sender_id, "收到")
-
-
 @pytest.fixture()
 def rest(monkeypatch):
-    from rasa.core.run import configure_app
-
     from xiaoan.channels.rest import ChoiceRestInput
 
-    monkeypatch.setattr(Sanic, "test_mode", True)
-    app = configure_app(input_channels=[ChoiceRestInput(REST_SECRET)], enable_api=False, route="/webhooks/",
-                        use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
+    with serve_channels(monkeypatch, ChoiceRestInput(REST_SECRET)) as (base_url, agent):
         yield f"{base_url}/webhooks/rest/webhook", agent
 
 
@@ -141,27 +125,18 @@ def test_web_chat_answers_the_rest_channels_429_with_its_own_message(db_url):
 
 @pytest.fixture()
 def socketio_server(monkeypatch):
-    from rasa.core.run import configure_app
-
     from xiaoan.channels.socketio_secure import SecureSocketIOInput
 
     monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", "socketio-limits-secret-0123456789abcdef")
-    monkeypatch.setattr(Sanic, "test_mode", True)
-    channel = SecureSocketIOInput(session_persistence=True, enabled=True)
-    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
-        yield base_url, agent
+    with serve_channels(monkeypatch, SecureSocketIOInput(session_persistence=True, enabled=True)) as served:
+        yield served
 
 
 def test_socketio_messages_over_the_conversation_limit_get_a_chinese_answer_and_reach_nobody(socketio_server,
                                                                                              limits):
-    from tests.unit.test_socketio_secure import client, wait_for
-
     limits(socketio_conversation=(2, 60))
     base_url, agent = socketio_server
-    with client(base_url) as (sio, received, confirmed):
+    with socketio_client(base_url) as (sio, received, confirmed):
         sio.emit("session_request", {})
         assert confirmed.wait(10)
         for n in range(3):
@@ -174,13 +149,11 @@ def test_socketio_messages_over_the_conversation_limit_get_a_chinese_answer_and_
 def test_socketio_connections_over_the_address_limit_are_refused(socketio_server, limits):
     import socketio
 
-    from tests.unit.test_socketio_secure import client
-
     limits(socketio_ip=(2, 60))
     base_url, _ = socketio_server
-    with client(base_url) as (sio, _received, _confirmed):
+    with socketio_client(base_url) as (sio, _received, _confirmed):
         assert sio.connected  # the first connection: one use
-        with client(base_url) as (second, *_):
+        with socketio_client(base_url) as (second, *_):
             assert second.connected  # the second: two
             third = socketio.Client(reconnection=False)
             errors: list = []
