@@ -116,22 +116,15 @@ class UnansweredRecord:
     created_at: dt.datetime
 
 
+def _from_row(cls: type, row: object, **computed: object):
+    """A `cls` dataclass whose fields are the `row` attributes of the same names, except the
+    `computed` ones."""
+    return cls(**{f.name: computed[f.name] if f.name in computed else getattr(row, f.name)
+                  for f in dataclasses.fields(cls)})
+
+
 def _entry_data(row: KbEntry) -> EntryData:
-    return EntryData(
-        id=row.id,
-        area=row.area,
-        title=row.title,
-        phrasings=list(row.phrasings or []),
-        answer=row.answer,
-        tags=list(row.tags or []),
-        basis=row.basis,
-        agency=row.agency,
-        effective_from=row.effective_from,
-        expires_on=row.expires_on,
-        status=row.status,
-        updated_by=row.updated_by,
-        updated_at=row.updated_at,
-    )
+    return _from_row(EntryData, row, phrasings=list(row.phrasings or []), tags=list(row.tags or []))
 
 
 def _record(row: KbEntry) -> EntryRecord:
@@ -234,15 +227,7 @@ class KbRepository:
         with session_scope(self.url) as s:
             self._row(s, entry_id)
             return [
-                VersionRecord(
-                    entry_id=v.entry_id,
-                    version=v.version,
-                    action=v.action,
-                    data=EntryData.from_snapshot(v.snapshot),
-                    changed_by=v.changed_by,
-                    changed_at=v.changed_at,
-                    note=v.note,
-                )
+                _from_row(VersionRecord, v, data=EntryData.from_snapshot(v.snapshot))
                 for v in s.execute(stmt).scalars()
             ]
 
@@ -629,17 +614,7 @@ class KbRepository:
         """The newest unanswered questions."""
         stmt = select(KbUnanswered).order_by(KbUnanswered.created_at.desc(), KbUnanswered.id.desc()).limit(limit)
         with session_scope(self.url) as s:
-            return [
-                UnansweredRecord(
-                    id=r.id,
-                    text=r.text,
-                    conversation_id=r.conversation_id,
-                    best_score=r.best_score,
-                    best_entry_id=r.best_entry_id,
-                    created_at=r.created_at,
-                )
-                for r in s.execute(stmt).scalars()
-            ]
+            return [_from_row(UnansweredRecord, r) for r in s.execute(stmt).scalars()]
 
     def vote_summaries(self, *, only_downvoted: bool = False) -> list[VoteSummary]:
         """Votes per entry, most down-votes first."""

@@ -95,12 +95,10 @@ def stats_command(window_key: str, as_json: bool) -> None:
 @alerts.command("check-rules")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
               show_default=True, help="要检查的规则文件。")
+@_friendly_errors
 def check_rules_command(path: Path) -> None:
     """检查预警规则文件（alert_rules.yml）是否有效。"""
-    try:
-        rules = load_alert_rules(path)
-    except AlertRulesError as exc:
-        raise click.ClickException(f"预警规则文件有误：{exc}") from exc
+    rules = load_alert_rules(path)
     click.echo(f"规则有效：{len(rules.rules)} 条（启用 {len(rules.enabled_rules)} 条）。")
 
 

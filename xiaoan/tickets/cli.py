@@ -216,11 +216,9 @@ def replay_command(ticket_nos: tuple[str, ...], all_failed: bool, as_json: bool)
 @tickets.command("check-rules")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
               show_default=True, help="要检查的规则文件。")
+@_friendly_errors
 def check_rules_command(path: Path) -> None:
     """检查路由规则文件（routing_rules.yml）是否有效。"""
-    try:
-        rules = load_rules(path)
-    except RoutingRulesError as exc:
-        raise click.ClickException(f"路由规则文件有误：{exc}") from exc
+    rules = load_rules(path)
     enabled = sum(1 for r in rules.rules if r.enabled)
     click.echo(f"规则有效：{len(rules.rules)} 条（启用 {enabled} 条），{len(rules.agencies)} 个承办单位。")
