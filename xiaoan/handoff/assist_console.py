@@ -16,7 +16,6 @@ The logic is `xiaoan.handoff.assist` (summary, suggestions, ticket prefill) and 
 from __future__ import annotations
 
 import logging
-import math
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -24,7 +23,7 @@ from wtforms import StringField, TextAreaField
 
 from xiaoan.handoff import canned
 from xiaoan.handoff.assist import load_assist_labels, suggest, summarize, summary_rows
-from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _agent, _open_view, _service, _tracker, is_revealed
+from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _tracker, after_cursor, is_revealed, opened_session
 from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
@@ -58,17 +57,11 @@ def _search_service():
 @login_required(*INBOX_ROLES)
 def assist_api(session_id: int):
     """Summary, knowledge-base suggestions and canned replies of one conversation (JSON)."""
-    raw = request.args.get("after", "0")
-    try:
-        after = float(raw)
-    except ValueError:
+    after = after_cursor()
+    if after is None:
         return jsonify(error=MSG_BAD_REQUEST), 400
-    if not math.isfinite(after) or after < 0:
-        return jsonify(error=MSG_BAD_REQUEST), 400
-    user = _agent()
-    service = _service()
     try:
-        view = _open_view(service, session_id, user)
+        user, service, view = opened_session(session_id)
     except HandoffError:
         return jsonify(error=MSG_NOT_FOUND), 404
     tracker, error = _tracker(service, view)
