@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
@@ -28,7 +28,7 @@ from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
 from xiaoan.web.auth import INBOX_ROLES, current_user, login_required
-from xiaoan.web.deps import db_session, get_settings
+from xiaoan.web.deps import db_session, get_settings, template_asset
 
 logger = logging.getLogger(__name__)
 
@@ -212,11 +212,10 @@ def _set_active(reply_id: int, active: bool, done: str):
 @bp.get("/console/inbox/assist.js")
 def assist_js():
     """The assist panel's script (a file from this site, as the CSP requires)."""
-    return Response(render_template("inbox/assist.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
+    return template_asset("inbox/assist.js")
 
 
 @bp.get("/console/inbox/assist.css")
 def assist_css():
     """The assist panel's and the canned-reply page's stylesheet."""
-    return Response(render_template("inbox/assist.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+    return template_asset("inbox/assist.css")

@@ -33,7 +33,6 @@ from typing import Any, Optional
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     jsonify,
@@ -77,7 +76,7 @@ from xiaoan.rasa_client import RasaError
 from xiaoan.tickets.service import TicketValidationError, get_ticket_service
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
 from xiaoan.web.errors import error_response
-from xiaoan.web.deps import db_session, get_rasa_client, get_settings
+from xiaoan.web.deps import db_session, get_rasa_client, get_settings, template_asset
 
 logger = logging.getLogger(__name__)
 
@@ -551,11 +550,10 @@ def callback_detail(callback_id: int):
 @bp.get("/console/inbox/inbox.js")
 def inbox_js():
     """The inbox pages' script (a file from this site, as the CSP requires)."""
-    return Response(render_template("inbox/inbox.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
+    return template_asset("inbox/inbox.js")
 
 
 @bp.get("/console/inbox/inbox.css")
 def inbox_css():
     """The inbox pages' stylesheet."""
-    return Response(render_template("inbox/inbox.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+    return template_asset("inbox/inbox.css")

@@ -21,13 +21,14 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from xiaoan.db import SHANGHAI
 from xiaoan.input_checks import has_unreadable
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
 from xiaoan.kb.schema import AREAS, STATUSES, EntryData, parse_entry, today_shanghai
 from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
+from xiaoan.web.deps import template_asset
 from xiaoan.web.messages import UNREADABLE_TEXT
 
 log = logging.getLogger(__name__)
@@ -427,14 +428,13 @@ def try_search():
 @bp.get("/kb.js")
 def script():
     """The console script (template file; no inline scripts under the CSP)."""
-    return Response(render_template("kb/kb.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
+    return template_asset("kb/kb.js")
 
 
 @bp.get("/kb.css")
 def stylesheet():
     """The console stylesheet (incl. the chat-bubble preview)."""
-    return Response(render_template("kb/kb.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+    return template_asset("kb/kb.css")
 
 
 # --- helpers -----------------------------------------------------------------------------------
