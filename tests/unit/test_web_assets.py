@@ -22,3 +22,14 @@ def test_page_assets_are_served_with_their_type_and_no_cache(db_url, path, mimet
     assert reply.mimetype == mimetype
     assert reply.headers["Cache-Control"] == "no-cache"
     assert reply.get_data(as_text=True).strip()
+
+
+def test_templates_link_the_assets_by_their_endpoint_names(db_url):
+    from flask import url_for
+
+    app = create_app(Settings(database_url=db_url, web_secret_key="assets-test-secret-0123456789"))
+    with app.test_request_context():
+        assert url_for("inbox.inbox_js") == "/console/inbox/inbox.js"
+        assert url_for("assist.assist_css") == "/console/inbox/assist.css"
+        assert url_for("kb.stylesheet") == "/console/kb/kb.css"
+        assert url_for("supervision.stylesheet") == "/console/stats/stats.css"

@@ -28,7 +28,7 @@ from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
 from xiaoan.web.auth import INBOX_ROLES, current_user, login_required
-from xiaoan.web.deps import db_session, get_settings, template_asset
+from xiaoan.web.deps import db_session, get_settings, add_template_assets
 
 logger = logging.getLogger(__name__)
 
@@ -209,13 +209,6 @@ def _set_active(reply_id: int, active: bool, done: str):
 
 # --- assets ----------------------------------------------------------------------------------------
 
-@bp.get("/console/inbox/assist.js")
-def assist_js():
-    """The assist panel's script (a file from this site, as the CSP requires)."""
-    return template_asset("inbox/assist.js")
-
-
-@bp.get("/console/inbox/assist.css")
-def assist_css():
-    """The assist panel's and the canned-reply page's stylesheet."""
-    return template_asset("inbox/assist.css")
+# the assist panel's script; its and the canned-reply page's stylesheet
+add_template_assets(bp, {"assist_js": ("/console/inbox/assist.js", "inbox/assist.js"),
+                         "assist_css": ("/console/inbox/assist.css", "inbox/assist.css")})

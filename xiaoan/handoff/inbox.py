@@ -76,7 +76,7 @@ from xiaoan.rasa_client import RasaError
 from xiaoan.tickets.service import TicketValidationError, get_ticket_service
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
 from xiaoan.web.errors import error_response
-from xiaoan.web.deps import db_session, get_rasa_client, get_settings, template_asset
+from xiaoan.web.deps import db_session, get_rasa_client, get_settings, add_template_assets
 
 logger = logging.getLogger(__name__)
 
@@ -547,13 +547,6 @@ def callback_detail(callback_id: int):
 
 # --- assets ----------------------------------------------------------------------------------------
 
-@bp.get("/console/inbox/inbox.js")
-def inbox_js():
-    """The inbox pages' script (a file from this site, as the CSP requires)."""
-    return template_asset("inbox/inbox.js")
-
-
-@bp.get("/console/inbox/inbox.css")
-def inbox_css():
-    """The inbox pages' stylesheet."""
-    return template_asset("inbox/inbox.css")
+# the inbox pages' script and stylesheet
+add_template_assets(bp, {"inbox_js": ("/console/inbox/inbox.js", "inbox/inbox.js"),
+                         "inbox_css": ("/console/inbox/inbox.css", "inbox/inbox.css")})

@@ -28,7 +28,7 @@ from xiaoan.input_checks import has_unreadable
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
 from xiaoan.kb.schema import AREAS, STATUSES, EntryData, parse_entry, today_shanghai
 from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
-from xiaoan.web.deps import template_asset
+from xiaoan.web.deps import add_template_assets
 from xiaoan.web.messages import UNREADABLE_TEXT
 
 log = logging.getLogger(__name__)
@@ -425,16 +425,8 @@ def try_search():
     return render_template("kb/try.html", q=text, intent=intent, result=result)
 
 
-@bp.get("/kb.js")
-def script():
-    """The console script (template file; no inline scripts under the CSP)."""
-    return template_asset("kb/kb.js")
-
-
-@bp.get("/kb.css")
-def stylesheet():
-    """The console stylesheet (incl. the chat-bubble preview)."""
-    return template_asset("kb/kb.css")
+# the console script and stylesheet (incl. the chat-bubble preview)
+add_template_assets(bp, {"script": ("/kb.js", "kb/kb.js"), "stylesheet": ("/kb.css", "kb/kb.css")})
 
 
 # --- helpers -----------------------------------------------------------------------------------

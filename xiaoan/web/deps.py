@@ -11,9 +11,9 @@ Usage in a view::
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Mapping
 
-from flask import Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy.orm import Session
 
 from xiaoan.config import Settings
@@ -49,3 +49,17 @@ def template_asset(template: str) -> Response:
     from this site, as the CSP requires (no inline scripts or styles); revalidated on each use."""
     mimetype = ASSET_TYPES[template[template.rindex("."):]]
     return Response(render_template(template), mimetype=mimetype, headers={"Cache-Control": "no-cache"})
+
+
+def add_template_assets(bp: Blueprint, assets: Mapping[str, tuple[str, str]]) -> None:
+    """Serve page scripts and stylesheets on `bp` (`template_asset`): endpoint name → (URL
+    rule, template), e.g. ``{"inbox_js": ("/console/inbox/inbox.js", "inbox/inbox.js")}``."""
+    for endpoint, (rule, template) in assets.items():
+        bp.add_url_rule(rule, endpoint, _asset_view(template), methods=["GET"])
+
+
+def _asset_view(template: str):
+    def view() -> Response:
+        return template_asset(template)
+
+    return view
