@@ -1,13 +1,12 @@
 """Rasa's input channels served by a real Sanic app on the loopback, with a recording agent in
 place of Rasa's: the channel tests (unit and security) start them here, and talk to socket.io
-through `socketio_client`."""
+through `socketio_client` (what it receives arrives on its own thread: `tests.waiting.wait_until`)."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.tracker_store import InMemoryTrackerStore
@@ -70,13 +69,3 @@ def socketio_client(base_url: str) -> Iterator[tuple[object, dict, threading.Eve
     finally:
         # abort: do not wait for the pending long-poll request (up to the ping interval) to end
         sio.eio.disconnect(abort=True)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait until `predicate()` is true (what a socket.io client received arrives on its own thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")

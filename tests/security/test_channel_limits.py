@@ -19,11 +19,12 @@ import re
 import pytest
 import requests
 
-from tests.fakes.rasa_channels import serve_channels, socketio_client, wait_for
+from tests.fakes.rasa_channels import serve_channels, socketio_client
 from tests.fakes.wechat_server import (
     AES_KEY, APPID, SECRET, TOKEN, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
     running_channel, text_xml,
 )
+from tests.waiting import wait_until
 from xiaoan.channels import limits as channel_limits
 from xiaoan.channels.wechat import WeChatInput
 from xiaoan.config import REST_SECRET_HEADER, Settings
@@ -141,7 +142,7 @@ def test_socketio_messages_over_the_conversation_limit_get_a_chinese_answer_and_
         assert confirmed.wait(10)
         for n in range(3):
             sio.emit("user_uttered", {"message": f"第{n}条"})
-            wait_for(lambda: len(received["bot"]) > n)
+            wait_until(lambda: len(received["bot"]) > n)
     assert [m.text for m in agent.messages] == ["第0条", "第1条"]
     assert received["bot"][2]["text"].startswith("您发送消息太快了") and "秒后再发" in received["bot"][2]["text"]
 

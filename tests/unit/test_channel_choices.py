@@ -15,7 +15,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.fakes import rasa_channels
-from tests.fakes.rasa_channels import serve_channels, socketio_client, wait_for
+from tests.fakes.rasa_channels import serve_channels, socketio_client
+from tests.waiting import wait_until
 from xiaoan.channels.choices import offered_for, resolve_typed_choice
 from xiaoan.channels.rest import ChoiceRestInput
 from xiaoan.channels.socketio_secure import SecureSocketIOInput, conversation_from_token, issue_conversation_token
@@ -156,9 +157,9 @@ def test_the_socketio_channel_sends_the_payload_of_a_typed_title(socketio_server
     agent.offer(conversation, CALLBACK_BUTTONS)
     with socket_client(base_url, token) as (sio, bot):
         sio.emit("user_uttered", {"message": "打电话给我", "session_id": token})
-        wait_for(lambda: len(bot) == 1)
+        wait_until(lambda: len(bot) == 1)
         sio.emit("user_uttered", {"message": "好的", "session_id": token})  # 3-way offer: no guess
-        wait_for(lambda: len(bot) == 2)
+        wait_until(lambda: len(bot) == 2)
     assert [m.text for m in agent.messages] == [CALLBACK, "好的"]
     assert agent.messages[0].metadata.get("display_text") == "打电话给我"
     assert agent.messages[0].sender_id == conversation

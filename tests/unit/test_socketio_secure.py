@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.rasa_channels import serve_channels, socketio_client, wait_for
+from tests.fakes.rasa_channels import serve_channels, socketio_client
+from tests.waiting import wait_until
 from xiaoan.channels.socketio_secure import (
     SecureSocketIOInput,
     conversation_from_token,
@@ -41,7 +42,7 @@ def test_the_server_issues_the_id_and_ignores_an_id_the_client_picks(server):
         assert mine and mine != "web-victim-conversation"
         # a message naming another conversation still lands in the socket's own conversation
         sio.emit("user_uttered", {"message": "你好", "session_id": "web-victim-conversation"})
-        wait_for(lambda: received["bot"])
+        wait_until(lambda: received["bot"])
     assert [m.sender_id for m in agent.messages] == [mine]
     assert received["bot"][0]["text"] == "收到：你好"
 
@@ -54,7 +55,7 @@ def test_a_valid_token_resumes_its_conversation_after_a_reload(server):
         assert confirmed.wait(10)
         assert conversation_from_token(received["confirm"][0], SECRET) == conversation
         sio.emit("user_uttered", {"message": "我回来了", "session_id": token})
-        wait_for(lambda: received["bot"])
+        wait_until(lambda: received["bot"])
     assert agent.messages[-1].sender_id == conversation
 
 
@@ -67,6 +68,6 @@ def test_messages_before_a_session_are_ignored(server):
         sio.emit("session_request", {})
         assert confirmed.wait(10)
         sio.emit("user_uttered", {"message": "有会话了", "session_id": received["confirm"][0]})
-        wait_for(lambda: received["bot"])
+        wait_until(lambda: received["bot"])
     assert [m.text for m in agent.messages] == ["有会话了"]
     assert [b["text"] for b in received["bot"]] == ["收到：有会话了"]
