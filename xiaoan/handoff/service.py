@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from xiaoan import texts
 from xiaoan import services
 from xiaoan.config import Settings
-from xiaoan.db import session_scope
+from xiaoan.db import record_from_row, session_scope
 from xiaoan.handoff.models import (
     ACTIVE,
     CALLBACK_DONE,
@@ -200,7 +200,7 @@ class SessionView:
 
     @classmethod
     def of(cls, row: HandoffSession) -> "SessionView":
-        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+        return record_from_row(cls, row)
 
     def text_masker(self) -> Callable[[str], str]:
         """`text -> masked text` for this conversation's transcript in listings and logs: the
@@ -238,7 +238,7 @@ class CallbackView:
 
     @classmethod
     def of(cls, row: CallbackRequest) -> "CallbackView":
-        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+        return record_from_row(cls, row)
 
     @property
     def phone_masked(self) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaoan.db import session_scope, utcnow
+from xiaoan.db import record_from_row, session_scope, utcnow
 from xiaoan.kb.models import KbEntry, KbEntryVersion, KbRevision, KbUnanswered, KbVote
 from xiaoan.kb.schema import EntryData, today_shanghai
 from xiaoan.privacy import mask_text
@@ -116,15 +116,8 @@ class UnansweredRecord:
     created_at: dt.datetime
 
 
-def _from_row(cls: type, row: object, **computed: object):
-    """A `cls` dataclass whose fields are the `row` attributes of the same names, except the
-    `computed` ones."""
-    return cls(**{f.name: computed[f.name] if f.name in computed else getattr(row, f.name)
-                  for f in dataclasses.fields(cls)})
-
-
 def _entry_data(row: KbEntry) -> EntryData:
-    return _from_row(EntryData, row, phrasings=list(row.phrasings or []), tags=list(row.tags or []))
+    return record_from_row(EntryData, row, phrasings=list(row.phrasings or []), tags=list(row.tags or []))
 
 
 def _record(row: KbEntry) -> EntryRecord:
@@ -227,7 +220,7 @@ class KbRepository:
         with session_scope(self.url) as s:
             self._row(s, entry_id)
             return [
-                _from_row(VersionRecord, v, data=EntryData.from_snapshot(v.snapshot))
+                record_from_row(VersionRecord, v, data=EntryData.from_snapshot(v.snapshot))
                 for v in s.execute(stmt).scalars()
             ]
 
@@ -614,7 +607,7 @@ class KbRepository:
         """The newest unanswered questions."""
         stmt = select(KbUnanswered).order_by(KbUnanswered.created_at.desc(), KbUnanswered.id.desc()).limit(limit)
         with session_scope(self.url) as s:
-            return [_from_row(UnansweredRecord, r) for r in s.execute(stmt).scalars()]
+            return [record_from_row(UnansweredRecord, r) for r in s.execute(stmt).scalars()]
 
     def vote_summaries(self, *, only_downvoted: bool = False) -> list[VoteSummary]:
         """Votes per entry, most down-votes first."""
