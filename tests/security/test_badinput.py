@@ -35,9 +35,9 @@ from xiaoan.web import messages
 from xiaoan.web.app import create_app
 from xiaoan.web.accounts import LoginFailed, UserError, authenticate, create_user
 from tests import console_app
+from tests.console_app import TOKEN, rasa  # noqa: F401  (fixture)
 from tests.fakes.rasa_server import FakeRasa
 
-TOKEN = "badinput-token"
 PASSWORD = "badinput-password-0123"
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/', "werkzeug.debug", "RecursionError",
@@ -50,10 +50,9 @@ PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
 # --- fixtures --------------------------------------------------------------------------------------
 
 @pytest.fixture()
-def fake_rasa(monkeypatch):
-    monkeypatch.setenv("XIAOAN_RASA_TOKEN", TOKEN)
-    with FakeRasa(token=TOKEN) as rasa:
-        yield rasa
+def fake_rasa(rasa):
+    """The console tests' fake Rasa (tests/console_app.py)."""
+    return rasa
 
 
 @pytest.fixture()
