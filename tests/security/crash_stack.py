@@ -29,20 +29,13 @@ from pathlib import Path
 import requests
 
 from tests import processes
+from tests.e2e.test_conversations import COMPLAINT_ANSWERS, texts
 from tests.processes import MODEL, ROOT, free_port
 TICKET_NO = re.compile(r"XA-\d{6}-\d{4}")
 
 OPENING = "浦东的健身房老板跑路了，卡里还有两千块"
-ANSWERS = {
-    "complainant_name": "张伟",
-    "phone": "13812345678",
-    "complainant_address": "上海市徐汇区漕溪北路88号1201室",
-    "respondent_name": "乐活健身",
-    "respondent_address": "浦东新区张杨路500号",
-    "facts": "今年三月办的年卡，上个月健身房突然关门了，老板也联系不上",
-    "claim": "退还剩余的卡费",
-    "amount": "两千元",
-}
+#: The complaint form's answers of the end-to-end conversations (without the read-back's).
+ANSWERS = {slot: value for slot, value in COMPLAINT_ANSWERS.items() if slot not in ("anonymous", "confirmation")}
 CRASH_POINTS = ("submit:before_create", "ticket_create:before_commit", "ticket_create:after_commit",
                 "submit:after_create")
 NEXT_MESSAGES = ("你好", "喂？怎么没反应了", "工单号是多少", "在吗")
@@ -229,7 +222,3 @@ class CrashStack:
         """A run at a random crash point, or (one run in five) killed from outside after 0-400 ms."""
         point = rng.choice(CRASH_POINTS) if rng.random() < 0.8 else f"external:{rng.randint(0, 400)}"
         return self.run_once(point, next_message=rng.choice(NEXT_MESSAGES))
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
