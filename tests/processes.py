@@ -8,6 +8,7 @@ Rasa server, the action server and the web app, waiting until a process answers,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -15,8 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,28 @@ QUIET_ENV = {
     "PYTHONUNBUFFERED": "1",
     "RASA_TELEMETRY_ENABLED": "false",
 }
+
+
+_Stack = TypeVar("_Stack")
+
+
+def require_model() -> None:
+    """Skip the test when `make train` has not built the model (fail instead under CI)."""
+    if not MODEL.exists():
+        msg = f"no trained model at {MODEL}: run `make train` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@contextlib.contextmanager
+def started(stack: _Stack) -> Iterator[_Stack]:
+    """`stack.start()` (which returns the stack), and `stack.stop()` on the way out whatever happened
+    (a start that fails half-way stops what it started)."""
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ on free loopback ports, with a fresh database and tracker store, using the model
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -60,11 +59,7 @@ def running_stack(tmp_path_factory):
     starts one stack."""
     from xiaoan.crypto import data_key_setting
 
-    if not MODEL.exists():
-        msg = f"no trained model at {MODEL}: run `make train` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    processes.require_model()
     work = tmp_path_factory.mktemp("stack")
     token = secrets.token_urlsafe(16)
     ports = {name: free_port() for name in ("rasa", "actions", "web")}

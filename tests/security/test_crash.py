@@ -21,7 +21,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from tests.security.crash_stack import CRASH_POINTS, MODEL, CrashStack
+from tests.processes import require_model, started
+from tests.security.crash_stack import CRASH_POINTS, CrashStack
 from xiaoan import faults
 from xiaoan.config import Settings
 from xiaoan.db import dispose_engines, session_scope, upgrade
@@ -149,17 +150,9 @@ def test_an_armed_point_kills_the_process_with_sigkill_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def crash_stack(tmp_path_factory):
-    if not MODEL.exists():
-        msg = f"no trained model at {MODEL}: run `make train` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    stack = CrashStack(tmp_path_factory.mktemp("crash"))
-    try:
-        stack.start()
+    require_model()
+    with started(CrashStack(tmp_path_factory.mktemp("crash"))) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.mark.e2e

@@ -47,3 +47,38 @@ def test_commands_name_the_model_and_bind_to_the_loopback():
     assert cmd[cmd.index("--model") + 1] == str(processes.MODEL)
     assert "--auth-token=tok" in cmd and cmd[cmd.index("-i") + 1] == "127.0.0.1"
     assert processes.web_command(8000)[-4:] == ["--host", "127.0.0.1", "--port", "8000"]
+
+
+def test_started_stops_the_stack_even_when_its_start_fails():
+    class Stack:
+        def __init__(self, fail: bool) -> None:
+            self.fail, self.calls = fail, []
+
+        def start(self):
+            self.calls.append("start")
+            if self.fail:
+                raise RuntimeError("rasa exited")
+            return self
+
+        def stop(self) -> None:
+            self.calls.append("stop")
+
+    good = Stack(fail=False)
+    with processes.started(good) as running:
+        assert running is good and good.calls == ["start"]
+    assert good.calls == ["start", "stop"]
+    bad = Stack(fail=True)
+    with pytest.raises(RuntimeError):
+        with processes.started(bad):
+            pass
+    assert bad.calls == ["start", "stop"]
+
+
+def test_require_model_skips_without_a_model_and_fails_under_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(processes, "MODEL", tmp_path / "missing.tar.gz")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        processes.require_model()
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception):
+        processes.require_model()
