@@ -32,6 +32,8 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from tests.fakes.clock import Clock
+
 APPID = "wx5f3c0ffee0000001"
 SECRET = "fake-app-secret-0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, like an EncodingAESKey
@@ -487,17 +489,11 @@ def serve_sanic(app: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
 # ---------------------------------------------------------------- the channel inside Rasa's app
 
 
-class FakeClock:
+class FakeClock(Clock):
     """A settable clock (seconds since 1970) for the channel's timestamp window and nonce expiry."""
 
     def __init__(self, now: float = 1_796_000_000.0) -> None:
-        self.now = float(now)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(float(now))
 
 
 class StubAgent:

@@ -19,6 +19,7 @@ import re
 import pytest
 import requests
 
+from tests.fakes.clock import Clock
 from tests.fakes.rasa_channels import serve_channels, socketio_client
 from tests.fakes.wechat_server import (
     AES_KEY, APPID, SECRET, TOKEN, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
@@ -38,18 +39,10 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture()
 def limits(db_url):
     """Use the real limiter on the test database with a fake clock; `apply(**limits)` sets limits."""
-    clock = Clock()
+    clock = Clock(T0)
 
     def apply(**values):
         set_rate_limiter(RateLimiter(DatabaseBackend(db_url), clock=clock),

@@ -20,6 +20,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, select, text
 
+from tests.fakes.clock import Clock
 from tests.security.at_rest import KEY_A, KEY_B, BACKENDS, data_key, raw_rows, upgraded_from  # noqa: F401
 from xiaoan import crypto
 from xiaoan.config import Settings
@@ -34,14 +35,6 @@ UTC = dt.timezone.utc
 NAME, PHONE, ADDRESS = "张三丰", "13812345678", "上海市静安区康定路1号"
 
 
-class Clock:
-    def __init__(self, moment: dt.datetime | None = None) -> None:
-        self.now = moment or dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 def draft(n: int = 1, **overrides) -> TicketDraft:
     fields = dict(kind="complaint", intent="complain_refund", channel="web", conversation_id=f"conv-{n}",
                   complainant_name=NAME, phone=PHONE, complainant_address=ADDRESS, respondent_name="某某旅行社",
@@ -53,7 +46,7 @@ def draft(n: int = 1, **overrides) -> TicketDraft:
 
 def service(url: str, clock=None, ticket_api_url: str | None = None) -> TicketService:
     return TicketService(Settings(database_url=url, ticket_api_url=ticket_api_url), router=Router(),
-                         clock=clock or Clock())
+                         clock=clock or Clock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)))
 
 
 # -- encryption ------------------------------------------------------------------------------------
