@@ -568,6 +568,17 @@ class _StubTrackerStore:
         return SimpleNamespace(sender_id=sender_id, active_loop_name=self.agent.active_forms.get(sender_id))
 
 
+def wechat_channel(db_url: str, api_url: str, **options: Any):
+    """The project's WeChat channel (`xiaoan.channels.wechat.WeChatInput`) with this fake's
+    credentials, `db_url`, the fake API at `api_url` and quick timings (2 s reply budget, 50 ms
+    polls and pushes); `options` replace any of these."""
+    from xiaoan.channels.wechat import WeChatInput
+
+    return WeChatInput(**{"token": TOKEN, "appid": APPID, "secret": SECRET, "api_url": api_url,
+                          "database_url": db_url, "reply_budget": 2.0, "poll_interval": 0.05,
+                          "push_delay": 0.05, **options})
+
+
 @contextlib.contextmanager
 def running_channel(channel: Any, agent: Any, monkeypatch: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
     """Rasa's Sanic app with the channel mounted as `rasa run` does; yields (webhook URL, loop)."""

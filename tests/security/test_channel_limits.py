@@ -22,12 +22,11 @@ import requests
 from tests.fakes.clock import Clock
 from tests.fakes.rasa_channels import serve_channels, socketio_client
 from tests.fakes.wechat_server import (
-    AES_KEY, APPID, SECRET, TOKEN, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
-    running_channel, text_xml,
+    AES_KEY, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
+    running_channel, text_xml, wechat_channel,
 )
 from tests.waiting import wait_until
 from xiaoan.channels import limits as channel_limits
-from xiaoan.channels.wechat import WeChatInput
 from xiaoan.config import REST_SECRET_HEADER, Settings
 from xiaoan.ratelimit import DatabaseBackend, Limit, LimitSettings, RateLimiter, set_rate_limiter
 from xiaoan.rasa_client import RasaRateLimited
@@ -168,9 +167,7 @@ def wechat(db_url, monkeypatch):
         clock = FakeClock()
         fake = FakeWeChatServer()
         fake.__enter__()
-        channel = WeChatInput(token=TOKEN, appid=APPID, secret=SECRET, aes_key=aes_key, api_url=fake.url,
-                              database_url=db_url, reply_budget=2.0, poll_interval=0.05, push_delay=0.05,
-                              clock=clock)
+        channel = wechat_channel(db_url, fake.url, aes_key=aes_key, clock=clock)
         agent = StubAgent()
         context = running_channel(channel, agent, monkeypatch)
         url, _loop = context.__enter__()
