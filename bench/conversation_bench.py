@@ -21,11 +21,9 @@ import argparse
 import collections
 import concurrent.futures
 import json
-import os
 import re
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,10 +33,11 @@ from pathlib import Path
 import requests
 
 from bench.personas import EDIT_FIELD_LABELS, SCORED_FIELDS, Persona, generate, score_ticket
-from tests.e2e.conftest import Stack, _wait, free_port
+from tests import processes
+from tests.e2e.conftest import Stack, _wait
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 BASELINE = ROOT / "bench" / "conversation_baseline.json"
 TICKET_RE = re.compile(r"XA-\d{6}-\d{4}")
 FORMS = ("complaint_form", "report_form")
@@ -55,40 +54,18 @@ def start_stack(root: Path, model: Path, workdir: Path) -> Stack:
     """Start the action server and the Rasa server of the code at `root` with `model`."""
     token = secrets.token_urlsafe(16)
     ports = {name: free_port() for name in ("rasa", "actions")}
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"sqlite:///{workdir / 'xiaoan.db'}",
-        "XIAOAN_TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
-        "XIAOAN_VAR_DIR": str(workdir / "var"),
-        "XIAOAN_RASA_TOKEN": token,
-        "XIAOAN_RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
-        "XIAOAN_ACTION_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
-        "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),  # Stack.say sends it to the REST channel
-        "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),  # Rasa sends it to the action server
-        "SANIC_HOST": "127.0.0.1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "PYTHONUNBUFFERED": "1",
-        "RASA_TELEMETRY_ENABLED": "false",
-        "PYTHONPATH": os.pathsep.join([str(root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
-    })
-    env.pop("XIAOAN_TICKET_API_URL", None)
-    stack = Stack(env=env, workdir=workdir, rasa_url=env["XIAOAN_RASA_URL"],
-                  action_url=f"http://127.0.0.1:{ports['actions']}", web_url="", token=token)
-    for args in (["db", "upgrade"], ["kb", "import", str(root / "knowledge_base")]):
-        result = xiaoan_cli(stack, root, *args)
-        if result.returncode != 0:
-            raise RuntimeError(f"xiaoan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    rasa_url, action_url = processes.url(ports["rasa"]), processes.url(ports["actions"])
+    env = processes.stack_env(workdir, token=token, rasa_url=rasa_url, action_url=action_url)
+    env["PYTHONPATH"] = processes.with_pythonpath(env, root)
+    stack = Stack(env=env, workdir=workdir, rasa_url=rasa_url, action_url=action_url, web_url="", token=token)
+    processes.prepare_database(env, root, timeout=120)
     commands = {
-        "actions": [str(BIN / "rasa"), "run", "actions", "-p", str(ports["actions"]), "--actions", "actions"],
-        "rasa": [str(BIN / "rasa"), "run", "--enable-api", f"--auth-token={token}", "-i", "127.0.0.1",
-                 "-p", str(ports["rasa"]), "--model", str(model), "--endpoints", "endpoints.yml",
-                 "--credentials", "credentials.yml"],
+        "actions": processes.actions_command(ports["actions"]),
+        "rasa": processes.rasa_command(ports["rasa"], token, model),
     }
     try:
         for name, cmd in commands.items():
-            logfile = open(workdir / f"{name}.log", "w")
-            stack.procs[name] = subprocess.Popen(cmd, cwd=root, env=env, stdout=logfile, stderr=subprocess.STDOUT)
+            stack.procs[name] = processes.spawn(cmd, workdir / f"{name}.log", env, cwd=root)
         _wait(f"{stack.action_url}/health", stack.procs["actions"], "actions", stack)
         _wait(f"{stack.rasa_url}/status?token={token}", stack.procs["rasa"], "rasa", stack, timeout=600)
     except BaseException:
@@ -98,19 +75,12 @@ def start_stack(root: Path, model: Path, workdir: Path) -> Stack:
 
 
 def stop_stack(stack: Stack) -> None:
-    for proc in stack.procs.values():
-        proc.terminate()
-    for proc in stack.procs.values():
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    processes.stop(stack.procs.values())
 
 
 def xiaoan_cli(stack: Stack, root: Path, *args: str) -> subprocess.CompletedProcess:
     """The `xiaoan` command of the code at `root`, against the stack's database."""
-    return subprocess.run([str(BIN / "xiaoan"), *args], env=stack.env, cwd=root, capture_output=True, text=True,
-                          timeout=120)
+    return processes.xiaoan(stack.env, *args, cwd=root)
 
 
 # --- one conversation -------------------------------------------------------------------------------

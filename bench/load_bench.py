@@ -197,7 +197,7 @@ def starter_model(rebuild: bool = False) -> Path:
 
 
 def start_starter(workdir: Path) -> Target:
-    from tests.e2e.conftest import free_port
+    from tests.processes import free_port
 
     model = starter_model()
     port = free_port()

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import update
 
+from tests.fakes.clock import Clock as _Clock
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.handoff.models import HandoffSession
@@ -31,14 +32,6 @@ from xiaoan.tickets.service import TicketDraft, TicketService
 SH = dt.timezone(dt.timedelta(hours=8))
 SECRET_NAME, SECRET_PHONE = "赵小燕", "13912340000"
 UNANSWERED_PHONE = "13812345678"
-
-
-class _Clock:
-    def __init__(self, moment: dt.datetime) -> None:
-        self.now = moment
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def _at(day: dt.date, hour: int = 10) -> dt.datetime:

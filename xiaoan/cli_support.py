@@ -4,19 +4,18 @@ Usage::
 
     @group.command("list")
     @since_option("只列出此时间之后创建的工单（ISO-8601，无时区按上海时间）。")
+    @friendly_errors(lambda: {RulesError: lambda exc: click.ClickException(f"规则文件有误：{exc}")})
     def list_command(since: dt.datetime | None) -> None:   # already parsed, timezone-aware
-        try:
-            ...
-        except DATABASE_ERRORS as exc:
-            raise database_error(exc) from exc
+        ...   # a database down or without schema, or a RulesError: one clear line, exit status 1
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import unicodedata
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -97,3 +96,35 @@ def database_error(exc: OperationalError | ProgrammingError) -> click.ClickExcep
     return click.ClickException(
         f"数据库不可用或尚未初始化（请先运行 xiaoan db upgrade）：{orig.__class__.__name__}: {lines[0] if lines else ''}"
     )
+
+
+#: What `friendly_errors` is given: per exception class, the click exception it becomes.
+ErrorMessages = Mapping[type, Callable[[Exception], click.ClickException]]
+
+
+def usage_error(exc: Exception) -> click.UsageError:
+    """A bad setting or argument, said as it is (exit status 2)."""
+    return click.UsageError(str(exc))
+
+
+def friendly_errors(messages: Callable[[], ErrorMessages] | None = None) -> Callable[[Callable], Callable]:
+    """Decorate a command so that the problems it expects end it with one clear line instead of a
+    traceback: a database that is down or has no schema (`database_error`), and each exception
+    class of `messages()` (called when the command runs, so the command module can import its
+    services lazily) as the click exception it maps to."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            known = dict(messages()) if messages is not None else {}
+            try:
+                return func(*args, **kwargs)
+            except DATABASE_ERRORS as exc:
+                raise database_error(exc) from exc
+            except tuple(known) as exc:
+                kind = next(kind for kind in known if isinstance(exc, kind))
+                raise known[kind](exc) from exc
+
+        return wrapper
+
+    return decorate

@@ -6,6 +6,9 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
+
+_Number = TypeVar("_Number", int, float)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,3 +150,28 @@ class Settings:
 def is_true(value: str | None) -> bool:
     """An on/off environment switch: "1", "true", "yes", "on" (any case) are on; anything else off."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def positive_number(name: str, raw: str | None, default: _Number, *, parse: Callable[[str], _Number] = int,
+                    what: str = "a whole number", unit: str = "",
+                    error: type[ValueError] = ValueError) -> _Number:
+    """A number of at least 1 from an environment variable's text; blank gives `default`.
+
+    Args:
+        name: The variable, named in the error message.
+        raw: Its text as given (None or blank: `default`).
+        parse: `int` or `float`.
+        what: How the message describes a good value ("a whole number", "a number of seconds").
+        unit: Said after the minimum (" second" gives "at least 1 second").
+        error: The exception raised (a `ValueError` subclass).
+    """
+    raw = (raw or "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise error(f"{name} must be {what}, got {raw!r}") from None
+    if value < 1:
+        raise error(f"{name} must be at least 1{unit}, got {value}")
+    return value

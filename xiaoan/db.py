@@ -10,12 +10,13 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, TypeVar
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
@@ -151,3 +152,13 @@ def upgrade(url: str | None = None) -> None:
     if url.startswith("sqlite"):
         with get_engine(url).connect():  # a new file is switched to WAL now, before processes share it
             pass
+
+
+_Record = TypeVar("_Record")
+
+
+def record_from_row(cls: type[_Record], row: Any, **computed: Any) -> _Record:
+    """A `cls` dataclass (a view of a row, free of the session) whose fields are the `row`
+    attributes of the same names, except those given in `computed`."""
+    return cls(**{f.name: computed[f.name] if f.name in computed else getattr(row, f.name)
+                  for f in dataclasses.fields(cls)})

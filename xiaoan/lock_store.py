@@ -44,6 +44,8 @@ from typing import Any, AsyncGenerator, Optional
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 
+from xiaoan.config import positive_number
+
 logger = logging.getLogger(__name__)
 
 LEASE_ENV = "XIAOAN_LOCK_LEASE_SECONDS"
@@ -166,16 +168,8 @@ _UNREACHABLE = _unreachable()
 
 def lease_seconds() -> float:
     """The lease of a ticket (`XIAOAN_LOCK_LEASE_SECONDS`, default 60 s, at least 1 s)."""
-    raw = (os.environ.get(LEASE_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{LEASE_ENV} must be a number of seconds, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{LEASE_ENV} must be at least 1 second, got {value}")
-    return value
+    return positive_number(LEASE_ENV, os.environ.get(LEASE_ENV), DEFAULT_LEASE_SECONDS, parse=float,
+                           what="a number of seconds", unit=" second")
 
 
 class AtomicRedisLockStore(LockStore):

@@ -17,7 +17,7 @@ import threading
 
 import click
 
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, friendly_errors, usage_error
 
 
 @click.group()
@@ -58,16 +58,12 @@ def outbox_run(interval: float, once: bool) -> None:
 
 @outbox.command("status")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@friendly_errors(lambda: {ValueError: usage_error})
 def outbox_status(as_json: bool) -> None:
     """outbox 状况：待外发、积压（超过 XIAOAN_OUTBOX_ALERT_MINUTES 分钟）、被拒绝的工单数；告警时退出码为 1。"""
     from xiaoan.tickets.outbox import alert_after, outbox_health
 
-    try:
-        health = outbox_health(old_after=alert_after())
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except DATABASE_ERRORS as exc:
-        raise database_error(exc) from exc
+    health = outbox_health(old_after=alert_after())
     if as_json:
         echo_json(health.as_dict())
     else:
@@ -92,25 +88,32 @@ def keys_generate() -> None:
     click.echo(new_key_entry())
 
 
+def _data_key_errors() -> dict:
+    from xiaoan.crypto import DataKeyError
+
+    return {DataKeyError: usage_error}
+
+
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@friendly_errors(_data_key_errors)
 def keys_rotate(as_json: bool) -> None:
     """用 XIAOAN_DATA_KEY 的第一把密钥重新加密全部工单个人信息、转人工会话和回电请求，并重算电话查找哈希（可重复运行）。"""
-    from xiaoan.crypto import DataKeyError
     from xiaoan.tickets.service import rotate_personal_data
 
-    try:
-        result = rotate_personal_data()
-    except DataKeyError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except DATABASE_ERRORS as exc:
-        raise database_error(exc) from exc
+    result = rotate_personal_data()
     if as_json:
         echo_json(result)
     else:
         click.echo(f"已用密钥 {result['key_id']} 重新加密 {result['tickets']} 张工单、"
                    f"{result['outbox']} 条 outbox 记录、{result['handoff_sessions']} 个转人工会话、"
                    f"{result['callbacks']} 条回电请求；仍用旧密钥的 {result['remaining_old']} 项")
+
+
+def _retention_errors() -> dict:
+    from xiaoan.retention import RetentionError
+
+    return {RetentionError: usage_error}
 
 
 @click.group()
@@ -121,16 +124,12 @@ def retention() -> None:
 @retention.command("run")
 @click.option("--dry-run", is_flag=True, help="只统计，不修改。")
 @click.option("--json", "as_json", is_flag=True, help="JSON 输出。")
+@friendly_errors(_retention_errors)
 def retention_run(dry_run: bool, as_json: bool) -> None:
     """删除或去标识化超过保存期限的对话记录、转人工会话、知识库未答问题和已办结工单的个人信息。"""
-    from xiaoan.retention import RetentionError, run_all
+    from xiaoan.retention import run_all
 
-    try:
-        report = run_all(dry_run=dry_run)
-    except RetentionError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except DATABASE_ERRORS as exc:
-        raise database_error(exc) from exc
+    report = run_all(dry_run=dry_run)
     if as_json:
         echo_json(report)
     else:

@@ -32,7 +32,7 @@ from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionSta
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from xiaoan import services
-from xiaoan.config import VAR_DIR
+from xiaoan.config import VAR_DIR, positive_number
 
 logger = logging.getLogger(__name__)
 
@@ -538,28 +538,15 @@ DEFAULT_QUEUE_MAX_LENGTH = 100_000
 DEFAULT_QUEUE_TTL_HOURS = 168
 
 
-def _positive_int(name: str, raw: str | None, default: int) -> int:
-    raw = (raw or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
-
-
 def event_queue_arguments() -> dict[str, Any]:
     """The x-arguments the event queue is declared with (`XIAOAN_EVENT_QUEUE_MAX_LENGTH`,
     `XIAOAN_EVENT_QUEUE_TTL_HOURS`): a bounded queue that drops its oldest events."""
     settings = services.settings()
     return {
-        "x-max-length": _positive_int("XIAOAN_EVENT_QUEUE_MAX_LENGTH", settings.event_queue_max_length,
-                                      DEFAULT_QUEUE_MAX_LENGTH),
-        "x-message-ttl": _positive_int("XIAOAN_EVENT_QUEUE_TTL_HOURS", settings.event_queue_ttl_hours,
-                                       DEFAULT_QUEUE_TTL_HOURS) * 3600 * 1000,
+        "x-max-length": positive_number("XIAOAN_EVENT_QUEUE_MAX_LENGTH", settings.event_queue_max_length,
+                                        DEFAULT_QUEUE_MAX_LENGTH),
+        "x-message-ttl": positive_number("XIAOAN_EVENT_QUEUE_TTL_HOURS", settings.event_queue_ttl_hours,
+                                         DEFAULT_QUEUE_TTL_HOURS) * 3600 * 1000,
         "x-overflow": "drop-head",
     }
 

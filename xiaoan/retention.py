@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from sqlalchemy import create_engine, delete, inspect, select, text, update
 
 from xiaoan import services
-from xiaoan.config import Settings
+from xiaoan.config import Settings, positive_number
 from xiaoan.db import session_scope, utcnow
 
 logger = logging.getLogger(__name__)
@@ -60,17 +60,8 @@ class RetentionPeriods:
         env = os.environ if env is None else env
         values = {}
         for name, (variable, default) in PERIODS.items():
-            raw = (env.get(variable) or "").strip()
-            if not raw:
-                values[name] = default
-                continue
-            try:
-                days = int(raw)
-            except ValueError:
-                raise RetentionError(f"{variable} must be a whole number of days, got {raw!r}") from None
-            if days < 1:
-                raise RetentionError(f"{variable} must be at least 1 day, got {days}")
-            values[name] = days
+            values[name] = positive_number(variable, env.get(variable), default,
+                                           what="a whole number of days", unit=" day", error=RetentionError)
         return cls(**values)
 
 

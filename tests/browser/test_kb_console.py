@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_kb_repository import FakeClock
+from tests.fakes.clock import Clock
 from xiaoan.db import session_scope
 from xiaoan.kb.repository import KbRepository
 from xiaoan.kb.schema import EntryData
@@ -44,7 +44,7 @@ def test_edit_publish_with_a_second_maintainer_reaches_search(page, live_server,
                                    phrasings=["电梯困人", "电梯突然停了人在里面"], answer=OLD, status="published",
                                    updated_by="content-team")], "test")
     # an action-server worker that is already running, with the old text in memory
-    clock = FakeClock()
+    clock = Clock(1000.0)
     worker = KbSearchService(KbRepository(db_url), encoder=None, clock=clock)
     assert worker.search("电梯困人了怎么办").hits[0].entry.answer == OLD
 

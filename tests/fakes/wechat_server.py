@@ -35,6 +35,8 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from tests.fakes.clock import Clock
+
 APPID = "wx5f3c0ffee0000001"
 SECRET = "fake-app-secret-0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, like an EncodingAESKey
@@ -528,17 +530,11 @@ def serve_sanic(app: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
 # ---------------------------------------------------------------- the channel inside Rasa's app
 
 
-class FakeClock:
+class FakeClock(Clock):
     """A settable clock (seconds since 1970) for the channel's timestamp window and nonce expiry."""
 
     def __init__(self, now: float = 1_796_000_000.0) -> None:
-        self.now = float(now)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(float(now))
 
 
 class StubAgent:
@@ -611,6 +607,17 @@ class _StubTrackerStore:
         from types import SimpleNamespace
 
         return SimpleNamespace(sender_id=sender_id, active_loop_name=self.agent.active_forms.get(sender_id))
+
+
+def wechat_channel(db_url: str, api_url: str, **options: Any):
+    """The project's WeChat channel (`xiaoan.channels.wechat.WeChatInput`) with this fake's
+    credentials, `db_url`, the fake API at `api_url` and quick timings (2 s reply budget, 50 ms
+    polls and pushes); `options` replace any of these."""
+    from xiaoan.channels.wechat import WeChatInput
+
+    return WeChatInput(**{"token": TOKEN, "appid": APPID, "secret": SECRET, "api_url": api_url,
+                          "database_url": db_url, "reply_budget": 2.0, "poll_interval": 0.05,
+                          "push_delay": 0.05, **options})
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.integration.locking import two_workers
 from xiaoan.lock_store import AtomicRedisLockStore, LockError, lease_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,24 +174,10 @@ def test_a_lost_waiting_ticket_raises_instead_of_entering(redis_url):
 
 
 def test_unreachable_redis_falls_back_to_a_replica_local_lock():
-    from tests.e2e.conftest import free_port
+    from tests.processes import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/1"  # nothing listens there
-    store = AtomicRedisLockStore(url, socket_timeout=0.5)
-
-    async def scenario() -> list[str]:
-        order: list[str] = []
-
-        async def worker(name: str) -> None:
-            async with store.lock("c"):
-                order.append(f"{name}-in")
-                await asyncio.sleep(0.05)
-                order.append(f"{name}-out")
-
-        await asyncio.gather(worker("a"), worker("b"))
-        return order
-
-    order = asyncio.run(scenario())
+    order = two_workers(AtomicRedisLockStore(url, socket_timeout=0.5), "c", hold=0.05)
     assert order[1] == order[0].replace("-in", "-out")  # still serialised within the replica
 
     strict = AtomicRedisLockStore(url, socket_timeout=0.5, fallback=False)

@@ -16,6 +16,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.conftest import service_unavailable
+from tests.integration.locking import two_workers
 from xiaoan.lock_store import AtomicRedisLockStore
 from xiaoan.rasa_stores import EnvEventBroker, EnvLockStore, EnvSQLTrackerStore
 
@@ -76,21 +77,7 @@ def test_lock_store_on_redis_serialises_a_conversation(redis_url, monkeypatch):
     monkeypatch.setenv("XIAOAN_LOCK_STORE_URL", redis_url)
     store = EnvLockStore(endpoint_config=None)
     assert isinstance(store, AtomicRedisLockStore)  # race-free between replicas (tests/integration/test_lock_store.py)
-    conversation = f"c-{uuid.uuid4().hex}"
-
-    async def scenario() -> list[str]:
-        order: list[str] = []
-
-        async def worker(name: str) -> None:
-            async with store.lock(conversation, wait_time_in_seconds=0.05):
-                order.append(f"{name}-in")
-                await asyncio.sleep(0.2)
-                order.append(f"{name}-out")
-
-        await asyncio.gather(worker("a"), worker("b"))
-        return order
-
-    order = asyncio.run(scenario())
+    order = two_workers(store, f"c-{uuid.uuid4().hex}", hold=0.2, wait_time_in_seconds=0.05)
     # the second worker only enters after the first left: no interleaving
     assert order[0].endswith("-in") and order[1] == order[0].replace("-in", "-out")
     assert order[2].endswith("-in") and order[3] == order[2].replace("-in", "-out")
@@ -101,13 +88,16 @@ def test_event_broker_is_off_without_url(monkeypatch):
     assert asyncio.run(EnvEventBroker.from_endpoint_config(None)) is None
 
 
-@pytest.mark.rabbitmq
-def test_event_broker_publishes_to_rabbitmq(monkeypatch):
+def _through_event_queue(monkeypatch, publish, read, **env: str) -> dict:
+    """Publish with `publish(broker)` through the broker `EnvEventBroker` builds (on a queue of
+    its own, `env` set), then `await read(queue)`; skips when RabbitMQ is not reachable."""
     import aio_pika
 
     queue_name = f"xiaoan_test_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("XIAOAN_EVENT_BROKER_URL", AMQP_URL)
     monkeypatch.setenv("XIAOAN_EVENT_BROKER_QUEUE", queue_name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
     async def scenario() -> dict:
         try:
@@ -116,15 +106,10 @@ def test_event_broker_publishes_to_rabbitmq(monkeypatch):
             return {"unavailable": f"{exc.__class__.__name__}"}
         broker = await EnvEventBroker.from_endpoint_config(None)
         try:
-            broker.publish({"event": "user", "sender_id": "web-test", "text": "你好"})
+            publish(broker)
             channel = await connection.channel()
             queue = await channel.declare_queue(queue_name, passive=True)  # declared bounded by the broker
-            for _ in range(50):
-                message = await queue.get(no_ack=True, fail=False)
-                if message:
-                    return json.loads(message.body)
-                await asyncio.sleep(0.1)
-            return {}
+            return await read(queue)
         finally:
             await broker.close()
             channel = await connection.channel()
@@ -134,6 +119,21 @@ def test_event_broker_publishes_to_rabbitmq(monkeypatch):
     received = asyncio.run(scenario())
     if "unavailable" in received:
         service_unavailable(f"RabbitMQ not reachable at {AMQP_URL}: {received['unavailable']}")
+    return received
+
+
+@pytest.mark.rabbitmq
+def test_event_broker_publishes_to_rabbitmq(monkeypatch):
+    async def first(queue) -> dict:
+        for _ in range(50):
+            message = await queue.get(no_ack=True, fail=False)
+            if message:
+                return json.loads(message.body)
+            await asyncio.sleep(0.1)
+        return {}
+
+    received = _through_event_queue(
+        monkeypatch, lambda broker: broker.publish({"event": "user", "sender_id": "web-test", "text": "你好"}), first)
     assert received == {"event": "user", "sender_id": "web-test", "text": "你好"}
 
 
@@ -141,41 +141,22 @@ def test_event_broker_publishes_to_rabbitmq(monkeypatch):
 def test_event_queue_is_bounded(monkeypatch):
     """Nothing consumes the event queue: it keeps the newest N events (x-max-length, drop-head)
     and none older than the TTL, so citizens' messages do not pile up forever."""
-    import aio_pika
 
-    queue_name = f"xiaoan_test_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("XIAOAN_EVENT_BROKER_URL", AMQP_URL)
-    monkeypatch.setenv("XIAOAN_EVENT_BROKER_QUEUE", queue_name)
-    monkeypatch.setenv("XIAOAN_EVENT_QUEUE_MAX_LENGTH", "5")
-    monkeypatch.setenv("XIAOAN_EVENT_QUEUE_TTL_HOURS", "2")
+    def publish(broker) -> None:
+        for n in range(12):
+            broker.publish({"event": "user", "sender_id": "web-test", "text": f"消息{n}"})
 
-    async def scenario() -> dict:
-        try:
-            connection = await aio_pika.connect_robust(AMQP_URL, timeout=5)
-        except Exception as exc:  # noqa: BLE001
-            return {"unavailable": f"{exc.__class__.__name__}"}
-        broker = await EnvEventBroker.from_endpoint_config(None)
-        try:
-            for n in range(12):
-                broker.publish({"event": "user", "sender_id": "web-test", "text": f"消息{n}"})
-            channel = await connection.channel()
-            queue = await channel.declare_queue(queue_name, passive=True)
-            bodies = []
-            while True:
-                message = await queue.get(no_ack=True, fail=False, timeout=5)
-                if message is None:
-                    break
-                bodies.append(json.loads(message.body)["text"])
-            return {"bodies": bodies, "arguments": queue.arguments}
-        finally:
-            await broker.close()
-            channel = await connection.channel()
-            await channel.queue_delete(queue_name)
-            await connection.close()
+    async def everything(queue) -> dict:
+        bodies = []
+        while True:
+            message = await queue.get(no_ack=True, fail=False, timeout=5)
+            if message is None:
+                break
+            bodies.append(json.loads(message.body)["text"])
+        return {"bodies": bodies, "arguments": queue.arguments}
 
-    received = asyncio.run(scenario())
-    if "unavailable" in received:
-        service_unavailable(f"RabbitMQ not reachable at {AMQP_URL}: {received['unavailable']}")
+    received = _through_event_queue(monkeypatch, publish, everything, XIAOAN_EVENT_QUEUE_MAX_LENGTH="5",
+                                    XIAOAN_EVENT_QUEUE_TTL_HOURS="2")
     assert received["bodies"] == [f"消息{n}" for n in range(7, 12)]
 
 

@@ -35,13 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import requests
+from tests import processes
+from tests.processes import MODEL, ROOT, free_port
 
-from tests.e2e.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-MODEL = ROOT / "models" / "xiaoan.tar.gz"
 AMQP_HOST, AMQP_PORT = "127.0.0.1", 5672
 
 #: Twenty different citizen messages: knowledge-base questions, a form opened, answered and
@@ -182,17 +178,13 @@ class Cluster:
             # ones after 5 s, and a request sent on a connection being closed fails ("Cannot
             # write to closing transport"): the server must keep them longer than the client
             "SANIC_KEEP_ALIVE_TIMEOUT": "75",
-            "SANIC_HOST": "127.0.0.1", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONUNBUFFERED": "1", "RASA_TELEMETRY_ENABLED": "false",
+            **processes.QUIET_ENV,
         })
         if self.lock_kind:
             env["XIAOAN_LOCK_STORE_KIND"] = self.lock_kind
         env.pop("XIAOAN_TICKET_API_URL", None)
         self.env = env
-        for args in (["db", "upgrade"], ["kb", "import", str(ROOT / "knowledge_base")]):
-            r = subprocess.run([str(BIN / "xiaoan"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                               timeout=300)
-            assert r.returncode == 0, f"xiaoan {' '.join(args)}: {r.stdout}\n{r.stderr}"
+        processes.prepare_database(env)
         self._create_tracker_table()
         for i in (0, 1):
             self._spawn(f"actions{i}")
@@ -212,13 +204,11 @@ class Cluster:
     def _command(self, name: str) -> list[str]:
         kind, i = name.rstrip("01"), name[-1]
         if kind == "actions":
-            return [str(BIN / "rasa"), "run", "actions", "-p", str(self.ports[name]), "--actions", "actions"]
+            return processes.actions_command(self.ports[name])
         if kind == "rasa":
-            return [str(BIN / "rasa"), "run", "--enable-api", f"--auth-token={self.token}", "-i", "127.0.0.1",
-                    "-p", str(self.ports[name]), "--model", str(MODEL), "--endpoints", "endpoints.yml",
-                    "--credentials", "credentials.yml"]
+            return processes.rasa_command(self.ports[name], self.token)
         if kind == "web":
-            return [str(BIN / "xiaoan"), "web", "--host", "127.0.0.1", "--port", str(self.ports[name])]
+            return processes.web_command(self.ports[name])
         return [sys.executable, "-m", "xiaoan.router", "--port", str(self.ports["router"]), "--balance", self.balance,
                 "--rasa", ",".join(self.url(f"rasa{j}") for j in (0, 1)),
                 "--web", ",".join(self.url(f"web{j}") for j in (0, 1))]
@@ -227,9 +217,8 @@ class Cluster:
         env = dict(self.env)
         if name.startswith("rasa"):
             env["XIAOAN_ACTION_URL"] = f"{self.url('actions' + name[-1])}/webhook"
-        log = open(self.work / f"{name}.log", "a")
-        self.procs[name] = subprocess.Popen(self._command(name), cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = processes.spawn(self._command(name), self.work / f"{name}.log", env, append=True,
+                                           start_new_session=True)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -241,32 +230,14 @@ class Cluster:
 
     def wait_ready(self, name: str, timeout: float = 240) -> float:
         """Wait until the process answers its health check; the seconds it took."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
-            try:
-                if requests.get(self.health_url(name), timeout=2).status_code < 500:
-                    return time.monotonic() - start
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{name} not ready within {timeout}s:\n{self.log(name)[-3000:]}")
+        return processes.wait_until_up(self.health_url(name), self.procs[name], name, lambda: self.log(name),
+                                       timeout=timeout)
 
     def log(self, name: str) -> str:
-        path = self.work / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return processes.read_log(self.work / f"{name}.log")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        processes.stop(self.procs.values())
         self.stop_redis()
         self._pg_ctl("stop", "-m", "immediate")
         shutil.rmtree(self.pgdir, ignore_errors=True)

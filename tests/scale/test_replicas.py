@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.processes import started
 from tests.scale.cluster import Cluster, check, missing_requirements, run_load
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.rabbitmq]
@@ -24,12 +25,8 @@ def cluster(tmp_path_factory):
     reason = missing_requirements()
     if reason:
         pytest.skip(f"two-replica deployment not possible here: {reason}")
-    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start()
+    with started(Cluster(tmp_path_factory.mktemp("cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 # Known open defect (issue 13): in the fresh-clone CI run of 2026-12-05, under load, one answered

@@ -14,14 +14,12 @@ creating the ticket. One run:
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import secrets
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,24 +28,14 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.conftest import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-MODEL = ROOT / "models" / "xiaoan.tar.gz"
+from tests import processes
+from tests.e2e.test_conversations import COMPLAINT_ANSWERS, texts
+from tests.processes import MODEL, ROOT, free_port
 TICKET_NO = re.compile(r"XA-\d{6}-\d{4}")
 
 OPENING = "浦东的健身房老板跑路了，卡里还有两千块"
-ANSWERS = {
-    "complainant_name": "张伟",
-    "phone": "13812345678",
-    "complainant_address": "上海市徐汇区漕溪北路88号1201室",
-    "respondent_name": "乐活健身",
-    "respondent_address": "浦东新区张杨路500号",
-    "facts": "今年三月办的年卡，上个月健身房突然关门了，老板也联系不上",
-    "claim": "退还剩余的卡费",
-    "amount": "两千元",
-}
+#: The complaint form's answers of the end-to-end conversations (without the read-back's).
+ANSWERS = {slot: value for slot, value in COMPLAINT_ANSWERS.items() if slot not in ("anonymous", "confirmation")}
 CRASH_POINTS = ("submit:before_create", "ticket_create:before_commit", "ticket_create:after_commit",
                 "submit:after_create")
 NEXT_MESSAGES = ("你好", "喂？怎么没反应了", "工单号是多少", "在吗")
@@ -95,27 +83,13 @@ class CrashStack:
         self.rasa_url = f"http://127.0.0.1:{self.ports['rasa']}"
         self.action_url = f"http://127.0.0.1:{self.ports['actions']}"
         self.db_path = self.workdir / "xiaoan.db"
-        env = dict(os.environ)
-        for name in ("XIAOAN_TICKET_API_URL", "XIAOAN_EVENT_BROKER_URL", "XIAOAN_LOCK_STORE_URL", "XIAOAN_ENV"):
+        env = processes.stack_env(
+            self.workdir, token=self.token, rasa_url=self.rasa_url, action_url=self.action_url,
+            XIAOAN_FAULT_ARM_FILE=str(self.arm_file),
+        )
+        for name in ("XIAOAN_EVENT_BROKER_URL", "XIAOAN_LOCK_STORE_URL", "XIAOAN_ENV"):
             env.pop(name, None)
-        env.update({
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "XIAOAN_TRACKER_STORE_URL": f"sqlite:///{self.workdir / 'tracker.db'}",
-            "XIAOAN_VAR_DIR": str(self.workdir / "var"),
-            "XIAOAN_RASA_TOKEN": self.token,
-            "XIAOAN_RASA_URL": self.rasa_url,
-            "XIAOAN_ACTION_URL": f"{self.action_url}/webhook",
-            "XIAOAN_FAULT_ARM_FILE": str(self.arm_file),
-            # the doors (docs/security/doors.md): Rasa sends this to the action server, say() to REST
-            "XIAOAN_ACTION_SECRET": secrets.token_urlsafe(32),
-            "XIAOAN_REST_SECRET": secrets.token_urlsafe(32),
-            "SANIC_HOST": "127.0.0.1",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONUNBUFFERED": "1",
-            "RASA_TELEMETRY_ENABLED": "false",
-        })
+        env["PYTHONPATH"] = processes.with_pythonpath(env, ROOT)
         self.env = env
         self.procs: dict[str, subprocess.Popen] = {}
         self.action_starts = 0
@@ -123,57 +97,30 @@ class CrashStack:
     # -- processes --------------------------------------------------------------------------
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "a")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        proc = processes.spawn(cmd, self.workdir / f"{name}.log", self.env, append=True)
         self.procs[name] = proc
         return proc
 
     def log(self, name: str) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return processes.read_log(self.workdir / f"{name}.log")
 
     def _wait_up(self, url: str, name: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        proc = self.procs[name]
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
-            try:
-                if requests.get(url, timeout=2).status_code < 500:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{name} did not start within {timeout}s:\n{self.log(name)[-3000:]}")
+        processes.wait_until_up(url, self.procs[name], name, lambda: self.log(name), timeout=timeout)
 
     def start_actions(self) -> None:
         self.action_starts += 1
-        self._spawn("actions", [str(BIN / "rasa"), "run", "actions", "-p", str(self.ports["actions"]),
-                                "--actions", "actions"])
+        self._spawn("actions", processes.actions_command(self.ports["actions"]))
         self._wait_up(f"{self.action_url}/health", "actions")
 
     def start(self) -> "CrashStack":
-        for args in (["db", "upgrade"], ["kb", "import", str(ROOT / "knowledge_base")]):
-            result = subprocess.run([str(BIN / "xiaoan"), *args], env=self.env, cwd=ROOT, capture_output=True,
-                                    text=True, timeout=300)
-            if result.returncode != 0:
-                raise RuntimeError(f"xiaoan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        self._spawn("rasa", [str(BIN / "rasa"), "run", "--enable-api", f"--auth-token={self.token}",
-                             "-i", "127.0.0.1", "-p", str(self.ports["rasa"]), "--model", str(MODEL),
-                             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"])
+        processes.prepare_database(self.env)
+        self._spawn("rasa", processes.rasa_command(self.ports["rasa"], self.token))
         self.start_actions()
         self._wait_up(f"{self.rasa_url}/status?token={self.token}", "rasa")
         return self
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        processes.stop(self.procs.values())
 
     def wait_actions_dead(self, timeout: float = 30) -> bool:
         """True once the action server process has exited (by the injected SIGKILL)."""
@@ -275,7 +222,3 @@ class CrashStack:
         """A run at a random crash point, or (one run in five) killed from outside after 0-400 ms."""
         point = rng.choice(CRASH_POINTS) if rng.random() < 0.8 else f"external:{rng.randint(0, 400)}"
         return self.run_once(point, next_message=rng.choice(NEXT_MESSAGES))
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)

@@ -34,9 +34,10 @@ from xiaoan.ratelimit import Limit, LimitSettings, set_rate_limiter
 from xiaoan.web import messages
 from xiaoan.web.app import create_app
 from xiaoan.web.accounts import LoginFailed, UserError, authenticate, create_user
+from tests import console_app
+from tests.console_app import TOKEN, rasa  # noqa: F401  (fixture)
 from tests.fakes.rasa_server import FakeRasa
 
-TOKEN = "badinput-token"
 PASSWORD = "badinput-password-0123"
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/', "werkzeug.debug", "RecursionError",
@@ -49,10 +50,9 @@ PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
 # --- fixtures --------------------------------------------------------------------------------------
 
 @pytest.fixture()
-def fake_rasa(monkeypatch):
-    monkeypatch.setenv("XIAOAN_RASA_TOKEN", TOKEN)
-    with FakeRasa(token=TOKEN) as rasa:
-        yield rasa
+def fake_rasa(rasa):
+    """The console tests' fake Rasa (tests/console_app.py)."""
+    return rasa
 
 
 @pytest.fixture()
@@ -196,17 +196,8 @@ def test_user_creation_refuses_nul_and_surrogates(database_url, kwargs):
             create_user(db, values["username"], values["password"], values["role"], values["display_name"])
 
 
-def login_form_token(client) -> str:
-    page = client.get("/console/login")
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-
-
 def sign_in(app, username: str = "admin"):
-    client = app.test_client()
-    response = client.post("/console/login", data={"username": username, "password": PASSWORD,
-                                                    "csrf_token": login_form_token(client)})
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    return client
+    return console_app.sign_in(app, username, PASSWORD)
 
 
 @pytest.fixture()
@@ -220,7 +211,7 @@ def any_db_app(database_url, fake_rasa, generous_limits):
 def test_a_nul_in_the_login_form_is_a_400_with_a_chinese_page(any_db_app):
     client = any_db_app.test_client()
     for field in ("username", "password"):
-        data = {"username": "admin", "password": PASSWORD, "csrf_token": login_form_token(client)}
+        data = {"username": "admin", "password": PASSWORD, "csrf_token": console_app.login_form_token(client)}
         data[field] = data[field][:3] + "\x00" + data[field][3:]
         response = client.post("/console/login", data=data)
         assert response.status_code == 400

@@ -18,14 +18,15 @@ import re
 
 import pytest
 import requests
-from sanic import Sanic
 
+from tests.fakes.clock import Clock
+from tests.fakes.rasa_channels import serve_channels, socketio_client
 from tests.fakes.wechat_server import (
-    AES_KEY, APPID, SECRET, TOKEN, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
-    running_channel, serve_sanic, text_xml,
+    AES_KEY, FakeClock, FakeWeChatServer, StubAgent, WeChatPusher, event_xml,
+    running_channel, text_xml, wechat_channel,
 )
+from tests.waiting import wait_until
 from xiaoan.channels import limits as channel_limits
-from xiaoan.channels.wechat import WeChatInput
 from xiaoan.config import REST_SECRET_HEADER, Settings
 from xiaoan.ratelimit import DatabaseBackend, Limit, LimitSettings, RateLimiter, set_rate_limiter
 from xiaoan.rasa_client import RasaRateLimited
@@ -37,18 +38,10 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture()
 def limits(db_url):
     """Use the real limiter on the test database with a fake clock; `apply(**limits)` sets limits."""
-    clock = Clock()
+    clock = Clock(T0)
 
     def apply(**values):
         set_rate_limiter(RateLimiter(DatabaseBackend(db_url), clock=clock),
@@ -61,27 +54,11 @@ def limits(db_url):
 
 # -- REST ------------------------------------------------------------------------------------------------
 
-class RecordingAgent:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_message(self, message) -> None:
-        self.messages.append(message)
-        await message.output_channel.send_text_message(message.sender_id, "收到")
-
-
 @pytest.fixture()
 def rest(monkeypatch):
-    from rasa.core.run import configure_app
-
     from xiaoan.channels.rest import ChoiceRestInput
 
-    monkeypatch.setattr(Sanic, "test_mode", True)
-    app = configure_app(input_channels=[ChoiceRestInput(REST_SECRET)], enable_api=False, route="/webhooks/",
-                        use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
+    with serve_channels(monkeypatch, ChoiceRestInput(REST_SECRET)) as (base_url, agent):
         yield f"{base_url}/webhooks/rest/webhook", agent
 
 
@@ -141,32 +118,23 @@ def test_web_chat_answers_the_rest_channels_429_with_its_own_message(db_url):
 
 @pytest.fixture()
 def socketio_server(monkeypatch):
-    from rasa.core.run import configure_app
-
     from xiaoan.channels.socketio_secure import SecureSocketIOInput
 
     monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", "socketio-limits-secret-0123456789abcdef")
-    monkeypatch.setattr(Sanic, "test_mode", True)
-    channel = SecureSocketIOInput(session_persistence=True, enabled=True)
-    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
-        yield base_url, agent
+    with serve_channels(monkeypatch, SecureSocketIOInput(session_persistence=True, enabled=True)) as served:
+        yield served
 
 
 def test_socketio_messages_over_the_conversation_limit_get_a_chinese_answer_and_reach_nobody(socketio_server,
                                                                                              limits):
-    from tests.unit.test_socketio_secure import client, wait_for
-
     limits(socketio_conversation=(2, 60))
     base_url, agent = socketio_server
-    with client(base_url) as (sio, received, confirmed):
+    with socketio_client(base_url) as (sio, received, confirmed):
         sio.emit("session_request", {})
         assert confirmed.wait(10)
         for n in range(3):
             sio.emit("user_uttered", {"message": f"第{n}条"})
-            wait_for(lambda: len(received["bot"]) > n)
+            wait_until(lambda: len(received["bot"]) > n)
     assert [m.text for m in agent.messages] == ["第0条", "第1条"]
     assert received["bot"][2]["text"].startswith("您发送消息太快了") and "秒后再发" in received["bot"][2]["text"]
 
@@ -174,13 +142,11 @@ def test_socketio_messages_over_the_conversation_limit_get_a_chinese_answer_and_
 def test_socketio_connections_over_the_address_limit_are_refused(socketio_server, limits):
     import socketio
 
-    from tests.unit.test_socketio_secure import client
-
     limits(socketio_ip=(2, 60))
     base_url, _ = socketio_server
-    with client(base_url) as (sio, _received, _confirmed):
+    with socketio_client(base_url) as (sio, _received, _confirmed):
         assert sio.connected  # the first connection: one use
-        with client(base_url) as (second, *_):
+        with socketio_client(base_url) as (second, *_):
             assert second.connected  # the second: two
             third = socketio.Client(reconnection=False)
             errors: list = []
@@ -201,9 +167,7 @@ def wechat(db_url, monkeypatch):
         clock = FakeClock()
         fake = FakeWeChatServer()
         fake.__enter__()
-        channel = WeChatInput(token=TOKEN, appid=APPID, secret=SECRET, aes_key=aes_key, api_url=fake.url,
-                              database_url=db_url, reply_budget=2.0, poll_interval=0.05, push_delay=0.05,
-                              clock=clock)
+        channel = wechat_channel(db_url, fake.url, aes_key=aes_key, clock=clock)
         agent = StubAgent()
         context = running_channel(channel, agent, monkeypatch)
         url, _loop = context.__enter__()

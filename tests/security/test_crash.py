@@ -21,7 +21,9 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from tests.security.crash_stack import CRASH_POINTS, MODEL, CrashStack
+from tests.fakes.clock import Clock
+from tests.processes import require_model, started
+from tests.security.crash_stack import CRASH_POINTS, CrashStack
 from xiaoan import faults
 from xiaoan.config import Settings
 from xiaoan.db import dispose_engines, session_scope, upgrade
@@ -149,17 +151,9 @@ def test_an_armed_point_kills_the_process_with_sigkill_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def crash_stack(tmp_path_factory):
-    if not MODEL.exists():
-        msg = f"no trained model at {MODEL}: run `make train` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    stack = CrashStack(tmp_path_factory.mktemp("crash"))
-    try:
-        stack.start()
+    require_model()
+    with started(CrashStack(tmp_path_factory.mktemp("crash"))) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.mark.e2e
@@ -189,14 +183,6 @@ def _draft(n: int) -> TicketDraft:
                        amount=Decimal("5800"))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture()
 def db_url(tmp_path):
     url = f"sqlite:///{tmp_path / 'xiaoan.db'}"
@@ -206,7 +192,7 @@ def db_url(tmp_path):
 
 
 def test_the_worker_delivers_alerts_on_old_and_failed_rows_and_runs_retention_daily(db_url, caplog):
-    clock = Clock()
+    clock = Clock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
     with FakePlatform() as platform:
         settings = Settings(database_url=db_url, ticket_api_url=unused_url())  # platform down
         service = TicketService(settings, router=Router(), clock=clock)
@@ -249,7 +235,7 @@ def test_outbox_status_cli_exits_1_while_alerting(db_url, tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert '"alerting": false' in ok.stdout
     settings = Settings(database_url=db_url, ticket_api_url=unused_url())
-    clock = Clock()
+    clock = Clock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
     clock.now = dt.datetime.now(UTC) - dt.timedelta(hours=2)
     TicketService(settings, router=Router(), clock=clock).create(_draft(2), "k2")
     bad = subprocess.run([str(XIAOAN), "outbox", "status"], env=env, capture_output=True, text=True, timeout=120)

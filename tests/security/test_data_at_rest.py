@@ -20,6 +20,8 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, select, text
 
+from tests.fakes.clock import Clock
+from tests.security.at_rest import KEY_A, KEY_B, BACKENDS, data_key, raw_rows, upgraded_from  # noqa: F401
 from xiaoan import crypto
 from xiaoan.config import Settings
 from xiaoan.db import alembic_config, dispose_engines, session_scope, upgrade
@@ -31,16 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 XIAOAN = Path(sys.executable).parent / "xiaoan"
 UTC = dt.timezone.utc
 NAME, PHONE, ADDRESS = "张三丰", "13812345678", "上海市静安区康定路1号"
-KEY_A = "ka:" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7"
-KEY_B = "kb:" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4j3"
-
-
-class Clock:
-    def __init__(self, moment: dt.datetime | None = None) -> None:
-        self.now = moment or dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def draft(n: int = 1, **overrides) -> TicketDraft:
@@ -52,24 +44,9 @@ def draft(n: int = 1, **overrides) -> TicketDraft:
     return TicketDraft(**fields)
 
 
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    monkeypatch.setenv("XIAOAN_DATA_KEY", KEY_A)
-    yield
-
-
-def raw_rows(url: str, sql: str) -> list[tuple]:
-    engine = create_engine(url, future=True)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def service(url: str, clock=None, ticket_api_url: str | None = None) -> TicketService:
     return TicketService(Settings(database_url=url, ticket_api_url=ticket_api_url), router=Router(),
-                         clock=clock or Clock())
+                         clock=clock or Clock(dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)))
 
 
 # -- encryption ------------------------------------------------------------------------------------
@@ -207,13 +184,9 @@ def _insert_plain_rows(url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_upgrade_encrypts_rows_written_before_encryption(backend, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    command.upgrade(alembic_config(url), "0001")
-    _insert_plain_rows(url)
-    upgrade(url)
-    dispose_engines()
+    url = upgraded_from(backend, tmp_path, request, "0001", _insert_plain_rows)
     name, phone, address, phone_hash = raw_rows(
         url, "SELECT complainant_name, phone, complainant_address, phone_hash FROM tickets")[0]
     assert all(crypto.is_encrypted(v) for v in (name, phone, address))

@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
+from tests.security.at_rest import KEY_A, KEY_B, BACKENDS, data_key, raw_rows, upgraded_from  # noqa: F401
 from xiaoan import crypto
 from xiaoan.config import Settings
 from xiaoan.db import alembic_config, dispose_engines, upgrade
@@ -22,22 +23,6 @@ from xiaoan.tickets.service import rotate_personal_data
 UTC = dt.timezone.utc
 PHONE, NAME, ADDRESS = "13912345678", "李四光", "上海市徐汇区漕溪北路88号"
 SLOTS = {"complainant_name": NAME, "phone": PHONE, "complainant_address": ADDRESS, "amount": 2000}
-KEY_A = "ka:" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7"
-KEY_B = "kb:" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4j3"
-
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    monkeypatch.setenv("XIAOAN_DATA_KEY", KEY_A)
-
-
-def raw(url: str, sql: str) -> list[tuple]:
-    engine = create_engine(url, future=True)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
 
 
 def handoff(url: str) -> HandoffService:
@@ -58,8 +43,8 @@ def fill(url: str) -> tuple[int, int]:
 
 def test_callback_phone_and_slots_are_encrypted_in_the_database_and_plain_through_the_service(database_url):
     session_id, callback_id = fill(database_url)
-    (slots,) = raw(database_url, "SELECT slots FROM handoff_sessions")[0]
-    phone, cb_slots = raw(database_url, "SELECT phone, slots FROM handoff_callbacks")[0]
+    (slots,) = raw_rows(database_url, "SELECT slots FROM handoff_sessions")[0]
+    phone, cb_slots = raw_rows(database_url, "SELECT phone, slots FROM handoff_callbacks")[0]
     for stored in (slots, phone, cb_slots):
         assert crypto.is_encrypted(stored)
         for secret in (PHONE, NAME, ADDRESS, "漕溪北路"):
@@ -79,7 +64,7 @@ def test_rotation_re_encrypts_the_handoff_tables_too(database_url, monkeypatch):
     monkeypatch.setenv("XIAOAN_DATA_KEY", f"{KEY_B},{KEY_A}")
     result = rotate_personal_data(Settings(database_url=database_url))
     assert result["handoff_sessions"] == 1 and result["callbacks"] == 1 and result["remaining_old"] == 0
-    stored = raw(database_url, "SELECT slots FROM handoff_sessions") + raw(
+    stored = raw_rows(database_url, "SELECT slots FROM handoff_sessions") + raw_rows(
         database_url, "SELECT phone, slots FROM handoff_callbacks")
     assert {crypto.key_id_of(v) for row in stored for v in row} == {"kb"}
     monkeypatch.setenv("XIAOAN_DATA_KEY", KEY_B)  # the old key gone: everything still reads
@@ -105,15 +90,11 @@ def _insert_plain_handoff_rows(url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_migration_0007_encrypts_existing_rows_and_downgrades(backend, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    command.upgrade(alembic_config(url), "0006_onedef")
-    _insert_plain_handoff_rows(url)
-    upgrade(url)
-    dispose_engines()
-    (slots,) = raw(url, "SELECT slots FROM handoff_sessions")[0]
-    phone, cb_slots = raw(url, "SELECT phone, slots FROM handoff_callbacks")[0]
+    url = upgraded_from(backend, tmp_path, request, "0006_onedef", _insert_plain_handoff_rows)
+    (slots,) = raw_rows(url, "SELECT slots FROM handoff_sessions")[0]
+    phone, cb_slots = raw_rows(url, "SELECT phone, slots FROM handoff_callbacks")[0]
     assert all(crypto.is_encrypted(v) for v in (slots, phone, cb_slots))
     assert PHONE not in phone + slots + cb_slots
     svc = handoff(url)
@@ -130,17 +111,17 @@ def test_migration_0007_encrypts_existing_rows_and_downgrades(backend, tmp_path,
     # upgrading again changes nothing (already encrypted values are left as they are)
     upgrade(url)
     dispose_engines()
-    assert raw(url, "SELECT phone FROM handoff_callbacks")[0][0] == phone
+    assert raw_rows(url, "SELECT phone FROM handoff_callbacks")[0][0] == phone
 
     command.downgrade(alembic_config(url), "0006_onedef")
     dispose_engines()
-    (plain_slots,) = raw(url, "SELECT slots FROM handoff_sessions")[0]
-    plain_phone, plain_cb = raw(url, "SELECT phone, slots FROM handoff_callbacks")[0]
+    (plain_slots,) = raw_rows(url, "SELECT slots FROM handoff_sessions")[0]
+    plain_phone, plain_cb = raw_rows(url, "SELECT phone, slots FROM handoff_callbacks")[0]
     assert plain_phone == PHONE
     assert (json.loads(plain_slots) if isinstance(plain_slots, str) else plain_slots) == SLOTS
     assert (json.loads(plain_cb) if isinstance(plain_cb, str) else plain_cb) == SLOTS
     # the audit rows survive the downgrade (as the older schema's nearest action), none is lost
-    actions = sorted(a for (a,) in raw(url, "SELECT action FROM personal_data_views"))
+    actions = sorted(a for (a,) in raw_rows(url, "SELECT action FROM personal_data_views"))
     assert actions == ["ticket_show"] * 3
     # and the older schema refuses the new actions again
     engine = create_engine(url, future=True)

@@ -28,6 +28,7 @@ import actions.tickets as ticket_actions
 import xiaoan.tickets.service as ticket_service_module
 from actions.handoff import ActionHandoff, ActionSubmitCallback
 from actions.limits import handoff_allowed, ticket_filing_allowed
+from tests.fakes.clock import Clock
 from tests.conftest import REDIS_URL, service_unavailable
 from xiaoan.config import Settings
 from xiaoan.db import Base, session_scope
@@ -45,22 +46,9 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0  # a multiple of every period used below: window boundaries are predictable
 
 
-class FakeClock:
-    """Epoch seconds that only move when a test moves them."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock(T0)
 
 
 @pytest.fixture()
@@ -360,7 +348,7 @@ def test_a_forged_forwarded_for_header_is_ignored_unless_a_proxy_is_trusted(db_u
     assert forged == [200, 200, 429]  # with no trusted proxy the header changes nothing
 
     monkeypatch.setenv("XIAOAN_TRUSTED_PROXY_HOPS", "1")
-    app, _ = make_app(db_url, FakeClock(T0 + 10_000), chat_ip=(2, 60))
+    app, _ = make_app(db_url, Clock(T0 + 10_000), chat_ip=(2, 60))
     behind_proxy = []
     for client_ip in ("198.51.100.1", "198.51.100.1", "198.51.100.1", "198.51.100.2"):
         client = app.test_client()  # the proxy's address is the same for everyone

@@ -27,12 +27,11 @@ from xiaoan.handoff import inbox
 from xiaoan.handoff.service import HandoffService
 from xiaoan.privacy_audit import PersonalDataView, record_view
 from xiaoan.rasa_client import RasaClient
-from xiaoan.web.app import create_app
-from xiaoan.web.accounts import create_user
+from tests.console_app import (  # noqa: F401  (fixtures)
+    PASSWORD, TOKEN, add_user, app, csrf, rasa, service, settings, sign_in,
+)
 from tests.fakes.rasa_server import FakeRasa
 
-TOKEN = "pdata-test-token"
-PASSWORD = "agent-password-1"
 CONV = "web-pdata000000000000000000000000001"
 OTHER_CONV = "web-pdata000000000000000000000000002"
 
@@ -45,46 +44,6 @@ BOT_SAYS = f"请核对：电话{PHONE}"
 #: Every spelling of the secrets above that must never reach a masked page.
 SECRETS = (PHONE, "138-1234-5678", "138 1234 5678", "１３８１２３４５６７８", ID_NUMBER, "19900101", CARD,
            "6222 0212 3456 7894", "6123 4567", "61234567")
-
-
-@pytest.fixture()
-def rasa(monkeypatch):
-    monkeypatch.setenv("XIAOAN_RASA_TOKEN", TOKEN)
-    with FakeRasa(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def settings(db_url, rasa) -> Settings:
-    return Settings(database_url=db_url, rasa_url=rasa.url, web_secret_key="pdata-tests-0123456789abcdefghijklmn")
-
-
-@pytest.fixture()
-def app(settings):
-    return create_app(settings, testing=True)
-
-
-@pytest.fixture()
-def service(settings) -> HandoffService:
-    return HandoffService(settings, rasa=RasaClient(settings, token=TOKEN))
-
-
-def add_user(username: str, role: str = "agent") -> int:
-    with session_scope() as db:
-        return create_user(db, username, PASSWORD, role, username).id
-
-
-def sign_in(app, username: str):
-    client = app.test_client()
-    page = client.get("/console/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    response = client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
-def csrf(client, path: str = "/console/inbox") -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get(path).text).group(1)
 
 
 def handed_off(service: HandoffService, rasa: FakeRasa, conversation_id: str = CONV) -> int:

@@ -35,8 +35,6 @@ from sqlalchemy import func, select
 from tests.fakes.wechat_server import (
     ACCOUNT,
     AES_KEY,
-    APPID,
-    SECRET,
     TOKEN,
     FakeClock,
     FakeWeChatServer,
@@ -46,6 +44,7 @@ from tests.fakes.wechat_server import (
     running_channel,
     sign,
     text_xml,
+    wechat_channel,
 )
 from xiaoan.channels import wechat_store as store
 from xiaoan.channels import wechat_xml
@@ -89,19 +88,7 @@ def clock() -> FakeClock:
 @pytest.fixture()
 def make_channel(db_url, fake, clock):
     def make(**kwargs: Any) -> WeChatInput:
-        options = dict(
-            token=TOKEN,
-            appid=APPID,
-            secret=SECRET,
-            api_url=fake.url,
-            database_url=db_url,
-            reply_budget=2.0,
-            poll_interval=0.05,
-            push_delay=0.05,
-            clock=clock,
-        )
-        options.update(kwargs)
-        return WeChatInput(**options)
+        return wechat_channel(db_url, fake.url, **{"clock": clock, **kwargs})
 
     return make
 

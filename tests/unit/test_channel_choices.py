@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
 
 import pytest
 import requests
-import socketio
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.run import configure_app, create_http_input_channels
-from rasa.core.tracker_store import InMemoryTrackerStore
-from rasa.shared.core.domain import Domain
+from rasa.core.run import create_http_input_channels
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from sanic import Sanic
 
-from tests.fakes.wechat_server import serve_sanic
+from tests.fakes import rasa_channels
+from tests.fakes.rasa_channels import serve_channels, socketio_client
+from tests.waiting import wait_until
 from xiaoan.channels.choices import offered_for, resolve_typed_choice
 from xiaoan.channels.rest import ChoiceRestInput
 from xiaoan.channels.socketio_secure import SecureSocketIOInput, conversation_from_token, issue_conversation_token
@@ -37,16 +33,8 @@ CALLBACK_BUTTONS = [
 ]
 
 
-class RecordingAgent:
-    """Rasa's agent as the channels see it: a tracker store, and `handle_message` recording messages."""
-
-    def __init__(self) -> None:
-        self.tracker_store = InMemoryTrackerStore(Domain.empty())
-        self.messages: list[UserMessage] = []
-
-    async def handle_message(self, message: UserMessage) -> None:
-        self.messages.append(message)
-        await message.output_channel.send_text_message(message.sender_id, f"收到：{message.text}")
+class RecordingAgent(rasa_channels.RecordingAgent):
+    """The recording agent (tests/fakes/rasa_channels.py) that can also store an offer of buttons."""
 
     def offer(self, conversation_id: str, buttons: list[dict]) -> None:
         """Store a conversation whose last bot messages offered `buttons` (after an earlier offer)."""
@@ -108,13 +96,8 @@ def test_a_failing_tracker_store_leaves_the_message_alone():
 
 @pytest.fixture()
 def rest_server(monkeypatch):
-    monkeypatch.setattr(Sanic, "test_mode", True)
-    app = configure_app(input_channels=[ChoiceRestInput(REST_SECRET)], enable_api=False, route="/webhooks/",
-                        use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
-        yield base_url, agent
+    with serve_channels(monkeypatch, ChoiceRestInput(REST_SECRET), agent=RecordingAgent()) as served:
+        yield served
 
 
 def test_the_rest_channel_sends_the_payload_of_a_typed_title(rest_server):
@@ -153,38 +136,18 @@ def test_credentials_mount_the_choice_rest_channel_under_its_public_name():
 @pytest.fixture()
 def socketio_server(monkeypatch):
     monkeypatch.setenv("XIAOAN_WEB_SECRET_KEY", SECRET)
-    monkeypatch.setattr(Sanic, "test_mode", True)
     channel = SecureSocketIOInput(session_persistence=True, enabled=True)
-    app = configure_app(input_channels=[channel], enable_api=False, route="/webhooks/", use_uvloop=False)
-    agent = RecordingAgent()
-    app.ctx.agent = agent
-    with serve_sanic(app) as (base_url, _loop):
-        yield base_url, agent
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    with serve_channels(monkeypatch, channel, agent=RecordingAgent()) as served:
+        yield served
 
 
 @contextlib.contextmanager
 def socket_client(base_url: str, token: str):
-    sio = socketio.Client(reconnection=False)
-    bot: list = []
-    confirmed = threading.Event()
-    sio.on("session_confirm", lambda _token: confirmed.set())
-    sio.on("bot_uttered", bot.append)
-    sio.connect(base_url, socketio_path="/socket.io", transports=["polling"], wait_timeout=10)
-    try:
+    """A socket.io client in the conversation of `token`; yields it and the bot messages it receives."""
+    with socketio_client(base_url) as (sio, received, confirmed):
         sio.emit("session_request", {"session_id": token})
         assert confirmed.wait(10)
-        yield sio, bot
-    finally:
-        sio.eio.disconnect(abort=True)
+        yield sio, received["bot"]
 
 
 def test_the_socketio_channel_sends_the_payload_of_a_typed_title(socketio_server):
@@ -194,9 +157,9 @@ def test_the_socketio_channel_sends_the_payload_of_a_typed_title(socketio_server
     agent.offer(conversation, CALLBACK_BUTTONS)
     with socket_client(base_url, token) as (sio, bot):
         sio.emit("user_uttered", {"message": "打电话给我", "session_id": token})
-        wait_for(lambda: len(bot) == 1)
+        wait_until(lambda: len(bot) == 1)
         sio.emit("user_uttered", {"message": "好的", "session_id": token})  # 3-way offer: no guess
-        wait_for(lambda: len(bot) == 2)
+        wait_until(lambda: len(bot) == 2)
     assert [m.text for m in agent.messages] == [CALLBACK, "好的"]
     assert agent.messages[0].metadata.get("display_text") == "打电话给我"
     assert agent.messages[0].sender_id == conversation

@@ -86,3 +86,33 @@ def test_table_lines_up_chinese_and_ascii_columns():
 def test_echo_json_keeps_chinese_readable(capsys):
     cli_support.echo_json({"状态": "已受理"})
     assert '"状态": "已受理"' in capsys.readouterr().out
+
+
+def test_friendly_errors_turns_expected_problems_into_one_line():
+    from xiaoan.cli_support import friendly_errors, usage_error
+
+    class RulesBroken(ValueError):
+        pass
+
+    problems = {
+        "rules": RulesBroken("第 3 行缺少 id"),
+        "database": OperationalError("SELECT 1", {}, Exception("no such table: tickets")),
+        "bug": KeyError("unexpected"),
+    }
+
+    @click.command()
+    @click.argument("what")
+    @friendly_errors(lambda: {RulesBroken: usage_error})
+    def command(what: str) -> None:
+        if what in problems:
+            raise problems[what]
+        click.echo("好")
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["ok"]).output == "好\n"
+    rules = runner.invoke(command, ["rules"])
+    assert rules.exit_code == 2 and "第 3 行缺少 id" in rules.output and "Traceback" not in rules.output
+    database = runner.invoke(command, ["database"])
+    assert database.exit_code == 1 and "xiaoan db upgrade" in database.output
+    bug = runner.invoke(command, ["bug"])
+    assert isinstance(bug.exception, KeyError)  # what nobody expects is not hidden

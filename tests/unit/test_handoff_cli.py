@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
@@ -29,17 +30,23 @@ def invoke(*args: str):
     return result.output
 
 
+@contextlib.contextmanager
+def service_on_fake_rasa(monkeypatch):
+    """The process's hand-off service (the one the CLI uses), built anew against a fake Rasa; and the fake."""
+    with FakeRasa(token="t") as rasa:
+        monkeypatch.setenv("XIAOAN_RASA_URL", rasa.url)
+        monkeypatch.setenv("XIAOAN_RASA_TOKEN", "t")
+        reset_handoff_service()
+        yield get_handoff_service(), rasa
+
+
 def agent(username: str) -> int:
     with session_scope() as db:
         return create_user(db, username, "agent-password-1", "agent", username).id
 
 
 def test_list_json_has_exactly_the_contract_fields(monkeypatch):
-    with FakeRasa(token="t") as rasa:
-        monkeypatch.setenv("XIAOAN_RASA_URL", rasa.url)
-        monkeypatch.setenv("XIAOAN_RASA_TOKEN", "t")
-        reset_handoff_service()
-        service = get_handoff_service()
+    with service_on_fake_rasa(monkeypatch) as (service, rasa):
         waiting = service.enqueue("web-a", "web", "requested")
         urgent = service.enqueue("oWx1", "wechat", "urgent", input_channel="wechat")
         held = service.enqueue("web-b", "web", "angry")
@@ -81,11 +88,7 @@ def test_callbacks_json_masks_phones():
 
 
 def test_return_idle_command(monkeypatch):
-    with FakeRasa(token="t") as rasa:
-        monkeypatch.setenv("XIAOAN_RASA_URL", rasa.url)
-        monkeypatch.setenv("XIAOAN_RASA_TOKEN", "t")
-        reset_handoff_service()
-        service = get_handoff_service()
+    with service_on_fake_rasa(monkeypatch) as (service, rasa):
         queued = service.enqueue("web-a", "web", "requested")
         service.take(queued.session_id, agent("wangfang"), "王芳")
         assert "returned 0 idle" in invoke("handoff", "return-idle")

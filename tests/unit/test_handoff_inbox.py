@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
 import pytest
@@ -16,36 +15,14 @@ from xiaoan.handoff.service import HandoffService, load_messages
 from xiaoan.rasa_client import RasaClient
 from xiaoan.tickets.models import Ticket
 from xiaoan.web.app import create_app
-from xiaoan.web.accounts import create_user
+from tests.console_app import (  # noqa: F401  (fixtures)
+    PASSWORD, TOKEN, add_user, app, csrf, rasa, service, settings, sign_in,
+)
 from tests.fakes.rasa_server import FakeRasa
 
-TOKEN = "inbox-test-token"
-PASSWORD = "agent-password-1"
 CONV = "web-5f1c0000000000000000000000000000"
 OPENING = "健身房老板跑路了，卡里还有两千，我电话+86 138-1234-5678，身份证31010119900101123X"
 MESSAGES = load_messages()
-
-
-@pytest.fixture()
-def rasa(monkeypatch):
-    monkeypatch.setenv("XIAOAN_RASA_TOKEN", TOKEN)
-    with FakeRasa(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture()
-def settings(db_url, rasa) -> Settings:
-    return Settings(database_url=db_url, rasa_url=rasa.url, web_secret_key="inbox-tests-0123456789abcdefghijkl")
-
-
-@pytest.fixture()
-def app(settings):
-    return create_app(settings, testing=True)
-
-
-@pytest.fixture()
-def service(settings) -> HandoffService:
-    return HandoffService(settings, rasa=RasaClient(settings, token=TOKEN))
 
 
 @pytest.fixture(autouse=True)
@@ -55,24 +32,6 @@ def fresh_ticket_service():
     reset_ticket_service()
     yield
     reset_ticket_service()
-
-
-def add_user(username: str, role: str = "agent", display_name: str | None = None) -> int:
-    with session_scope() as db:
-        return create_user(db, username, PASSWORD, role, display_name or username).id
-
-
-def sign_in(app, username: str):
-    client = app.test_client()
-    page = client.get("/console/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    response = client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
-def csrf(client, path: str = "/console/inbox") -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get(path).text).group(1)
 
 
 def citizen_says(rasa: FakeRasa, text: str, intent: str, conversation_id: str = CONV,

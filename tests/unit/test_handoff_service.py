@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine, select
 
+from tests.fakes.clock import Clock
 from xiaoan.config import Settings
 from xiaoan.db import Base, session_scope
 from xiaoan.channels.names import channel_name
@@ -36,23 +37,9 @@ T0 = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.timezone.utc)
 MESSAGES = load_messages()
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: dt.datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture()
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from tests.fakes.clock import Clock
 from xiaoan.db import Base, session_scope
 from xiaoan.kb.models import KbUnanswered
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
@@ -42,14 +43,6 @@ def published(repo: KbRepository, entry_id: str = "consumer.prepaid-card", answe
     repo.create(data(entry_id, answer), "alice")
     repo.submit(entry_id, "alice")
     return repo.publish(entry_id, "bob")
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 class CountingRepository(KbRepository):
@@ -211,7 +204,7 @@ def test_unanswered_questions_are_masked(db_url):
 def test_two_service_instances_see_a_publish_without_restart(db_url):
     repo = KbRepository(db_url)
     published(repo, answer="旧的回答：预付卡余额可以退。")
-    clock = FakeClock()
+    clock = Clock(1000.0)
     counting = CountingRepository(db_url)
     worker_a = KbSearchService(counting, clock=clock, encoder=None)
     worker_b = KbSearchService(KbRepository(db_url), clock=clock, encoder=None)
@@ -241,7 +234,7 @@ def test_two_service_instances_see_a_publish_without_restart(db_url):
 def test_retired_entry_disappears_from_a_running_service(db_url):
     repo = KbRepository(db_url)
     published(repo)
-    clock = FakeClock()
+    clock = Clock(1000.0)
     service = KbSearchService(KbRepository(db_url), clock=clock, encoder=None)
     assert service.get("consumer.prepaid-card") is not None
     repo.retire("consumer.prepaid-card", "alice")
@@ -294,7 +287,7 @@ def test_live_reload_on_postgres(postgres_url):
     engine.dispose()
     repo = KbRepository(postgres_url)
     published(repo, answer="旧的回答。")
-    clock = FakeClock()
+    clock = Clock(1000.0)
     service = KbSearchService(KbRepository(postgres_url), clock=clock, encoder=None)
     assert service.search("会员卡能退吗").hits[0].entry.answer == "旧的回答。"
     repo.update("consumer.prepaid-card", data(answer="新的回答。"), "carol")

@@ -8,7 +8,7 @@ import json
 
 from aiohttp import ClientSession, web
 
-from tests.e2e.conftest import free_port
+from tests.processes import free_port
 from xiaoan.router import INTERRUPTED, UNAVAILABLE, Router, conversation_key
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.fakes.clock import Clock
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.handoff.models import REASONS, HandoffSession
@@ -21,14 +22,6 @@ from xiaoan.tickets.service import TicketDraft, TicketService
 UTC = dt.timezone.utc
 SH = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=SH)      # Thursday 10:00 in Shanghai
-
-
-class Clock:
-    def __init__(self, moment: dt.datetime) -> None:
-        self.now = moment
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def draft(**overrides) -> TicketDraft:

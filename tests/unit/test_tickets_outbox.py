@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.fakes.clock import Clock
 from tests.waiting import wait_until
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
@@ -28,17 +29,6 @@ from xiaoan.tickets.views import CONTRACT_FIELDS
 UTC = dt.timezone.utc
 PHONE = "13812345678"
 NAME = "张三丰"
-
-
-class Clock:
-    def __init__(self, moment: dt.datetime) -> None:
-        self.now = moment
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def draft(**overrides) -> TicketDraft:

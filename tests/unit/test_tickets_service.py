@@ -19,6 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from tests.fakes.clock import Clock
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
 from xiaoan.tickets.models import OutboxMessage, Ticket, TicketStatusEvent
@@ -35,16 +36,6 @@ from xiaoan.tickets.views import CONTRACT_FIELDS
 UTC = dt.timezone.utc
 PHONE = "13812345678"
 NAME = "张三丰"
-
-
-class Clock:
-    """A settable clock for the service."""
-
-    def __init__(self, moment: dt.datetime) -> None:
-        self.now = moment
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def draft(**overrides) -> TicketDraft:

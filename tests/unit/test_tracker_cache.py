@@ -40,6 +40,13 @@ def turn(tracker, n: int, district: str | None = None) -> None:
     tracker.update(ActionExecuted("action_listen"))
 
 
+def take_turn(store, sender: str, n: int, district: str | None = None) -> None:
+    """One turn of the conversation as Rasa runs it: retrieve, add the turn, save."""
+    tracker = run(store.retrieve(sender))
+    turn(tracker, n, district)
+    run(store.save(tracker))
+
+
 def start(store, sender: str):
     tracker = run(store.get_or_create_tracker(sender))
     tracker.update(SessionStarted())
@@ -68,9 +75,7 @@ def test_warm_turns_read_no_events_and_keep_every_event(url):
     start(store, "c1")
     reads = event_reads(store)
     for n in range(60):
-        tracker = run(store.retrieve("c1"))
-        turn(tracker, n, district="浦东" if n == 30 else None)
-        run(store.save(tracker))
+        take_turn(store, "c1", n, district="浦东" if n == 30 else None)
     # one full read after the session started (not cached), then none for 59 turns
     assert len(reads) == 1
     fresh = EnvSQLTrackerStore(domain=DOMAIN)  # another process: reads the database
@@ -84,9 +89,7 @@ def test_warm_turns_read_no_events_and_keep_every_event(url):
 def test_a_retrieved_tracker_changed_but_not_saved_does_not_leak_into_the_next_retrieve(url):
     store = EnvSQLTrackerStore(domain=DOMAIN)
     start(store, "c2")
-    tracker = run(store.retrieve("c2"))
-    turn(tracker, 1)
-    run(store.save(tracker))
+    take_turn(store, "c2", 1)
     dropped = run(store.retrieve("c2"))
     turn(dropped, 2, district="静安")   # e.g. the turn failed before save
     again = run(store.retrieve("c2"))
@@ -98,9 +101,7 @@ def test_another_replica_writing_the_conversation_makes_the_cache_reread(url):
     one, two = EnvSQLTrackerStore(domain=DOMAIN), EnvSQLTrackerStore(domain=DOMAIN)
     start(one, "c3")
     for n, store in enumerate([one, two, one, one, two, one]):
-        tracker = run(store.retrieve("c3"))
-        turn(tracker, n)
-        run(store.save(tracker))
+        take_turn(store, "c3", n)
     final = run(EnvSQLTrackerStore(domain=DOMAIN).retrieve("c3"))
     assert texts(final) == [f"第{n}句" for n in range(6)]  # none lost, duplicated or reordered
     assert texts(run(one.retrieve("c3"))) == texts(final)
@@ -109,9 +110,7 @@ def test_another_replica_writing_the_conversation_makes_the_cache_reread(url):
 def test_a_new_session_is_read_as_rasa_reads_it(url):
     store = EnvSQLTrackerStore(domain=DOMAIN)
     start(store, "c4")
-    tracker = run(store.retrieve("c4"))
-    turn(tracker, 1)
-    run(store.save(tracker))
+    take_turn(store, "c4", 1)
     tracker = run(store.retrieve("c4"))
     tracker.update(ActionExecuted("action_session_start"))
     tracker.update(SessionStarted())
@@ -131,9 +130,7 @@ def test_the_cache_is_bounded(url, monkeypatch):
     store = EnvSQLTrackerStore(domain=DOMAIN)
     for c in range(5):
         start(store, f"b{c}")
-        tracker = run(store.retrieve(f"b{c}"))
-        turn(tracker, c)
-        run(store.save(tracker))
+        take_turn(store, f"b{c}", c)
     assert list(store._cache) == ["b2", "b3", "b4"]
     assert texts(run(store.retrieve("b0"))) == ["第0句"]  # evicted: read from the database
 

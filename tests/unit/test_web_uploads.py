@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from tests.console_app import add_user, sign_in
 from tests.fakes.rasa_server import FakeRasa
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
@@ -18,7 +19,6 @@ from xiaoan.rasa_client import RasaClient
 from xiaoan.tickets import attachments as evidence
 from xiaoan.tickets.attachments import AttachmentRejected
 from xiaoan.tickets.models import TicketAttachment
-from xiaoan.web.accounts import create_user
 from xiaoan.web.app import create_app
 
 TOKEN = "uploads-test-token"
@@ -200,20 +200,6 @@ def _three_then_limited(app, db_url):
 
 
 # --- the inbox -----------------------------------------------------------------------------------
-
-def add_user(username: str, role: str = "agent") -> int:
-    with session_scope() as db:
-        return create_user(db, username, PASSWORD, role, username).id
-
-
-def sign_in(app, username: str):
-    client = app.test_client()
-    page = client.get("/console/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    assert client.post("/console/login", data={"username": username, "password": PASSWORD,
-                                               "csrf_token": token}).status_code == 302
-    return client
-
 
 def test_inbox_lists_attachments_with_downloads_for_staff_only(app, settings, rasa, db_url):
     citizen = Citizen(app)

@@ -34,6 +34,7 @@ from tests.fakes.wechat_server import (
     running_channel,
     text_xml,
     voice_xml,
+    wechat_channel,
 )
 from tests.waiting import wait_until
 from xiaoan.channels import wechat_store as store
@@ -56,18 +57,7 @@ def fake():
 @pytest.fixture()
 def make_channel(db_url, fake):
     def make(**kwargs: Any) -> WeChatInput:
-        options = dict(
-            token=TOKEN,
-            appid=APPID,
-            secret=SECRET,
-            api_url=fake.url,
-            database_url=db_url,
-            reply_budget=2.0,
-            poll_interval=0.05,
-            push_delay=0.05,
-        )
-        options.update(kwargs)
-        return WeChatInput(**options)
+        return wechat_channel(db_url, fake.url, **kwargs)
 
     return make
 

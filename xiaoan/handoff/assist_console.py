@@ -16,20 +16,19 @@ The logic is `xiaoan.handoff.assist` (summary, suggestions, ticket prefill) and 
 from __future__ import annotations
 
 import logging
-import math
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 from xiaoan.handoff import canned
 from xiaoan.handoff.assist import load_assist_labels, suggest, summarize, summary_rows
-from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _agent, _open_view, _service, _tracker, is_revealed
+from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _tracker, after_cursor, is_revealed, opened_session
 from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
 from xiaoan.web.auth import INBOX_ROLES, current_user, login_required
-from xiaoan.web.deps import db_session, get_settings
+from xiaoan.web.deps import db_session, get_settings, add_template_assets
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +57,11 @@ def _search_service():
 @login_required(*INBOX_ROLES)
 def assist_api(session_id: int):
     """Summary, knowledge-base suggestions and canned replies of one conversation (JSON)."""
-    raw = request.args.get("after", "0")
-    try:
-        after = float(raw)
-    except ValueError:
+    after = after_cursor()
+    if after is None:
         return jsonify(error=MSG_BAD_REQUEST), 400
-    if not math.isfinite(after) or after < 0:
-        return jsonify(error=MSG_BAD_REQUEST), 400
-    user = _agent()
-    service = _service()
     try:
-        view = _open_view(service, session_id, user)
+        user, service, view = opened_session(session_id)
     except HandoffError:
         return jsonify(error=MSG_NOT_FOUND), 404
     tracker, error = _tracker(service, view)
@@ -216,14 +209,6 @@ def _set_active(reply_id: int, active: bool, done: str):
 
 # --- assets ----------------------------------------------------------------------------------------
 
-@bp.get("/console/inbox/assist.js")
-def assist_js():
-    """The assist panel's script (a file from this site, as the CSP requires)."""
-    return Response(render_template("inbox/assist.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
-
-
-@bp.get("/console/inbox/assist.css")
-def assist_css():
-    """The assist panel's and the canned-reply page's stylesheet."""
-    return Response(render_template("inbox/assist.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+# the assist panel's script; its and the canned-reply page's stylesheet
+add_template_assets(bp, {"assist_js": ("/console/inbox/assist.js", "inbox/assist.js"),
+                         "assist_css": ("/console/inbox/assist.css", "inbox/assist.css")})

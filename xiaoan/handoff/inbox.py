@@ -29,11 +29,10 @@ import datetime as dt
 import logging
 import math
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     jsonify,
@@ -77,7 +76,7 @@ from xiaoan.rasa_client import RasaError
 from xiaoan.tickets.service import TicketValidationError, get_ticket_service
 from xiaoan.web.auth import INBOX_ROLES, current_user, has_role, login_required
 from xiaoan.web.errors import error_response
-from xiaoan.web.deps import db_session, get_rasa_client, get_settings
+from xiaoan.web.deps import db_session, get_rasa_client, get_settings, add_template_assets
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +153,30 @@ def _open_view(service: HandoffService, session_id: int, user) -> SessionView:
         logger.info("handoff %s: refused to agent %s (not assigned)", session_id, user.id)
         raise SessionNotFound()
     return view
+
+
+def opened_session(session_id: int, heartbeat: bool = False) -> tuple[Any, HandoffService, SessionView]:
+    """The signed-in agent, the hand-off service and the session the agent may open (the agent's
+    presence recorded first when `heartbeat`).
+
+    Raises:
+        HandoffError: no such session, or not this agent's to open.
+    """
+    user = _agent()
+    service = _service()
+    if heartbeat:
+        _heartbeat(service, user)
+    return user, service, _open_view(service, session_id, user)
+
+
+def after_cursor() -> Optional[float]:
+    """The `after` query argument of the polling APIs (unix seconds, default 0); None when it is
+    not a finite number of at least 0."""
+    try:
+        after = float(request.args.get("after", "0"))
+    except ValueError:
+        return None
+    return after if math.isfinite(after) and after >= 0 else None
 
 
 def _clock() -> float:
@@ -257,11 +280,8 @@ def take(session_id: int):
 @login_required(*INBOX_ROLES)
 def conversation(session_id: int):
     """One conversation: transcript, intent, gathered slots as a ticket form, reply box."""
-    user = _agent()
-    service = _service()
-    _heartbeat(service, user)
     try:
-        view = _open_view(service, session_id, user)
+        user, service, view = opened_session(session_id, heartbeat=True)
     except HandoffError:
         abort(404)
     tracker, error = _tracker(service, view)
@@ -305,18 +325,11 @@ def _render_conversation(service, user, view, tracker, slots, form, error=None, 
 @login_required(*INBOX_ROLES)
 def transcript_api(session_id: int):
     """Transcript entries after `after` (unix seconds), the session's status; the agent's heartbeat."""
-    raw = request.args.get("after", "0")
-    try:
-        after = float(raw)
-    except ValueError:
+    after = after_cursor()
+    if after is None:
         return jsonify(error=MSG_BAD_REQUEST), 400
-    if not math.isfinite(after) or after < 0:
-        return jsonify(error=MSG_BAD_REQUEST), 400
-    user = _agent()
-    service = _service()
-    _heartbeat(service, user)
     try:
-        view = _open_view(service, session_id, user)
+        user, service, view = opened_session(session_id, heartbeat=True)
     except HandoffError:
         return jsonify(error=MSG_NOT_FOUND), 404
     tracker, error = _tracker(service, view)
@@ -372,10 +385,8 @@ def close(session_id: int):
 
 
 def _end(session_id: int, operation: str, done_message: str):
-    user = _agent()
-    service = _service()
     try:
-        _open_view(service, session_id, user)
+        user, service, _view = opened_session(session_id)
     except HandoffError:
         abort(404)
     try:
@@ -438,10 +449,8 @@ def create_ticket(session_id: int):
 @login_required(*INBOX_ROLES)
 def reveal(session_id: int):
     """显示完整号码 in the transcript (`part=transcript`) or the gathered information (`part=slots`); logged."""
-    user = _agent()
-    service = _service()
     try:
-        view = _open_view(service, session_id, user)
+        user, _, view = opened_session(session_id)
     except HandoffError:
         abort(404)
     part = request.form.get("part")
@@ -538,14 +547,6 @@ def callback_detail(callback_id: int):
 
 # --- assets ----------------------------------------------------------------------------------------
 
-@bp.get("/console/inbox/inbox.js")
-def inbox_js():
-    """The inbox pages' script (a file from this site, as the CSP requires)."""
-    return Response(render_template("inbox/inbox.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
-
-
-@bp.get("/console/inbox/inbox.css")
-def inbox_css():
-    """The inbox pages' stylesheet."""
-    return Response(render_template("inbox/inbox.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+# the inbox pages' script and stylesheet
+add_template_assets(bp, {"inbox_js": ("/console/inbox/inbox.js", "inbox/inbox.js"),
+                         "inbox_css": ("/console/inbox/inbox.css", "inbox/inbox.css")})

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from xiaoan import texts
 from xiaoan import services
 from xiaoan.config import Settings
-from xiaoan.db import session_scope
+from xiaoan.db import record_from_row, session_scope
 from xiaoan.handoff.models import (
     ACTIVE,
     CALLBACK_DONE,
@@ -200,7 +200,7 @@ class SessionView:
 
     @classmethod
     def of(cls, row: HandoffSession) -> "SessionView":
-        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+        return record_from_row(cls, row)
 
     def text_masker(self) -> Callable[[str], str]:
         """`text -> masked text` for this conversation's transcript in listings and logs: the
@@ -238,7 +238,7 @@ class CallbackView:
 
     @classmethod
     def of(cls, row: CallbackRequest) -> "CallbackView":
-        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+        return record_from_row(cls, row)
 
     @property
     def phone_masked(self) -> str:
@@ -598,17 +598,21 @@ class HandoffService:
         """Waiting (in queue order) then active conversations: `xiaoan handoff list`."""
         return self.queue() + self.active()
 
+    def _view_of(self, model: type, key: int, view: Any, missing: Callable[[], Exception]) -> Any:
+        """`view.of(row)` of the `model` row with primary key `key`; `missing()` raised when there is none."""
+        with self._db() as db:
+            row = db.get(model, key)
+            if row is None:
+                raise missing()
+            return view.of(row)
+
     def get(self, session_id: int) -> SessionView:
         """One session.
 
         Raises:
             SessionNotFound: no such session.
         """
-        with self._db() as db:
-            row = db.get(HandoffSession, session_id)
-            if row is None:
-                raise SessionNotFound()
-            return SessionView.of(row)
+        return self._view_of(HandoffSession, session_id, SessionView, SessionNotFound)
 
     def messages_of(self, session_id: int) -> list[AgentMessageView]:
         """The agents' messages of a session (audit), oldest first."""
@@ -854,11 +858,8 @@ class HandoffService:
         Raises:
             HandoffError: no such request.
         """
-        with self._db() as db:
-            row = db.get(CallbackRequest, callback_id)
-            if row is None:
-                raise HandoffError("找不到这条回电请求。")
-            return CallbackView.of(row)
+        return self._view_of(CallbackRequest, callback_id, CallbackView,
+                             lambda: HandoffError("找不到这条回电请求。"))
 
     def complete_callback(self, callback_id: int, agent_name: str, note: Optional[str] = None) -> CallbackView:
         """Mark a callback request done (once; a second agent is told who did it).

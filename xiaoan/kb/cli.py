@@ -6,6 +6,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -125,20 +126,24 @@ def result_json(result: SearchResult) -> list[dict]:
     ]
 
 
+def _source_options(source_help: str) -> Callable[[Callable], Callable]:
+    """`--source auto|db|yaml` (described by `source_help`) and `--kb-dir`: where a command reads the entries."""
+
+    def decorate(func: Callable) -> Callable:
+        func = click.option("--kb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                            help="--source yaml 时读取的目录（默认 knowledge_base/）。")(func)
+        return click.option("--source", type=click.Choice(["auto", "db", "yaml"]), default="auto",
+                            show_default=True, help=source_help)(func)
+
+    return decorate
+
+
 @kb.command("search")
 @click.argument("question", required=False)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(1, 50), help="返回几条。")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON。")
 @click.option("--intent", default=None, help="NLU 意图（可缩小领域）。")
-@click.option(
-    "--source",
-    type=click.Choice(["auto", "db", "yaml"]),
-    default="auto",
-    show_default=True,
-    help="auto：数据库有条目时用数据库，否则用 knowledge_base/ 的 YAML 文件。",
-)
-@click.option("--kb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="--source yaml 时读取的目录（默认 knowledge_base/）。")
+@_source_options("auto：数据库有条目时用数据库，否则用 knowledge_base/ 的 YAML 文件。")
 def search_command(
     question: str | None, top: int, as_json: bool, intent: str | None, source: str, kb_dir: Path | None
 ) -> None:
@@ -172,15 +177,7 @@ def _print(result: SearchResult, as_json: bool) -> None:
 
 @kb.command("check-basis")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON 列表。")
-@click.option(
-    "--source",
-    type=click.Choice(["auto", "db", "yaml"]),
-    default="auto",
-    show_default=True,
-    help="auto：数据库有条目时查数据库（含复核记录），否则查 knowledge_base/ 的 YAML 文件。",
-)
-@click.option("--kb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="--source yaml 时读取的目录（默认 knowledge_base/）。")
+@_source_options("auto：数据库有条目时查数据库（含复核记录），否则查 knowledge_base/ 的 YAML 文件。")
 def check_basis_command(as_json: bool, source: str, kb_dir: Path | None) -> None:
     """列出需复核的条目：依据缺失、不在法规库、已废止、复核后被修改，或一年没有复核（与后台“需复核”相同）。"""
     from sqlalchemy.exc import SQLAlchemyError

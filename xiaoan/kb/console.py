@@ -21,13 +21,14 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from xiaoan.db import SHANGHAI
 from xiaoan.input_checks import has_unreadable
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
 from xiaoan.kb.schema import AREAS, STATUSES, EntryData, parse_entry, today_shanghai
 from xiaoan.web.auth import KB_ROLES, current_user, has_role, login_required
+from xiaoan.web.deps import add_template_assets
 from xiaoan.web.messages import UNREADABLE_TEXT
 
 log = logging.getLogger(__name__)
@@ -424,17 +425,8 @@ def try_search():
     return render_template("kb/try.html", q=text, intent=intent, result=result)
 
 
-@bp.get("/kb.js")
-def script():
-    """The console script (template file; no inline scripts under the CSP)."""
-    return Response(render_template("kb/kb.js"), mimetype="application/javascript",
-                    headers={"Cache-Control": "no-cache"})
-
-
-@bp.get("/kb.css")
-def stylesheet():
-    """The console stylesheet (incl. the chat-bubble preview)."""
-    return Response(render_template("kb/kb.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+# the console script and stylesheet (incl. the chat-bubble preview)
+add_template_assets(bp, {"script": ("/kb.js", "kb/kb.js"), "stylesheet": ("/kb.css", "kb/kb.css")})
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaoan.db import session_scope, utcnow
+from xiaoan.db import record_from_row, session_scope, utcnow
 from xiaoan.kb.models import KbEntry, KbEntryVersion, KbRevision, KbUnanswered, KbVote
 from xiaoan.kb.schema import EntryData, today_shanghai
 from xiaoan.privacy import mask_text
@@ -117,21 +117,7 @@ class UnansweredRecord:
 
 
 def _entry_data(row: KbEntry) -> EntryData:
-    return EntryData(
-        id=row.id,
-        area=row.area,
-        title=row.title,
-        phrasings=list(row.phrasings or []),
-        answer=row.answer,
-        tags=list(row.tags or []),
-        basis=row.basis,
-        agency=row.agency,
-        effective_from=row.effective_from,
-        expires_on=row.expires_on,
-        status=row.status,
-        updated_by=row.updated_by,
-        updated_at=row.updated_at,
-    )
+    return record_from_row(EntryData, row, phrasings=list(row.phrasings or []), tags=list(row.tags or []))
 
 
 def _record(row: KbEntry) -> EntryRecord:
@@ -234,15 +220,7 @@ class KbRepository:
         with session_scope(self.url) as s:
             self._row(s, entry_id)
             return [
-                VersionRecord(
-                    entry_id=v.entry_id,
-                    version=v.version,
-                    action=v.action,
-                    data=EntryData.from_snapshot(v.snapshot),
-                    changed_by=v.changed_by,
-                    changed_at=v.changed_at,
-                    note=v.note,
-                )
+                record_from_row(VersionRecord, v, data=EntryData.from_snapshot(v.snapshot))
                 for v in s.execute(stmt).scalars()
             ]
 
@@ -629,17 +607,7 @@ class KbRepository:
         """The newest unanswered questions."""
         stmt = select(KbUnanswered).order_by(KbUnanswered.created_at.desc(), KbUnanswered.id.desc()).limit(limit)
         with session_scope(self.url) as s:
-            return [
-                UnansweredRecord(
-                    id=r.id,
-                    text=r.text,
-                    conversation_id=r.conversation_id,
-                    best_score=r.best_score,
-                    best_entry_id=r.best_entry_id,
-                    created_at=r.created_at,
-                )
-                for r in s.execute(stmt).scalars()
-            ]
+            return [record_from_row(UnansweredRecord, r) for r in s.execute(stmt).scalars()]
 
     def vote_summaries(self, *, only_downvoted: bool = False) -> list[VoteSummary]:
         """Votes per entry, most down-votes first."""

@@ -4,32 +4,20 @@ alert_rules.yml."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from xiaoan import services
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, since_option, table
+from xiaoan.cli_support import echo_json, friendly_errors, since_option, table
 from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
 from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
 from xiaoan.tickets.views import amount_number, iso_datetime
 
 
-def _friendly_errors(func: Callable) -> Callable:
-    """Turn database and rules problems into one clear Chinese line and a non-zero exit."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except AlertRulesError as exc:
-            raise click.ClickException(f"预警规则文件有误：{exc}") from exc
-        except DATABASE_ERRORS as exc:
-            raise database_error(exc) from exc
-
-    return wrapper
+_friendly_errors = friendly_errors(
+    lambda: {AlertRulesError: lambda exc: click.ClickException(f"预警规则文件有误：{exc}")})
+"""Database and rules problems: one clear Chinese line and a non-zero exit."""
 
 
 def _session():
@@ -107,12 +95,10 @@ def stats_command(window_key: str, as_json: bool) -> None:
 @alerts.command("check-rules")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
               show_default=True, help="要检查的规则文件。")
+@_friendly_errors
 def check_rules_command(path: Path) -> None:
     """检查预警规则文件（alert_rules.yml）是否有效。"""
-    try:
-        rules = load_alert_rules(path)
-    except AlertRulesError as exc:
-        raise click.ClickException(f"预警规则文件有误：{exc}") from exc
+    rules = load_alert_rules(path)
     click.echo(f"规则有效：{len(rules.rules)} 条（启用 {len(rules.enabled_rules)} 条）。")
 
 

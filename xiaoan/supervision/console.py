@@ -37,7 +37,7 @@ from xiaoan.tickets.numbering import normalize_ticket_no
 from xiaoan.tickets.routing import load_rules
 from xiaoan.tickets.validators import district_name
 from xiaoan.web.auth import current_user, login_required
-from xiaoan.web.deps import db_session
+from xiaoan.web.deps import add_template_assets, db_session
 from xiaoan.web.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -250,8 +250,5 @@ def report_download(fmt: str):
                              "Cache-Control": "no-store"})
 
 
-@bp.get("/stats.css")
-def stylesheet():
-    """The page's stylesheet (template file; no inline styles under the CSP)."""
-    return Response(render_template("supervision/stats.css"), mimetype="text/css",
-                    headers={"Cache-Control": "no-cache"})
+# the page's stylesheet
+add_template_assets(bp, {"stylesheet": ("/stats.css", "supervision/stats.css")})

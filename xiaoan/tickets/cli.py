@@ -4,15 +4,13 @@ check the routing rules (docs/interfaces.md §6)."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import sys
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from xiaoan import services
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, display_width, echo_json, pad, since_option, table
+from xiaoan.cli_support import display_width, echo_json, friendly_errors, pad, since_option, table
 from xiaoan.privacy import mask_name
 from xiaoan.tickets.models import STATUSES
 from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
@@ -27,25 +25,18 @@ def _service():
     return TicketService(services.settings())
 
 
-def _friendly_errors(func: Callable) -> Callable:
-    """Turn database and rules problems into one clear line and a non-zero exit."""
+def _ticket_errors() -> dict:
+    from xiaoan.tickets.service import TicketNotFound, TicketValidationError
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from xiaoan.tickets.service import TicketNotFound, TicketValidationError
+    return {
+        TicketNotFound: lambda exc: click.ClickException(f"找不到工单：{exc.ticket_no}"),
+        TicketValidationError: lambda exc: click.ClickException(f"输入有误：{exc}"),
+        RoutingRulesError: lambda exc: click.ClickException(f"路由规则文件有误：{exc}"),
+    }
 
-        try:
-            return func(*args, **kwargs)
-        except TicketNotFound as exc:
-            raise click.ClickException(f"找不到工单：{exc.ticket_no}") from exc
-        except TicketValidationError as exc:
-            raise click.ClickException(f"输入有误：{exc}") from exc
-        except RoutingRulesError as exc:
-            raise click.ClickException(f"路由规则文件有误：{exc}") from exc
-        except DATABASE_ERRORS as exc:
-            raise database_error(exc) from exc
 
-    return wrapper
+_friendly_errors = friendly_errors(_ticket_errors)
+"""Database, ticket and rules problems: one clear line and a non-zero exit."""
 
 
 def _short_time(iso: str | None) -> str:
@@ -234,11 +225,9 @@ def replay_command(ticket_nos: tuple[str, ...], all_failed: bool, as_json: bool)
 @tickets.command("check-rules")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=RULES_PATH,
               show_default=True, help="要检查的规则文件。")
+@_friendly_errors
 def check_rules_command(path: Path) -> None:
     """检查路由规则文件（routing_rules.yml）是否有效。"""
-    try:
-        rules = load_rules(path)
-    except RoutingRulesError as exc:
-        raise click.ClickException(f"路由规则文件有误：{exc}") from exc
+    rules = load_rules(path)
     enabled = sum(1 for r in rules.rules if r.enabled)
     click.echo(f"规则有效：{len(rules.rules)} 条（启用 {enabled} 条），{len(rules.agencies)} 个承办单位。")

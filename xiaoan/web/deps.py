@@ -11,9 +11,9 @@ Usage in a view::
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Mapping
 
-from flask import current_app
+from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy.orm import Session
 
 from xiaoan.config import Settings
@@ -38,3 +38,28 @@ def db_session() -> Iterator[Session]:
     """A session on the app's database, committed on success and rolled back on error."""
     with session_scope(get_settings().database_url) as session:
         yield session
+
+
+#: What a page's own script or stylesheet is served as, by the template's ending.
+ASSET_TYPES = {".js": "application/javascript", ".css": "text/css"}
+
+
+def template_asset(template: str) -> Response:
+    """A page's script or stylesheet rendered from `template` (``….js`` or ``….css``) and served
+    from this site, as the CSP requires (no inline scripts or styles); revalidated on each use."""
+    mimetype = ASSET_TYPES[template[template.rindex("."):]]
+    return Response(render_template(template), mimetype=mimetype, headers={"Cache-Control": "no-cache"})
+
+
+def add_template_assets(bp: Blueprint, assets: Mapping[str, tuple[str, str]]) -> None:
+    """Serve page scripts and stylesheets on `bp` (`template_asset`): endpoint name → (URL
+    rule, template), e.g. ``{"inbox_js": ("/console/inbox/inbox.js", "inbox/inbox.js")}``."""
+    for endpoint, (rule, template) in assets.items():
+        bp.add_url_rule(rule, endpoint, _asset_view(template), methods=["GET"])
+
+
+def _asset_view(template: str):
+    def view() -> Response:
+        return template_asset(template)
+
+    return view
