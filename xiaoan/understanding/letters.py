@@ -196,7 +196,7 @@ def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
 # card or the total, then what was paid, then what the citizen asks back.
 _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
     # the citizen's own demand: "要求退还5000元学费", "诉求：1.退还刹车盘的费用2600元", "找他退600块"
-    (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想|必须|务必|起码|至少|一定要|(?<=[，,。\s])要(?=退))"
+    (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想|必须|务必|起码|至少|一定要|督促|责令|(?<=[，,。\s])要(?=退))"
          r"[^，,。；;！!？?]{0,6}?(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退|全额)(?:给我)?|"
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
     (-0.5, r"(?:按比例|按合同|按规定)?(?:应该|应当|应)退(?:还|回)?(?:我|给我)?"),  # what should come back: the demand
@@ -226,7 +226,9 @@ _MONEY_MARK = re.compile(r"(?:[0-9]|[零〇一二两三四五六七八九十百�
 
 
 _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
-_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金))")
+_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金|钱|费用))")
+# What a number in 万/千 counts when it is not money: "两万人", "三千个".
+_COUNTER_AFTER = re.compile(r"[多余来]?[人个件次节天年月斤公里米平条张份套台只周岁号点分]")
 # 块 as a measure word, not yuan: a small count followed by a thing ("买了一块手表", "两块蛋糕");
 # "五块钱", "一块多", "三块五" are money.
 _COUNTER_KUAI = re.compile(r"(?:[一两二三四五六七八九几]|[1-9](?![\d.]))块(?=[\u4e00-\u9fff])(?![钱多左五半零一二三四五六七八九的给买还])")
@@ -242,7 +244,8 @@ def _amount_after(text: str, start: int) -> Decimal | None:
     for number in _NUMBER.finditer(window):
         if number.start() >= 16:
             break  # only a number that starts close to the cue (read whole: "…我要求退15块")
-        if not _MONEY_AFTER.match(window, number.end()) or _COUNTER_KUAI.match(window, number.start()):
+        in_wan = re.search(r"[万千]", number.group(0)) and not _COUNTER_AFTER.match(window, number.end())
+        if not (_MONEY_AFTER.match(window, number.end()) or in_wan) or _COUNTER_KUAI.match(window, number.start()):
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
         if window.startswith("分之", number.end()) or window.endswith("分之", 0, number.start()):
             continue  # a fraction ("只有正品的三分之一", "百分之三十") is no amount
@@ -309,6 +312,8 @@ def _unused_sessions_value(plain: str) -> Decimal | None:
 
 # A correction or a precise figure after a rough one wins: "余额6480 不对 是6840", "5k多 具体是5,380".
 _CORRECTED = re.compile(r"(?:不对|说错了|打错了|看错了|写错了)[，,\s]*(?:应该)?(?:是|(?=[0-9]))|(?:准确|具体|确切|精确)(?:的)?(?:数字|金额)?是|准确地说是?")
+# What is still owed after a partial refund: "他们只退了2,492，还差7200元".
+_STILL_OWED = re.compile(r"(?:只|已经?|才)退了?[^。；;！!？?]{0,12}?[，,\s]\s*还(?:差|欠)(?:我)?")
 # A sum of the items listed before it in the same sentence: "维修花了3,500，重新贴砖报价4,500，合计8,000元".
 _SUM = re.compile(r"合计|共计|总计|加起来(?:一共|总共)?|两项(?:费用)?共|一共是")
 # "要么把980退给我": the sum between 把 and the demand.
@@ -320,6 +325,11 @@ _SPACED_CLAUSE = re.compile(r"(?<=[\u4e00-\u9fff0-9])\s+(?=[\u4e00-\u9fff0-9])")
 def _find_amount(text: str) -> Decimal | None:
     plain = _SPACED_CLAUSE.sub("，", _nfkc(text)).replace("￥", "¥")
     plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators first: 2,860元
+    owed = _STILL_OWED.search(plain)
+    if owed:  # "只退了2,492，还差7200元": what is still owed
+        value = _amount_after(plain, owed.end())
+        if value is not None:
+            return value
     corrected = None
     for match in _CORRECTED.finditer(plain):
         value = _amount_after(plain, match.end())
@@ -370,7 +380,11 @@ def _find_amount(text: str) -> Decimal | None:
         break
     for demand in _DEMAND_AFTER.finditer(plain):
         sentence_start = max(plain.rfind(mark, 0, demand.start()) for mark in "。！!？?；;\n") + 1
-        amounts = find_amounts(plain[sentence_start:demand.start()])
+        before = plain[sentence_start:demand.start()]
+        amounts = find_amounts(before)
+        bare = re.search(r"([0-9][0-9.]*)\s*(?:元|块)?\s*$", before)
+        if not amounts and bare:  # "年卡398要求退", "四张票1160还没退": the number right before it
+            amounts = [parse_amount(bare.group(1))] if parse_amount(bare.group(1)) else []
         if amounts:
             value = amounts[-1]
             if value > 0 and (best is None or (-1, demand.start()) < best[:2]):

@@ -217,6 +217,15 @@ _CUE_RES = tuple(re.compile(f"(?:{cues}){_CUE_GAP}") for cues in _CUE_TIERS)
 _CUE_WINDOW = 10  # characters looked at before a number
 
 
+_NOT_REFUNDED_AFTER = re.compile(r"\s*(?:元|块钱|块)?\s*(?:还|都|一直)?(?:没|不给?|未)退")
+
+
+def _end_of(text: str, position: int) -> int:
+    """Where the amount written at `position` ends (its digits, separators and unit letters)."""
+    match = re.compile(r"[0-9.,kKwW千万百]+").match(text, position)
+    return match.end() if match else position
+
+
 def _cue_tier(text: str, position: int) -> int | None:
     """The tier (0 = highest) of the cue right before `position`, or None."""
     window = text[max(0, position - _CUE_WINDOW):position]
@@ -271,6 +280,9 @@ def parse_amount(text: str | None) -> Decimal | None:
     if not candidates:
         return None
     cued = [(tier, c.position, c) for c in candidates if (tier := _cue_tier(plain, c.position)) is not None]
+    if not cued:
+        # a sum the citizen says was not refunded: "四张票1160还没退"
+        cued = [(0, c.position, c) for c in candidates if _NOT_REFUNDED_AFTER.match(plain, _end_of(plain, c.position))]
     strong = [c for c in candidates if c.strong]
     if cued:
         chosen = min(cued, key=lambda item: (item[0], item[1]))[2]

@@ -397,3 +397,29 @@ def test_balances_and_prices(text, expected):
 ])
 def test_corrections_sums_and_phone_typed_demands(text, expected):
     assert read_letter(text, TODAY).amount == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # the refund asked for, not the compensation asked after it in the same clause
+    ("在黄兴路的生鲜超市买的牛排178元，回家打开发臭了，是过期的。超市说给我换一块，我要求退款178元并按食品安全法赔偿一千元。", Decimal("178")),
+    # a share or a discount is no sum
+    ("我上周在网上买了一台扫地机器人3299，用了两次想退，商家说开封了要扣除30%的折旧费。我想问一下能不能七天无理由？", Decimal("3299")),
+    # demands with 必须 / 全额 / 要退, the citizen's reckoning, 还差, 按 X 退还
+    ("充了5千，理发一次打八折，用了两千左右，还剩3000整。上周去发现店已经换成奶茶店了，别的店不认。必须退我3000元。", Decimal("3000")),
+    ("买了两张话剧票每张380，共760，剧场改期我去不了，他们说只能退票面的80%，608元，还要扣手续费。我要全额760。", Decimal("760")),
+    ("合同价两万八，付了百分之九十，尾款2800没付。种的树死了一大半。我的诉求是：补种，并且把死掉那部分苗木的钱退回来，我算过是6,500元。", Decimal("6500")),
+    ("请了月嫂，服务费一万六千八。干了11天就换了人。我要求按剩下15天的费用退回，15天合计9,692元，他们只退了2,492，还差7200元。", Decimal("7200")),
+    ("价签写的车厘子29.9一斤，结账按59.8收的，店长承认标签错了但不退差价。我觉得这是价格欺诈，要求按59.8退还并赔偿。", Decimal("59.8")),
+    # the sum right before 要求退 / 还没退; money in 万 before other words
+    ("金山万达的亲子乐园，买了个398的年卡，第二次去就要我升级，我不想升级想退卡，他们不给退。我一共就去了一次，年卡398要求退。", Decimal("398")),
+    ("我2024年一次性付了两年的英语课，两万四，今年10月中心搬迁后再也没开过。我上了差不多一年，剩余一年的费用一万二要求退还。", Decimal("12000")),
+    ("去年办了洗车卡1500块洗50次，洗了10次，店关门了，还有一千二的钱没用掉，老板手机号也注销了。", Decimal("1200")),
+])
+def test_demanded_sums_written_many_ways(text, expected):
+    assert read_letter(text, TODAY).amount == expected
+
+
+def test_a_demand_to_the_bureau_to_make_the_shop_pay_back_beats_a_later_partial_offer():
+    text = ("今年7月在一家旅行社报名了日本7日游，两个人一共交了团费17600元。团没有成行，旅行社答应全额退但一直没退。"
+            "请贵局督促其尽快退还17600元。补充情况：门店经理说可以先退一万二，剩下的五千六要等日本那边退回来。")
+    assert read_letter(text, TODAY).amount == Decimal("17600")

@@ -141,3 +141,7 @@ def test_mixed_units_and_what_it_comes_to(text, expected):
 ])
 def test_short_complaints_with_the_sum_at_the_end(text, expected):
     assert parse_amount(text) == expected
+
+
+def test_a_sum_not_refunded_is_the_sum():
+    assert parse_amount("东方音乐厅演唱会取消了 四张票1160还没退") == Decimal("1160")
