@@ -155,3 +155,23 @@ def test_compose_runs_the_production_like_stack_behind_one_published_router():
     # no secret is written into the compose file itself: they come from deploy/xiaoan.env
     text = (DEPLOY / "compose.yml").read_text(encoding="utf-8")
     assert not re.search(r"(PASSWORD|SECRET|TOKEN|DATA_KEY)\w*:\s*\S", text)
+
+
+def test_web_actions_and_outbox_share_one_attachments_volume():
+    """An attachment is uploaded by a web app, linked to its ticket by an action server and sent by the
+    outbox worker: on several replicas they must all see the same files."""
+    config = next(d for d in k8s_documents() if d["kind"] == "ConfigMap")
+    mount_path = config["data"]["XIAOAN_ATTACHMENTS_DIR"]
+    claims = [d["metadata"]["name"] for d in k8s_documents() if d["kind"] == "PersistentVolumeClaim"]
+    assert claims == ["xiaoan-attachments"]
+    for name in ("actions", "web", "outbox"):
+        pod = deployments()[name]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        claim_volume = next(v for v in volumes.values() if v.get("persistentVolumeClaim", {}).get("claimName") == claims[0])
+        mounts = pod["containers"][0]["volumeMounts"]
+        assert {"name": claim_volume["name"], "mountPath": mount_path} in mounts, name
+    services = compose()["services"]
+    for name in ("web-1", "actions-2", "outbox"):
+        assert services[name]["environment"]["XIAOAN_ATTACHMENTS_DIR"] == "/srv/attachments"
+        assert "attachments:/srv/attachments" in services[name]["volumes"]
+    assert "attachments" in compose()["volumes"]
