@@ -185,7 +185,9 @@ def test_dev_set_is_well_formed_and_not_copied_into_the_entries():
     assert len(topics) >= 150
     assert {i["expect"] for i in topics} <= ids
     assert all(i["expect"] == "none" for i in items if i["other_city"])
-    assert {"none", "uncovered"} <= {i["expect"] for i in items}
+    # off-topic questions to refuse; its eight "uncovered" questions got entries when the base grew to 346
+    # (2026-12-05) and were relabelled, so uncovered questions are scored on the sealed splits only
+    assert "none" in {i["expect"] for i in items}
     assert not [q for q, n in Counter(_normalised(i["q"]) for i in items).items() if n > 1]
     # a dev question copied into an entry's phrasings would measure nothing
     written = {_normalised(t) for e in entries for t in (e.title, *e.phrasings)}

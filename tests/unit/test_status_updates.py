@@ -217,7 +217,7 @@ def test_the_endpoint_is_off_without_a_secret(db_url):
     client = create_app(Settings(database_url=db_url), testing=True).test_client()
     raw, headers = signed({"event_id": "e", "status": "accepted"})
     resp = client.post(URL.format(number), data=raw, headers=headers)
-    assert resp.status_code == 503 and resp.get_json()["error"] == "not_configured"
+    assert resp.status_code == 404 and resp.get_json()["error"] == "not_configured"
 
 
 # ---------------------------------------------------------------- the command line

@@ -1,7 +1,7 @@
 """The work-order platform reports a ticket's status: ``POST /api/platform/tickets/<ticket_no>/status``.
 
 Authentication: HMAC-SHA256 with the shared secret ``XIAOAN_PLATFORM_SECRET`` (the endpoint
-answers 503 while it is unset). Headers ``X-Xiaoan-Timestamp`` (unix seconds, within 5 minutes of
+answers 404 while it is unset: the endpoint is off). Headers ``X-Xiaoan-Timestamp`` (unix seconds, within 5 minutes of
 the server's clock) and ``X-Xiaoan-Signature: sha256=<hex of HMAC(secret, "<timestamp>." + raw body)>``.
 
 Body (JSON): ``{"event_id": "…", "status": "accepted|transferred|mediated|closed|in_progress|answered",
@@ -12,7 +12,7 @@ told: notices are queued (`xiaoan.tickets.updates`) and sent by the notification
 
 Errors are JSON ``{"error": "<code>", "message": "<中文说明>", "field": …}``: 400 bad JSON or
 missing event id, 401 bad signature or stale timestamp, 404 unknown ticket, 409 conflicting
-event, 422 bad field, 503 not configured.
+event, 422 bad field, 404 not configured (endpoint off).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def report_status(ticket_no: str):
     settings = get_settings()
     secret = settings.platform_secret
     if not secret:
-        return _error(503, "not_configured")
+        return _error(404, "not_configured")  # the endpoint is off here, not failing
     body = request.get_data(cache=True)
     refused = _authentic(secret, body)
     if refused is not None:
