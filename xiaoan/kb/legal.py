@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from xiaoan.datafiles import load_cached
+from xiaoan.kb.schema import read_date
 
 REGISTER_FILE = Path(__file__).resolve().parent.parent / "resources" / "laws.yml"
 
@@ -388,19 +389,11 @@ def validate_register(data: Any) -> tuple[list[Instrument], list[str]]:
 
 
 def _date(value: Any, label: str, problems: list[str]) -> dt.date | None:
-    if value is None or value == "":
+    try:
+        return read_date(value)
+    except ValueError:
+        problems.append(f"{label}“{value}”应为 YYYY-MM-DD")
         return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    problems.append(f"{label}“{value}”应为 YYYY-MM-DD")
-    return None
 
 
 def parse_register(data: Any, source: str) -> Register:

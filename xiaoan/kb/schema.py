@@ -221,8 +221,12 @@ def _text_list(raw: dict, key: str, label: str, errors: _Errors) -> list[str]:
     return items
 
 
-def _date(raw: dict, key: str, label: str, errors: _Errors) -> dt.date | None:
-    value = raw.get(key)
+def read_date(value: Any) -> dt.date | None:
+    """A date as YAML gives it (a date, a datetime, ISO text) or None when empty.
+
+    Raises:
+        ValueError: anything else; the caller words the message for its own readers.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -230,12 +234,17 @@ def _date(raw: dict, key: str, label: str, errors: _Errors) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    errors.add(f"{label}“{value}”格式不对，应为 YYYY-MM-DD，例如 2026-01-01")
-    return None
+        return dt.date.fromisoformat(value.strip())
+    raise ValueError(f"not a date: {value!r}")
+
+
+def _date(raw: dict, key: str, label: str, errors: _Errors) -> dt.date | None:
+    value = raw.get(key)
+    try:
+        return read_date(value)
+    except ValueError:
+        errors.add(f"{label}“{value}”格式不对，应为 YYYY-MM-DD，例如 2026-01-01")
+        return None
 
 
 def _datetime(raw: dict, key: str, errors: _Errors) -> dt.datetime | None:
