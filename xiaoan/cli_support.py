@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import signal
+import threading
 import unicodedata
 from typing import Any, Callable, Mapping
 
@@ -87,6 +89,14 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: a long-running command's loop stops at its next check."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def database_error(exc: OperationalError | ProgrammingError) -> click.ClickException:

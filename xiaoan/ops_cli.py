@@ -12,12 +12,11 @@ Usage::
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 import click
 
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, friendly_errors, usage_error
+from xiaoan.cli_support import (DATABASE_ERRORS, database_error, echo_json, friendly_errors, stop_on_signals,
+                                 usage_error)
 
 
 @click.group()
@@ -50,9 +49,7 @@ def outbox_run(interval: float, once: bool) -> None:
             raise database_error(exc) from exc
         click.echo(f"outbox: {health.pending} pending, {health.failed} failed, {health.old_pending} old")
         return
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     worker.run(stop, interval=interval)
 
 

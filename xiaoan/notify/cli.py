@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 
 import click
 from sqlalchemy import select
 
 from xiaoan import services
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, table
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, stop_on_signals, table
 
 
 @click.group()
@@ -36,9 +34,7 @@ def run_command(interval: float, once: bool) -> None:
             raise database_error(exc) from exc
         click.echo(f"notify: {len(counts.sent)} sent, {len(counts.retrying)} to retry, {len(counts.failed)} failed")
         return
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     while not stop.is_set():
         try:
             deliverer.deliver_pending()
