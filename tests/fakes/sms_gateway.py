@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
+from tests.fakes.http import send_json, serve, shut_down
+
 TOKEN = "fake-sms-token-0123456789abcdef"
 
 
@@ -49,22 +51,13 @@ class FakeSmsGateway:
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake._handle(self.path, self.headers, raw)
-                payload = json.dumps(answer, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, answer, status)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._httpd, _ = serve(Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        shut_down(self._httpd)
 
     @property
     def url(self) -> str:

@@ -36,6 +36,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from tests.fakes.clock import Clock
+from tests.fakes.http import send_json, serve, shut_down
 
 APPID = "wx5f3c0ffee0000001"
 SECRET = "fake-app-secret-0123456789abcdef"
@@ -135,23 +136,13 @@ class FakeWeChatServer:
                     self._json({"errcode": 404, "errmsg": "not found"}, status=404)
 
             def _json(self, data: dict, status: int = 200) -> None:
-                payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, data, status)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = serve(Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        shut_down(self._httpd)
 
     @property
     def url(self) -> str:
