@@ -206,8 +206,11 @@ def read_opening(text: Text) -> Dict[Text, Any]:
             found["phone"] = phones.find_phone(text)
         else:
             found["respondent_name"] = merchants.find_merchant(text)
-            amounts = money.find_amounts(text)
-            found["amount"] = money.parse_amount(text) if amounts else None
+            # the letter reader's choice among several sums ("充了500 … 剩400多 能退吗" is 400), what
+            # was left of a package ("3次拍摄1980 拍了1次"), else the money parser's
+            found["amount"] = letters.find_amount(text)
+            if found["amount"] is None and money.find_amounts(text):
+                found["amount"] = money.parse_amount(text)
             # where the shop is, not where the citizen lives ("我住在浦东，网上买的…")
             found["district"] = resolve_district(letters.without_home(text))
     except Exception:  # noqa: BLE001 - prefilling is a convenience; the form asks what is missing

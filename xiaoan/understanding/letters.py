@@ -22,8 +22,9 @@ from xiaoan.understanding.addresses import find_address
 from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.merchants import find_merchant
 from xiaoan.understanding.money import find_amounts, parse_amount
+from xiaoan.understanding.prepaid import demanded_units_value, remaining_value
 
-__all__ = ["LetterFields", "is_letter", "read_letter", "split_sentences", "without_home"]
+__all__ = ["LetterFields", "find_amount", "is_letter", "read_letter", "split_sentences", "without_home"]
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def _find_dates(text: str, today: datetime.date) -> list[datetime.date]:
 _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
     # the citizen's own demand: "要求退还5000元学费", "诉求：1.退还刹车盘的费用2600元", "找他退600块"
     (-1, r"(?:要求|请求|诉求|希望|恳请|请帮我?|帮我|我要|我就要|只要|我想|必须|务必|起码|至少|一定要|督促|责令|(?<=[，,。\s])要(?=退))"
-         r"[^，,。；;！!？?]{0,6}?(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退|全额)(?:给我)?|"
+         r"[^，,。；;！!？?]{0,6}?(?:退还|退回|退给我|退我|退款|返还|赔偿|赔付|赔我|要回|追回|拿回|退|全额|承担)(?:给我)?|"
          r"(?:找|要|让)(?:他|她|他们|商家|店家|老板|对方|店里)退(?:还|回)?"),
     (-0.5, r"(?:按比例|按合同|按规定)?(?:应该|应当|应)退(?:还|回)?(?:我|给我)?"),  # what should come back: the demand
     (0, r"损失了?|扣了我?|扣除了?|扣款|多收了?我?|应该是|涉及(?:金额)?|涉案金额"),
@@ -226,7 +227,11 @@ _MONEY_MARK = re.compile(r"(?:[0-9]|[零〇一二两三四五六七八九十百�
 
 
 _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
-_MONEY_AFTER = re.compile(r"[多余来]?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金|钱|费用))")
+_MONEY_AFTER = re.compile(r"[多余来]?(?:左右|上下|出头)?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金|钱|费用)"
+                          r"|[买购](?!\d))")
+# A sum in digits named by the fee or payment right after it: "收了200开瓶费", "要求退4500购犬款".
+_FEE_AFTER = re.compile(r"(?![人个件次节天年月斤公里米平条张份套台只周岁号点分期晚课时项半成])[\u4e00-\u9fff]{1,4}?(?:费|款)"
+                        r"(?![\u4e00-\u9fff]?[0-9])")
 # What a number in 万/千 counts when it is not money: "两万人", "三千个".
 _COUNTER_AFTER = re.compile(r"[多余来]?[人个件次节天年月斤公里米平条张份套台只周岁号点分]")
 # 块 as a measure word, not yuan: a small count followed by a thing ("买了一块手表", "两块蛋糕");
@@ -245,7 +250,8 @@ def _amount_after(text: str, start: int) -> Decimal | None:
         if number.start() >= 16:
             break  # only a number that starts close to the cue (read whole: "…我要求退15块")
         in_wan = re.search(r"[万千]", number.group(0)) and not _COUNTER_AFTER.match(window, number.end())
-        if not (_MONEY_AFTER.match(window, number.end()) or in_wan) or _COUNTER_KUAI.match(window, number.start()):
+        fee = number.group(0)[:1].isdigit() and len(number.group(0).rstrip(".,")) >= 2 and _FEE_AFTER.match(window, number.end())
+        if not (_MONEY_AFTER.match(window, number.end()) or in_wan or fee) or _COUNTER_KUAI.match(window, number.start()):
             continue  # followed by a counter: 晚, 节, 盒, 次, 一块手表 ...
         if window.startswith("分之", number.end()) or window.endswith("分之", 0, number.start()):
             continue  # a fraction ("只有正品的三分之一", "百分之三十") is no amount
@@ -310,8 +316,13 @@ def _unused_sessions_value(plain: str) -> Decimal | None:
     return value
 
 
+# The citizen wants back what is left (of a package or a card), not what was paid.
+_WANTS_THE_REST = re.compile(r"剩下|剩余|余额|没上|未上|没用|未用|没做|未消费|按比例|按月|按次|折算")
+
+
 # A correction or a precise figure after a rough one wins: "余额6480 不对 是6840", "5k多 具体是5,380".
-_CORRECTED = re.compile(r"(?:不对|说错了|打错了|看错了|写错了)[，,\s]*(?:应该)?(?:是|(?=[0-9]))|(?:准确|具体|确切|精确)(?:的)?(?:数字|金额)?是|准确地说是?")
+_CORRECTED = re.compile(r"(?:不对|说错了|打错了|看错了|写错了)[，,\s]*(?:应该)?(?:是|(?=[0-9]))|(?:准确|具体|确切|精确)(?:的)?(?:数字|金额)?是|准确地说是?"
+                        r"|实际(?:的)?(?:余额|金额|数字)?应(?:该)?(?:为|是)")
 # What is still owed after a partial refund: "他们只退了2,492，还差7200元".
 _STILL_OWED = re.compile(r"(?:只|已经?|才)退了?[^。；;！!？?]{0,12}?[，,\s]\s*还(?:差|欠)(?:我)?")
 # A sum of the items listed before it in the same sentence: "维修花了3,500，重新贴砖报价4,500，合计8,000元".
@@ -322,7 +333,9 @@ _GIVE_BACK = re.compile(r"(?:把|按)\s*([0-9][0-9,.]*\s*(?:元|块)?)[^，,。�
 _SPACED_CLAUSE = re.compile(r"(?<=[\u4e00-\u9fff0-9])\s+(?=[\u4e00-\u9fff0-9])")
 
 
-def _find_amount(text: str) -> Decimal | None:
+def find_amount(text: str) -> Decimal | None:
+    """The sum in dispute in a letter or a chat line: the demand,
+    a correction, what is still owed, the balance or what is left of a package, else what was paid."""
     plain = _SPACED_CLAUSE.sub("，", _nfkc(text)).replace("￥", "¥")
     plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", plain)  # thousands separators first: 2,860元
     owed = _STILL_OWED.search(plain)
@@ -349,6 +362,8 @@ def _find_amount(text: str) -> Decimal | None:
             value = _amount_after(plain, m.end())
             if value is None:
                 continue
+            if rank < 0:
+                value += _also_demanded(plain, m.end(), value)
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
@@ -361,6 +376,12 @@ def _find_amount(text: str) -> Decimal | None:
     unused = _unused_sessions_value(plain)
     if unused is not None and (best is None or best[0] > 0):
         best = (0.5, 0, unused)
+    if (best is None or best[0] > 0.9) and _WANTS_THE_REST.search(plain):
+        # the letter gives the package or the card, not the sum left: reckon it
+        # ("20节课2800元，上了6节 … 要求退还剩下没上的课时费" is 1,960)
+        rest = remaining_value(plain)
+        if rest is not None:
+            best = (0.9, 0, rest)
     for cue in _DEMAND_SENTENCE.finditer(plain):
         # "我要求解除合约，退还手机钱999元" / "要求按食品安全法赔偿，每人最低1000": the demand's
         # amount in a later clause of the same sentence, after a word that asks for money back
@@ -387,8 +408,16 @@ def _find_amount(text: str) -> Decimal | None:
             amounts = [parse_amount(bare.group(1))] if parse_amount(bare.group(1)) else []
         if amounts:
             value = amounts[-1]
+            last = before.rfind(str(value).split(".")[0][:2])
+            if _WANTS_THE_REST.search(before[last:] if last >= 0 else before):
+                # "4次保养一共2680元 只做了1次 … 要求把剩下3次的钱退给我": the rest, not the price
+                value = remaining_value(plain) or value
             if value > 0 and (best is None or (-1, demand.start()) < best[:2]):
                 best = (-1, demand.start(), value)
+    if best is None or best[0] > 0:
+        units = demanded_units_value(plain)  # "198一张 买了两张 … 要求退还两张团购款"
+        if units is not None:
+            best = (-1, 0, units)
     if best is not None:
         return best[2]
     # No cue: the first amount explicitly marked as money in any clause.
@@ -399,7 +428,36 @@ def _find_amount(text: str) -> Decimal | None:
             for value in find_amounts(clause):
                 if value > 0:
                     return value
-    return None
+    # Nor marked as money: a bare sum right after a card or a payment ("年卡3288才用了2个月").
+    bare = _BARE_PAID.search(plain)
+    return parse_amount(bare.group(1)) if bare else None
+
+
+# A bare number after what was bought or paid, not followed by a counter or a date.
+_BARE_PAID = re.compile(r"(?:年卡|季卡|月卡|次卡|会员卡|储值卡|充了|充值|交了|付了|花了)\s*([1-9][0-9]{2,5})(?![0-9.])"
+                        r"(?!\s*(?:节|次|堂|课|晚|个|月|年|日|号|楼|层|岁|人|张|件|瓶|斤|克|%|％|折|倍|天|周|期|位|份|套))")
+# Another item of the same demand: "退还金融服务费3000元和上牌费1500元".
+_AND_ALSO = re.compile(r"[^，,。；;！!？?0-9]{0,2}?(?:和|及|以及|、|加上|外加|连同)[^，,。；;！!？?0-9]{0,8}?(?=[0-9])")
+
+
+def _also_demanded(text: str, start: int, first: Decimal) -> Decimal:
+    """What further items of a demand add: the sums joined by 和/及/、 in the demand's clause."""
+    extra = Decimal(0)
+    number = _NUMBER.search(text, start)
+    if not number:
+        return extra
+    written = _AMOUNT_WRITTEN.match(text, number.start())
+    position = written.end() if written else number.end()
+    while True:
+        joined = _AND_ALSO.match(text, position)
+        if not joined:
+            return extra
+        value = _amount_after(text, joined.end())
+        if value is None:
+            return extra
+        extra += value
+        following = _AMOUNT_WRITTEN.match(text, joined.end())
+        position = following.end() if following else joined.end()
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,7 +558,7 @@ def read_letter(text: str, today: datetime.date) -> LetterFields:
         respondent_name=merchant,
         respondent_address=address,
         district=district,
-        amount=_find_amount(facts),
+        amount=find_amount(facts),
         dates=_find_dates(_nfkc(facts), today),
         claim=_find_claim(facts),
         facts=facts,

@@ -135,7 +135,9 @@ def test_report_without_amount():
 def test_registered_company_and_tuition():
     fields = read_letter(TRAINING, TODAY)
     assert fields.respondent_name == "上海启明星教育科技有限公司"
-    assert fields.amount == Decimal(24000)  # 一共96节课 is a count, not money
+    # 一共96节课 is a count, not money; "要求按剩余课时退费" asks for the 76 sessions not taken:
+    # 24,000 x 76 / 96
+    assert fields.amount == Decimal(19000)
     assert fields.district == "yangpu"
     assert fields.dates[0] == datetime.date(2025, 9, 1)
     assert fields.claim == "按剩余课时退费"
