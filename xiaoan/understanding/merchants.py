@@ -40,7 +40,7 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
     "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部 表行 排档 大排档 造型 听力 通讯 数码 "
     "装饰 美体 理发 烘焙 游乐场 加油站 配送站 家具城 玩具城 数码城 建材城 电器城 灯具城 装修公司 中介公司 物业公司 快递公司 "
-    "家政公司 培训公司 手机店 眼镜店 网红店 航空公司 本店 本公司 该店 该公司 我店 我司".split()
+    "家政公司 培训公司 手机店 眼镜店 网红店 航空公司 本店 本公司 该店 该公司 我店 我司 民宿 棋牌室 教育 KTV SPA 铺".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -127,6 +127,7 @@ _SUFFIXES = (
     "家具城", "玩具城", "数码城", "建材城", "电器城", "灯具城", "儿童游乐场", "游乐场", "加油站", "配送站",
     "全屋定制", "定制", "家具", "家居", "门市部", "表行", "大排档", "排档", "造型", "听力", "通讯", "数码", "装饰", "美体",
     "美容", "理发", "烘焙", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
+    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -145,7 +146,9 @@ _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电�
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
                      r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
-                     r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])")
+                     r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|有(?:个|家|一家)叫做?|"
+                     r"(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])(?!\s*(?:了|来|过|服务员|经理|老板|店员|店长|保安|警察|民警|客服|医生|护士|老师|师傅|"
+                     r"工作人员|负责人|人|我|他|她|家人|朋友|救护车|120|110))")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
@@ -269,7 +272,7 @@ def _strip_remarks(name: str) -> str:
     for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
         out.append(name[position:bracket.start()])
         content = bracket.group(1).strip()
-        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街店])|街道", content):
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街店])|街道|的", content):
             out.append("（" + content + "）")
         else:
             out.append("\0")  # a remark ends the name
@@ -280,7 +283,21 @@ def _strip_remarks(name: str) -> str:
 
 
 def _strip_known_place(name: str) -> str:
-    """"香花桥鹏程驾校" -> "鹏程驾校": a district, town or area of districts.yml written before a name."""
+    """"香花桥鹏程驾校" -> "鹏程驾校": districts, towns or areas of districts.yml written before a name
+    ("奉贤南桥依依美甲": the district and its town). A resort keeps the scenic place it is named
+    after ("松江佘山某某度假酒店" -> "佘山某某度假酒店")."""
+    for round_ in range(3):
+        shorter = _strip_one_known_place(name)
+        if shorter == name or round_ > 0 and _RESORT_RE.search(shorter):
+            break
+        name = shorter
+    return name
+
+
+_RESORT_RE = re.compile(r"酒店|度假|乐园|民宿|农家乐|营地|景区|山庄|温泉|游乐")
+
+
+def _strip_one_known_place(name: str) -> str:
     from xiaoan.tickets.validators import load_districts  # late: keeps this module light
 
     data = load_districts()
@@ -333,6 +350,32 @@ def _tidy(name: str, keep_place: bool = False) -> str:
 
 _SUFFIX_TAIL_RE = re.compile(r"[（(【][^（()）【】]*[)）】]$")
 
+# Where the business sells, written after its name: "某某票务小程序", "Urban Fit官方小程序", "某某橱柜专柜".
+_GLUED_PLATFORM_RE = re.compile(r"\s*(?:官方)?(?:小程序|公众号|官网|官方网站|直播间|专柜)$")
+_GLUED_APP_RE = re.compile(r"\s*(?:APP|App|app)$")
+
+
+def _without_platform_word(name: str) -> str:
+    """A name found in running text without the channel glued after it: "某某健身app" -> "某某健身".
+
+    An app named only by itself keeps the word ("飞呀旅行app", "票好多app": that is what the
+    citizen knows it as); one that is a trade's own app ("某某健身app") is the business. A
+    quoted name ("“小美严选直播间”") is not passed here: the citizen wrote it whole.
+    """
+    glued = _GLUED_PLATFORM_RE.search(name)
+    if glued and glued.start() >= 2:
+        return name[:glued.start()]
+    app = _GLUED_APP_RE.search(name)
+    if app and app.start() >= 3:
+        rest = name[:app.start()]
+        trade = None
+        for trade in _SUFFIX_RE.finditer(rest):
+            pass
+        if trade is not None and trade.end() == len(rest) and trade.start() >= 2 \
+                and trade.group(0) not in ("APP", "App", "app", "小程序"):
+            return rest
+    return name
+
 
 def _plausible(name: str, suffix: str = "") -> bool:
     """Whether a name found in running text reads as a business name, not a phrase."""
@@ -358,8 +401,11 @@ def _plausible(name: str, suffix: str = "") -> bool:
 _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司|专业合作社|合作社")
 # Quoted names ("“优品家居旗舰店”"), and words that say the quote is the shop's name.
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
+# ASCII single quotes ("淘宝店'某某家居'"), not an apostrophe inside Latin words ("Tom's")
+_ASCII_QUOTED_RE = re.compile(r"(?<![A-Za-z])'([^'\n“”\"]{2,30})'(?![A-Za-z])")
 _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家|有家|迭家|那个|这个)[是为:：]?\s*$"
-                           r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间)(?:APP|app)?(?:上|里)?的?\s*$")
+                           r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
+                           r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
 _PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
              "person": 42, "topic": 40}
@@ -404,7 +450,8 @@ _DONE_THERE_RE = re.compile(r"\s*(?:上|里|的)?(?:买|办|充|订|报|吃|消�
 
 
 def _quoted_candidates(plain: str):
-    for m in _QUOTED_RE.finditer(plain):
+    quotes = sorted([*_QUOTED_RE.finditer(plain), *_ASCII_QUOTED_RE.finditer(plain)], key=lambda m: m.start())
+    for m in quotes:
         inner = m.group(1).strip()
         before = plain[max(0, m.start() - 6):m.start()]
         cued = _QUOTE_CUE_RE.search(before)
@@ -487,7 +534,7 @@ def _person_candidates(plain: str):
 
 # After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
 _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
-                                r"|厂(?:家|里|区|房|商|长|址)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
+                                r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
 def _suffix_candidates(plain: str):
@@ -528,7 +575,7 @@ def _suffix_candidates(plain: str):
             if located is not None:
                 yield "located", start, located + plain[start:end].strip(), ""
                 continue
-            if m.group(0) in ("厂", "摊", "摊位"):
+            if m.group(0) in ("厂", "摊", "摊位", "铺"):
                 continue  # "一家食品厂", "早餐摊": a kind, named by nothing but a locator
         # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
         # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
@@ -542,13 +589,14 @@ def _suffix_candidates(plain: str):
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
 _MALL_RE = re.compile(r"商业广场|城市广场|购物广场|广场|购物中心|购物公园|奥特莱斯|百货(?:商店|大楼)?|商厦|商场|大悦城|万象城")
+_NEAR_RE = re.compile(r"(?:的)?(?:附近|旁边|对面|门口|边上|隔壁|那边|周边)")
 _INSIDE_MALL_RE = re.compile(r"商家|商户|店|柜台|专柜|摊|铺|档口|一家|有家|有个|这家|那家")
 
 
 def _mall_candidates(plain: str):
     for m in _MALL_RE.finditer(plain):
-        if _INSIDE_MALL_RE.search(plain[m.end():m.end() + 12]):
-            continue
+        if _INSIDE_MALL_RE.search(plain[m.end():m.end() + 12]) or _NEAR_RE.match(plain, m.end()):
+            continue  # a shop inside it, or one near it ("南广场附近的某某保健")
         start = _widen_left(plain, m.start(), m.end())
         if m.start() - start >= 2:
             yield "mall", start, plain[start:m.end()], m.group(0)
@@ -652,6 +700,8 @@ def find_merchant(text: str | None) -> str | None:
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
         tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de)
+        if kind not in ("quoted", "person"):
+            tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
         if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):

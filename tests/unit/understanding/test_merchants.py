@@ -323,3 +323,53 @@ def test_campus_branches_payments_and_shops_without_a_sign(text, expected):
 @pytest.mark.parametrize("text", ["算了不弄了", "不填了", "我不投诉了", "继续填写", "接着填", "放弃"])
 def test_steering_the_form_is_no_merchant(text):
     assert parse_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # trade words that end a sign: 民宿, 铺, 教育, KTV, SPA, 棋牌室
+    ("五一在朱家角的水乡人家民宿订了三晚，老板临时说房间漏水不让住", "水乡人家民宿"),
+    ("闵行吴泾那边的老赵馄饨铺 碗筷从来不消毒", "老赵馄饨铺"),
+    ("给女儿在鼎新教育报了暑期班 交了6800 开课一周就不上了", "鼎新教育"),
+    ("嘉定的欢乐颂KTV 包厢里的麦克风坏了还算我们的钱", "欢乐颂KTV"),
+    ("在静安的月光SPA买了十次卡 才做了两次店就搬走了", "月光SPA"),
+    ("小区底下开了个麻将馆叫好彩头棋牌室，天天吵到半夜", "好彩头棋牌室"),
+    # a sewing shop without a sign and its owner: the owner, not "裁缝铺"
+    ("我在路边一家没有招牌的修鞋铺修了双皮靴，老板叫王德发，鞋跟修完第二天就掉了", "王德发"),
+])
+def test_more_trade_words_end_a_sign(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # the channel glued after a name is not the business's name
+    ("在青禾书店小程序下单了三本书，付了168元一直没发货", "青禾书店"),
+    ("我在星辰健身app上续了年卡，结果门店第二天就关了", "星辰健身"),
+    ("在暖阳女装直播间买的羊毛衫，收到是化纤的", "暖阳女装"),
+    ("在百联的雅居卫浴专柜订了一个马桶，交了2000定金", "雅居卫浴"),
+    # an app known only by its own name keeps the word
+    ("在快乐租车app上租了辆车，押金3000一直不退", "快乐租车app"),
+    # a quoted name is the citizen's own writing: kept whole
+    ("举报一个叫“好物优选直播间”的账号，卖假冒的名牌包", "好物优选直播间"),
+])
+def test_channel_words_glued_after_a_name(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # ASCII single quotes hold a name; an apostrophe inside Latin words does not
+    ("在拼多多店'优品生活馆'买了一台空气炸锅 用了两天就坏了", "优品生活馆"),
+    ("在微信小程序\"学霸通\"报了一门网课 付了999", "学霸通"),
+    # a bracket that says where the shop is is a remark, not a branch; a branch is kept
+    ("我要投诉上海美颜美容有限公司（松江万达后面那条路上的门店），卡里还有4000", "上海美颜美容有限公司"),
+    ("我在上海美颜美容有限公司（万达店）充了4000", "上海美颜美容有限公司（万达店）"),
+    # a district and its town written before a sign; a resort keeps its scenic place
+    ("金山朱泾小丫头美甲关门了 卡里还有800", "小丫头美甲"),
+    ("在网上订了青浦朱家角水韵度假酒店两晚 到了说没房", "朱家角水韵度假酒店"),
+    # "有个叫X的店", and a 叫 that calls a person is no name
+    ("抖音上有个叫阿花特产铺子的店 卖的蜂蜜是糖浆兑的", "阿花特产铺子"),
+    ("在老街小面馆（七宝店）吃饭，吃出一只虫子，叫服务员来看，她说是香菜", "老街小面馆（七宝店）"),
+    # a business near a mall is not the mall
+    ("举报七宝万科广场旁边的康乐保健，天天拉老人去听课卖保健品", "康乐保健"),
+])
+def test_quotes_remarks_places_and_cues(text, expected):
+    assert find_merchant(text) == expected
