@@ -607,8 +607,14 @@ def _mall_candidates(plain: str):
 # The place must read as one (a district, town or area of districts.yml, or a road, street or
 # estate); the sign runs to the first comma. Lowest priority: only when nothing else names it.
 _TOPIC_RE = re.compile(
-    r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9]{4,30})[，,]")
-_PLACE_TAIL_RE = re.compile(r"(?:那边|这边|附近|旁边|门口|里面|对面|边上)$")
+    r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9&]{4,30})(?:[，,]|\s|$)")
+# Platforms where a store stands: "美团上的某某小厨，", "抖音直播间某某买了", "淘宝店某某定做的".
+_PLATFORMS = "淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微店|飞猪|携程|去哪儿"
+_PLATFORM_PLACE_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:上|里)?$")
+_PLATFORM_INTRO_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:直播间|店铺|网店|店)")
+# "那边有家某某，": the sign after 有家 / 有一家.
+_THERE_IS_RE = re.compile(r"有(?:一)?家(?!叫)")
+_PLACE_TAIL_RE = re.compile(r"(?:上|里)?(?:新开|刚开|新开业|刚开业)?(?:那边|这边|附近|旁边|门口|里面|对面|边上)?$")
 _ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")
 _PLACE_END_RE = re.compile(r"(?:区|镇|街道|路|街|弄|号|广场|新村|小区|商圈|步行街|商业街|站)$")
 
@@ -621,11 +627,20 @@ def _topic_candidates(plain: str):
         if re.match(r"(?:我|我们|本人)(?:是|家)", clause):
             continue  # "我是桃浦新村的老头子": the citizen, not the shop
         options = []
-        if "的" in clause:
+        intro = _PLATFORM_INTRO_RE.match(clause)
+        there_is = _THERE_IS_RE.search(clause)
+        if intro:
+            options.append(clause[intro.end():])
+        elif there_is:
+            place = _PLACE_TAIL_RE.sub("", clause[:there_is.start()])
+            if len(place) >= 2 and (_PLACE_END_RE.search(place) or resolve_district(place) is not None):
+                options.append(clause[there_is.end():])
+        elif "的" in clause:
             for split in re.finditer("的", clause):
                 place, name = clause[:split.start()], clause[split.end():]
                 place = _PLACE_TAIL_RE.sub("", re.sub(r"^.*?(?:在|去|到|投诉|举报|反映)(?:一下)?", "", place))
-                if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None):
+                if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None
+                                        or _PLATFORM_PLACE_RE.match(place)):
                     options.append(name)
         if not options:
             # without 的 the place must be an administrative prefix ("宝山区大场镇") or the street
@@ -637,7 +652,7 @@ def _topic_candidates(plain: str):
             elif on_street and _TOPIC_VERB_RE.search(clause, on_street.end() + 2):
                 options.append(clause[on_street.end():])
         for name in options:
-            name = _TOPIC_VERB_RE.split(name, maxsplit=1)[0]
+            name = _TOPIC_NAME_END_RE.split(_TOPIC_VERB_RE.split(name, maxsplit=1)[0], maxsplit=1)[0]
             if len(name) < 3 or resolve_district(name) is not None:
                 continue
             if _SUFFIX_RE.search(name) and not _is_unnamed_shop(name):
@@ -650,6 +665,8 @@ def _topic_candidates(plain: str):
 
 # What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
 _TOPIC_VERB_RE = re.compile(r"(?:人去楼空|关门|倒闭|跑路|停业|停课|卷款|配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
+# Where a sign ends in a clause besides what was done there: "…点的外卖", "…定做的窗帘", "…在地铁站做广告".
+_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在")
 # "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
 _MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
 

@@ -373,3 +373,29 @@ def test_channel_words_glued_after_a_name(text, expected):
 ])
 def test_quotes_remarks_places_and_cues(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sign without a trade word after "<place>的" or "<platform>上的", ended by a space, a comma or a verb
+    ("静安寺那边新开的云朵甜品 标价和结账价格不一样", "云朵甜品"),
+    ("饿了么上的老妈家常菜，送来的饭是馊的", "老妈家常菜"),
+    ("美团上的辣妹子川味点的外卖，里面有头发", "辣妹子川味"),
+    ("古北的小橡树双语，开学前说好的外教一直没来", "小橡树双语"),
+    ("闵行七宝的糖果盒子 充了1000 现在人去楼空", "糖果盒子"),
+    ("徐汇滨江的Tea&Me，充值卡用不了了", "Tea&Me"),
+    # a store introduced by its platform, the sign running to what was done there
+    ("快手直播间阿强的好货买了一箱橙子 一半是烂的", "阿强的好货"),
+    ("淘宝店清风竹语定做的竹帘，尺寸不对不给退", "清风竹语"),
+    # "那边有家X，"
+    ("虹口四川北路那边有家大力按摩，我做了一次就被推销办卡", "大力按摩"),
+])
+def test_signs_placed_without_a_trade_word(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "我朋友的小孩 在学校被欺负了",  # a person before 的, no place
+    "昨天的事情，我想了很久",
+])
+def test_no_sign_from_a_sentence_about_nobody(text):
+    assert find_merchant(text) is None
