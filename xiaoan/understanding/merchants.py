@@ -136,7 +136,7 @@ _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
     "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
-    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
+    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开", "开了",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
 )  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
@@ -607,13 +607,13 @@ def _mall_candidates(plain: str):
 # The place must read as one (a district, town or area of districts.yml, or a road, street or
 # estate); the sign runs to the first comma. Lowest priority: only when nothing else names it.
 _TOPIC_RE = re.compile(
-    r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9&]{4,30})(?:[，,]|\s|$)")
+    r"(?:^|[。！!？?\n\s]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9&]{4,30})(?:[，,]|\s|$)")
 # Platforms where a store stands: "美团上的某某小厨，", "抖音直播间某某买了", "淘宝店某某定做的".
 _PLATFORMS = "淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微店|飞猪|携程|去哪儿"
 _PLATFORM_PLACE_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:上|里)?$")
 _PLATFORM_INTRO_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:直播间|店铺|网店|店)")
 # "那边有家某某，": the sign after 有家 / 有一家.
-_THERE_IS_RE = re.compile(r"有(?:一)?家(?!叫)")
+_THERE_IS_RE = re.compile(r"(?:有(?:一)?|那|这)家(?!叫)")
 _PLACE_TAIL_RE = re.compile(r"(?:上|里)?(?:新开|刚开|新开业|刚开业)?(?:那边|这边|附近|旁边|门口|里面|对面|边上)?$")
 _ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")
 _PLACE_END_RE = re.compile(r"(?:区|镇|街道|路|街|弄|号|广场|新村|小区|商圈|步行街|商业街|站)$")
@@ -647,7 +647,8 @@ def _topic_candidates(plain: str):
             # the shop is on, with what was done there after the sign ("天山路上踏云鞋履买的皮鞋")
             prefix = _PLACE_PREFIX_RE.match(clause)
             on_street = _ON_STREET_RE.match(clause)
-            if "的" not in clause and prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+            if "的" not in clause and prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]) \
+                    and resolve_district(clause[:prefix.end()]) is not None:  # not "小区", "园区"
                 options.append(clause[prefix.end():])
             elif on_street and _TOPIC_VERB_RE.search(clause, on_street.end() + 2):
                 options.append(clause[on_street.end():])
@@ -736,7 +737,8 @@ def find_merchant(text: str | None) -> str | None:
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)
     if bought_at:
-        position = plain.find(bought_at[:2])
+        position = plain.find(bought_at)  # where it stands whole, else where it starts
+        position = position if position >= 0 else plain.find(bought_at[:2])
         consider("bought_at", position if position >= 0 else len(plain), bought_at, "")
     if best is not None:
         # "…的蜀香阁火锅（南翔店）充值…卡上印的就是“蜀香阁火锅”": the name with its branch

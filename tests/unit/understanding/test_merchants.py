@@ -399,3 +399,22 @@ def test_signs_placed_without_a_trade_word(text, expected):
 ])
 def test_no_sign_from_a_sentence_about_nobody(text):
     assert find_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "<place>那家X" at the end of a short message
+    ("蛋糕是过期的 店员还不承认 七宝那家甜心烘焙坊", "甜心烘焙坊"),
+    ("奶茶里有虫子 老板不管 徐家汇那家茶语时光", "茶语时光"),
+    # a place word that starts a sign after 的 stays, also when the letter said where the shop paid
+    ("我在浦东新区川沙镇华夏东路的川沙百家福超市（华夏店）买了一盒过期牛奶", "川沙百家福超市（华夏店）"),
+    # a shop run from home: not "家里开…"
+    ("楼下邻居在家里开了个小美美甲工作室 没有执照", "小美美甲工作室"),
+    ("有人在家里开花开富贵花艺工作室 卖的花都是假的", "花开富贵花艺工作室"),
+])
+def test_signs_after_that_shop_and_at_home(text, expected):
+    assert find_merchant(text) == expected
+
+
+def test_an_estate_is_no_district_before_a_sign():
+    # "小区" ends like a district, but "小区里很多阿姨都去" names no shop
+    assert find_merchant("卖的都是三无产品 小区里很多阿姨都去 请查一查") is None
