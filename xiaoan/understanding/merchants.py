@@ -505,14 +505,24 @@ def _cue_candidates(plain: str):
 # Home买了", "天钥桥路上的Sweet Amour Patisserie订了". Capitalised words; above the Chinese
 # suffixes of a mall or a centre written before it.
 _LATIN_SIGN_RE = re.compile(r"(?:(?<=[的在家店上])|(?<=[的在家店上] ))([A-Z][A-Za-z\u00c0-\u00ff'&.]*(?: [A-Z&][A-Za-z\u00c0-\u00ff'&.]*){0,3})"
-                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店|这家|那家|突然|关|在|老板|$)|\s+(?![说讲])[\u4e00-\u9fff])")
+                            r"(?P<trade>[\u4e00-\u9fff]{1,4}?)??"  # the trade written after the sign: "…Room女装买的"
+                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店|这家|那家|突然|关|在|老板|官网|小程序|app|APP|直播间|专柜|$)"
+                            r"|\s+(?![说讲])[\u4e00-\u9fff])")
 # The person who runs an unnamed business: "老板叫周建国", "店主是王秀英".
 _PERSON_CUE_RE = re.compile(r"(?:老板|店主|摊主|老板娘|负责人|经营者|个体户|的人|那个人|组织者)\s*(?:的名字)?(?:叫做?|名叫|是|姓名是)\s*|一个叫(?=[A-Z])")
+
+
+_PLATFORM_WORDS = ("官网", "官方", "小程序", "直播间", "专柜")
 
 
 def _latin_candidates(plain: str):
     for m in _LATIN_SIGN_RE.finditer(plain):
         name = m.group(1)
+        trade = m.group("trade") or ""
+        if trade and (any(ch in _NOT_IN_NAMES or ch in "买订吃办充做定配修报的在和跟与给从到去" for ch in trade)
+                      or trade in _PLATFORM_WORDS or _SUFFIX_RE.match(plain, m.end())):
+            continue  # "KFC吃", "Zara看": a verb, not a trade; "…女装店": the suffix candidates' name
+        name += trade
         if len(name.replace(" ", "")) >= 4 and not re.fullmatch(r"(?:APP|App|VIP|DIY|KTV|SPA|B\d)", name):
             branch = _BRANCH_RE.match(plain, m.end())
             yield "latin", m.start(1), name + (branch.group(0).strip() if branch else ""), ""
@@ -535,6 +545,12 @@ def _person_candidates(plain: str):
 # After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
 _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
                                 r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
+
+
+# Services written right after a name that already ends in its trade, then the clause ends:
+# "在某某汽车美容洗车，" — the wash is what was done there, not part of the sign.
+_SERVICE_DONE_RE = re.compile(r"(?:洗车|维修|快修|干洗|洗衣|推拿|修车|修鞋)")
+_CLAUSE_END_RE = re.compile(r"\s|[，,。.！!？?；;]|了|的|$")
 
 
 def _suffix_candidates(plain: str):
@@ -562,6 +578,12 @@ def _suffix_candidates(plain: str):
             end = following.end()
             last_suffix = following.group(0)
             following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        service = _SERVICE_DONE_RE.search(plain, 0, end)
+        if service and service.end() == end and service.start() > start and _CLAUSE_END_RE.match(plain, end) \
+                and re.search(f"(?:{_SUFFIX_RE.pattern})$", plain[start:service.start()]):
+            end = service.start()  # "在某某汽车美容洗车，": what was done there, after a name with its trade
+            if end <= m.start():
+                continue
         latin = re.match(r"[A-Za-z]{2,10}(?: [A-Z]{2,10})*(?![A-Za-z])", plain[end:])
         if latin:
             end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"
@@ -613,6 +635,7 @@ _PLATFORMS = "淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大�
 _PLATFORM_PLACE_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:上|里)?$")
 _PLATFORM_INTRO_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:直播间|店铺|网店|店)")
 # "那边有家某某，": the sign after 有家 / 有一家.
+_THIS_APP_RE = re.compile(r"^(?:在|用|下了|下载了)?([\u4e00-\u9fffA-Za-z0-9&]{2,15}?)(?:这个|这款|那个)(?:app|APP|App|小程序|平台|公众号|网站)")
 _THERE_IS_RE = re.compile(r"(?:有(?:一)?|那|这)家(?!叫)")
 _PLACE_TAIL_RE = re.compile(r"(?:上|里)?(?:新开|刚开|新开业|刚开业)?(?:那边|这边|附近|旁边|门口|里面|对面|边上)?$")
 _ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")
@@ -626,6 +649,10 @@ def _topic_candidates(plain: str):
         clause = m.group("clause")
         if re.match(r"(?:我|我们|本人)(?:是|家)", clause):
             continue  # "我是桃浦新村的老头子": the citizen, not the shop
+        this_app = _THIS_APP_RE.match(clause)
+        if this_app and not re.match(r"(?:我|我们|本人|他|她|他们)", this_app.group(1)):
+            yield "topic", m.start("clause"), this_app.group(1), ""  # "某某课堂1对1这个app，": it names itself
+            continue
         options = []
         intro = _PLATFORM_INTRO_RE.match(clause)
         there_is = _THERE_IS_RE.search(clause)

@@ -418,3 +418,20 @@ def test_signs_after_that_shop_and_at_home(text, expected):
 def test_an_estate_is_no_district_before_a_sign():
     # "小区" ends like a district, but "小区里很多阿姨都去" names no shop
     assert find_merchant("卖的都是三无产品 小区里很多阿姨都去 请查一查") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a Latin sign with its trade written after it, or with the channel after it
+    ("静安嘉里中心的Blue Harbor男装买的西装 穿了一次就开线", "Blue Harbor男装"),
+    ("在Maple Home官网买了一张餐桌 到货桌腿是歪的", "Maple Home"),
+    ("在Sunny Kids小程序报了夏令营 临时取消不退钱", "Sunny Kids"),
+    ("在Moon Light女装店买了件外套", "Moon Light女装店"),  # a suffix after the trade: the whole sign
+    # an app that names itself before 这个app
+    ("学而优1对1这个app 充的课时费2000 现在打不开了", "学而优1对1"),
+    # the service done, written after a name with its trade, is not part of it
+    ("在闵行的洁亮汽车美容洗车，车门被划了一道", "洁亮汽车美容"),
+    ("在飞速汽车服务中心维修，换的零件是旧的", "飞速汽车服务中心"),
+    ("在亮亮洗车，车漆被刷花了", "亮亮洗车"),  # no trade before it: the wash is the sign
+])
+def test_latin_signs_apps_and_services_after_a_name(text, expected):
+    assert find_merchant(text) == expected
