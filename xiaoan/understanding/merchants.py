@@ -122,12 +122,12 @@ _SUFFIXES = (
     "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
-    "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
+    "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政服务(?![部社站中])", "家政", "画室", "工坊",
     "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "小铺", "铺子", "屋", "坊",
     "家具城", "玩具城", "数码城", "建材城", "电器城", "灯具城", "儿童游乐场", "游乐场", "加油站", "配送站",
     "全屋定制", "定制", "家具", "家居", "门市部", "表行", "大排档", "排档", "造型", "听力", "通讯", "数码", "装饰", "美体",
     "美容", "理发", "烘焙", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
-    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺",
+    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺", "烟酒行", "酒行", "茶行", "五金行", "音乐厅", "电影院", "影院", "影城",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -137,6 +137,7 @@ _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 _LEFT_STOPS = (
     "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开", "开了",
+    "结果", "后来", "然后", "现在", "但是", "可是", "所以", "因为", "而且",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
 )  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
@@ -156,8 +157,11 @@ def _widen_left(text: str, start: int, end: int) -> int:
     """The start of the name ending at `end` whose suffix starts at `start`."""
     while start > 0 and end - start < _MAX_FOUND_CHARS:
         head = text[:start]
-        if any(head.endswith(stop) for stop in _LEFT_STOPS):
-            break
+        stop = next((stop for stop in _LEFT_STOPS if head.endswith(stop)), None)
+        if stop is not None and not (len(stop) == 1 and stop not in "的了我你他她" and text[start + 1:start + 2] in ("镇", "乡")) \
+                and not (stop == "到" and text[start] == "家" and start >= 2 and _NAME_CHAR_RE.match(text[start - 2])
+                         and text[start - 2] not in "在去回送"):
+            break  # but "向化镇…", "和平乡…": the stop's character starts the name of a town; "鲜到家": a sign's word
         if text[start - 1] == " " and start >= 2 and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start - 2]) \
                 and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start]):
             start -= 1  # "Bistro Ciel", "LULU STUDIO": one name across the space
@@ -313,7 +317,7 @@ def _strip_one_known_place(name: str) -> str:
     return name
 
 
-def _tidy(name: str, keep_place: bool = False) -> str:
+def _tidy(name: str, keep_place: bool = False, quoted: bool = False) -> str:
     """A found name without the place or platform written before it and without remarks after it.
 
     `keep_place`: the name follows "…的", so where it is was said before it, and a place word that
@@ -324,7 +328,7 @@ def _tidy(name: str, keep_place: bool = False) -> str:
     name = re.sub(r"^[个]", "", name)
     if len(name) >= 4:
         name = re.sub(r"^[路街弄号](?![\u4e00-\u9fff]?(?:店|馆)$)", "", name)
-    counted = re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
+    counted = None if quoted else re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
     if counted and len(name) - counted.end() >= 2:
         name = name[counted.end():]
     for prefix in (_PLACE_PREFIX_RE, _PLATFORM_PREFIX_RE):
@@ -694,7 +698,7 @@ def _topic_candidates(plain: str):
 # What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
 _TOPIC_VERB_RE = re.compile(r"(?:人去楼空|关门|倒闭|跑路|停业|停课|卷款|配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
 # Where a sign ends in a clause besides what was done there: "…点的外卖", "…定做的窗帘", "…在地铁站做广告".
-_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在")
+_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在|做")
 # "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
 _MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
 
@@ -744,7 +748,7 @@ def find_merchant(text: str | None) -> str | None:
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
-        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de)
+        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
         if kind not in ("quoted", "person"):
             tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:

@@ -435,3 +435,22 @@ def test_an_estate_is_no_district_before_a_sign():
 ])
 def test_latin_signs_apps_and_services_after_a_name(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # trades: 烟酒行, 音乐厅, 影城, 家政服务 (and 家政服务部 still whole)
+    ("杨浦区控江路老陈烟酒行卖假五粮液", "老陈烟酒行"),
+    ("星空音乐厅的音乐会延期了 两张票680还没退", "星空音乐厅"),
+    ("在万家乐家政服务那里买了十次保洁，阿姨只来了三次", "万家乐家政服务"),
+    ("在安心家政服务部请的阿姨，干了一天就走了", "安心家政服务部"),
+    # a town whose first character is a stop word when reading leftwards (向, 和)
+    ("崇明向化镇阿福小卖部卖过期零食", "阿福小卖部"),
+    # 到家 inside a sign; 送到 before one is a verb
+    ("在美味到家生鲜超市买的鸡蛋一半是坏的", "美味到家生鲜超市"),
+    # a count inside a quoted name is the name's own
+    ('商家"五只羊羊毛衫"说不退不换', "五只羊羊毛衫"),
+    # sentence words before a trade word are no sign ("结果诊所关了")
+    ("在那边做了半年牙套，结果诊所关了", None),
+])
+def test_trades_towns_and_sentence_words(text, expected):
+    assert find_merchant(text) == expected
