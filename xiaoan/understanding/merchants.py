@@ -146,7 +146,7 @@ _LEFT_STOPS = (
 _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电话|手机|联系|[:：]))[^（()）【】]{1,20}[)）】]")
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
-                     r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
+                     r"(?:招牌|门头|店招|店名)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
                      r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|有(?:个|家|一家)叫做?|"
                      r"(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])(?!\s*(?:了|来|过|服务员|经理|老板|店员|店长|保安|警察|民警|客服|医生|护士|老师|师傅|"
                      r"工作人员|负责人|人|我|他|她|家人|朋友|救护车|120|110))")
@@ -460,7 +460,7 @@ def _quoted_candidates(plain: str):
         before = plain[max(0, m.start() - 6):m.start()]
         cued = _QUOTE_CUE_RE.search(before)
         suffix = _SUFFIX_RE.search(inner)
-        if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆)$", inner):
+        if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆|门店|工厂|厂|公司)$", inner):
             continue  # a product ("高端VIP会员") or a status ("已预约未到店"), not a business
         if _QUOTED_PRODUCT_CUE_RE.search(before) and not re.search(r"(?:招牌|牌子|门头|店招)上?写", plain[max(0, m.start() - 8):m.start()]):
             continue
@@ -639,7 +639,8 @@ _PLATFORMS = "淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大�
 _PLATFORM_PLACE_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:上|里)?$")
 _PLATFORM_INTRO_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:直播间|店铺|网店|店)")
 # "那边有家某某，": the sign after 有家 / 有一家.
-_THIS_APP_RE = re.compile(r"^(?:在|用|下了|下载了)?([\u4e00-\u9fffA-Za-z0-9&]{2,15}?)(?:这个|这款|那个)(?:app|APP|App|小程序|平台|公众号|网站)")
+_THIS_APP_RE = re.compile(r"^(?:在|用|下了|下载了)?(?:(?:网上|" + _PLATFORMS + r")(?:上|里)?)?([\u4e00-\u9fffA-Za-z0-9&]{2,15}?)"
+                          r"(?:(?:这个|这款|那个)(?:app|APP|App|小程序|平台|公众号|网站)|(?:这家|那家)(?:网店|店铺|店))")
 _THERE_IS_RE = re.compile(r"(?:有(?:一)?|那|这)家(?!叫)")
 _PLACE_TAIL_RE = re.compile(r"(?:上|里)?(?:新开|刚开|新开业|刚开业)?(?:那边|这边|附近|旁边|门口|里面|对面|边上)?$")
 _ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")

@@ -454,3 +454,14 @@ def test_latin_signs_apps_and_services_after_a_name(text, expected):
 ])
 def test_trades_towns_and_sentence_words(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "<platform>上X这家店", "店名写的是 X"
+    ("拼多多上青山茶舍这家店买的茶叶 泡出来全是茶梗", "青山茶舍"),
+    ("收据上的店名写的是 Nordic Wood北欧家具 老板姓刘", "Nordic Wood北欧家具"),
+    # a quoted phrase about where an order went is no business
+    ('他们说已经"发到工厂"了 定金不能退 收据上店名写的是 木之语家居', "木之语家居"),
+])
+def test_this_shop_and_the_name_written_on_a_receipt(text, expected):
+    assert find_merchant(text) == expected
