@@ -699,7 +699,7 @@ def _topic_candidates(plain: str):
 # What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
 _TOPIC_VERB_RE = re.compile(r"(?:人去楼空|关门|倒闭|跑路|停业|停课|卷款|配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
 # Where a sign ends in a clause besides what was done there: "…点的外卖", "…定做的窗帘", "…在地铁站做广告".
-_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在|做")
+_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在|做|说")
 # "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
 _MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
 
@@ -714,7 +714,8 @@ def _member_candidates(plain: str):
 # Words of a sentence, not of a shop sign, in what a topic candidate would take as a name.
 _TOPIC_NOT_NAME = ("老板", "店员", "商家", "东西", "时候", "一家", "这家", "那家", "开业", "关门", "跑路", "充值", "办卡",
                    "老头", "老太", "老人", "孩子", "小孩", "妈妈", "爸爸", "顾客", "会员", "学员", "邻居",
-                   "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主")
+                   "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主",
+                   "朋友", "同事", "亲戚", "房子", "房东", "政策", "天气", "交通")
 
 
 # A place or a description in the sign's position ("南京东路的步行街，", "静安寺附近的一个小摊，").

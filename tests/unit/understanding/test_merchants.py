@@ -465,3 +465,11 @@ def test_trades_towns_and_sentence_words(text, expected):
 ])
 def test_this_shop_and_the_name_written_on_a_receipt(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "闵行的同事说 这种情况可以投诉",  # a person who said something, after a place
+    "浦东的老房子 物业费太贵了",
+])
+def test_people_and_houses_after_a_place_are_no_sign(text):
+    assert find_merchant(text) is None
