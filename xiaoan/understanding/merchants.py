@@ -18,6 +18,11 @@ Rules, and why:
 - Inside a sentence, a name is found from its suffix (有限公司, 店, 健身 ...) and widened leftwards
   over the characters of the name, stopping at words that end a name when reading leftwards
   (在, 的, 到, 跟, 被, 一家, 这家, 叫 ...): "我在乐活健身办的卡" -> "乐活健身".
+- A sign without a trade word is taken only where its place says it is one: after a place or a
+  platform and 的 ("美团上的某某小厨，"), after a platform's store or live room, after 有家/那家,
+  before 这家店/这个app, ended by a comma, a space or what was done there.
+- The channel glued after a name is not the name ("某某票务小程序", "某某健身app", "某某专柜"),
+  except an app known only by itself ("某某出行app") or a name the citizen quoted whole.
 """
 
 from __future__ import annotations
