@@ -141,7 +141,7 @@ _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
     "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
-    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开", "开了",
+    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开",
     "结果", "后来", "然后", "现在", "但是", "可是", "所以", "因为", "而且",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
@@ -386,13 +386,21 @@ def _without_platform_word(name: str) -> str:
     return name
 
 
-def _plausible(name: str, suffix: str = "") -> bool:
-    """Whether a name found in running text reads as a business name, not a phrase."""
+def _plausible(name: str, suffix: str = "", bounded: bool = False) -> bool:
+    """Whether a name found in running text reads as a business name, not a phrase.
+
+    `bounded`: the name starts right after 在/的, so its left end was said, not guessed; a playful
+    sign may then hold one 得 or 呀 ("骑得快电动车行", "飞呀旅行app").
+    """
     core = _SUFFIX_TAIL_RE.sub("", name)
     head = core[: len(core) - len(suffix)] if suffix and core.endswith(suffix) else core
     if len(core) < 2 or len(head) < 1 or len(head) == 1 and len(core) - len(head) >= 2 and not re.match(r"[A-Za-z*×X]", head):
         return False  # "事听力" (从事听力验配): a word cut by the widening, not a sign
-    if any(ch in _NOT_IN_NAMES for ch in head) or _DATE_IN_NAME_RE.search(head):
+    sentence_chars = [ch for ch in head if ch in _NOT_IN_NAMES]
+    if bounded and len(head) >= 3 and len(sentence_chars) == 1 and sentence_chars[0] in "得呀" \
+            and not re.search(r"[得呀]$|^[得呀]|觉得|记得|得到|值得|懂得|获得|取得|舍得|使得|难得|晓得", head):
+        sentence_chars = []
+    if sentence_chars or _DATE_IN_NAME_RE.search(head):
         return False
     if re.search(r"(?:家|店|那|这|哪|屋|群|心)里$|^(?:家里|店里|群里)", head):  # "家里洗衣": a place, not a name
         return False
@@ -611,7 +619,7 @@ def _suffix_candidates(plain: str):
         # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
         # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
         if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(
-                r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):
+                r"[\d几两三四五六七八九十]+[家个间]?|[家个间]", core[: -len(m.group(0))]):
             continue
         yield "suffix", start, plain[start:end].strip(), last_suffix
 
@@ -760,7 +768,8 @@ def find_merchant(text: str | None) -> str | None:
             tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
-        if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):
+        bounded = plain[max(0, position - 1):position] in ("在", "的") and plain.startswith(tidy, position)
+        if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix, bounded):
             return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer

@@ -473,3 +473,15 @@ def test_this_shop_and_the_name_written_on_a_receipt(text, expected):
 ])
 def test_people_and_houses_after_a_place_are_no_sign(text):
     assert find_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a playful sign with one 得/呀, its left end said by 在/的
+    ("在跑得快电动车行买的电瓶 一个月就鼓包了", "跑得快电动车行"),
+    ("在乐呀亲子乐园办的年卡 才去了两次就关门了", "乐呀亲子乐园"),
+    # but sentence words with 得 are no sign, and "开了家店" names nobody
+    ("我在觉得不错的店里买了一双鞋", None),
+    ("在看得见的地方开了家店", None),
+])
+def test_playful_signs_and_sentence_words(text, expected):
+    assert find_merchant(text) == expected
