@@ -18,6 +18,11 @@ Rules, and why:
 - Inside a sentence, a name is found from its suffix (有限公司, 店, 健身 ...) and widened leftwards
   over the characters of the name, stopping at words that end a name when reading leftwards
   (在, 的, 到, 跟, 被, 一家, 这家, 叫 ...): "我在乐活健身办的卡" -> "乐活健身".
+- A sign without a trade word is taken only where its place says it is one: after a place or a
+  platform and 的 ("美团上的某某小厨，"), after a platform's store or live room, after 有家/那家,
+  before 这家店/这个app, ended by a comma, a space or what was done there.
+- The channel glued after a name is not the name ("某某票务小程序", "某某健身app", "某某专柜"),
+  except an app known only by itself ("某某出行app") or a name the citizen quoted whole.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ GENERIC_MERCHANT_WORDS = frozenset(
     "房屋 里屋 外屋 小屋 酒家 人家 摄影 维修 烧烤 火锅 小吃 洗车 美发 美甲 推拿 瑜伽 "
     "厂 工厂 厂家 厂里 摊 摊子 小摊 地摊 家具 家居 定制 全屋定制 钢琴 营业厅 门市部 表行 排档 大排档 造型 听力 通讯 数码 "
     "装饰 美体 理发 烘焙 游乐场 加油站 配送站 家具城 玩具城 数码城 建材城 电器城 灯具城 装修公司 中介公司 物业公司 快递公司 "
-    "家政公司 培训公司 手机店 眼镜店 网红店 航空公司 本店 本公司 该店 该公司 我店 我司".split()
+    "家政公司 培训公司 手机店 眼镜店 网红店 航空公司 本店 本公司 该店 该公司 我店 我司 民宿 棋牌室 教育 KTV SPA 铺".split()
 )
 
 # Fillers before the answer; 好/那个 only with a pause after them ("好又多超市" is a name).
@@ -122,11 +127,12 @@ _SUFFIXES = (
     "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
-    "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政", "画室", "工坊",
+    "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政服务(?![部社站中])", "家政", "画室", "工坊",
     "早教", "托育", "舞蹈", "跆拳道", "洗衣", "干洗", "洗车", "汽修", "美甲", "美发", "推拿", "小铺", "铺子", "屋", "坊",
     "家具城", "玩具城", "数码城", "建材城", "电器城", "灯具城", "儿童游乐场", "游乐场", "加油站", "配送站",
     "全屋定制", "定制", "家具", "家居", "门市部", "表行", "大排档", "排档", "造型", "听力", "通讯", "数码", "装饰", "美体",
     "美容", "理发", "烘焙", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
+    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺", "烟酒行", "酒行", "茶行", "五金行", "音乐厅", "电影院", "影院", "影城",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -135,7 +141,8 @@ _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
     "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
-    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店",
+    "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开",
+    "结果", "后来", "然后", "现在", "但是", "可是", "所以", "因为", "而且",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
     "说", "把", "与", "及",
 )  # not 上/里: "上海某某公司", "百里香" — "淘宝上的XX店" still stops at 的
@@ -144,8 +151,10 @@ _LEFT_STOPS = (
 _BRANCH_RE = re.compile(r"\s*[（(【](?![^（()）【】]*(?:地址|位于|电话|手机|联系|[:：]))[^（()）【】]{1,20}[)）】]")
 # Cue words after which a citizen names the business ("一家叫老王水果的店").
 _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名字)?(?:叫做?|是|为)[:：]?|店名(?:叫|是|为)[:：]?|名叫|名为|叫做|(?:一|这|那)家叫|"
-                     r"(?:招牌|门头|店招)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
-                     r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])")
+                     r"(?:招牌|门头|店招|店名)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
+                     r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|有(?:个|家|一家)叫做?|"
+                     r"(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])(?!\s*(?:了|来|过|服务员|经理|老板|店员|店长|保安|警察|民警|客服|医生|护士|老师|师傅|"
+                     r"工作人员|负责人|人|我|他|她|家人|朋友|救护车|120|110))")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
@@ -153,8 +162,11 @@ def _widen_left(text: str, start: int, end: int) -> int:
     """The start of the name ending at `end` whose suffix starts at `start`."""
     while start > 0 and end - start < _MAX_FOUND_CHARS:
         head = text[:start]
-        if any(head.endswith(stop) for stop in _LEFT_STOPS):
-            break
+        stop = next((stop for stop in _LEFT_STOPS if head.endswith(stop)), None)
+        if stop is not None and not (len(stop) == 1 and stop not in "的了我你他她" and text[start + 1:start + 2] in ("镇", "乡")) \
+                and not (stop == "到" and text[start] == "家" and start >= 2 and _NAME_CHAR_RE.match(text[start - 2])
+                         and text[start - 2] not in "在去回送"):
+            break  # but "向化镇…", "和平乡…": the stop's character starts the name of a town; "鲜到家": a sign's word
         if text[start - 1] == " " and start >= 2 and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start - 2]) \
                 and re.match(r"[A-Za-z\u00c0-\u00ff&]", text[start]):
             start -= 1  # "Bistro Ciel", "LULU STUDIO": one name across the space
@@ -269,7 +281,7 @@ def _strip_remarks(name: str) -> str:
     for bracket in re.finditer(r"[（(【]([^（()）【】]*)[)）】]", name):
         out.append(name[position:bracket.start()])
         content = bracket.group(1).strip()
-        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街店])|街道", content):
+        if _BRANCH_CONTENT_RE.match(content) and not re.search(r"某|附近|门头|店招|招牌|名叫|叫|原名|(?<!校)区|镇(?![路街店])|街道|的", content):
             out.append("（" + content + "）")
         else:
             out.append("\0")  # a remark ends the name
@@ -280,7 +292,21 @@ def _strip_remarks(name: str) -> str:
 
 
 def _strip_known_place(name: str) -> str:
-    """"香花桥鹏程驾校" -> "鹏程驾校": a district, town or area of districts.yml written before a name."""
+    """"香花桥鹏程驾校" -> "鹏程驾校": districts, towns or areas of districts.yml written before a name
+    ("奉贤南桥依依美甲": the district and its town). A resort keeps the scenic place it is named
+    after ("松江佘山某某度假酒店" -> "佘山某某度假酒店")."""
+    for round_ in range(3):
+        shorter = _strip_one_known_place(name)
+        if shorter == name or round_ > 0 and _RESORT_RE.search(shorter):
+            break
+        name = shorter
+    return name
+
+
+_RESORT_RE = re.compile(r"酒店|度假|乐园|民宿|农家乐|营地|景区|山庄|温泉|游乐")
+
+
+def _strip_one_known_place(name: str) -> str:
     from xiaoan.tickets.validators import load_districts  # late: keeps this module light
 
     data = load_districts()
@@ -296,7 +322,7 @@ def _strip_known_place(name: str) -> str:
     return name
 
 
-def _tidy(name: str, keep_place: bool = False) -> str:
+def _tidy(name: str, keep_place: bool = False, quoted: bool = False) -> str:
     """A found name without the place or platform written before it and without remarks after it.
 
     `keep_place`: the name follows "…的", so where it is was said before it, and a place word that
@@ -307,7 +333,7 @@ def _tidy(name: str, keep_place: bool = False) -> str:
     name = re.sub(r"^[个]", "", name)
     if len(name) >= 4:
         name = re.sub(r"^[路街弄号](?![\u4e00-\u9fff]?(?:店|馆)$)", "", name)
-    counted = re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
+    counted = None if quoted else re.match(r"^[一两二三四五六七八九十几\d]+[张份套个台件双瓶盒箱杯只条次]", name)
     if counted and len(name) - counted.end() >= 2:
         name = name[counted.end():]
     for prefix in (_PLACE_PREFIX_RE, _PLATFORM_PREFIX_RE):
@@ -333,14 +359,48 @@ def _tidy(name: str, keep_place: bool = False) -> str:
 
 _SUFFIX_TAIL_RE = re.compile(r"[（(【][^（()）【】]*[)）】]$")
 
+# Where the business sells, written after its name: "某某票务小程序", "Urban Fit官方小程序", "某某橱柜专柜".
+_GLUED_PLATFORM_RE = re.compile(r"\s*(?:官方)?(?:小程序|公众号|官网|官方网站|直播间|专柜)$")
+_GLUED_APP_RE = re.compile(r"\s*(?:APP|App|app)$")
 
-def _plausible(name: str, suffix: str = "") -> bool:
-    """Whether a name found in running text reads as a business name, not a phrase."""
+
+def _without_platform_word(name: str) -> str:
+    """A name found in running text without the channel glued after it: "某某健身app" -> "某某健身".
+
+    An app named only by itself keeps the word ("飞呀旅行app", "票好多app": that is what the
+    citizen knows it as); one that is a trade's own app ("某某健身app") is the business. A
+    quoted name ("“小美严选直播间”") is not passed here: the citizen wrote it whole.
+    """
+    glued = _GLUED_PLATFORM_RE.search(name)
+    if glued and glued.start() >= 2:
+        return name[:glued.start()]
+    app = _GLUED_APP_RE.search(name)
+    if app and app.start() >= 3:
+        rest = name[:app.start()]
+        trade = None
+        for trade in _SUFFIX_RE.finditer(rest):
+            pass
+        if trade is not None and trade.end() == len(rest) and trade.start() >= 2 \
+                and trade.group(0) not in ("APP", "App", "app", "小程序"):
+            return rest
+    return name
+
+
+def _plausible(name: str, suffix: str = "", bounded: bool = False) -> bool:
+    """Whether a name found in running text reads as a business name, not a phrase.
+
+    `bounded`: the name starts right after 在/的, so its left end was said, not guessed; a playful
+    sign may then hold one 得 or 呀 ("骑得快电动车行", "飞呀旅行app").
+    """
     core = _SUFFIX_TAIL_RE.sub("", name)
     head = core[: len(core) - len(suffix)] if suffix and core.endswith(suffix) else core
     if len(core) < 2 or len(head) < 1 or len(head) == 1 and len(core) - len(head) >= 2 and not re.match(r"[A-Za-z*×X]", head):
         return False  # "事听力" (从事听力验配): a word cut by the widening, not a sign
-    if any(ch in _NOT_IN_NAMES for ch in head) or _DATE_IN_NAME_RE.search(head):
+    sentence_chars = [ch for ch in head if ch in _NOT_IN_NAMES]
+    if bounded and len(head) >= 3 and len(sentence_chars) == 1 and sentence_chars[0] in "得呀" \
+            and not re.search(r"[得呀]$|^[得呀]|觉得|记得|得到|值得|懂得|获得|取得|舍得|使得|难得|晓得", head):
+        sentence_chars = []
+    if sentence_chars or _DATE_IN_NAME_RE.search(head):
         return False
     if re.search(r"(?:家|店|那|这|哪|屋|群|心)里$|^(?:家里|店里|群里)", head):  # "家里洗衣": a place, not a name
         return False
@@ -358,8 +418,11 @@ def _plausible(name: str, suffix: str = "") -> bool:
 _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司|专业合作社|合作社")
 # Quoted names ("“优品家居旗舰店”"), and words that say the quote is the shop's name.
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
+# ASCII single quotes ("淘宝店'某某家居'"), not an apostrophe inside Latin words ("Tom's")
+_ASCII_QUOTED_RE = re.compile(r"(?<![A-Za-z])'([^'\n“”\"]{2,30})'(?![A-Za-z])")
 _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家|有家|迭家|那个|这个)[是为:：]?\s*$"
-                           r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间)(?:APP|app)?(?:上|里)?的?\s*$")
+                           r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
+                           r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
 _PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
              "person": 42, "topic": 40}
@@ -404,12 +467,13 @@ _DONE_THERE_RE = re.compile(r"\s*(?:上|里|的)?(?:买|办|充|订|报|吃|消�
 
 
 def _quoted_candidates(plain: str):
-    for m in _QUOTED_RE.finditer(plain):
+    quotes = sorted([*_QUOTED_RE.finditer(plain), *_ASCII_QUOTED_RE.finditer(plain)], key=lambda m: m.start())
+    for m in quotes:
         inner = m.group(1).strip()
         before = plain[max(0, m.start() - 6):m.start()]
         cued = _QUOTE_CUE_RE.search(before)
         suffix = _SUFFIX_RE.search(inner)
-        if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆)$", inner):
+        if re.search(r"会员|套餐|年卡|次卡|课程|券|VIP|vip", inner) or re.search(r"[到进去回开关闭离出在来](?:店|馆|门店|工厂|厂|公司)$", inner):
             continue  # a product ("高端VIP会员") or a status ("已预约未到店"), not a business
         if _QUOTED_PRODUCT_CUE_RE.search(before) and not re.search(r"(?:招牌|牌子|门头|店招)上?写", plain[max(0, m.start() - 8):m.start()]):
             continue
@@ -458,14 +522,24 @@ def _cue_candidates(plain: str):
 # Home买了", "天钥桥路上的Sweet Amour Patisserie订了". Capitalised words; above the Chinese
 # suffixes of a mall or a centre written before it.
 _LATIN_SIGN_RE = re.compile(r"(?:(?<=[的在家店上])|(?<=[的在家店上] ))([A-Z][A-Za-z\u00c0-\u00ff'&.]*(?: [A-Z&][A-Za-z\u00c0-\u00ff'&.]*){0,3})"
-                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店|这家|那家|突然|关|在|老板|$)|\s+(?![说讲])[\u4e00-\u9fff])")
+                            r"(?P<trade>[\u4e00-\u9fff]{1,4}?)??"  # the trade written after the sign: "…Room女装买的"
+                            r"(?=\s*(?:[（(]|买|订|吃|办|充|做|定|配|修|报|上课|的|，|,|。|店|门店|这家|那家|突然|关|在|老板|官网|小程序|app|APP|直播间|专柜|$)"
+                            r"|\s+(?![说讲])[\u4e00-\u9fff])")
 # The person who runs an unnamed business: "老板叫周建国", "店主是王秀英".
 _PERSON_CUE_RE = re.compile(r"(?:老板|店主|摊主|老板娘|负责人|经营者|个体户|的人|那个人|组织者)\s*(?:的名字)?(?:叫做?|名叫|是|姓名是)\s*|一个叫(?=[A-Z])")
+
+
+_PLATFORM_WORDS = ("官网", "官方", "小程序", "直播间", "专柜")
 
 
 def _latin_candidates(plain: str):
     for m in _LATIN_SIGN_RE.finditer(plain):
         name = m.group(1)
+        trade = m.group("trade") or ""
+        if trade and (any(ch in _NOT_IN_NAMES or ch in "买订吃办充做定配修报的在和跟与给从到去" for ch in trade)
+                      or trade in _PLATFORM_WORDS or _SUFFIX_RE.match(plain, m.end())):
+            continue  # "KFC吃", "Zara看": a verb, not a trade; "…女装店": the suffix candidates' name
+        name += trade
         if len(name.replace(" ", "")) >= 4 and not re.fullmatch(r"(?:APP|App|VIP|DIY|KTV|SPA|B\d)", name):
             branch = _BRANCH_RE.match(plain, m.end())
             yield "latin", m.start(1), name + (branch.group(0).strip() if branch else ""), ""
@@ -487,7 +561,13 @@ def _person_candidates(plain: str):
 
 # After a suffix, these make it part of a word or a place name ("店铺", "店员", "罗店镇", "屋里").
 _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|门|主|内|外|面|长(?![期时久年]))|[店馆屋坊行](?=[镇路村街乡])|屋[里内]"
-                                r"|厂(?:家|里|区|房|商|长|址)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
+                                r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
+
+
+# Services written right after a name that already ends in its trade, then the clause ends:
+# "在某某汽车美容洗车，" — the wash is what was done there, not part of the sign.
+_SERVICE_DONE_RE = re.compile(r"(?:洗车|维修|快修|干洗|洗衣|推拿|修车|修鞋)")
+_CLAUSE_END_RE = re.compile(r"\s|[，,。.！!？?；;]|了|的|$")
 
 
 def _suffix_candidates(plain: str):
@@ -515,6 +595,12 @@ def _suffix_candidates(plain: str):
             end = following.end()
             last_suffix = following.group(0)
             following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        service = _SERVICE_DONE_RE.search(plain, 0, end)
+        if service and service.end() == end and service.start() > start and _CLAUSE_END_RE.match(plain, end) \
+                and re.search(f"(?:{_SUFFIX_RE.pattern})$", plain[start:service.start()]):
+            end = service.start()  # "在某某汽车美容洗车，": what was done there, after a name with its trade
+            if end <= m.start():
+                continue
         latin = re.match(r"[A-Za-z]{2,10}(?: [A-Z]{2,10})*(?![A-Za-z])", plain[end:])
         if latin:
             end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"
@@ -528,12 +614,12 @@ def _suffix_candidates(plain: str):
             if located is not None:
                 yield "located", start, located + plain[start:end].strip(), ""
                 continue
-            if m.group(0) in ("厂", "摊", "摊位"):
+            if m.group(0) in ("厂", "摊", "摊位", "铺"):
                 continue  # "一家食品厂", "早餐摊": a kind, named by nothing but a locator
         # A suffix alone ("店", "超市"), a kind of business ("水果店" after 那家), or a count
         # before the suffix ("3家店", "几家店") names nobody. Masking ("XX旗舰店") does name a business.
         if len(core) == len(m.group(0)) or is_generic_merchant(core) or re.fullmatch(
-                r"[\d几两三四五六七八九十]+[家个间]?", core[: -len(m.group(0))]):
+                r"[\d几两三四五六七八九十]+[家个间]?|[家个间]", core[: -len(m.group(0))]):
             continue
         yield "suffix", start, plain[start:end].strip(), last_suffix
 
@@ -542,13 +628,14 @@ def _suffix_candidates(plain: str):
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
 _MALL_RE = re.compile(r"商业广场|城市广场|购物广场|广场|购物中心|购物公园|奥特莱斯|百货(?:商店|大楼)?|商厦|商场|大悦城|万象城")
+_NEAR_RE = re.compile(r"(?:的)?(?:附近|旁边|对面|门口|边上|隔壁|那边|周边)")
 _INSIDE_MALL_RE = re.compile(r"商家|商户|店|柜台|专柜|摊|铺|档口|一家|有家|有个|这家|那家")
 
 
 def _mall_candidates(plain: str):
     for m in _MALL_RE.finditer(plain):
-        if _INSIDE_MALL_RE.search(plain[m.end():m.end() + 12]):
-            continue
+        if _INSIDE_MALL_RE.search(plain[m.end():m.end() + 12]) or _NEAR_RE.match(plain, m.end()):
+            continue  # a shop inside it, or one near it ("南广场附近的某某保健")
         start = _widen_left(plain, m.start(), m.end())
         if m.start() - start >= 2:
             yield "mall", start, plain[start:m.end()], m.group(0)
@@ -559,8 +646,16 @@ def _mall_candidates(plain: str):
 # The place must read as one (a district, town or area of districts.yml, or a road, street or
 # estate); the sign runs to the first comma. Lowest priority: only when nothing else names it.
 _TOPIC_RE = re.compile(
-    r"(?:^|[。！!？?\n]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9]{4,30})[，,]")
-_PLACE_TAIL_RE = re.compile(r"(?:那边|这边|附近|旁边|门口|里面|对面|边上)$")
+    r"(?:^|[。！!？?\n\s]|(?:投诉|举报|反映)(?:一下)?)\s*(?P<clause>[\u4e00-\u9fffA-Za-z0-9&]{4,30})(?:[，,]|\s|$)")
+# Platforms where a store stands: "美团上的某某小厨，", "抖音直播间某某买了", "淘宝店某某定做的".
+_PLATFORMS = "淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微店|飞猪|携程|去哪儿"
+_PLATFORM_PLACE_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:上|里)?$")
+_PLATFORM_INTRO_RE = re.compile(f"^(?:在)?(?:{_PLATFORMS})(?:APP|app)?(?:直播间|店铺|网店|店)")
+# "那边有家某某，": the sign after 有家 / 有一家.
+_THIS_APP_RE = re.compile(r"^(?:在|用|下了|下载了)?(?:(?:网上|" + _PLATFORMS + r")(?:上|里)?)?([\u4e00-\u9fffA-Za-z0-9&]{2,15}?)"
+                          r"(?:(?:这个|这款|那个)(?:app|APP|App|小程序|平台|公众号|网站)|(?:这家|那家)(?:网店|店铺|店))")
+_THERE_IS_RE = re.compile(r"(?:有(?:一)?|那|这)家(?!叫)")
+_PLACE_TAIL_RE = re.compile(r"(?:上|里)?(?:新开|刚开|新开业|刚开业)?(?:那边|这边|附近|旁边|门口|里面|对面|边上)?$")
 _ON_STREET_RE = re.compile(r"^(?:在|去|到)?[\u4e00-\u9fff]{1,6}?(?:路|街|大道|老街|步行街)(?:\d+号)?上")
 _PLACE_END_RE = re.compile(r"(?:区|镇|街道|路|街|弄|号|广场|新村|小区|商圈|步行街|商业街|站)$")
 
@@ -572,24 +667,38 @@ def _topic_candidates(plain: str):
         clause = m.group("clause")
         if re.match(r"(?:我|我们|本人)(?:是|家)", clause):
             continue  # "我是桃浦新村的老头子": the citizen, not the shop
+        this_app = _THIS_APP_RE.match(clause)
+        if this_app and not re.match(r"(?:我|我们|本人|他|她|他们)", this_app.group(1)):
+            yield "topic", m.start("clause"), this_app.group(1), ""  # "某某课堂1对1这个app，": it names itself
+            continue
         options = []
-        if "的" in clause:
+        intro = _PLATFORM_INTRO_RE.match(clause)
+        there_is = _THERE_IS_RE.search(clause)
+        if intro:
+            options.append(clause[intro.end():])
+        elif there_is:
+            place = _PLACE_TAIL_RE.sub("", clause[:there_is.start()])
+            if len(place) >= 2 and (_PLACE_END_RE.search(place) or resolve_district(place) is not None):
+                options.append(clause[there_is.end():])
+        elif "的" in clause:
             for split in re.finditer("的", clause):
                 place, name = clause[:split.start()], clause[split.end():]
                 place = _PLACE_TAIL_RE.sub("", re.sub(r"^.*?(?:在|去|到|投诉|举报|反映)(?:一下)?", "", place))
-                if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None):
+                if len(place) >= 2 and (_PLACE_END_RE.search(place) or len(place) <= 6 and resolve_district(place) is not None
+                                        or _PLATFORM_PLACE_RE.match(place)):
                     options.append(name)
         if not options:
             # without 的 the place must be an administrative prefix ("宝山区大场镇") or the street
             # the shop is on, with what was done there after the sign ("天山路上踏云鞋履买的皮鞋")
             prefix = _PLACE_PREFIX_RE.match(clause)
             on_street = _ON_STREET_RE.match(clause)
-            if "的" not in clause and prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]):
+            if "的" not in clause and prefix and re.search(r"(?:区|县|镇|街道|乡)$", clause[:prefix.end()]) \
+                    and resolve_district(clause[:prefix.end()]) is not None:  # not "小区", "园区"
                 options.append(clause[prefix.end():])
             elif on_street and _TOPIC_VERB_RE.search(clause, on_street.end() + 2):
                 options.append(clause[on_street.end():])
         for name in options:
-            name = _TOPIC_VERB_RE.split(name, maxsplit=1)[0]
+            name = _TOPIC_NAME_END_RE.split(_TOPIC_VERB_RE.split(name, maxsplit=1)[0], maxsplit=1)[0]
             if len(name) < 3 or resolve_district(name) is not None:
                 continue
             if _SUFFIX_RE.search(name) and not _is_unnamed_shop(name):
@@ -602,6 +711,8 @@ def _topic_candidates(plain: str):
 
 # What the citizen did there, written right after the sign: "明视眼镜配了一副眼镜".
 _TOPIC_VERB_RE = re.compile(r"(?:人去楼空|关门|倒闭|跑路|停业|停课|卷款|配了|配的|买了|买的|买|修了|修的|吃饭|吃了|吃的|停车|剪头|剪了|办了|办的|充了|充值|消费|上课|报了|订了|点了|做了|玩)")
+# Where a sign ends in a clause besides what was done there: "…点的外卖", "…定做的窗帘", "…在地铁站做广告".
+_TOPIC_NAME_END_RE = re.compile(r"点的|定做|定制|订的|在|做|说")
 # "我是曲阳路剪艺空间造型的会员": a member or customer of the business named before 的.
 _MEMBER_RE = re.compile(r"(?:是|成了|作为)([\u4e00-\u9fffA-Za-z0-9]{2,24}?)的(?:老?会员|老?顾客|学员|老?客户|常客|VIP)")
 
@@ -616,7 +727,8 @@ def _member_candidates(plain: str):
 # Words of a sentence, not of a shop sign, in what a topic candidate would take as a name.
 _TOPIC_NOT_NAME = ("老板", "店员", "商家", "东西", "时候", "一家", "这家", "那家", "开业", "关门", "跑路", "充值", "办卡",
                    "老头", "老太", "老人", "孩子", "小孩", "妈妈", "爸爸", "顾客", "会员", "学员", "邻居",
-                   "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主")
+                   "买了", "发现", "今天", "昨天", "上周", "最近", "我们", "他们", "小区", "居民", "业主",
+                   "朋友", "同事", "亲戚", "房子", "房东", "政策", "天气", "交通")
 
 
 # A place or a description in the sign's position ("南京东路的步行街，", "静安寺附近的一个小摊，").
@@ -651,10 +763,13 @@ def find_merchant(text: str | None) -> str | None:
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
-        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de)
+        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
+        if kind not in ("quoted", "person"):
+            tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
-        if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix):
+        bounded = plain[max(0, position - 1):position] in ("在", "的") and plain.startswith(tidy, position)
+        if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix, bounded):
             return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
@@ -669,7 +784,8 @@ def find_merchant(text: str | None) -> str | None:
             consider(kind, position, name, suffix)
     bought_at = _bought_at(plain)
     if bought_at:
-        position = plain.find(bought_at[:2])
+        position = plain.find(bought_at)  # where it stands whole, else where it starts
+        position = position if position >= 0 else plain.find(bought_at[:2])
         consider("bought_at", position if position >= 0 else len(plain), bought_at, "")
     if best is not None:
         # "…的蜀香阁火锅（南翔店）充值…卡上印的就是“蜀香阁火锅”": the name with its branch

@@ -323,3 +323,165 @@ def test_campus_branches_payments_and_shops_without_a_sign(text, expected):
 @pytest.mark.parametrize("text", ["算了不弄了", "不填了", "我不投诉了", "继续填写", "接着填", "放弃"])
 def test_steering_the_form_is_no_merchant(text):
     assert parse_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # trade words that end a sign: 民宿, 铺, 教育, KTV, SPA, 棋牌室
+    ("五一在朱家角的水乡人家民宿订了三晚，老板临时说房间漏水不让住", "水乡人家民宿"),
+    ("闵行吴泾那边的老赵馄饨铺 碗筷从来不消毒", "老赵馄饨铺"),
+    ("给女儿在鼎新教育报了暑期班 交了6800 开课一周就不上了", "鼎新教育"),
+    ("嘉定的欢乐颂KTV 包厢里的麦克风坏了还算我们的钱", "欢乐颂KTV"),
+    ("在静安的月光SPA买了十次卡 才做了两次店就搬走了", "月光SPA"),
+    ("小区底下开了个麻将馆叫好彩头棋牌室，天天吵到半夜", "好彩头棋牌室"),
+    # a sewing shop without a sign and its owner: the owner, not "裁缝铺"
+    ("我在路边一家没有招牌的修鞋铺修了双皮靴，老板叫王德发，鞋跟修完第二天就掉了", "王德发"),
+])
+def test_more_trade_words_end_a_sign(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # the channel glued after a name is not the business's name
+    ("在青禾书店小程序下单了三本书，付了168元一直没发货", "青禾书店"),
+    ("我在星辰健身app上续了年卡，结果门店第二天就关了", "星辰健身"),
+    ("在暖阳女装直播间买的羊毛衫，收到是化纤的", "暖阳女装"),
+    ("在百联的雅居卫浴专柜订了一个马桶，交了2000定金", "雅居卫浴"),
+    # an app known only by its own name keeps the word
+    ("在快乐租车app上租了辆车，押金3000一直不退", "快乐租车app"),
+    # a quoted name is the citizen's own writing: kept whole
+    ("举报一个叫“好物优选直播间”的账号，卖假冒的名牌包", "好物优选直播间"),
+])
+def test_channel_words_glued_after_a_name(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # ASCII single quotes hold a name; an apostrophe inside Latin words does not
+    ("在拼多多店'优品生活馆'买了一台空气炸锅 用了两天就坏了", "优品生活馆"),
+    ("在微信小程序\"学霸通\"报了一门网课 付了999", "学霸通"),
+    # a bracket that says where the shop is is a remark, not a branch; a branch is kept
+    ("我要投诉上海美颜美容有限公司（松江万达后面那条路上的门店），卡里还有4000", "上海美颜美容有限公司"),
+    ("我在上海美颜美容有限公司（万达店）充了4000", "上海美颜美容有限公司（万达店）"),
+    # a district and its town written before a sign; a resort keeps its scenic place
+    ("金山朱泾小丫头美甲关门了 卡里还有800", "小丫头美甲"),
+    ("在网上订了青浦朱家角水韵度假酒店两晚 到了说没房", "朱家角水韵度假酒店"),
+    # "有个叫X的店", and a 叫 that calls a person is no name
+    ("抖音上有个叫阿花特产铺子的店 卖的蜂蜜是糖浆兑的", "阿花特产铺子"),
+    ("在老街小面馆（七宝店）吃饭，吃出一只虫子，叫服务员来看，她说是香菜", "老街小面馆（七宝店）"),
+    # a business near a mall is not the mall
+    ("举报七宝万科广场旁边的康乐保健，天天拉老人去听课卖保健品", "康乐保健"),
+])
+def test_quotes_remarks_places_and_cues(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sign without a trade word after "<place>的" or "<platform>上的", ended by a space, a comma or a verb
+    ("静安寺那边新开的云朵甜品 标价和结账价格不一样", "云朵甜品"),
+    ("饿了么上的老妈家常菜，送来的饭是馊的", "老妈家常菜"),
+    ("美团上的辣妹子川味点的外卖，里面有头发", "辣妹子川味"),
+    ("古北的小橡树双语，开学前说好的外教一直没来", "小橡树双语"),
+    ("闵行七宝的糖果盒子 充了1000 现在人去楼空", "糖果盒子"),
+    ("徐汇滨江的Tea&Me，充值卡用不了了", "Tea&Me"),
+    # a store introduced by its platform, the sign running to what was done there
+    ("快手直播间阿强的好货买了一箱橙子 一半是烂的", "阿强的好货"),
+    ("淘宝店清风竹语定做的竹帘，尺寸不对不给退", "清风竹语"),
+    # "那边有家X，"
+    ("虹口四川北路那边有家大力按摩，我做了一次就被推销办卡", "大力按摩"),
+])
+def test_signs_placed_without_a_trade_word(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "我朋友的小孩 在学校被欺负了",  # a person before 的, no place
+    "昨天的事情，我想了很久",
+])
+def test_no_sign_from_a_sentence_about_nobody(text):
+    assert find_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "<place>那家X" at the end of a short message
+    ("蛋糕是过期的 店员还不承认 七宝那家甜心烘焙坊", "甜心烘焙坊"),
+    ("奶茶里有虫子 老板不管 徐家汇那家茶语时光", "茶语时光"),
+    # a place word that starts a sign after 的 stays, also when the letter said where the shop paid
+    ("我在浦东新区川沙镇华夏东路的川沙百家福超市（华夏店）买了一盒过期牛奶", "川沙百家福超市（华夏店）"),
+    # a shop run from home: not "家里开…"
+    ("楼下邻居在家里开了个小美美甲工作室 没有执照", "小美美甲工作室"),
+    ("有人在家里开花开富贵花艺工作室 卖的花都是假的", "花开富贵花艺工作室"),
+])
+def test_signs_after_that_shop_and_at_home(text, expected):
+    assert find_merchant(text) == expected
+
+
+def test_an_estate_is_no_district_before_a_sign():
+    # "小区" ends like a district, but "小区里很多阿姨都去" names no shop
+    assert find_merchant("卖的都是三无产品 小区里很多阿姨都去 请查一查") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a Latin sign with its trade written after it, or with the channel after it
+    ("静安嘉里中心的Blue Harbor男装买的西装 穿了一次就开线", "Blue Harbor男装"),
+    ("在Maple Home官网买了一张餐桌 到货桌腿是歪的", "Maple Home"),
+    ("在Sunny Kids小程序报了夏令营 临时取消不退钱", "Sunny Kids"),
+    ("在Moon Light女装店买了件外套", "Moon Light女装店"),  # a suffix after the trade: the whole sign
+    # an app that names itself before 这个app
+    ("学而优1对1这个app 充的课时费2000 现在打不开了", "学而优1对1"),
+    # the service done, written after a name with its trade, is not part of it
+    ("在闵行的洁亮汽车美容洗车，车门被划了一道", "洁亮汽车美容"),
+    ("在飞速汽车服务中心维修，换的零件是旧的", "飞速汽车服务中心"),
+    ("在亮亮洗车，车漆被刷花了", "亮亮洗车"),  # no trade before it: the wash is the sign
+])
+def test_latin_signs_apps_and_services_after_a_name(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # trades: 烟酒行, 音乐厅, 影城, 家政服务 (and 家政服务部 still whole)
+    ("杨浦区控江路老陈烟酒行卖假五粮液", "老陈烟酒行"),
+    ("星空音乐厅的音乐会延期了 两张票680还没退", "星空音乐厅"),
+    ("在万家乐家政服务那里买了十次保洁，阿姨只来了三次", "万家乐家政服务"),
+    ("在安心家政服务部请的阿姨，干了一天就走了", "安心家政服务部"),
+    # a town whose first character is a stop word when reading leftwards (向, 和)
+    ("崇明向化镇阿福小卖部卖过期零食", "阿福小卖部"),
+    # 到家 inside a sign; 送到 before one is a verb
+    ("在美味到家生鲜超市买的鸡蛋一半是坏的", "美味到家生鲜超市"),
+    # a count inside a quoted name is the name's own
+    ('商家"五只羊羊毛衫"说不退不换', "五只羊羊毛衫"),
+    # sentence words before a trade word are no sign ("结果诊所关了")
+    ("在那边做了半年牙套，结果诊所关了", None),
+])
+def test_trades_towns_and_sentence_words(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "<platform>上X这家店", "店名写的是 X"
+    ("拼多多上青山茶舍这家店买的茶叶 泡出来全是茶梗", "青山茶舍"),
+    ("收据上的店名写的是 Nordic Wood北欧家具 老板姓刘", "Nordic Wood北欧家具"),
+    # a quoted phrase about where an order went is no business
+    ('他们说已经"发到工厂"了 定金不能退 收据上店名写的是 木之语家居', "木之语家居"),
+])
+def test_this_shop_and_the_name_written_on_a_receipt(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "闵行的同事说 这种情况可以投诉",  # a person who said something, after a place
+    "浦东的老房子 物业费太贵了",
+])
+def test_people_and_houses_after_a_place_are_no_sign(text):
+    assert find_merchant(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a playful sign with one 得/呀, its left end said by 在/的
+    ("在跑得快电动车行买的电瓶 一个月就鼓包了", "跑得快电动车行"),
+    ("在乐呀亲子乐园办的年卡 才去了两次就关门了", "乐呀亲子乐园"),
+    # but sentence words with 得 are no sign, and "开了家店" names nobody
+    ("我在觉得不错的店里买了一双鞋", None),
+    ("在看得见的地方开了家店", None),
+])
+def test_playful_signs_and_sentence_words(text, expected):
+    assert find_merchant(text) == expected
