@@ -265,7 +265,8 @@ def test_labels_used_by_staff_and_citizens():
 
 def test_a_broken_labels_file_is_named_in_the_error(tmp_path, monkeypatch):
     path = tmp_path / "labels.yml"
-    path.write_text("intents:\n  greet: {label: ''}\nhandoff_reasons: {}\nchannels: {}\n", encoding="utf-8")
+    rest = "handoff_reasons: {}\nchannels: {}\nslots: {ticket: {}, other: {}}\nsession_statuses: {}\nforms: {}\nmessages: {}\n"
+    path.write_text("intents:\n  greet: {label: ''}\n" + rest, encoding="utf-8")
     with pytest.raises(labels.LabelsError, match="intents.greet.label"):
         labels.load_labels(path)
     path.write_text("intents: []\n", encoding="utf-8")

@@ -21,9 +21,10 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
+from xiaoan import labels
 from xiaoan.handoff import canned
 from xiaoan.handoff.assist import load_assist_labels, suggest, summarize, summary_rows
-from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _tracker, after_cursor, is_revealed, opened_session
+from xiaoan.handoff.inbox import _tracker, after_cursor, is_revealed, opened_session
 from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
@@ -59,11 +60,11 @@ def assist_api(session_id: int):
     """Summary, knowledge-base suggestions and canned replies of one conversation (JSON)."""
     after = after_cursor()
     if after is None:
-        return jsonify(error=MSG_BAD_REQUEST), 400
+        return jsonify(error=labels.message("inbox.bad_request")), 400
     try:
         user, service, view = opened_session(session_id)
     except HandoffError:
-        return jsonify(error=MSG_NOT_FOUND), 404
+        return jsonify(error=labels.message("inbox.not_found")), 404
     tracker, error = _tracker(service, view)
     if tracker is None:
         return jsonify(error=error), 503
