@@ -132,6 +132,12 @@ def slot(name: str) -> str:
     return load_labels().slots.get(name, name)
 
 
+def messages_of(page: str) -> Mapping[str, str]:
+    """A page's texts by key (``messages_of("kb_actions")["publish"]``), for a template to look up."""
+    prefix = f"{page}."
+    return {key[len(prefix):]: text for key, text in load_labels().messages.items() if key.startswith(prefix)}
+
+
 def message(key: str, **values: Any) -> str:
     """A staff page's own text, ``"page.key"`` (e.g. ``"inbox.taken"``), with `values` filled in
     (``{minutes}``); a text is formatted only when values are given.
