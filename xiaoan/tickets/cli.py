@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from xiaoan import services
-from xiaoan.cli_support import display_width, echo_json, friendly_errors, pad, since_option, table
+from xiaoan.cli_support import display_width, echo_json, echo_listing, friendly_errors, pad, since_option, table
 from xiaoan.privacy import mask_name
 from xiaoan.tickets.models import STATUSES
 from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
@@ -180,17 +180,9 @@ def outbox_command(as_json: bool, show_all: bool) -> None:
 
     states = ("pending", "failed", "delivered") if show_all else ("pending", "failed")
     rows = list_outbox(services.settings(), states=states)
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("转办队列为空。")
-        return
-    click.echo(table(
-        ["编号", "状态", "次数", "下次尝试", "最后错误"],
-        [[r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
-          (r["last_error"] or "")[:60]] for r in rows],
-    ))
+    echo_listing(rows, as_json, empty="转办队列为空。", headers=["编号", "状态", "次数", "下次尝试", "最后错误"],
+                 row=lambda r: [r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
+                                (r["last_error"] or "")[:60]])
 
 
 @tickets.command("replay")
