@@ -24,7 +24,8 @@ from typing import Any, Mapping, Optional
 from xiaoan.datafiles import load_cached
 
 LABELS_PATH = Path(__file__).resolve().parent / "resources" / "labels.yml"
-_SECTIONS = ("intents", "handoff_reasons", "channels", "slots", "session_statuses", "forms", "messages")
+_SECTIONS = ("intents", "handoff_reasons", "channels", "slots", "session_statuses", "forms", "ticket_kinds",
+             "due_flags", "messages")
 
 
 class LabelsError(ValueError):
@@ -43,6 +44,8 @@ class Labels:
     other_slots: Mapping[str, str]      # other slot worth showing -> label
     session_statuses: Mapping[str, str]  # hand-off session status -> label
     forms: Mapping[str, str]            # form name -> label
+    ticket_kinds: Mapping[str, str]     # ticket kind (complaint, report) -> label
+    due_flags: Mapping[str, str]        # a ticket's deadline flag (overdue, near_due) -> label
     messages: Mapping[str, str]         # "page.key" -> a staff page's own text
 
     @property
@@ -85,7 +88,8 @@ def parse_labels(data: Any, source: str) -> Labels:
                   channels=table(data["channels"], "channels"), ticket_slots=table(slots.get("ticket"), "slots.ticket"),
                   other_slots=table(slots.get("other"), "slots.other"),
                   session_statuses=table(data["session_statuses"], "session_statuses"),
-                  forms=table(data["forms"], "forms"), messages=messages)
+                  forms=table(data["forms"], "forms"), ticket_kinds=table(data["ticket_kinds"], "ticket_kinds"),
+                  due_flags=table(data["due_flags"], "due_flags"), messages=messages)
 
 
 def load_labels(path: str | Path | None = None) -> Labels:
@@ -125,6 +129,16 @@ def session_status(status: str) -> str:
 def form(name: str) -> str:
     """The label of a form ("投诉表单"); the name itself when it has none."""
     return load_labels().forms.get(name, name)
+
+
+def ticket_kind(kind: str) -> str:
+    """The label of a ticket's kind ("投诉"); the kind itself when it has none."""
+    return load_labels().ticket_kinds.get(kind, kind)
+
+
+def due_flag(flag: Optional[str]) -> str:
+    """The label of a ticket's deadline flag ("已超期"); "" for none."""
+    return load_labels().due_flags.get(flag or "", "")
 
 
 def slot(name: str) -> str:

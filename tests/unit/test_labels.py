@@ -80,8 +80,8 @@ def test_every_message_the_code_asks_for_is_in_the_file():
     used = _message_keys_used() + [("xiaoan/web/messages.py", key) for key in messages.STAFF_TEXTS.values()]
     assert len(used) >= 40
     assert [(where, key) for where, key in used if key not in known] == []
-    # the keys built at run time (the ticket form's kinds) or handed on (the canned replies' retire/restore)
-    assert {"inbox.kind_complaint", "inbox.kind_report", "canned.retired", "canned.restored",
+    # the keys built at run time (the rollback's two outcomes) or handed on (the canned replies' retire/restore)
+    assert {"canned.retired", "canned.restored",
             "kb.rolled_back_live", "kb.rolled_back_draft"} <= set(known)
     assert set(labels.messages_of("kb_actions")) >= {"create", "publish", "rollback", "review"}
 
@@ -93,6 +93,7 @@ def test_the_file_labels_every_status_and_ticket_slot():
     assert not set(data.ticket_slots) & set(data.other_slots)
     assert list(data.slots)[:len(TICKET_SLOTS)] == list(TICKET_SLOTS)
     assert {"complaint_form", "report_form", "callback_form"} <= set(data.forms)
+    assert set(data.ticket_kinds) == {"complaint", "report"} and set(data.due_flags) == {"overdue", "near_due"}
 
 
 def test_message_fills_in_values_and_names_a_missing_text():
@@ -104,6 +105,7 @@ def test_message_fills_in_values_and_names_a_missing_text():
         labels.message("inbox.no_such_text")
     assert labels.slot("claim") == "诉求" and labels.slot("unknown_slot") == "unknown_slot"
     assert labels.session_status("waiting") == "排队中" and labels.form("callback_form") == "回电登记"
+    assert labels.ticket_kind("report") == "举报" and labels.due_flag("overdue") == "已超期" and labels.due_flag(None) == ""
 
 
 def test_a_malformed_section_is_named(tmp_path):
@@ -137,7 +139,7 @@ def test_the_staff_pages_follow_a_reworded_file(reworded, app_context):
     from xiaoan.web.auth import LoginForm
 
     reworded({"messages.inbox.paused_marker": "【暂停】", "slots.ticket.claim": "要求", "messages.common.answer_yes": "对",
-              "messages.inbox.amount_field": "金额", "messages.inbox.kind_report": "检举",
+              "messages.inbox.amount_field": "金额", "ticket_kinds.report": "检举",
               "messages.console.login_failed": "登录失败。", "messages.console.username": "工号",
               "messages.console.forbidden": "无权限。"})
     assert presenters.transcript([{"event": "pause", "timestamp": 1.0}])[0]["text"] == "【暂停】"

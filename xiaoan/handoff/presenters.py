@@ -189,7 +189,7 @@ class TicketForm(FlaskForm):
             getattr(self, name).label.text = labels.slot(name)
         self.amount.label.text = labels.message("inbox.amount_field")
         self.kind.label.text = labels.message("inbox.ticket_kind")
-        self.kind.choices = [(kind, labels.message(f"inbox.kind_{kind}")) for kind in ("complaint", "report")]
+        self.kind.choices = [(kind, labels.ticket_kind(kind)) for kind in ("complaint", "report")]
         self.anonymous.label.text = labels.message("inbox.anonymous_field")
 
 

@@ -50,8 +50,6 @@ STATS_ROLES = ("supervisor",)
 BAD_WINDOW = "统计时段无效，已显示近7天的数据。"
 BAD_TREND = "趋势粒度无效，已按日显示。"
 RULES_BROKEN = "预警规则文件有误，暂时无法计算商家预警，请联系系统管理员：{error}"
-KIND_LABELS = {"complaint": "投诉", "report": "举报"}
-FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期"}
 HIDDEN_NAME, HIDDEN_PHONE, HIDDEN_ADDRESS = "［姓名已隐去］", "［电话已隐去］", "［地址已隐去］"
 
 # long digit runs left after mobile masking: landlines, ID card numbers, bank cards
@@ -164,10 +162,10 @@ def _ticket_page(ticket_no: str, *, reveal: bool) -> str:
                         near_due_days=rules.deadlines.near_due, done_statuses=DONE_STATUSES)
         view = {
             "ticket_no": row.ticket_no,
-            "kind": KIND_LABELS.get(row.kind, row.kind),
+            "kind": labels.ticket_kind(row.kind),
             "intent": stats.intent_label(row.intent),
             "status": rules.status_label(row.status),
-            "flag": FLAG_LABELS.get(flag or ""),
+            "flag": labels.due_flag(flag) or None,
             "agency": rules.agency_name(row.agency),
             "district": _district(row.district),
             "created_at": row.created_at,
