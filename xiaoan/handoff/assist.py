@@ -35,7 +35,7 @@ from xiaoan.tickets.validators import district_name, resolve_district
 from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.interruptions import wants_human
 from xiaoan.understanding.letters import read_letter
-from xiaoan.understanding.money import parse_amount
+from xiaoan.understanding.money import format_amount, parse_amount
 
 LABELS_PATH = Path(__file__).resolve().parent.parent / "resources" / "assist_labels.yml"
 FIELDS = ("topic", "claim", "merchant", "merchant_address", "amount", "dates", "district", "mood",
@@ -313,14 +313,6 @@ def summarize(events: Iterable[dict], slots: Optional[Mapping[str, Any]] = None,
 
 def _str(value: Any) -> Optional[str]:
     return str(value).strip() or None if value is not None else None
-
-
-def format_amount(amount: Optional[Decimal], unit: str) -> Optional[str]:
-    """2000 -> "2,000 元"; 399.5 -> "399.50 元"."""
-    if amount is None:
-        return None
-    text = f"{amount:,.2f}"
-    return (text[:-3] if text.endswith(".00") else text) + f" {unit}"
 
 
 def summary_rows(summary: Summary, masker: Optional[Callable[[str], Optional[str]]] = None,
