@@ -153,6 +153,19 @@ def test_the_staff_pages_follow_a_reworded_file(reworded, app_context):
     assert LoginForm().username.label.text == "工号"
 
 
+def test_the_assist_panel_reads_its_section_of_the_one_file(reworded):
+    from xiaoan.handoff.assist import AssistLabelsError, load_assist_labels
+
+    assert load_assist_labels().moods["angry"] == "情绪激动，请先安抚"
+    assert not (labels.LABELS_PATH.parent / "assist_labels.yml").exists()
+    reworded({"assist.moods.angry": "激动", "assist.canned_fields.title": "名称"})
+    wording = load_assist_labels()
+    assert (wording.moods["angry"], wording.canned_fields["title"]) == ("激动", "名称")
+    reworded({"assist.moods.angry": ""})
+    with pytest.raises(AssistLabelsError, match="assist: moods.angry"):
+        load_assist_labels()
+
+
 def test_the_moved_modules_write_no_chinese_in_python():
     found = [f"{name}: {value}" for name in [*MOVED, "xiaoan/handoff/presenters.py"]
              for value in _code_strings(ROOT / name)

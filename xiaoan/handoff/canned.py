@@ -5,7 +5,7 @@ reply box with one click. Grouped by a free topic ("开场与安抚", "预付卡
 A retired reply is kept (its id may be in an agent's open page) but no longer offered. Input is
 checked here, once, with Chinese messages naming the field (`CannedInputError`); nothing is stored
 half. The messages are `xiaoan/resources/labels.yml` (messages.canned), the field names in them
-`xiaoan/resources/assist_labels.yml` (canned_fields). Table `canned_replies`, migration `0010_canned`.
+its `assist.canned_fields`. Table `canned_replies`, migration `0010_canned`.
 
 Usage::
 
