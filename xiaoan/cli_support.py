@@ -91,6 +91,18 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def echo_listing(items: list, as_json: bool, *, empty: str, headers: list[str], row: Callable[[Any], list[str]],
+                 as_dict: Callable[[Any], Any] = lambda item: item) -> None:
+    """A sub-command's listing: with --json every item as JSON (through `as_dict`), else the `empty`
+    line when there is none, else a `table` of `headers` with one `row(item)` per item."""
+    if as_json:
+        echo_json([as_dict(item) for item in items])
+    elif not items:
+        click.echo(empty)
+    else:
+        click.echo(table(headers, [row(item) for item in items]))
+
+
 def stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT: a long-running command's loop stops at its next check."""
     stop = threading.Event()

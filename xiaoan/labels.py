@@ -1,14 +1,18 @@
-"""Chinese labels of intents, hand-off reasons and channels, from ``xiaoan/resources/labels.yml``.
+"""Chinese labels and staff-facing wording, from ``xiaoan/resources/labels.yml``.
 
 The one loader of the one labels file (issue 14): the inbox, the statistics and the weekly report,
-and the assistant's clarification buttons all read their wording here, so a label is changed in
-one place. The file is re-read when it changes on disk (``xiaoan.datafiles``).
+and the assistant's clarification buttons all read their labels here (intents, hand-off reasons,
+channels, slots, session statuses, forms), and the staff pages their own messages (flash lines,
+form labels, errors: `message`), so a wording is changed in one place. Citizen-facing texts are
+responses of the domain instead (``xiaoan.texts``). The file is re-read when it changes on disk
+(``xiaoan.datafiles``).
 
 Usage::
 
     from xiaoan import labels
     labels.intent("complain_prepaid")       # "预付卡纠纷"
     labels.clarify_buttons()["check_ticket_status"]   # "查询工单进度"
+    labels.message("inbox.revealed", minutes=10)      # "已显示该会话的完整号码……10分钟后……"
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import Any, Mapping, Optional
 from xiaoan.datafiles import load_cached
 
 LABELS_PATH = Path(__file__).resolve().parent / "resources" / "labels.yml"
-_SECTIONS = ("intents", "handoff_reasons", "channels")
+_SECTIONS = ("intents", "handoff_reasons", "channels", "slots", "session_statuses", "forms", "ticket_kinds",
+             "due_flags", "messages")
 
 
 class LabelsError(ValueError):
@@ -35,6 +40,18 @@ class Labels:
     buttons: Mapping[str, str]          # intent -> clarification button title (some intents)
     handoff_reasons: Mapping[str, str]  # reason code -> label
     channels: Mapping[str, str]         # channel -> label
+    ticket_slots: Mapping[str, str]     # slot a ticket needs -> label, in the inbox's order
+    other_slots: Mapping[str, str]      # other slot worth showing -> label
+    session_statuses: Mapping[str, str]  # hand-off session status -> label
+    forms: Mapping[str, str]            # form name -> label
+    ticket_kinds: Mapping[str, str]     # ticket kind (complaint, report) -> label
+    due_flags: Mapping[str, str]        # a ticket's deadline flag (overdue, near_due) -> label
+    messages: Mapping[str, str]         # "page.key" -> a staff page's own text
+
+    @property
+    def slots(self) -> Mapping[str, str]:
+        """Every labelled slot, the ticket's first."""
+        return {**self.ticket_slots, **self.other_slots}
 
 
 def _text(value: Any, where: str, source: str) -> str:
@@ -59,9 +76,20 @@ def parse_labels(data: Any, source: str) -> Labels:
         intents[str(name)] = _text(entry.get("label"), f"intents.{name}.label", source)
         if "button" in entry:
             buttons[str(name)] = _text(entry.get("button"), f"intents.{name}.button", source)
-    reasons = {str(k): _text(v, f"handoff_reasons.{k}", source) for k, v in data["handoff_reasons"].items()}
-    channels = {str(k): _text(v, f"channels.{k}", source) for k, v in data["channels"].items()}
-    return Labels(intents=intents, buttons=buttons, handoff_reasons=reasons, channels=channels)
+    def table(section: Any, where: str) -> dict[str, str]:
+        if not isinstance(section, dict):
+            raise LabelsError(f"{source}: {where} must be a mapping")
+        return {str(k): _text(v, f"{where}.{k}", source) for k, v in section.items()}
+
+    slots = data["slots"]
+    messages = {f"{page}.{key}": text for page, section in data["messages"].items()
+                for key, text in table(section, f"messages.{page}").items()}
+    return Labels(intents=intents, buttons=buttons, handoff_reasons=table(data["handoff_reasons"], "handoff_reasons"),
+                  channels=table(data["channels"], "channels"), ticket_slots=table(slots.get("ticket"), "slots.ticket"),
+                  other_slots=table(slots.get("other"), "slots.other"),
+                  session_statuses=table(data["session_statuses"], "session_statuses"),
+                  forms=table(data["forms"], "forms"), ticket_kinds=table(data["ticket_kinds"], "ticket_kinds"),
+                  due_flags=table(data["due_flags"], "due_flags"), messages=messages)
 
 
 def load_labels(path: str | Path | None = None) -> Labels:
@@ -91,3 +119,47 @@ def channel(name: str) -> str:
 def clarify_buttons() -> Mapping[str, str]:
     """Intent -> button title of the intents the clarification may offer."""
     return load_labels().buttons
+
+
+def session_status(status: str) -> str:
+    """The label of a hand-off session's status ("排队中"); the status itself when it has none."""
+    return load_labels().session_statuses.get(status, status)
+
+
+def form(name: str) -> str:
+    """The label of a form ("投诉表单"); the name itself when it has none."""
+    return load_labels().forms.get(name, name)
+
+
+def ticket_kind(kind: str) -> str:
+    """The label of a ticket's kind ("投诉"); the kind itself when it has none."""
+    return load_labels().ticket_kinds.get(kind, kind)
+
+
+def due_flag(flag: Optional[str]) -> str:
+    """The label of a ticket's deadline flag ("已超期"); "" for none."""
+    return load_labels().due_flags.get(flag or "", "")
+
+
+def slot(name: str) -> str:
+    """The label of a slot; the name itself when it has none."""
+    return load_labels().slots.get(name, name)
+
+
+def messages_of(page: str) -> Mapping[str, str]:
+    """A page's texts by key (``messages_of("kb_actions")["publish"]``), for a template to look up."""
+    prefix = f"{page}."
+    return {key[len(prefix):]: text for key, text in load_labels().messages.items() if key.startswith(prefix)}
+
+
+def message(key: str, **values: Any) -> str:
+    """A staff page's own text, ``"page.key"`` (e.g. ``"inbox.taken"``), with `values` filled in
+    (``{minutes}``); a text is formatted only when values are given.
+
+    Raises:
+        LabelsError: the file has no such text (a programming error: tests check every key used).
+    """
+    found = load_labels().messages.get(key)
+    if found is None:
+        raise LabelsError(f"{LABELS_PATH}: messages has no text {key!r}")
+    return found.format(**values) if values else found

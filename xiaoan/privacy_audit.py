@@ -149,7 +149,7 @@ def audit() -> None:
 @click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=100, show_default=True, help="最多列出条数。")
 def audit_list(as_json: bool, actor: Optional[str], action: Optional[str], limit: int) -> None:
     """列出工作人员查看市民个人信息的记录，最新的在前。"""
-    from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, table
+    from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_listing
     from xiaoan.db import session_scope
     from xiaoan.localtime import format_seconds
 
@@ -158,13 +158,6 @@ def audit_list(as_json: bool, actor: Optional[str], action: Optional[str], limit
             rows = list_views(db, actor=actor, action=action, limit=limit)
     except DATABASE_ERRORS as exc:
         raise database_error(exc) from exc
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("没有查看记录。")
-        return
-    click.echo(table(["时间", "人员", "操作", "对象", "来源"],
-                     [[format_seconds(dt.datetime.fromisoformat(r["at"])),
-                       r["actor"], r["action_label"], r["subject"],
-                       r["source"] + (f" {r['remote_addr']}" if r["remote_addr"] else "")] for r in rows]))
+    echo_listing(rows, as_json, empty="没有查看记录。", headers=["时间", "人员", "操作", "对象", "来源"],
+                 row=lambda r: [format_seconds(dt.datetime.fromisoformat(r["at"])), r["actor"], r["action_label"],
+                                r["subject"], r["source"] + (f" {r['remote_addr']}" if r["remote_addr"] else "")])

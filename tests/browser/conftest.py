@@ -75,6 +75,26 @@ def browser_context(playwright, chromium_executable, tmp_path):
 
 
 @pytest.fixture()
+def open_context(playwright, chromium_executable, tmp_path):
+    """Opens a page in a persistent Chromium profile (localStorage survives a restart), closed after
+    the test: `open_context(**options)` (viewport, PHONE, ...). The CSP is bypassed only so that axe
+    (test_accessibility.axe_violations) can be injected."""
+    contexts = []
+
+    def start(**options):
+        context = playwright.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
+            args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.pages[0] if context.pages else context.new_page()
+
+    yield start
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture()
 def page(browser_context):
     """A page that records console errors in `page.console_errors`."""
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()

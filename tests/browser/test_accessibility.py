@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, PHONE
+from tests.browser.conftest import PHONE
 from tests.supervision_seed import seed
 from xiaoan.db import session_scope
 from xiaoan.supervision.report import last_full_week
@@ -29,25 +29,6 @@ def axe_violations(page) -> list[str]:
                                        nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
     }""")
     return [f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in result if v["impact"] in BAD_IMPACTS]
-
-
-@pytest.fixture()
-def open_context(playwright, chromium_executable, tmp_path):
-    """A persistent Chromium profile (localStorage survives a restart); the CSP is bypassed only
-    so that axe can be injected."""
-    contexts = []
-
-    def start(**options):
-        context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
-            args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.pages[0] if context.pages else context.new_page()
-
-    yield start
-    for context in contexts:
-        context.close()
 
 
 def chromium_button_names(page) -> set[str]:

@@ -67,29 +67,21 @@ def test_the_next_visit_shows_the_notices_and_takes_the_answer(page, live_server
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
 
 
-def test_the_notices_have_no_serious_accessibility_problems(playwright, chromium_executable, tmp_path, live_server,
-                                                            db_url):
+def test_the_notices_have_no_serious_accessibility_problems(open_context, live_server, db_url):
     from playwright.sync_api import expect
 
-    from tests.browser.conftest import CHROMIUM_ARGS, PHONE
+    from tests.browser.conftest import PHONE
     from tests.browser.test_accessibility import axe_violations
 
-    # the CSP is bypassed only so that axe can be injected (as in test_accessibility.py)
-    context = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
-        args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True, **PHONE)
-    try:
-        page = context.pages[0] if context.pages else context.new_page()
-        page.goto(live_server.url + "/")
-        page.wait_for_load_state("networkidle")
-        with session_scope(db_url) as session:
-            [conversation] = session.execute(select(WebVisitor.conversation_id)).scalars().all()
-        number = make_ticket(db_url, conversation_id=conversation)
-        apply_status_update(number, "closed", source="platform", event_id="c", settings=settings(db_url))
-        page.reload()
-        expect(page.locator("#notices .notice")).to_have_count(2)
-        page.locator("#notices").get_by_role("button", name="不满意").click()
-        expect(page.locator("#notices textarea")).to_be_visible()
-        assert axe_violations(page) == []
-    finally:
-        context.close()
+    page = open_context(**PHONE)  # the CSP bypassed only so that axe can be injected
+    page.goto(live_server.url + "/")
+    page.wait_for_load_state("networkidle")
+    with session_scope(db_url) as session:
+        [conversation] = session.execute(select(WebVisitor.conversation_id)).scalars().all()
+    number = make_ticket(db_url, conversation_id=conversation)
+    apply_status_update(number, "closed", source="platform", event_id="c", settings=settings(db_url))
+    page.reload()
+    expect(page.locator("#notices .notice")).to_have_count(2)
+    page.locator("#notices").get_by_role("button", name="不满意").click()
+    expect(page.locator("#notices textarea")).to_be_visible()
+    assert axe_violations(page) == []

@@ -57,16 +57,24 @@ def assistant(rasa, service: HandoffService):
     return reply
 
 
-def test_citizen_and_agent_talk_both_ways_and_hand_back(page, live_server, playwright, chromium_executable,
-                                                        db_url, artifacts):
-    from playwright.sync_api import expect
-
+def agent_desk(live_server, db_url) -> HandoffService:
+    """The hand-off service of the live server, its fake Rasa answering as `assistant`, and the agent 王芳
+    (wangfang, PASSWORD) signed up."""
     rasa = live_server.rasa
     settings = Settings(database_url=db_url, rasa_url=rasa.url)
     service = HandoffService(settings, rasa=RasaClient(settings, token=rasa.token))
     rasa.reply = assistant(rasa, service)
     with session_scope(db_url) as db:
         create_user(db, "wangfang", PASSWORD, "agent", "王芳")
+    return service
+
+
+def test_citizen_and_agent_talk_both_ways_and_hand_back(page, live_server, playwright, chromium_executable,
+                                                        db_url, artifacts):
+    from playwright.sync_api import expect
+
+    rasa = live_server.rasa
+    service = agent_desk(live_server, db_url)
     texts = load_messages()
 
     # the citizen asks for a human

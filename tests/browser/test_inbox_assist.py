@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.browser.test_accessibility import axe_violations
-from tests.browser.test_inbox import QUEUED, assistant
+from tests.browser.test_inbox import PASSWORD, QUEUED, agent_desk
 
 from xiaoan.config import Settings
 from xiaoan.db import session_scope
@@ -27,7 +27,6 @@ from xiaoan.web.accounts import create_user
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "agent-password-1"
 OPENING = "健身房老板跑路了，卡里还有两千块，我电话13812345678，我要转人工"
 CANNED_TEXT = "请您保留好会员卡、付款记录和合同，我们会尽快为您登记。"
 FOLLOW_UP = "另外想问一下，网上买的衣服七天无理由退货运费谁出？"
@@ -52,11 +51,8 @@ def test_agent_inserts_a_suggestion_and_a_canned_reply_then_sends(page, live_ser
     from playwright.sync_api import expect
 
     rasa = live_server.rasa
-    settings = Settings(database_url=db_url, rasa_url=rasa.url)
-    service = HandoffService(settings, rasa=RasaClient(settings, token=rasa.token))
-    rasa.reply = assistant(rasa, service)
+    agent_desk(live_server, db_url)
     with session_scope(db_url) as db:
-        create_user(db, "wangfang", PASSWORD, "agent", "王芳")
         canned.create_reply(db, topic="预付卡", title="保留凭证", text=CANNED_TEXT, by="李主管")
         canned.create_reply(db, topic="开场与安抚", title="问候", text="您好，我是人工客服王芳。", by="李主管")
 
@@ -125,52 +121,42 @@ def test_agent_inserts_a_suggestion_and_a_canned_reply_then_sends(page, live_ser
         browser.close()
 
 
-def test_supervisor_maintains_canned_replies_on_an_accessible_page(live_server, playwright, chromium_executable,
-                                                                    db_url, artifacts, tmp_path):
+def test_supervisor_maintains_canned_replies_on_an_accessible_page(live_server, open_context, db_url, artifacts):
     from playwright.sync_api import expect
 
     with session_scope(db_url) as db:
         create_user(db, "boss", PASSWORD, "supervisor", "李主管")
-    context = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
-        args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True,  # axe is injected
-        viewport={"width": 1280, "height": 900})
-    try:
-        context.set_default_timeout(10_000)
-        boss = context.pages[0] if context.pages else context.new_page()
-        sign_in(boss, live_server.url + "/console/inbox", "boss")
-        boss.locator("#canned-link").click()
-        expect(boss.get_by_role("heading", name="常用语", exact=True)).to_be_visible()
+    boss = open_context(viewport={"width": 1280, "height": 900})
+    sign_in(boss, live_server.url + "/console/inbox", "boss")
+    boss.locator("#canned-link").click()
+    expect(boss.get_by_role("heading", name="常用语", exact=True)).to_be_visible()
 
-        boss.locator("#title").fill("问候")
-        boss.locator("#text").fill("您好，我是人工客服。")
-        boss.locator("#canned-add").click()
-        expect(boss.locator("#canned-error")).to_have_text("请填写主题。")
-        expect(boss.locator("#title")).to_have_value("问候")              # kept
-        boss.locator("#topic").fill("开场与安抚")
-        boss.locator("#canned-add").click()
-        expect(boss.get_by_role("status").first).to_have_text("已添加常用语“问候”。")
-        item = boss.locator(".canned-admin-item").first
-        expect(item).to_contain_text("您好，我是人工客服。")
+    boss.locator("#title").fill("问候")
+    boss.locator("#text").fill("您好，我是人工客服。")
+    boss.locator("#canned-add").click()
+    expect(boss.locator("#canned-error")).to_have_text("请填写主题。")
+    expect(boss.locator("#title")).to_have_value("问候")              # kept
+    boss.locator("#topic").fill("开场与安抚")
+    boss.locator("#canned-add").click()
+    expect(boss.get_by_role("status").first).to_have_text("已添加常用语“问候”。")
+    item = boss.locator(".canned-admin-item").first
+    expect(item).to_contain_text("您好，我是人工客服。")
 
-        item.get_by_role("link", name="编辑").click()
-        boss.locator("#text").fill("您好，我是人工客服，请问有什么可以帮您？")
-        boss.locator("#canned-save").click()
-        expect(boss.get_by_role("status").first).to_have_text("已保存常用语“问候”。")
-        boss.locator(".canned-admin-item").first.get_by_role("button", name="停用").click()
-        expect(boss.locator(".canned-admin-item.retired")).to_have_count(1)
-        expect(boss.locator(".canned-admin-item").first).to_contain_text("已停用")
-        boss.screenshot(path=str(artifacts / "inbox-canned.png"), full_page=True)
-        assert axe_violations(boss) == []
-        with session_scope(db_url) as db:
-            (reply,) = canned.list_replies(db, include_retired=True)
-        assert (reply.text, reply.active, reply.updated_by) == ("您好，我是人工客服，请问有什么可以帮您？", False, "李主管")
-    finally:
-        context.close()
+    item.get_by_role("link", name="编辑").click()
+    boss.locator("#text").fill("您好，我是人工客服，请问有什么可以帮您？")
+    boss.locator("#canned-save").click()
+    expect(boss.get_by_role("status").first).to_have_text("已保存常用语“问候”。")
+    boss.locator(".canned-admin-item").first.get_by_role("button", name="停用").click()
+    expect(boss.locator(".canned-admin-item.retired")).to_have_count(1)
+    expect(boss.locator(".canned-admin-item").first).to_contain_text("已停用")
+    boss.screenshot(path=str(artifacts / "inbox-canned.png"), full_page=True)
+    assert axe_violations(boss) == []
+    with session_scope(db_url) as db:
+        (reply,) = canned.list_replies(db, include_retired=True)
+    assert (reply.text, reply.active, reply.updated_by) == ("您好，我是人工客服，请问有什么可以帮您？", False, "李主管")
 
 
-def test_the_conversation_page_with_the_assist_panel_is_accessible(live_server, playwright, chromium_executable,
-                                                                   db_url, tmp_path, lexical_kb):
+def test_the_conversation_page_with_the_assist_panel_is_accessible(live_server, open_context, db_url, lexical_kb):
     from playwright.sync_api import expect
 
     rasa = live_server.rasa
@@ -184,17 +170,9 @@ def test_the_conversation_page_with_the_assist_panel_is_accessible(live_server, 
     with session_scope(db_url) as db:
         create_user(db, "boss", PASSWORD, "supervisor", "李主管")
         canned.create_reply(db, topic="开场与安抚", title="问候", text="您好，我是人工客服。", by="李主管")
-    context = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_executable, headless=True,
-        args=CHROMIUM_ARGS, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True,  # axe is injected
-        viewport={"width": 1280, "height": 900})
-    try:
-        context.set_default_timeout(10_000)
-        boss = context.pages[0] if context.pages else context.new_page()
-        sign_in(boss, live_server.url + f"/console/inbox/{session_id}", "boss")
-        boss.locator("#take").click()
-        expect(boss.locator("#assist")).to_have_attribute("data-ready", "true")
-        expect(boss.locator('#assist-summary [data-field="mood"]')).to_contain_text("情绪激动")
-        assert axe_violations(boss) == []
-    finally:
-        context.close()
+    boss = open_context(viewport={"width": 1280, "height": 900})
+    sign_in(boss, live_server.url + f"/console/inbox/{session_id}", "boss")
+    boss.locator("#take").click()
+    expect(boss.locator("#assist")).to_have_attribute("data-ready", "true")
+    expect(boss.locator('#assist-summary [data-field="mood"]')).to_contain_text("情绪激动")
+    assert axe_violations(boss) == []

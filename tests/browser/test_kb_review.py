@@ -54,7 +54,7 @@ def test_review_view_filter_and_record_a_review(page, live_server, db_url, artif
     assert [(v.action, v.changed_by) for v in history][0] == ("review", "alice")
 
 
-from tests.browser.test_accessibility import axe_violations, open_context  # noqa: E402,F401  (fixture)
+from tests.browser.test_accessibility import axe_violations  # noqa: E402
 
 
 def test_question_groups_become_phrasings_and_both_pages_are_accessible(open_context, live_server, db_url):

@@ -12,10 +12,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
-from tests.fakes.http import send_json, serve, shut_down
+from tests.fakes.http import ServedFake, send_json
 
 TOKEN = "fake-sms-token-0123456789abcdef"
 
@@ -29,7 +29,7 @@ class Sms:
     key: str
 
 
-class FakeSmsGateway:
+class FakeSmsGateway(ServedFake):
     """The SMS gateway on 127.0.0.1; use as a context manager. ``url`` is the send URL."""
 
     def __init__(self, token: str = TOKEN) -> None:
@@ -39,9 +39,8 @@ class FakeSmsGateway:
         self._failures: list[int] = []
         self.requests = 0
         self._lock = threading.Condition()
-        self._httpd: Optional[ThreadingHTTPServer] = None
 
-    def __enter__(self) -> "FakeSmsGateway":
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,16 +52,11 @@ class FakeSmsGateway:
                 status, answer = fake._handle(self.path, self.headers, raw)
                 send_json(self, answer, status)
 
-        self._httpd, _ = serve(Handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        shut_down(self._httpd)
+        return Handler
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/send"
+        return f"{self.base_url}/send"
 
     def _handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict]:
         with self._lock:

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import parse_qs, urlparse
 
@@ -36,7 +36,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from tests.fakes.clock import Clock
-from tests.fakes.http import send_json, serve, shut_down
+from tests.fakes.http import ServedFake, send_json
 
 APPID = "wx5f3c0ffee0000001"
 SECRET = "fake-app-secret-0123456789abcdef"
@@ -73,7 +73,7 @@ class _State:
     subscribe_refused: set[str] = field(default_factory=set)  # openids that did not accept the template (43101)
 
 
-class FakeWeChatServer:
+class FakeWeChatServer(ServedFake):
     """WeChat's API on 127.0.0.1; use as a context manager. ``url`` is the base URL."""
 
     def __init__(self, appid: str = APPID, secret: str = SECRET) -> None:
@@ -81,12 +81,10 @@ class FakeWeChatServer:
         self.secret = secret
         self.state = _State()
         self._lock = threading.Condition()
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # ------------------------------------------------------------ life cycle
 
-    def __enter__(self) -> "FakeWeChatServer":
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -138,16 +136,11 @@ class FakeWeChatServer:
             def _json(self, data: dict, status: int = 200) -> None:
                 send_json(self, data, status)
 
-        self._httpd, self._thread = serve(Handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        shut_down(self._httpd)
+        return Handler
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     # ------------------------------------------------------------ behaviour
 

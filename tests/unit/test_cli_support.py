@@ -116,3 +116,20 @@ def test_friendly_errors_turns_expected_problems_into_one_line():
     assert database.exit_code == 1 and "xiaoan db upgrade" in database.output
     bug = runner.invoke(command, ["bug"])
     assert isinstance(bug.exception, KeyError)  # what nobody expects is not hidden
+
+
+def test_echo_listing_prints_json_the_empty_line_or_a_table():
+    @click.command()
+    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--none", is_flag=True)
+    def listing(as_json: bool, none: bool) -> None:
+        items = [] if none else [{"no": 1, "name": "张三"}, {"no": 22, "name": "李四丰"}]
+        cli_support.echo_listing(items, as_json, empty="没有记录。", headers=["编号", "姓名"],
+                                 row=lambda item: [str(item["no"]), item["name"]],
+                                 as_dict=lambda item: {"no": item["no"]})
+
+    runner = CliRunner()
+    assert runner.invoke(listing, ["--json"]).output == '[\n  {\n    "no": 1\n  },\n  {\n    "no": 22\n  }\n]\n'
+    assert runner.invoke(listing, ["--json", "--none"]).output == "[]\n"
+    assert runner.invoke(listing, ["--none"]).output == "没有记录。\n"
+    assert runner.invoke(listing).output.splitlines() == ["编号  姓名", "----  ------", "1     张三", "22    李四丰"]

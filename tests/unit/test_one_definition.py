@@ -265,7 +265,9 @@ def test_labels_used_by_staff_and_citizens():
 
 def test_a_broken_labels_file_is_named_in_the_error(tmp_path, monkeypatch):
     path = tmp_path / "labels.yml"
-    path.write_text("intents:\n  greet: {label: ''}\nhandoff_reasons: {}\nchannels: {}\n", encoding="utf-8")
+    rest = ("handoff_reasons: {}\nchannels: {}\nslots: {ticket: {}, other: {}}\nsession_statuses: {}\nforms: {}\n"
+            "ticket_kinds: {}\ndue_flags: {}\nmessages: {}\n")
+    path.write_text("intents:\n  greet: {label: ''}\n" + rest, encoding="utf-8")
     with pytest.raises(labels.LabelsError, match="intents.greet.label"):
         labels.load_labels(path)
     path.write_text("intents: []\n", encoding="utf-8")
@@ -275,7 +277,9 @@ def test_a_broken_labels_file_is_named_in_the_error(tmp_path, monkeypatch):
 
 def test_no_module_keeps_its_own_label_table():
     """The label dictionaries the issue found in three modules are gone."""
-    names = {"INTENT_LABELS", "REASON_LABELS", "HANDOFF_REASON_LABELS", "CHANNEL_LABELS", "CLARIFY_LABELS"}
+    names = {"INTENT_LABELS", "REASON_LABELS", "HANDOFF_REASON_LABELS", "CHANNEL_LABELS", "CLARIFY_LABELS",
+             "SLOT_LABELS", "TICKET_SLOT_LABELS", "OTHER_SLOT_LABELS", "STATUS_LABELS", "FORM_LABELS",
+             "KIND_LABELS", "_KIND_LABELS", "FLAG_LABELS", "_FLAG_LABELS"}
     offenders = []
     for path in list((ROOT / "xiaoan").rglob("*.py")) + list((ROOT / "actions").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

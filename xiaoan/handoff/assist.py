@@ -6,7 +6,8 @@ Nothing here parses text itself: the summary reads the citizen's messages with t
 `dates.find_dates` per message, against the day it was written) and `xiaoan.handoff.triggers`
 (urgent hazard / anger). What the forms gathered (the tracker's slots) wins over what the parsers
 read: the citizen answered those questions one by one. The routes are
-`xiaoan.handoff.assist_console`; the staff-facing wording is `xiaoan/resources/assist_labels.yml`.
+`xiaoan.handoff.assist_console`; the staff-facing wording is the `assist` section of the one labels file,
+`xiaoan/resources/labels.yml`.
 
 Usage::
 
@@ -35,9 +36,8 @@ from xiaoan.tickets.validators import district_name, resolve_district
 from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.interruptions import wants_human
 from xiaoan.understanding.letters import read_letter
-from xiaoan.understanding.money import parse_amount
+from xiaoan.understanding.money import format_amount, parse_amount
 
-LABELS_PATH = Path(__file__).resolve().parent.parent / "resources" / "assist_labels.yml"
 FIELDS = ("topic", "claim", "merchant", "merchant_address", "amount", "dates", "district", "mood",
           "latest_question")
 MOODS = (URGENT, ANGRY, "calm")
@@ -56,7 +56,7 @@ _ENDS_SENTENCE = re.compile(r"[。！!？?；;…]$")
 # --- the wording ---------------------------------------------------------------------------------
 
 class AssistLabelsError(ValueError):
-    """assist_labels.yml is missing, not YAML, or not shaped as documented at its top."""
+    """labels.yml is missing or not YAML, or its `assist` section is not shaped as documented above it."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _texts(data: Any, key: str, required: Iterable[str], source: str) -> dict[st
 
 
 def parse_assist_labels(data: Any, source: str) -> AssistLabels:
-    """Check and parse assist_labels.yml.
+    """Check and parse the `assist` section of labels.yml.
 
     Raises:
         AssistLabelsError: a section or a label is missing, naming `source`.
@@ -110,13 +110,18 @@ def parse_assist_labels(data: Any, source: str) -> AssistLabels:
     )
 
 
+def _parse_labels_file(data: Any, source: str) -> AssistLabels:
+    return parse_assist_labels(data.get("assist") if isinstance(data, dict) else None, f"{source}: assist")
+
+
 def load_assist_labels(path: str | Path | None = None) -> AssistLabels:
-    """The wording file, parsed once and re-read when it changes.
+    """The `assist` section of the labels file (``xiaoan.labels.LABELS_PATH``), parsed once and re-read
+    when the file changes.
 
     Raises:
         AssistLabelsError: the file is missing, unreadable or malformed.
     """
-    return load_cached(path or LABELS_PATH, parse_assist_labels, AssistLabelsError, what="the assist labels")
+    return load_cached(path or labels.LABELS_PATH, _parse_labels_file, AssistLabelsError, what="the assist labels")
 
 
 # --- the citizen's messages ----------------------------------------------------------------------
@@ -313,14 +318,6 @@ def summarize(events: Iterable[dict], slots: Optional[Mapping[str, Any]] = None,
 
 def _str(value: Any) -> Optional[str]:
     return str(value).strip() or None if value is not None else None
-
-
-def format_amount(amount: Optional[Decimal], unit: str) -> Optional[str]:
-    """2000 -> "2,000 元"; 399.5 -> "399.50 元"."""
-    if amount is None:
-        return None
-    text = f"{amount:,.2f}"
-    return (text[:-3] if text.endswith(".00") else text) + f" {unit}"
 
 
 def summary_rows(summary: Summary, masker: Optional[Callable[[str], Optional[str]]] = None,

@@ -21,9 +21,10 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
+from xiaoan import labels
 from xiaoan.handoff import canned
 from xiaoan.handoff.assist import load_assist_labels, suggest, summarize, summary_rows
-from xiaoan.handoff.inbox import MSG_BAD_REQUEST, MSG_NOT_FOUND, _tracker, after_cursor, is_revealed, opened_session
+from xiaoan.handoff.inbox import _tracker, after_cursor, is_revealed, opened_session
 from xiaoan.handoff.presenters import current_slots, latest_ts, local_time
 from xiaoan.handoff.service import HandoffError
 from xiaoan.privacy import identity_masker
@@ -37,12 +38,6 @@ bp = Blueprint("assist", __name__)
 CANNED_ROLES = ("supervisor",)
 """Who maintains canned replies (admin passes every check)."""
 
-MSG_CREATED = "已添加常用语“{title}”。"
-MSG_UPDATED = "已保存常用语“{title}”。"
-MSG_RETIRED = "已停用常用语“{title}”，坐席将不再看到它。"
-MSG_RESTORED = "已恢复常用语“{title}”。"
-MSG_EXPIRED = "页面已过期，请刷新页面后重试。"
-MSG_SEARCH_FAILED = "知识库暂时无法检索，请稍后再试。"
 
 
 def _search_service():
@@ -59,11 +54,11 @@ def assist_api(session_id: int):
     """Summary, knowledge-base suggestions and canned replies of one conversation (JSON)."""
     after = after_cursor()
     if after is None:
-        return jsonify(error=MSG_BAD_REQUEST), 400
+        return jsonify(error=labels.message("inbox.bad_request")), 400
     try:
         user, service, view = opened_session(session_id)
     except HandoffError:
-        return jsonify(error=MSG_NOT_FOUND), 404
+        return jsonify(error=labels.message("inbox.not_found")), 404
     tracker, error = _tracker(service, view)
     if tracker is None:
         return jsonify(error=error), 503
@@ -81,7 +76,7 @@ def assist_api(session_id: int):
         suggestions = suggest(_search_service(), summary.latest_question, intent=summary.question_intent)
     except Exception:  # noqa: BLE001 - the summary and canned replies still help the agent
         logger.exception("handoff %s: knowledge-base suggestions unavailable", view.id)
-        suggestions, search_error = [], MSG_SEARCH_FAILED
+        suggestions, search_error = [], labels.message("canned.search_failed")
     with db_session() as db:
         groups = canned.grouped(canned.list_replies(db))
     return jsonify(
@@ -102,9 +97,16 @@ def assist_api(session_id: int):
 class CannedForm(FlaskForm):
     """Add or edit a canned reply (CSRF included)."""
 
-    topic = StringField("主题", render_kw={"maxlength": canned.MAX_TOPIC_CHARS, "placeholder": "如：开场与安抚、预付卡"})
-    title = StringField("标题", render_kw={"maxlength": canned.MAX_TITLE_CHARS, "placeholder": "坐席看到的按钮名称"})
-    text = TextAreaField("内容", render_kw={"maxlength": canned.MAX_TEXT_CHARS, "rows": 4})
+    topic = StringField(render_kw={"maxlength": canned.MAX_TOPIC_CHARS})
+    title = StringField(render_kw={"maxlength": canned.MAX_TITLE_CHARS})
+    text = TextAreaField(render_kw={"maxlength": canned.MAX_TEXT_CHARS, "rows": 4})
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in load_assist_labels().canned_fields.items():
+            getattr(self, name).label.text = label
+        self.topic.render_kw = {**self.topic.render_kw, "placeholder": labels.message("canned.topic_placeholder")}
+        self.title.render_kw = {**self.title.render_kw, "placeholder": labels.message("canned.title_placeholder")}
 
 
 class ActionForm(FlaskForm):
@@ -135,7 +137,7 @@ def canned_index():
     if request.method == "GET":
         return _render_index(form)
     if not form.validate_on_submit():
-        return _render_index(form, MSG_EXPIRED, 400)
+        return _render_index(form, labels.message("common.expired"), 400)
     try:
         with db_session() as db:
             reply = canned.create_reply(db, topic=form.topic.data, title=form.title.data, text=form.text.data,
@@ -143,7 +145,7 @@ def canned_index():
     except canned.CannedInputError as exc:
         _field_error(form, exc)
         return _render_index(form, str(exc), 400)
-    flash(MSG_CREATED.format(title=reply.title))
+    flash(labels.message("canned.created", title=reply.title))
     return redirect(url_for("assist.canned_index"))
 
 
@@ -160,7 +162,7 @@ def canned_edit(reply_id: int):
     error, status = None, 200
     if request.method == "POST":
         if not form.validate_on_submit():
-            error, status = MSG_EXPIRED, 400
+            error, status = labels.message("common.expired"), 400
         else:
             try:
                 with db_session() as db:
@@ -172,7 +174,7 @@ def canned_edit(reply_id: int):
                 _field_error(form, exc)
                 error, status = str(exc), 400
             else:
-                flash(MSG_UPDATED.format(title=saved.title))
+                flash(labels.message("canned.updated", title=saved.title))
                 return redirect(url_for("assist.canned_index"))
     return render_template("inbox/canned_edit.html", reply=reply, form=form, error=error, local=local_time), status
 
@@ -181,19 +183,20 @@ def canned_edit(reply_id: int):
 @login_required(*CANNED_ROLES)
 def canned_retire(reply_id: int):
     """停用: no longer offered to agents (kept)."""
-    return _set_active(reply_id, False, MSG_RETIRED)
+    return _set_active(reply_id, False, "canned.retired")
 
 
 @bp.post("/console/inbox/canned/<int:reply_id>/restore")
 @login_required(*CANNED_ROLES)
 def canned_restore(reply_id: int):
     """恢复 a retired canned reply."""
-    return _set_active(reply_id, True, MSG_RESTORED)
+    return _set_active(reply_id, True, "canned.restored")
 
 
 def _set_active(reply_id: int, active: bool, done: str):
+    """Retire or restore; `done` is the labels file's message key of the flash line."""
     if not ActionForm().validate_on_submit():
-        flash(MSG_EXPIRED)
+        flash(labels.message("common.expired"))
         return redirect(url_for("assist.canned_index"))
     try:
         with db_session() as db:
@@ -203,7 +206,7 @@ def _set_active(reply_id: int, active: bool, done: str):
     except canned.CannedInputError as exc:
         flash(str(exc))
         return redirect(url_for("assist.canned_index"))
-    flash(done.format(title=reply.title))
+    flash(labels.message(done, title=reply.title))
     return redirect(url_for("assist.canned_index"))
 
 

@@ -4,7 +4,8 @@ reply box with one click. Grouped by a free topic ("开场与安抚", "预付卡
 
 A retired reply is kept (its id may be in an agent's open page) but no longer offered. Input is
 checked here, once, with Chinese messages naming the field (`CannedInputError`); nothing is stored
-half. The field names in those messages are `xiaoan/resources/assist_labels.yml` (canned_fields). Table `canned_replies`, migration `0010_canned`.
+half. The messages are `xiaoan/resources/labels.yml` (messages.canned), the field names in them
+its `assist.canned_fields`. Table `canned_replies`, migration `0010_canned`.
 
 Usage::
 
@@ -22,6 +23,7 @@ from typing import Optional
 from sqlalchemy import Boolean, Column, Index, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
+from xiaoan import labels
 from xiaoan.db import Base, UTCDateTime, utcnow
 from xiaoan.handoff.assist import load_assist_labels
 from xiaoan.handoff.service import MAX_REPLY_CHARS
@@ -30,11 +32,6 @@ MAX_TOPIC_CHARS = 32
 MAX_TITLE_CHARS = 64
 MAX_TEXT_CHARS = MAX_REPLY_CHARS  # a canned reply is sent as one agent reply
 
-MSG_REQUIRED = "请填写{label}。"
-MSG_TOO_LONG = "{label}过长，请控制在{limit}字以内。"
-MSG_UNREADABLE = "{label}含有无法识别的字符，请删除后重试。"
-MSG_DUPLICATE = "主题“{topic}”下已有标题为“{title}”的常用语，请换一个标题。"
-MSG_NOT_FOUND = "找不到该常用语。"
 
 _UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u3000]+")
@@ -65,7 +62,7 @@ class CannedNotFound(CannedError):
     """No canned reply with that id."""
 
     def __init__(self) -> None:
-        super().__init__(MSG_NOT_FOUND)
+        super().__init__(labels.message("canned.not_found"))
 
 
 class CannedInputError(CannedError):
@@ -105,12 +102,12 @@ def _clean(field: str, value: Optional[str], limit: int, *, multiline: bool = Fa
     label = load_assist_labels().canned_fields[field]
     value = (value or "").replace("\r\n", "\n").replace("\r", "\n")
     if _UNREADABLE.search(value):
-        raise CannedInputError(field, MSG_UNREADABLE.format(label=label))
+        raise CannedInputError(field, labels.message("canned.unreadable", label=label))
     value = value.strip() if multiline else _SPACES.sub(" ", value.replace("\n", " ")).strip()
     if not value:
-        raise CannedInputError(field, MSG_REQUIRED.format(label=label))
+        raise CannedInputError(field, labels.message("canned.required", label=label))
     if len(value) > limit:
-        raise CannedInputError(field, MSG_TOO_LONG.format(label=label, limit=limit))
+        raise CannedInputError(field, labels.message("canned.too_long", label=label, limit=limit))
     return value
 
 
@@ -130,7 +127,7 @@ def _check_unique(db: Session, topic: str, title: str, except_id: Optional[int] 
     if except_id is not None:
         query = query.where(CannedReply.id != except_id)
     if db.execute(query).first() is not None:
-        raise CannedInputError("title", MSG_DUPLICATE.format(topic=topic, title=title))
+        raise CannedInputError("title", labels.message("canned.duplicate", topic=topic, title=title))
 
 
 def list_replies(db: Session, *, include_retired: bool = False) -> list[CannedView]:

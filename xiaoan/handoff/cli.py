@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from xiaoan.cli_support import echo_json
 from xiaoan.handoff.models import CALLBACK_DONE, CALLBACK_OPEN
 
 
@@ -13,10 +12,6 @@ def _service():
     from xiaoan.handoff.service import get_handoff_service
 
     return get_handoff_service()
-
-
-def _echo_json(rows) -> None:
-    click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
 @click.group()
@@ -30,7 +25,7 @@ def handoff_list(as_json: bool) -> None:
     """Waiting conversations in queue order, then those held by agents."""
     views = _service().open_sessions()
     if as_json:
-        _echo_json([v.contract_json() for v in views])
+        echo_json([v.contract_json() for v in views])
         return
     if not views:
         click.echo("no conversation is waiting for or held by a human")
@@ -49,7 +44,7 @@ def handoff_callbacks(as_json: bool, status: str) -> None:
     """Callback requests citizens left (open ones first in, first listed)."""
     views = _service().callbacks(None if status == "all" else status)
     if as_json:
-        _echo_json([v.listing_json() for v in views])
+        echo_json([v.listing_json() for v in views])
         return
     if not views:
         click.echo(f"no {status} callback request" if status != "all" else "no callback request")

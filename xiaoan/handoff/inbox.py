@@ -48,8 +48,6 @@ from xiaoan.handoff.assist import draft_slots
 from xiaoan.privacy import identity_masker
 from xiaoan.handoff.models import ACTIVE, WAITING
 from xiaoan.handoff.presenters import (
-    FORM_LABELS,
-    STATUS_LABELS,
     CallbackDoneForm,
     FormInputError,
     current_slots,
@@ -70,7 +68,6 @@ from xiaoan.handoff.service import (
     SessionNotFound,
     SessionView,
 )
-from xiaoan.handoff.slots import SLOT_LABELS
 from xiaoan.localtime import format_seconds
 from xiaoan.rasa_client import RasaError
 from xiaoan.tickets.service import TicketValidationError, get_ticket_service
@@ -90,19 +87,6 @@ REVEAL_SECONDS = 10 * 60
 """How long one 显示完整号码 lasts (in this browser session)."""
 REVEAL_PARTS = {"transcript": privacy_audit.TRANSCRIPT_REVEAL, "slots": privacy_audit.SLOTS_REVEAL}
 _REVEAL_KEY = "inbox_reveals"
-
-MSG_TAKEN = "已接入该会话。"
-MSG_HANDED_BACK = "已交还小安。"
-MSG_CLOSED = "会话已结束。"
-MSG_CALLBACK_DONE = "已标记为已回电。"
-MSG_TRANSCRIPT_UNAVAILABLE = "暂时无法读取对话记录（小安服务无法连接），请稍后刷新。"
-MSG_TICKET_FAILED = "工单暂时无法创建，请稍后重试。"
-MSG_BAD_REQUEST = "请求格式有误，请刷新页面后重试。"
-MSG_NOT_FOUND = "找不到该会话，或该会话不由您接待。"
-MSG_REVEALED = "已显示该会话的完整号码（此操作已记录），{minutes}分钟后或会话结束时自动隐藏。"
-MSG_CONCEALED = "已重新隐藏完整号码。"
-MSG_REVEAL_REFUSED = "请先接入该会话，再查看完整号码。"
-MSG_EXPIRED = "页面已过期，请刷新页面后重试。"
 
 
 # --- the service and the signed-in agent ---------------------------------------------------------
@@ -226,7 +210,7 @@ def _tracker(service: HandoffService, view: SessionView) -> tuple[Optional[dict]
         return service.rasa.get_tracker(view.conversation_id), None
     except RasaError as exc:
         logger.warning("handoff %s: tracker unavailable: %s", view.id, exc)
-        return None, MSG_TRANSCRIPT_UNAVAILABLE
+        return None, labels.message("inbox.transcript_unavailable")
 
 
 # --- pages -----------------------------------------------------------------------------------------
@@ -272,7 +256,7 @@ def take(session_id: int):
     except HandoffError as exc:
         flash(str(exc))
         return redirect(url_for("inbox.index"))
-    flash(MSG_TAKEN)
+    flash(labels.message("inbox.taken"))
     return redirect(url_for("inbox.conversation", session_id=session_id))
 
 
@@ -308,7 +292,7 @@ def _render_conversation(service, user, view, tracker, slots, form, error=None, 
         "cursor": latest_ts(events) or 0,
         "latest_intent": intent_label((latest.get("intent") or {}).get("name") or view.intent),
         "topic_intent": intent_label(view.intent),
-        "active_form": FORM_LABELS.get(active_loop, active_loop) if active_loop else None,
+        "active_form": labels.form(active_loop) if active_loop else None,
         "slots": gathered_slots(slots, reveal=reveal_slots),
         "form": form,
         "form_error": form_error,
@@ -327,21 +311,21 @@ def transcript_api(session_id: int):
     """Transcript entries after `after` (unix seconds), the session's status; the agent's heartbeat."""
     after = after_cursor()
     if after is None:
-        return jsonify(error=MSG_BAD_REQUEST), 400
+        return jsonify(error=labels.message("inbox.bad_request")), 400
     try:
         user, service, view = opened_session(session_id, heartbeat=True)
     except HandoffError:
-        return jsonify(error=MSG_NOT_FOUND), 404
+        return jsonify(error=labels.message("inbox.not_found")), 404
     tracker, error = _tracker(service, view)
     if tracker is None:
-        return jsonify(error=error, status=view.status, status_label=STATUS_LABELS[view.status]), 503
+        return jsonify(error=error, status=view.status, status_label=labels.session_status(view.status)), 503
     events = tracker.get("events") or []
     reveal = is_revealed(user, view, "transcript")
     masker = identity_masker(current_slots(tracker, view))
     new = [m for m in transcript(events, reveal=reveal, masker=masker) if m["ts"] is not None and m["ts"] > after]
     latest = latest_ts(events)
     return jsonify(messages=new, cursor=max(latest, after) if latest is not None else after,
-                   status=view.status, status_label=STATUS_LABELS[view.status],
+                   status=view.status, status_label=labels.session_status(view.status),
                    latest_intent=intent_label(((tracker.get("latest_message") or {}).get("intent") or {}).get("name")))
 
 
@@ -351,7 +335,7 @@ def reply(session_id: int):
     """Send the agent's message to the citizen (JSON `{"text"}`)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        return jsonify(error=MSG_BAD_REQUEST), 400
+        return jsonify(error=labels.message("inbox.bad_request")), 400
     user = _agent()
     service = _service()
     try:
@@ -361,7 +345,7 @@ def reply(session_id: int):
     except InvalidInput as exc:
         return jsonify(error=str(exc)), 400
     except SessionNotFound:
-        return jsonify(error=MSG_NOT_FOUND), 404
+        return jsonify(error=labels.message("inbox.not_found")), 404
     except DeliveryFailed as exc:
         return jsonify(error=str(exc)), 503
     except HandoffError as exc:  # not (or no longer) this agent's conversation
@@ -374,14 +358,14 @@ def reply(session_id: int):
 @login_required(*INBOX_ROLES)
 def hand_back(session_id: int):
     """交还小安."""
-    return _end(session_id, "hand_back", MSG_HANDED_BACK)
+    return _end(session_id, "hand_back", labels.message("inbox.handed_back"))
 
 
 @bp.post("/console/inbox/<int:session_id>/close")
 @login_required(*INBOX_ROLES)
 def close(session_id: int):
     """结束会话."""
-    return _end(session_id, "close", MSG_CLOSED)
+    return _end(session_id, "close", labels.message("inbox.closed"))
 
 
 def _end(session_id: int, operation: str, done_message: str):
@@ -420,26 +404,27 @@ def create_ticket(session_id: int):
                                     status=status)
 
     if not (view.status == ACTIVE and (view.agent_id == user.id or _may_override(user))):
-        flash("请先接入该会话，再创建工单。")
+        flash(labels.message("inbox.ticket_refused"))
         return redirect(url_for("inbox.conversation", session_id=session_id))
     if not form.validate_on_submit():
-        return again("页面已过期，请刷新页面后重试。")
+        return again(labels.message("common.expired"))
     try:
         draft = draft_from_form(form, view, prefill)
         receipt = get_ticket_service().create(draft, idempotency_key=f"handoff:{view.id}")
     except FormInputError as exc:
         return again(str(exc), exc.field)
     except TicketValidationError as exc:
-        label = SLOT_LABELS.get(exc.field or "", "")
+        label = labels.load_labels().slots.get(exc.field or "")
         if not label:
-            return again("工单内容有误，请检查后重试。", exc.field)
-        return again(f"请填写{label}。" if exc.missing else f"请检查{label}。", exc.field)
+            return again(labels.message("inbox.ticket_invalid"), exc.field)
+        return again(labels.message("inbox.field_missing" if exc.missing else "inbox.field_invalid", label=label),
+                     exc.field)
     except Exception:  # noqa: BLE001 - the agent keeps what they typed and may retry
         logger.exception("handoff %s: ticket creation failed", view.id)
-        return again(MSG_TICKET_FAILED, status=503)
+        return again(labels.message("inbox.ticket_failed"), status=503)
     service.record_ticket(view.id, view.agent_id or user.id, receipt, override=True)
-    flash(f"工单已创建：{receipt.ticket_no}（{receipt.agency_name}）" if receipt.created
-          else f"该会话已创建过工单：{receipt.ticket_no}")
+    flash(labels.message("inbox.ticket_created", ticket_no=receipt.ticket_no, agency=receipt.agency_name)
+          if receipt.created else labels.message("inbox.ticket_exists", ticket_no=receipt.ticket_no))
     return redirect(url_for("inbox.conversation", session_id=session_id))
 
 
@@ -455,16 +440,16 @@ def reveal(session_id: int):
         abort(404)
     part = request.form.get("part")
     if part not in REVEAL_PARTS:
-        return error_response(400, MSG_BAD_REQUEST)
+        return error_response(400, labels.message("inbox.bad_request"))
     if not may_reveal(user, view):
-        return error_response(403, MSG_REVEAL_REFUSED)
+        return error_response(403, labels.message("inbox.reveal_refused"))
     try:
         _audit(user, REVEAL_PARTS[part], f"handoff:{view.id}")
     except Exception:  # noqa: BLE001 - no audit row, no personal data
         logger.exception("handoff %s: reveal not logged, so not granted", view.id)
-        return error_response(503, "暂时无法记录查看操作，未显示完整号码，请稍后重试。")
+        return error_response(503, labels.message("inbox.reveal_not_logged"))
     _set_reveal(user, view.id, part, _clock() + REVEAL_SECONDS)
-    flash(MSG_REVEALED.format(minutes=REVEAL_SECONDS // 60))
+    flash(labels.message("inbox.revealed", minutes=REVEAL_SECONDS // 60))
     return redirect(url_for("inbox.conversation", session_id=view.id))
 
 
@@ -475,7 +460,7 @@ def conceal(session_id: int):
     user = _agent()
     for part in REVEAL_PARTS:
         _set_reveal(user, session_id, part, None)
-    flash(MSG_CONCEALED)
+    flash(labels.message("inbox.concealed"))
     return redirect(url_for("inbox.conversation", session_id=session_id))
 
 
@@ -527,7 +512,7 @@ def callback_detail(callback_id: int):
             _audit(user, privacy_audit.CALLBACK_VIEW, f"callback:{item.id}")
         except Exception:  # noqa: BLE001 - no audit row, no phone number
             logger.exception("callback %s: view not logged, so not shown", item.id)
-            return error_response(503, "暂时无法记录查看操作，请稍后重试。")
+            return error_response(503, labels.message("inbox.view_not_logged"))
     if request.method == "POST":
         if form.validate_on_submit():
             try:
@@ -535,10 +520,10 @@ def callback_detail(callback_id: int):
             except HandoffError as exc:
                 error = str(exc)
             else:
-                flash(MSG_CALLBACK_DONE)
+                flash(labels.message("inbox.callback_done"))
                 return redirect(url_for("inbox.callbacks"))
         else:
-            error = "页面已过期，请刷新页面后重试。"
+            error = labels.message("common.expired")
     slots = gathered_slots(item.slots or {})
     return render_template("inbox/callback.html", item=item, form=form, error=error, slots=slots,
                            reason_labels=labels.load_labels().handoff_reasons, channel_labels=labels.load_labels().channels, local=local_time), \

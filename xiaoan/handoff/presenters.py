@@ -16,7 +16,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from xiaoan import labels
 from xiaoan.handoff.assist import slot_district
 from xiaoan.handoff.service import SessionView
-from xiaoan.handoff.slots import SLOT_LABELS, TICKET_SLOT_LABELS, citizen_slots
+from xiaoan.handoff.slots import TICKET_SLOTS, citizen_slots
 from xiaoan.localtime import format_clock, utcnow
 from xiaoan.privacy import identity_masker, mask_phone, mask_text
 from xiaoan.tickets.drafts import DEFAULT_INTENTS, TICKET_INTENTS, DraftInputError, build_draft, read_amount, read_phone
@@ -24,9 +24,6 @@ from xiaoan.tickets.validators import resolve_district
 from xiaoan.understanding.choices import offered_choices, resolve_choice
 from xiaoan.understanding.phones import find_phone
 
-STATUS_LABELS = {"waiting": "排队中", "active": "接待中", "closed": "已结束", "returned": "已交还小安"}
-FORM_LABELS = {"complaint_form": "投诉表单", "report_form": "举报表单", "callback_form": "回电登记"}
-TICKET_FIELDS = tuple(TICKET_SLOT_LABELS)
 _SHOWN_AS_GATHERED = ("complainant_name", "complainant_address")
 
 
@@ -61,7 +58,7 @@ def session_json(view: SessionView, now: dt.datetime, position: Optional[int] = 
         "reason": view.reason,
         "reason_label": labels.handoff_reason(view.reason),
         "status": view.status,
-        "status_label": STATUS_LABELS.get(view.status, view.status),
+        "status_label": labels.session_status(view.status),
         "urgent": view.reason == "urgent",
         "waiting_since": view.waiting_since.isoformat(),
         "waiting_since_local": local_time(view.waiting_since),
@@ -119,11 +116,11 @@ def transcript(events: list[dict], reveal: bool = False,
                          "buttons": [shown(b) for b in buttons], "agent": agent if isinstance(agent, str) else None}
         elif kind == "pause":
             if not paused:
-                entry = {"kind": "system", "text": "—— 小安暂停，由人工接待 ——"}
+                entry = {"kind": "system", "text": labels.message("inbox.paused_marker")}
             paused = True
         elif kind == "resume":
             if paused:
-                entry = {"kind": "system", "text": "—— 转回小安 ——"}
+                entry = {"kind": "system", "text": labels.message("inbox.resumed_marker")}
             paused = False
         if entry is not None:
             entry.setdefault("intent", None)
@@ -145,13 +142,14 @@ def gathered_slots(slots: dict, reveal: bool = False,
     """The slots shown to the agent: labelled ones first in form order, then any others by name;
     phone, ID card and bank card numbers masked unless `reveal`, bookkeeping left out."""
     shown = citizen_slots(slots)
-    names = [n for n in SLOT_LABELS if n in shown] + sorted(n for n in shown if n not in SLOT_LABELS)
-    return [{"name": n, "label": SLOT_LABELS.get(n, n), "value": _display(n, shown[n], reveal, masker)} for n in names]
+    slot_labels = labels.load_labels().slots
+    names = [n for n in slot_labels if n in shown] + sorted(n for n in shown if n not in slot_labels)
+    return [{"name": n, "label": slot_labels.get(n, n), "value": _display(n, shown[n], reveal, masker)} for n in names]
 
 
 def _display(name: str, value: Any, reveal: bool = False, masker: Optional[Callable[[str], str]] = None) -> str:
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return labels.message("common.answer_yes" if value else "common.answer_no")
     if reveal:
         return str(value)
     if name == "phone":
@@ -171,25 +169,35 @@ def current_slots(tracker: Optional[dict], view: SessionView) -> dict:
 # --- the ticket form -------------------------------------------------------------------------------
 
 class TicketForm(FlaskForm):
-    """The gathered slots as an editable ticket (CSRF included)."""
+    """The gathered slots as an editable ticket (CSRF included); its labels are the labels file's:
+    the slots' labels, and the inbox's own wording for the rest."""
 
-    kind = SelectField("类型", choices=[("complaint", "投诉"), ("report", "举报")])
-    complainant_name = StringField("姓名")
-    phone = StringField("电话")
-    complainant_address = StringField("地址")
-    respondent_name = StringField("被投诉方")
-    respondent_address = StringField("被投诉方地址")
-    facts = TextAreaField("事实经过")
-    claim = TextAreaField("诉求")
-    amount = StringField("涉及金额（元）")
-    anonymous = BooleanField("匿名举报")
+    kind = SelectField(choices=[("complaint", ""), ("report", "")])
+    complainant_name = StringField()
+    phone = StringField()
+    complainant_address = StringField()
+    respondent_name = StringField()
+    respondent_address = StringField()
+    facts = TextAreaField()
+    claim = TextAreaField()
+    amount = StringField()
+    anonymous = BooleanField()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in TICKET_SLOTS:
+            getattr(self, name).label.text = labels.slot(name)
+        self.amount.label.text = labels.message("inbox.amount_field")
+        self.kind.label.text = labels.message("inbox.ticket_kind")
+        self.kind.choices = [(kind, labels.ticket_kind(kind)) for kind in ("complaint", "report")]
+        self.anonymous.label.text = labels.message("inbox.anonymous_field")
 
 
 def ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = False) -> TicketForm:
     """The ticket form prefilled from the slots; numbers in the prefilled text are masked unless
     the slots were revealed (`draft_from_form` puts the gathered text back when left unchanged)."""
     kind = "report" if (view.intent == DEFAULT_INTENTS["report"] or view.active_form == "report_form") else "complaint"
-    data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_FIELDS}
+    data = {name: (str(slots[name]) if slots.get(name) not in (None, "") else "") for name in TICKET_SLOTS}
     if not reveal:
         # the facts and claim may be the citizen's own messages (xiaoan.handoff.assist): their name and
         # address are masked inside them as in the transcript; the name and address fields show as gathered
@@ -200,8 +208,8 @@ def ticket_form(view: SessionView, slots: dict, formdata=None, reveal: bool = Fa
     data.update(kind=kind, anonymous=bool(slots.get("anonymous") in (True, "true", "匿名")))
     form = TicketForm(formdata=formdata, data=data)
     gathered_phone = slots.get("phone")
-    form.phone.render_kw = {"placeholder": f"{mask_phone(str(gathered_phone))}（市民已提供，留空即使用）"
-                            if gathered_phone else "手机号或固定电话"}
+    form.phone.render_kw = {"placeholder": labels.message("inbox.phone_given", phone=mask_phone(str(gathered_phone)))
+                            if gathered_phone else labels.message("inbox.phone_placeholder")}
     return form
 
 
@@ -248,7 +256,7 @@ def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
     except DraftInputError as exc:
         raise FormInputError(exc.field, str(exc)) from exc
     if kind == "complaint" and not text("claim"):
-        raise FormInputError("claim", f"请填写{SLOT_LABELS['claim']}。")
+        raise FormInputError("claim", labels.message("inbox.field_missing", label=labels.slot("claim")))
     values = {name: text(name) for name in ("complainant_name", "complainant_address", "respondent_address",
                                               "facts", "claim")}
     values.update(
@@ -266,4 +274,8 @@ def draft_from_form(form: TicketForm, view: SessionView, slots: dict):
 class CallbackDoneForm(FlaskForm):
     """Mark a callback request done (CSRF included)."""
 
-    note = TextAreaField("处理备注")
+    note = TextAreaField()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.note.label.text = labels.message("inbox.callback_note")

@@ -41,7 +41,7 @@ from typing import Any, Callable, Optional, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from xiaoan import texts
+from xiaoan import labels, texts
 from xiaoan import services
 from xiaoan.config import Settings
 from xiaoan.db import record_from_row, session_scope
@@ -80,6 +80,7 @@ HANDLE_SAMPLE = 20
 MIN_HANDLE_SAMPLES = 3
 MAX_REPLY_CHARS = 1000
 MAX_PREFERRED_TIME_CHARS = 100
+MAX_CALLBACK_NOTE_CHARS = 2000
 URGENT_PRIORITY, NORMAL_PRIORITY = 0, 1
 IDLE_AGENT = "idle"
 
@@ -94,14 +95,14 @@ class SessionNotFound(HandoffError):
     """No such handoff session."""
 
     def __init__(self) -> None:
-        super().__init__("找不到这个会话，可能已被删除。")
+        super().__init__(labels.message("handoff.session_not_found"))
 
 
 class AlreadyTaken(HandoffError):
     """Another agent took the conversation first."""
 
     def __init__(self, by: Optional[str] = None) -> None:
-        super().__init__(f"该会话已被坐席{by}接待。" if by else "该会话已被其他坐席接待。")
+        super().__init__(labels.message("handoff.taken_by", by=by) if by else labels.message("handoff.taken"))
         self.by = by
 
 
@@ -109,14 +110,14 @@ class NotHolder(HandoffError):
     """The conversation is held by someone else (or by nobody)."""
 
     def __init__(self) -> None:
-        super().__init__("您没有接待这个会话，不能进行此操作。")
+        super().__init__(labels.message("handoff.not_holder"))
 
 
 class SessionEnded(HandoffError):
     """The conversation is no longer with a human."""
 
     def __init__(self) -> None:
-        super().__init__("该会话已结束或已交还小安。")
+        super().__init__(labels.message("handoff.session_ended"))
 
 
 class InvalidInput(HandoffError, ValueError):
@@ -134,8 +135,8 @@ class InvalidInput(HandoffError, ValueError):
 class DeliveryFailed(HandoffError):
     """The message or state change could not be passed to Rasa (nothing was changed)."""
 
-    def __init__(self, message: str = "小安服务暂时无法连接，操作没有生效，请稍后重试。") -> None:
-        super().__init__(message)
+    def __init__(self, message: Optional[str] = None) -> None:
+        super().__init__(message or labels.message("handoff.rasa_unavailable"))
 
 
 # --- views (plain data: safe outside a database session) -------------------------------------
@@ -672,9 +673,9 @@ class HandoffService:
         """
         text = (text or "").strip()
         if not text:
-            raise InvalidInput("请输入要发送的内容。")
+            raise InvalidInput(labels.message("handoff.reply_empty"))
         if len(text) > MAX_REPLY_CHARS:
-            raise InvalidInput(f"内容过长，请控制在{MAX_REPLY_CHARS}字以内，可以分几次发送。")
+            raise InvalidInput(labels.message("handoff.reply_too_long", limit=MAX_REPLY_CHARS))
         view = self._held(session_id, agent_id, override)
         error = None
         try:
@@ -695,9 +696,9 @@ class HandoffService:
             db.flush()
             message = AgentMessageView(row.id, session_id, agent_name, text, now, error is None, error)
         if error == "rasa_unavailable":
-            raise DeliveryFailed("消息未能发出：小安服务暂时无法连接，请稍后重试。")
+            raise DeliveryFailed(labels.message("handoff.reply_not_sent"))
         if error == "channel_undelivered":
-            raise DeliveryFailed("消息已记入对话，但微信未能送达（可能超过48小时或5条的限制），请改用电话联系市民。")
+            raise DeliveryFailed(labels.message("handoff.reply_not_delivered"))
         return message
 
     def hand_back(self, session_id: int, agent_id: int, agent_name: str, *, override: bool = False) -> SessionView:
@@ -823,12 +824,13 @@ class HandoffService:
 
         normalized = extract_phone(phone or "")
         if not normalized:
-            raise InvalidInput("电话号码格式不对，请输入11位手机号或带区号的固定电话。", "phone")
+            raise InvalidInput(labels.message("handoff.callback_bad_phone"), "phone")
         preferred_time = (preferred_time or "").strip()
         if not preferred_time:
-            raise InvalidInput("请说一下方便接听电话的时间。", "preferred_time")
+            raise InvalidInput(labels.message("handoff.callback_no_time"), "preferred_time")
         if len(preferred_time) > MAX_PREFERRED_TIME_CHARS:
-            raise InvalidInput(f"时间描述请控制在{MAX_PREFERRED_TIME_CHARS}字以内。", "preferred_time")
+            raise InvalidInput(labels.message("handoff.callback_time_too_long", limit=MAX_PREFERRED_TIME_CHARS),
+                               "preferred_time")
         if reason not in REASONS:
             reason = "requested"
         with self._db() as db:
@@ -859,7 +861,7 @@ class HandoffService:
             HandoffError: no such request.
         """
         return self._view_of(CallbackRequest, callback_id, CallbackView,
-                             lambda: HandoffError("找不到这条回电请求。"))
+                             lambda: HandoffError(labels.message("handoff.callback_not_found")))
 
     def complete_callback(self, callback_id: int, agent_name: str, note: Optional[str] = None) -> CallbackView:
         """Mark a callback request done (once; a second agent is told who did it).
@@ -869,8 +871,8 @@ class HandoffService:
             InvalidInput: the note is too long.
         """
         note = (note or "").strip() or None
-        if note and len(note) > 2000:
-            raise InvalidInput("备注请控制在2000字以内。")
+        if note and len(note) > MAX_CALLBACK_NOTE_CHARS:
+            raise InvalidInput(labels.message("handoff.callback_note_too_long", limit=MAX_CALLBACK_NOTE_CHARS))
         now = self.clock()
         with self._db() as db:
             done = db.execute(update(CallbackRequest)
@@ -879,7 +881,7 @@ class HandoffService:
                               .execution_options(synchronize_session=False)).rowcount == 1
         view = self.get_callback(callback_id)
         if not done:
-            raise HandoffError(f"这条回电请求已由{view.handled_by}处理。")
+            raise HandoffError(labels.message("handoff.callback_done_by", by=view.handled_by))
         return view
 
 

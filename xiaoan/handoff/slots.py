@@ -1,4 +1,4 @@
-"""Which slots an agent sees, and their Chinese labels (shared by the actions and the inbox)."""
+"""Which slots an agent sees (shared by the actions and the inbox); their Chinese labels are ``xiaoan.labels.slot``."""
 
 from __future__ import annotations
 
@@ -17,30 +17,10 @@ INTERNAL_SLOTS = frozenset({
     "kb_entry_id", "kb_last_entry_id", "kb_feedback_pending",
 })
 
-#: Labels of the slots a ticket needs, in the order the inbox shows them.
-TICKET_SLOT_LABELS = {
-    "complainant_name": "姓名",
-    "phone": "电话",
-    "complainant_address": "地址",
-    "respondent_name": "被投诉方",
-    "respondent_address": "被投诉方地址",
-    "facts": "事实经过",
-    "claim": "诉求",
-    "amount": "涉及金额",
-}
-
-#: Labels of the other slots worth showing.
-OTHER_SLOT_LABELS = {
-    "anonymous": "是否匿名",
-    "district": "所在区",
-    "online_platform": "电商平台",
-    "respondent_credit_code": "统一社会信用代码",
-    "last_ticket_no": "本次已提交的工单",
-    "ticket_no": "查询的工单号",
-    "phone_last4": "手机后四位",
-}
-
-SLOT_LABELS = {**TICKET_SLOT_LABELS, **OTHER_SLOT_LABELS}
+#: The slots a ticket needs, in the order the inbox shows them (the fields of its ticket form); their
+#: labels, and those of the other slots worth showing, are `xiaoan/resources/labels.yml` (slots).
+TICKET_SLOTS = ("complainant_name", "phone", "complainant_address", "respondent_name", "respondent_address",
+                "facts", "claim", "amount")
 
 
 def is_filled(value: Any) -> bool:

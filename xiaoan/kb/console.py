@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from xiaoan import labels
 from xiaoan.db import SHANGHAI
 from xiaoan.input_checks import has_unreadable
 from xiaoan.kb.repository import EntryNotFound, KbError, KbRepository
@@ -40,39 +41,8 @@ READ_ROLES = (*KB_ROLES, "agent")
 #: Roles that may change it.
 WRITE_ROLES = KB_ROLES
 
-ACTIONS = {
-    "create": "新建",
-    "edit": "修改",
-    "submit": "提交审核",
-    "publish": "审核发布",
-    "retire": "下线",
-    "rollback": "回滚",
-    "import": "从文件导入",
-    "add_phrasing": "添加相似问法",
-    "review": "已复核",
-}
-MESSAGES = {
-    "created": "已新建草稿“{id}”。完成后请提交审核。",
-    "saved": "已保存为草稿（第 {version} 版）。线上仍是已发布的版本，提交审核并由另一位维护员发布后生效。",
-    "submitted": "已提交审核，请另一位维护员审核发布。",
-    "published": "已发布（第 {version} 版），几秒钟内小安就会用新内容回答市民。",
-    "retired": "已下线，小安不再用这个条目回答。",
-    "rolled_back_live": "已回滚到第 {to} 版（该版本曾审核发布，已立即生效）。",
-    "rolled_back_draft": "已回滚到第 {to} 版的内容，保存为草稿，需要提交审核后发布。",
-    "bad_version": "请选择要回滚到的版本。",
-    "phrasing_live": "已为“{id}”添加相似问法“{text}”，几秒钟内小安就能用它找到这个回答（不用重新训练）。",
-    "phrasing_draft": "已把相似问法“{text}”加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
-    "phrasing_failed": "相似问法没有添加：{error}",
-    "no_entry": "请选择要加到哪个条目（填写条目编号）。",
-    "cluster_live": "已为“{id}”添加 {n} 个相似问法，几秒钟内小安就能用它们找到这个回答（不用重新训练）。",
-    "cluster_draft": "已把 {n} 个相似问法加到“{id}”的草稿（第 {version} 版），提交审核并发布后生效。",
-    "cluster_skipped": "未添加：{items}",
-    "cluster_failed": "相似问法没有添加：{error}",
-    "cluster_empty": "请至少勾选一个问题。",
-    "cluster_draft_notice": "以下标题和相似问法来自一组市民问题（共 {n} 个问法）。请填写编号和回答，保存为草稿后提交审核。",
-    "reviewed": "已记录：{by} 复核了“{id}”（第 {version} 版），内容没有改动。",
-    "register_error": "法规库文件（xiaoan/resources/laws.yml）有错误，依据暂时无法核对：{error}",
-}
+#: The history's action names and the pages' flash lines are `xiaoan/resources/labels.yml`
+#: (messages.kb_actions, messages.kb).
 _SPLIT_TAGS = re.compile(r"[,，、;；\s]+")
 
 
@@ -111,7 +81,8 @@ def _kb_time(value: dt.datetime | None) -> str:
 def _kb_labels() -> dict[str, Any]:
     from xiaoan.kb.review import REASONS
 
-    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": ACTIONS, "REVIEW_REASONS": REASONS}
+    return {"KB_AREAS": AREAS, "KB_STATUSES": STATUSES, "KB_ACTIONS": labels.messages_of("kb_actions"),
+            "REVIEW_REASONS": REASONS}
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -156,7 +127,7 @@ def new():
             except KbError as exc:
                 errors = [str(exc)]
             else:
-                flash(MESSAGES["created"].format(id=record.data.id))
+                flash(labels.message("kb.created", id=record.data.id))
                 return redirect(url_for("kb.detail", entry_id=record.data.id))
     return render_template("kb/edit.html", form=form, errors=errors, creating=True), 400 if errors else 200
 
@@ -203,7 +174,7 @@ def edit(entry_id: str):
             except KbError as exc:
                 errors = [str(exc)]
             else:
-                flash(MESSAGES["saved"].format(version=saved.version))
+                flash(labels.message("kb.saved", version=saved.version))
                 return redirect(url_for("kb.detail", entry_id=entry_id))
     return render_template(
         "kb/edit.html", form=form, errors=errors, creating=False, record=record
@@ -215,7 +186,7 @@ def edit(entry_id: str):
 def submit(entry_id: str):
     """Send a draft for review."""
     return _workflow(entry_id, "submit", lambda repo, v: repo.submit(entry_id, _username(), expected_version=v),
-                     lambda r: MESSAGES["submitted"])
+                     lambda r: labels.message("kb.submitted"))
 
 
 @bp.post("/<entry_id>/publish")
@@ -223,7 +194,7 @@ def submit(entry_id: str):
 def publish(entry_id: str):
     """Approve and publish an entry in review (not by its last editor)."""
     return _workflow(entry_id, "publish", lambda repo, v: repo.publish(entry_id, _username(), expected_version=v),
-                     lambda r: MESSAGES["published"].format(version=r.version))
+                     lambda r: labels.message("kb.published", version=r.version))
 
 
 @bp.post("/<entry_id>/retire")
@@ -231,7 +202,7 @@ def publish(entry_id: str):
 def retire(entry_id: str):
     """Take an entry offline."""
     return _workflow(entry_id, "retire", lambda repo, v: repo.retire(entry_id, _username(), expected_version=v),
-                     lambda r: MESSAGES["retired"])
+                     lambda r: labels.message("kb.retired"))
 
 
 @bp.post("/<entry_id>/rollback")
@@ -240,12 +211,12 @@ def rollback(entry_id: str):
     """Restore an earlier version as a new version."""
     to_version = _int(request.form.get("to_version"))
     if to_version is None:
-        flash(MESSAGES["bad_version"])
+        flash(labels.message("kb.bad_version"))
         return redirect(url_for("kb.detail", entry_id=entry_id))
 
     def message(record):
         key = "rolled_back_live" if record.published_version == record.version else "rolled_back_draft"
-        return MESSAGES[key].format(to=to_version)
+        return labels.message(f"kb.{key}", to=to_version)
 
     return _workflow(entry_id, "rollback", lambda repo, v: repo.rollback(entry_id, to_version, _username()), message)
 
@@ -292,7 +263,7 @@ def unanswered_to_phrasing():
     entry_id = (request.form.get("entry_id") or "").strip()
     back = url_for("kb.unanswered")
     if not entry_id:
-        flash(MESSAGES["phrasing_failed"].format(error=MESSAGES["no_entry"]))
+        flash(labels.message("kb.phrasing_failed", error=labels.message("kb.no_entry")))
         return redirect(back), 303
     return _add_phrasing(entry_id, request.form.get("phrasing", ""), None, back=back)
 
@@ -321,26 +292,26 @@ def cluster_to_phrasings():
     questions = [q for q in request.form.getlist("question") if q.strip()]
     back = url_for("kb.clusters")
     if not entry_id:
-        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["no_entry"]))
+        flash(labels.message("kb.cluster_failed", error=labels.message("kb.no_entry")))
         return redirect(back), 303
     if not questions:
-        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"]))
+        flash(labels.message("kb.cluster_failed", error=labels.message("kb.cluster_empty")))
         return redirect(back), 303
     if any(has_unreadable(q) for q in questions):
-        flash(MESSAGES["cluster_failed"].format(error=UNREADABLE_TEXT))
+        flash(labels.message("kb.cluster_failed", error=UNREADABLE_TEXT))
         return redirect(back), 303
     try:
         record, added, skipped = _repo().add_phrasings(entry_id, questions, _username())
     except KbError as exc:
-        flash(MESSAGES["cluster_failed"].format(error=exc))
+        flash(labels.message("kb.cluster_failed", error=exc))
         return redirect(back), 303
     log.info("kb add_phrasings %s v%s (%d) by %s", entry_id, record.version, len(added), _username())
     if record.published_version == record.version:
-        flash(MESSAGES["cluster_live"].format(id=entry_id, n=len(added)))
+        flash(labels.message("kb.cluster_live", id=entry_id, n=len(added)))
     else:
-        flash(MESSAGES["cluster_draft"].format(id=entry_id, n=len(added), version=record.version))
+        flash(labels.message("kb.cluster_draft", id=entry_id, n=len(added), version=record.version))
     if skipped:
-        flash(MESSAGES["cluster_skipped"].format(items="；".join(skipped)))
+        flash(labels.message("kb.cluster_skipped", items="；".join(skipped)))
     return redirect(back), 303
 
 
@@ -350,7 +321,8 @@ def cluster_to_draft():
     """A new entry's form filled from the ticked questions of a group (title: the first one)."""
     questions = list(dict.fromkeys(" ".join(q.split()) for q in request.form.getlist("question") if q.strip()))
     if not questions or any(has_unreadable(q) for q in questions):
-        flash(MESSAGES["cluster_failed"].format(error=MESSAGES["cluster_empty"] if not questions else UNREADABLE_TEXT))
+        flash(labels.message("kb.cluster_failed",
+                             error=labels.message("kb.cluster_empty") if not questions else UNREADABLE_TEXT))
         return redirect(url_for("kb.clusters")), 303
     form = _empty_form()
     form["title"] = questions[0]
@@ -359,7 +331,7 @@ def cluster_to_draft():
     if area in AREAS:
         form["id"] = f"{area}."
     return render_template("kb/edit.html", form=form, errors=[], creating=True, form_action=url_for("kb.new"),
-                           notice=MESSAGES["cluster_draft_notice"].format(n=len(questions)))
+                           notice=labels.message("kb.cluster_draft_notice", n=len(questions)))
 
 
 @bp.get("/downvoted")
@@ -385,7 +357,7 @@ def review():
         register = load_register()
     except RegisterError as exc:
         log.error("legal register invalid: %s", exc)
-        error = MESSAGES["register_error"].format(error=str(exc).split(": ", 1)[-1])
+        error = labels.message("kb.register_error", error=str(exc).split(": ", 1)[-1])
         items = []
     else:
         items = review_items(((r.data, r.version) for r in repo.list_entries()), repo.last_reviews(), register)
@@ -408,10 +380,10 @@ def mark_reviewed(entry_id: str):
     except EntryNotFound:
         abort(404)
     except KbError as exc:
-        flash(f"操作未完成：{exc}")
+        flash(labels.message("kb.not_done", error=exc))
         return redirect(back), 303
     log.info("kb review %s v%s by %s", entry_id, record.version, _username())
-    flash(MESSAGES["reviewed"].format(by=_username(), id=entry_id, version=record.version))
+    flash(labels.message("kb.reviewed", by=_username(), id=entry_id, version=record.version))
     return redirect(back), 303
 
 
@@ -472,7 +444,7 @@ def _workflow(entry_id: str, action: str, call, message):
     except EntryNotFound:
         abort(404)
     except KbError as exc:
-        flash(f"操作未完成：{exc}")
+        flash(labels.message("kb.not_done", error=exc))
         return redirect(url_for("kb.detail", entry_id=entry_id)), 303
     log.info("kb %s %s by %s", action, entry_id, _username())
     flash(message(record))
@@ -484,14 +456,14 @@ def _add_phrasing(entry_id: str, phrasing: str, expected_version: int | None, *,
     try:
         record = _repo().add_phrasing(entry_id, phrasing, _username(), expected_version=expected_version)
     except KbError as exc:  # includes EntryNotFound: the picker takes typed ids
-        flash(MESSAGES["phrasing_failed"].format(error=exc))
+        flash(labels.message("kb.phrasing_failed", error=exc))
         return redirect(back), 303
     text = record.data.phrasings[-1]
     log.info("kb add_phrasing %s v%s by %s", entry_id, record.version, _username())
     if record.published_version == record.version:
-        flash(MESSAGES["phrasing_live"].format(id=entry_id, text=text))
+        flash(labels.message("kb.phrasing_live", id=entry_id, text=text))
     else:
-        flash(MESSAGES["phrasing_draft"].format(id=entry_id, text=text, version=record.version))
+        flash(labels.message("kb.phrasing_draft", id=entry_id, text=text, version=record.version))
     return redirect(back), 303
 
 

@@ -11,7 +11,7 @@ import click
 from sqlalchemy import select
 
 from xiaoan import services
-from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_json, stop_on_signals, table
+from xiaoan.cli_support import DATABASE_ERRORS, database_error, echo_listing, stop_on_signals
 
 
 @click.group()
@@ -68,12 +68,7 @@ def list_command(as_json: bool, show_all: bool) -> None:
                     .where(TicketNotification.state.in_(states)).order_by(TicketNotification.id))]
     except DATABASE_ERRORS as exc:
         raise database_error(exc) from exc
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("通知队列为空。")
-        return
-    click.echo(table(["编号", "工单", "类型", "渠道", "收件人", "状态", "次数", "最后错误"],
-                     [[str(r["id"]), r["ticket_no"], r["kind"], r["channel"], r["recipient"], r["state"],
-                       str(r["attempts"]), (r["last_error"] or "")[:40]] for r in rows]))
+    echo_listing(rows, as_json, empty="通知队列为空。",
+                 headers=["编号", "工单", "类型", "渠道", "收件人", "状态", "次数", "最后错误"],
+                 row=lambda r: [str(r["id"]), r["ticket_no"], r["kind"], r["channel"], r["recipient"], r["state"],
+                                str(r["attempts"]), (r["last_error"] or "")[:40]])

@@ -23,7 +23,7 @@ import secrets
 from flask import Blueprint, current_app, jsonify, make_response, request
 from sqlalchemy import select, update
 
-from xiaoan import texts
+from xiaoan import labels, texts
 from xiaoan.localtime import utcnow
 from xiaoan.notify import surveys
 from xiaoan.notify.channels import choices, render
@@ -156,13 +156,13 @@ def sms_reply():
     """The SMS gateway hands over a citizen's reply (bearer XIAOAN_SMS_TOKEN)."""
     token = get_settings().sms_token
     if not token:
-        return jsonify(error="not_configured", message="短信回复接口未启用（未设置 XIAOAN_SMS_TOKEN）。"), 404  # the endpoint is off here, not failing
+        return jsonify(error="not_configured", message=labels.message("sms_replies.not_configured")), 404  # the endpoint is off here, not failing
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode("utf-8")):
-        return jsonify(error="unauthorized", message="令牌无效。"), 401
+        return jsonify(error="unauthorized", message=labels.message("sms_replies.unauthorized")), 401
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("from"), str) or not isinstance(data.get("text"), str):
-        return jsonify(error="bad_request", message="请求体应为 {\"from\": 手机号, \"text\": 回复内容}。"), 400
+        return jsonify(error="bad_request", message=labels.message("sms_replies.bad_request")), 400
     try:
         reply = surveys.reply_from_channel(CHANNEL_SMS, data["from"], data["text"][:1000], settings=get_settings())
     except ValueError:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from xiaoan import services
-from xiaoan.cli_support import echo_json, friendly_errors, since_option, table
+from xiaoan.cli_support import echo_json, echo_listing, friendly_errors, since_option, table
 from xiaoan.supervision.alerts import RULES_PATH, AlertRulesError, alert_json, find_alerts, load_alert_rules
 from xiaoan.supervision.stats import WINDOWS, make_window, overview, to_json
 from xiaoan.tickets.views import amount_number, iso_datetime
@@ -46,16 +46,12 @@ def list_command(as_json: bool, since: dt.datetime | None, rules_path: Path | No
     rules = load_alert_rules(rules_path)
     with _session() as session:
         items = find_alerts(session, since=since, rules=rules)
-    if as_json:
-        echo_json([alert_json(a) for a in items])
-        return
-    if not items:
-        click.echo("目前没有需要预警的商家。")
-        return
-    rows = [[a.severity_label, a.display_name, str(a.count), f"{amount_number(a.total_amount)}",
-             f"{iso_datetime(a.first_at)[:16].replace('T', ' ')} ~ {iso_datetime(a.last_at)[:16].replace('T', ' ')}",
-             ",".join(a.rules), " ".join(a.ticket_nos)] for a in items]
-    click.echo(table(["风险", "商家", "件数", "金额(元)", "时间", "规则", "工单"], rows))
+    echo_listing(items, as_json, empty="目前没有需要预警的商家。", as_dict=alert_json,
+                 headers=["风险", "商家", "件数", "金额(元)", "时间", "规则", "工单"],
+                 row=lambda a: [a.severity_label, a.display_name, str(a.count), f"{amount_number(a.total_amount)}",
+                                f"{iso_datetime(a.first_at)[:16].replace('T', ' ')} ~ "
+                                f"{iso_datetime(a.last_at)[:16].replace('T', ' ')}",
+                                ",".join(a.rules), " ".join(a.ticket_nos)])
 
 
 @alerts.command("stats")

@@ -47,12 +47,7 @@ bp = Blueprint("supervision", __name__, url_prefix="/console/stats")
 #: Who may open the page (admin passes every check).
 STATS_ROLES = ("supervisor",)
 
-BAD_WINDOW = "统计时段无效，已显示近7天的数据。"
-BAD_TREND = "趋势粒度无效，已按日显示。"
-RULES_BROKEN = "预警规则文件有误，暂时无法计算商家预警，请联系系统管理员：{error}"
-KIND_LABELS = {"complaint": "投诉", "report": "举报"}
-FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期"}
-HIDDEN_NAME, HIDDEN_PHONE, HIDDEN_ADDRESS = "［姓名已隐去］", "［电话已隐去］", "［地址已隐去］"
+#: The pages' own wording is `xiaoan/resources/labels.yml` (messages.supervision).
 
 # long digit runs left after mobile masking: landlines, ID card numbers, bank cards
 _LONG_NUMBER = re.compile(r"(?<![\d*])\d{6,}[\dXx]?(?![\d*])")
@@ -68,14 +63,6 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _amount(value: Any) -> str:
-    """An amount in yuan: 2000 -> 2,000 元; 399.5 -> 399.50 元."""
-    if value is None:
-        return "—"
-    text = f"{value:,.2f}"
-    return (text[:-3] if text.endswith(".00") else text) + " 元"
-
-
 def _district(code: str | None) -> str:
     return (district_name(code) or code) if code else stats.NO_DISTRICT_LABEL
 
@@ -86,7 +73,7 @@ def _signal(value: str) -> str:
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"fmt_time": _time, "pct": _percent, "yuan": _amount, "district_label": _district,
+    return {"fmt_time": _time, "pct": _percent, "yuan": report_module.yuan, "district_label": _district,
             "signal_label": _signal, "intent_label": stats.intent_label, "WINDOWS": stats.WINDOWS}
 
 
@@ -98,17 +85,17 @@ def index():
     key = request.args.get("window") or stats.DEFAULT_WINDOW
     notice = None
     if key not in stats.WINDOWS:
-        key, notice = stats.DEFAULT_WINDOW, BAD_WINDOW
+        key, notice = stats.DEFAULT_WINDOW, labels.message("supervision.bad_window")
     trend_key = request.args.get("trend") or trends.DEFAULT_GRANULARITY
     if trend_key not in trends.GRANULARITIES:
-        trend_key, notice = trends.DEFAULT_GRANULARITY, BAD_TREND
+        trend_key, notice = trends.DEFAULT_GRANULARITY, labels.message("supervision.bad_trend")
     window = stats.make_window(key)
     rules, alert_error = None, None
     try:
         rules = alerts_module.load_alert_rules()
     except alerts_module.AlertRulesError as exc:
         log.error("merchant alerts unavailable: %s", exc)
-        alert_error = RULES_BROKEN.format(error=exc)
+        alert_error = labels.message("supervision.rules_broken", error=exc)
     with db_session() as session:
         alerts = alerts_module.find_alerts(session, now=window.end, rules=rules) if rules else []
         figures = stats.overview(session, window)
@@ -143,12 +130,9 @@ def reveal_ticket(ticket_no: str):
                                       source="console", remote_addr=request.remote_addr)
     except Exception:  # noqa: BLE001 - no audit row, no personal data
         log.exception("ticket %s: reveal not logged, so not granted", number)
-        return error_response(503, REVEAL_NOT_LOGGED)
+        return error_response(503, labels.message("supervision.reveal_not_logged"))
     page = _ticket_page(number, reveal=True)
     return Response(page, headers={"Cache-Control": "no-store"})
-
-
-REVEAL_NOT_LOGGED = "暂时无法记录查看操作，未显示投诉人信息，请稍后重试。"
 
 
 def _ticket_page(ticket_no: str, *, reveal: bool) -> str:
@@ -164,10 +148,10 @@ def _ticket_page(ticket_no: str, *, reveal: bool) -> str:
                         near_due_days=rules.deadlines.near_due, done_statuses=DONE_STATUSES)
         view = {
             "ticket_no": row.ticket_no,
-            "kind": KIND_LABELS.get(row.kind, row.kind),
+            "kind": labels.ticket_kind(row.kind),
             "intent": stats.intent_label(row.intent),
             "status": rules.status_label(row.status),
-            "flag": FLAG_LABELS.get(flag or ""),
+            "flag": labels.due_flag(flag) or None,
             "agency": rules.agency_name(row.agency),
             "district": _district(row.district),
             "created_at": row.created_at,
@@ -196,16 +180,16 @@ def deidentify(text: str | None, ticket: Ticket) -> str | None:
     """
     if not text:
         return text
-    replacements = [(variant, HIDDEN_ADDRESS) for variant in address_variants(ticket.complainant_address)]
-    replacements += [(value.strip(), hidden) for value, hidden in
-                     ((ticket.phone, HIDDEN_PHONE), (ticket.complainant_name, HIDDEN_NAME))
+    hidden_address = labels.message("supervision.hidden_address")
+    replacements = [(variant, hidden_address) for variant in address_variants(ticket.complainant_address)]
+    replacements += [(value.strip(), labels.message(f"supervision.hidden_{field}")) for value, field in
+                     ((ticket.phone, "phone"), (ticket.complainant_name, "name"))
                      if value and len(value.strip()) >= 2]
     text = mask_text(replace_values(text, replacements)) or ""
     return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
 
 
 REPORT_FORMATS = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
-PDF_UNAVAILABLE = "暂时无法生成 PDF：{error} 可以先下载 HTML 版，在浏览器里打印。"
 
 
 @bp.get("/report")
@@ -217,7 +201,8 @@ def report_index():
 
 def _week_links() -> list[dict[str, str]]:
     return [{"code": report_module.week_code(monday),
-             "label": f"{monday.year}年第{monday.isocalendar()[1]}周（{monday:%m-%d}至{monday + dt.timedelta(days=6):%m-%d}）"}
+             "label": labels.message("supervision.week", year=monday.year, week=monday.isocalendar()[1],
+                                     start=f"{monday:%m-%d}", end=f"{monday + dt.timedelta(days=6):%m-%d}")}
             for monday in report_module.recent_weeks()]
 
 
@@ -243,7 +228,7 @@ def report_download(fmt: str):
     except report_module.ReportError as exc:
         log.error("weekly report %s (%s) not made: %s", week or "last week", fmt, exc)
         return render_template("supervision/report_index.html", weeks=_week_links(),
-                               error=PDF_UNAVAILABLE.format(error=exc)), 503
+                               error=labels.message("supervision.pdf_unavailable", error=exc)), 503
     filename = f"report-{data.week}.{fmt}"
     return Response(body, mimetype=REPORT_FORMATS[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',

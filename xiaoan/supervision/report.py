@@ -37,12 +37,14 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xiaoan import labels
 from xiaoan.localtime import SHANGHAI, format_minutes, shanghai_date, utcnow
 from xiaoan.supervision import alerts as alerts_module
 from xiaoan.supervision import stats, trends
 from xiaoan.tickets.models import Ticket
 from xiaoan.tickets.routing import load_rules
 from xiaoan.tickets.validators import district_name
+from xiaoan.understanding.money import format_amount
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ECHARTS_JS = WEB_DIR / "static" / "vendor" / "echarts" / "echarts.common.min.js"
@@ -305,17 +307,15 @@ def _prepaid_cases(session: Session, window: stats.Window) -> list[PrepaidCase]:
 # --- HTML and PDF ------------------------------------------------------------------------------------
 
 
-def _amount(value) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:,.2f}"
-    return (text[:-3] if text.endswith(".00") else text) + " 元"
+def yuan(value) -> str:
+    """An amount for the supervisors' pages and the report: "2,000 元" ("—" for none)."""
+    return format_amount(value, labels.message("common.amount_unit")) or "—"
 
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(WEB_DIR / "templates")),
                       autoescape=select_autoescape(["html"]))
-    env.filters["yuan"] = _amount
+    env.filters["yuan"] = yuan
     env.globals.update(fmt_time=format_minutes, pct=lambda v: _figure(v, True),
                        district_label=lambda c: (district_name(c) or c) if c else stats.NO_DISTRICT_LABEL,
                        signal_label=lambda s: stats.intent_label(s) if s in alerts_module.TICKET_INTENTS else s)

@@ -9,14 +9,11 @@ from pathlib import Path
 
 import click
 
-from xiaoan import services
-from xiaoan.cli_support import display_width, echo_json, friendly_errors, pad, since_option, table
+from xiaoan import labels, services
+from xiaoan.cli_support import display_width, echo_json, echo_listing, friendly_errors, pad, since_option, table
 from xiaoan.privacy import mask_name
 from xiaoan.tickets.models import STATUSES
 from xiaoan.tickets.routing import RULES_PATH, RoutingRulesError, load_rules
-
-_FLAG_LABELS = {"overdue": "已超期", "near_due": "即将到期", None: ""}
-_KIND_LABELS = {"complaint": "投诉", "report": "举报"}
 
 
 def _service():
@@ -72,10 +69,10 @@ def list_command(as_json: bool, since: dt.datetime | None, reveal: bool) -> None
         return
     rules = service.router.rules
     rows = [
-        [t["ticket_no"], _KIND_LABELS.get(t["kind"], t["kind"]), rules.status_label(t["status"]),
+        [t["ticket_no"], labels.ticket_kind(t["kind"]), rules.status_label(t["status"]),
          rules.agency_name(t["agency"]), (t["complainant_name"] if reveal else mask_name(t["complainant_name"]))
          or "匿名", t["phone_masked"] or "", _short_time(t["created_at"]), t["resolve_by"],
-         _FLAG_LABELS[service.flag(t)]]
+         labels.due_flag(service.flag(t))]
         for t in items
     ]
     click.echo(table(["编号", "类型", "状态", "承办单位", "姓名", "电话", "创建时间", "答复期限", "提醒"], rows))
@@ -108,10 +105,10 @@ def show_command(ticket_no: str, as_json: bool) -> None:
         echo_json(data)
         return
     rules = service.router.rules
-    flag = _FLAG_LABELS[service.flag(data)]
+    flag = labels.due_flag(service.flag(data))
     lines = [
         ("编号", data["ticket_no"]),
-        ("类型", f"{_KIND_LABELS.get(data['kind'], data['kind'])}（{data['intent']}）"),
+        ("类型", f"{labels.ticket_kind(data['kind'])}（{data['intent']}）"),
         ("状态", rules.status_label(data["status"]) + (f"（{flag}）" if flag else "")),
         ("承办单位", f"{rules.agency_name(data['agency'])}（{data['agency']}）"),
         ("所在区", data["district"] or "未确定"),
@@ -180,17 +177,9 @@ def outbox_command(as_json: bool, show_all: bool) -> None:
 
     states = ("pending", "failed", "delivered") if show_all else ("pending", "failed")
     rows = list_outbox(services.settings(), states=states)
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("转办队列为空。")
-        return
-    click.echo(table(
-        ["编号", "状态", "次数", "下次尝试", "最后错误"],
-        [[r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
-          (r["last_error"] or "")[:60]] for r in rows],
-    ))
+    echo_listing(rows, as_json, empty="转办队列为空。", headers=["编号", "状态", "次数", "下次尝试", "最后错误"],
+                 row=lambda r: [r["ticket_no"], r["state"], str(r["attempts"]), _short_time(r["next_attempt_at"]),
+                                (r["last_error"] or "")[:60]])
 
 
 @tickets.command("replay")

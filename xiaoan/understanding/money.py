@@ -3,6 +3,7 @@
 - :func:`parse_amount` — the amount meant in an answer or a sentence, or None
 - :func:`find_amounts` — every money amount in a text, in order
 - :func:`is_no_amount` — "没有", "不涉及", "没花钱", "免费", "0" (the citizen says: no money involved)
+- :func:`format_amount` — an amount as staff pages show it: 2000 -> "2,000 元"
 
 Which amount is meant when a sentence names several (documented rule): a number next to a cue
 wins over one without, in three tiers, the first tier first and the earliest within a tier:
@@ -350,3 +351,12 @@ def is_no_amount(text: str | None) -> bool:
     if value is not None and value != 0:
         return False
     return bool(_NO_AMOUNT_RE.match(plain)) or value == 0
+
+
+def format_amount(amount: Decimal | float | int | None, unit: str) -> str | None:
+    """An amount as the staff pages and the weekly report show it, in `unit` (the labels file's
+    "元"): 2000 -> "2,000 元"; 399.5 -> "399.50 元"; None stays None."""
+    if amount is None:
+        return None
+    text = f"{amount:,.2f}"
+    return (text[:-3] if text.endswith(".00") else text) + f" {unit}"

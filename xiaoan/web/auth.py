@@ -27,6 +27,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from xiaoan import labels
 from xiaoan.web import messages
 from xiaoan.web.accounts import LoginFailed, LoginLocked, authenticate, login_refusal, record_login_failure
 from xiaoan.web.auth_models import ROLES, StaffUser
@@ -117,10 +118,17 @@ def _safe_next(target: str | None) -> str:
 
 
 class LoginForm(FlaskForm):
-    """The sign-in form (CSRF token included by FlaskForm)."""
+    """The sign-in form (CSRF token included by FlaskForm); its wording is the labels file's."""
 
-    username = StringField("用户名", validators=[DataRequired(messages.USERNAME_REQUIRED)])
-    password = PasswordField("密码", validators=[DataRequired(messages.PASSWORD_REQUIRED)])
+    username = StringField(validators=[DataRequired()])
+    password = PasswordField(validators=[DataRequired()])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.username.label.text = labels.message("console.username")
+        self.password.label.text = labels.message("console.password")
+        self.username.validators = [DataRequired(messages.USERNAME_REQUIRED)]
+        self.password.validators = [DataRequired(messages.PASSWORD_REQUIRED)]
 
 
 @bp.route("/console/login", methods=["GET", "POST"])
@@ -183,9 +191,11 @@ def console_index():
     user = current_user()
     areas = []
     if has_role(user, *KB_ROLES):
-        areas.append({"href": "/console/kb", "title": "知识库", "text": "维护小安回答市民问题所用的知识条目。"})
+        areas.append({"href": "/console/kb", "title": labels.message("console.area_kb_title"),
+                      "text": labels.message("console.area_kb_text")})
     if has_role(user, *INBOX_ROLES):
-        areas.append({"href": "/console/inbox", "title": "人工坐席", "text": "接待转人工的市民对话。"})
+        areas.append({"href": "/console/inbox", "title": labels.message("console.area_inbox_title"),
+                      "text": labels.message("console.area_inbox_text")})
     return render_template("console/index.html", areas=areas, holiday_warning=coverage_warning())
 
 

@@ -3,10 +3,11 @@
 What a citizen reads on the chat page (Rasa unreachable, bad input, the chat's rate limits) is a
 response of domain.yml like everything else 小安 says (the `utter_web_*` responses, read by
 :mod:`xiaoan.texts`, re-read when the file changes): the names below in CITIZEN_TEXTS resolve to
-those texts. The staff console's own wording (sign-in, permissions, HTTP error pages) stays here.
+those texts. The staff console's own wording (sign-in, permissions) is the labels file's
+(:mod:`xiaoan.labels`, names in STAFF_TEXTS); the HTTP error pages, which both read, stay here.
 """
 
-from xiaoan import texts
+from xiaoan import labels, texts
 
 #: Attribute -> domain response of the chat page's texts (module attributes, looked up on use).
 CITIZEN_TEXTS = {
@@ -25,23 +26,35 @@ CITIZEN_TEXTS = {
 }
 
 
-__getattr__ = texts.module_texts(__name__, CITIZEN_TEXTS)  # messages.RASA_UNAVAILABLE: the domain's current text
+#: Attribute -> the staff console's own text in xiaoan/resources/labels.yml (``xiaoan.labels.message``).
+STAFF_TEXTS = {
+    "LOGIN_REQUIRED": "console.login_required",
+    "FORBIDDEN": "console.forbidden",
+    "LOGIN_FAILED": "console.login_failed",
+    "LOGIN_LOCKED": "console.login_locked",
+    "LOGIN_RATE_LIMITED": "console.login_rate_limited",
+    "LOGGED_OUT": "console.logged_out",
+    "USERNAME_REQUIRED": "console.username_required",
+    "PASSWORD_REQUIRED": "console.password_required",
+}
 
+_citizen_text = texts.module_texts(__name__, CITIZEN_TEXTS)
+
+
+def __getattr__(name: str) -> str:
+    """messages.RASA_UNAVAILABLE: the domain's current text; messages.LOGIN_FAILED: the labels file's."""
+    if name in STAFF_TEXTS:
+        return labels.message(STAFF_TEXTS[name])
+    return _citizen_text(name)
+
+
+#: Statuses whose message is the console's (sign-in, permissions).
+_STAFF_STATUSES = {401: "LOGIN_REQUIRED", 403: "FORBIDDEN"}
 
 CSRF_FAILED = "页面已过期，请刷新页面后重试。"
-LOGIN_REQUIRED = "请先登录。"
-FORBIDDEN = "您没有权限进行此操作。"
-LOGIN_FAILED = "用户名或密码错误。"
-LOGIN_LOCKED = "该账号登录失败次数过多，已暂时锁定，请{minutes}分钟后再试。"
-LOGIN_RATE_LIMITED = "登录尝试过于频繁，请{minutes}分钟后再试。"
-LOGGED_OUT = "您已安全退出。"
-USERNAME_REQUIRED = "请输入用户名。"
-PASSWORD_REQUIRED = "请输入密码。"
 
 HTTP_ERRORS = {
     400: "请求有误，请检查后重试。",
-    401: LOGIN_REQUIRED,
-    403: FORBIDDEN,
     404: "您访问的页面不存在。",
     405: "不支持该操作。",
     413: "提交的内容过大。",
@@ -53,6 +66,8 @@ HTTP_ERRORS = {
 
 def http_error(status: int) -> str:
     """The Chinese message for an HTTP error status."""
+    if status in _STAFF_STATUSES:
+        return labels.message(STAFF_TEXTS[_STAFF_STATUSES[status]])
     if status in HTTP_ERRORS:
         return HTTP_ERRORS[status]
     return HTTP_ERRORS[500] if status >= 500 else HTTP_ERRORS[400]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 from sqlalchemy import select
 
+from xiaoan.cli_support import echo_json
 from xiaoan.db import session_scope
 from xiaoan.web.accounts import UserError, create_user, normalize_username, set_active, set_password
 from xiaoan.web.auth_models import ROLES, StaffUser
@@ -50,7 +50,7 @@ def users_list(as_json: bool) -> None:
                  "created_at": u.created_at.isoformat()}
                 for u in db.execute(select(StaffUser).order_by(StaffUser.username)).scalars()]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         state = "" if row["active"] else "  (inactive)"

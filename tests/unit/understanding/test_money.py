@@ -145,3 +145,12 @@ def test_short_complaints_with_the_sum_at_the_end(text, expected):
 
 def test_a_sum_not_refunded_is_the_sum():
     assert parse_amount("东方音乐厅演唱会取消了 四张票1160还没退") == Decimal("1160")
+
+
+def test_format_amount_shows_yuan_with_separators_and_cents_only_when_there_are_some():
+    from xiaoan.understanding.money import format_amount
+
+    assert format_amount(Decimal("2000"), "元") == "2,000 元"
+    assert format_amount(Decimal("399.5"), "元") == "399.50 元"
+    assert format_amount(1234567.891, "元") == "1,234,567.89 元"
+    assert format_amount(None, "元") is None

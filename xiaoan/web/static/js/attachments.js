@@ -6,10 +6,9 @@
   "use strict";
 
   var URL = "/api/chat/attachments";
-  var NETWORK_ERROR = "网络连接失败，请检查网络后重试。";
+  var NETWORK_ERROR = window.xiaoanChat.NETWORK_ERROR;  // static/js/csrf.js: the requests and their CSRF token
   var UPLOADING = "正在上传…";
 
-  var csrfToken = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var button = document.getElementById("attach");
   var input = document.getElementById("attach-input");
   var panel = document.getElementById("attachments");
@@ -44,9 +43,8 @@
 
   function refresh() {
     refreshTimer = null;
-    fetch(URL, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (r) {
-      return r.ok ? r.json() : null;
-    }).then(function (data) {
+    window.xiaoanChat.send("GET", URL).then(function (reply) {
+      var data = reply.ok ? reply.data : null;
       if (!data) { return; }
       state = data;
       if (!state.enabled) { setStatus(""); }
@@ -67,22 +65,15 @@
     }
     var body = new FormData();
     body.append("file", file, file.name);
-    return fetch(URL, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken,
-                 "X-Attachment-Name": encodeURIComponent(file.name) },
-      body: body
-    }).then(function (response) {
-      return response.json().catch(function () { return null; }).then(function (data) {
-        if (!response.ok) {
-          return { ok: false, error: (data && data.error) || NETWORK_ERROR };
+    return window.xiaoanChat.send("POST", URL, body, { "X-Attachment-Name": encodeURIComponent(file.name) })
+      .then(function (reply) {
+        if (!reply.ok) {
+          return { ok: false, error: (reply.data && reply.data.error) || NETWORK_ERROR };
         }
-        return { ok: true, data: data };
+        return { ok: true, data: reply.data };
+      }, function () {
+        return { ok: false, error: NETWORK_ERROR };
       });
-    }, function () {
-      return { ok: false, error: NETWORK_ERROR };
-    });
   }
 
   function uploadAll(files) {

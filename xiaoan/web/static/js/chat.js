@@ -7,11 +7,9 @@
 
   var POLL_MS = 2500;
   var POLL_HIDDEN_MS = 15000;
-  var NETWORK_ERROR = "网络连接失败，请检查网络后重试。";
   var GENERIC_ERROR = "发送失败，请稍后再试。";
   var EMPTY_MESSAGE = "请输入您想咨询的内容。";
 
-  var csrfToken = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var log = document.getElementById("log");
   var intro = document.getElementById("intro");
   var form = document.getElementById("composer");
@@ -35,24 +33,14 @@
     this.retryAfter = retryAfter || 0;  // seconds (HTTP 429 Retry-After)
   }
 
-  function api(method, url, body) {
-    var options = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRFToken"] = csrfToken;
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).then(function (response) {
-      return response.json().catch(function () { return null; }).then(function (data) {
-        if (!response.ok) {
-          var retryAfter = parseInt(response.headers.get("Retry-After"), 10);
-          throw new ChatError((data && data.error) || GENERIC_ERROR, response.status,
-                              isNaN(retryAfter) ? 0 : retryAfter);
-        }
-        return data;
-      });
+  function api(method, url, body) {  // static/js/csrf.js sends it with the CSRF token
+    return window.xiaoanChat.send(method, url, body).then(function (reply) {
+      if (!reply.ok) {
+        throw new ChatError((reply.data && reply.data.error) || GENERIC_ERROR, reply.status, reply.retryAfter);
+      }
+      return reply.data;
     }, function () {
-      throw new ChatError(NETWORK_ERROR, 0);
+      throw new ChatError(window.xiaoanChat.NETWORK_ERROR, 0);
     });
   }
 

@@ -7,18 +7,11 @@
 
   var log = document.getElementById("log");
   var intro = document.getElementById("intro");
-  var csrfToken = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   if (!log) { return; }
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify(body)
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        return { ok: response.ok, data: data || {} };
-      });
+  function post(url, body) {  // static/js/csrf.js sends it with the CSRF token
+    return window.xiaoanChat.send("POST", url, body).then(function (reply) {
+      return { ok: reply.ok, data: reply.data || {} };
     });
   }
 
@@ -90,7 +83,7 @@
     log.insertBefore(box, intro || log.firstChild);
   }
 
-  fetch("/api/notices", { credentials: "same-origin", headers: { "Accept": "application/json" } })
-    .then(function (response) { return response.ok ? response.json() : { notices: [] }; })
-    .then(function (data) { show(data.notices); }, function () { /* notices are a bonus: stay quiet */ });
+  window.xiaoanChat.send("GET", "/api/notices")
+    .then(function (reply) { show(reply.ok && reply.data ? reply.data.notices : []); },
+          function () { /* notices are a bonus: stay quiet */ });
 })();
