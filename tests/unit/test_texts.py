@@ -145,3 +145,18 @@ def test_the_chat_pages_own_texts_are_domain_responses(domain_copy):
     assert messages.CHAT_RATE_LIMITED.format(seconds=5) == "请5秒后再发。"
     with pytest.raises(AttributeError):
         messages.NO_SUCH_TEXT  # noqa: B018 - an unknown name is an error, not an empty text
+
+
+def test_the_web_apps_error_messages_are_domain_responses(domain_copy):
+    """The HTTP error pages and the CSRF refusal read the domain too; web/messages.py holds no Chinese."""
+    from xiaoan.web import messages
+
+    assert set(messages.HTTP_ERROR_TEXTS.values()) <= set(texts.responses())
+    assert messages.http_error(404) == "您访问的页面不存在。" and "12345" in messages.http_error(500)
+    assert messages.http_error(418) == messages.http_error(400)  # an unlisted client error reads as 400
+    assert messages.http_error(502) == messages.http_error(500)
+    reword(domain_copy, {"utter_web_http_404": "没有这个页面。", "utter_web_csrf_failed": "请刷新页面。"})
+    assert messages.http_error(404) == "没有这个页面。"
+    assert messages.CSRF_FAILED == "请刷新页面。"
+    module = PROJECT_ROOT / "xiaoan" / "web" / "messages.py"
+    assert [value for _, value in _code_strings(module) if HAN.search(value)] == []

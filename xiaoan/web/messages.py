@@ -4,7 +4,8 @@ What a citizen reads on the chat page (Rasa unreachable, bad input, the chat's r
 response of domain.yml like everything else 小安 says (the `utter_web_*` responses, read by
 :mod:`xiaoan.texts`, re-read when the file changes): the names below in CITIZEN_TEXTS resolve to
 those texts. The staff console's own wording (sign-in, permissions) is the labels file's
-(:mod:`xiaoan.labels`, names in STAFF_TEXTS); the HTTP error pages, which both read, stay here.
+(:mod:`xiaoan.labels`, names in STAFF_TEXTS); the HTTP error pages' messages, which both read, are
+domain responses too (`utter_web_http_<status>`), except 401/403, which only staff meet.
 """
 
 from xiaoan import labels, texts
@@ -23,6 +24,18 @@ CITIZEN_TEXTS = {
     "CHAT_RATE_LIMITED_IP": "utter_web_chat_rate_limited_ip",
     "CHAT_READ_RATE_LIMITED": "utter_web_chat_read_rate_limited",
     "CHAT_READ_RATE_LIMITED_IP": "utter_web_chat_read_rate_limited_ip",
+    "CSRF_FAILED": "utter_web_csrf_failed",
+}
+
+#: HTTP status -> domain response of the error pages' and JSON errors' message.
+HTTP_ERROR_TEXTS = {
+    400: "utter_web_http_400",
+    404: "utter_web_http_404",
+    405: "utter_web_http_405",
+    413: "utter_web_http_413",
+    429: "utter_web_http_429",
+    500: "utter_web_http_500",
+    503: "utter_web_http_503",
 }
 
 
@@ -51,23 +64,10 @@ def __getattr__(name: str) -> str:
 #: Statuses whose message is the console's (sign-in, permissions).
 _STAFF_STATUSES = {401: "LOGIN_REQUIRED", 403: "FORBIDDEN"}
 
-CSRF_FAILED = "页面已过期，请刷新页面后重试。"
-
-HTTP_ERRORS = {
-    400: "请求有误，请检查后重试。",
-    404: "您访问的页面不存在。",
-    405: "不支持该操作。",
-    413: "提交的内容过大。",
-    429: "操作过于频繁，请稍后再试。",
-    500: "系统出了点问题，请稍后再试，或拨打12345热线。",
-    503: "服务暂时不可用，请稍后再试，或拨打12345热线。",
-}
-
-
 def http_error(status: int) -> str:
     """The Chinese message for an HTTP error status."""
     if status in _STAFF_STATUSES:
         return labels.message(STAFF_TEXTS[_STAFF_STATUSES[status]])
-    if status in HTTP_ERRORS:
-        return HTTP_ERRORS[status]
-    return HTTP_ERRORS[500] if status >= 500 else HTTP_ERRORS[400]
+    if status not in HTTP_ERROR_TEXTS:
+        status = 500 if status >= 500 else 400
+    return texts.text(HTTP_ERROR_TEXTS[status])
