@@ -84,7 +84,7 @@ KB = [
 @pytest.fixture(scope="module")
 def base_settings():
     settings = load_settings()
-    return dataclasses.replace(settings, rankers={}, guards={}, finer=dict(FINER),
+    return dataclasses.replace(settings, rankers={}, guards={}, finer=dict(FINER), sibling_answers=True,
                                thresholds={LEXICAL: Thresholds(answer=0.05, margin=0.0, choices=0.05)})
 
 
@@ -105,6 +105,18 @@ def test_a_finer_entry_first_without_its_words_becomes_the_clarifying_question(b
     assert [h.entry.id for h in result.choices] == ["biz.report-individual", "biz.report"]
     unrelated = dataclasses.replace(base_settings, finer={})
     assert KbIndex(KB, unrelated, encoder=None).search("年报怎么报", today=TODAY).decision == ANSWER
+
+
+def test_without_sibling_answers_the_rule_only_narrows_choices(base_settings):
+    answers_kept = dataclasses.replace(base_settings, sibling_answers=False)
+    result = KbIndex(KB, answers_kept, encoder=None).search("年报怎么报", today=TODAY)
+    assert result.decision == ANSWER and result.answer.entry.id == "biz.report-individual"
+    # not answering: the pair at the top is offered alone, whatever else scored
+    undecided = dataclasses.replace(answers_kept, thresholds={LEXICAL: Thresholds(answer=0.99, margin=0.0,
+                                                                                   choices=0.01)})
+    result = KbIndex(KB, undecided, encoder=None).search("年报怎么报", today=TODAY)
+    assert result.decision == CHOICES
+    assert [h.entry.id for h in result.choices] == ["biz.report-individual", "biz.report"]
 
 
 # --- the near-miss guard ------------------------------------------------------------------------
@@ -155,3 +167,4 @@ def test_shipped_files_are_read():
     settings = load_settings()
     assert settings.finer["redirect.courier"] == "redirect.other-departments"
     assert guard.load_finer() == settings.finer
+    assert settings.sibling_answers is False  # off: see kb_search.yml for the sealed figures

@@ -115,6 +115,8 @@ class SearchSettings:
         confirm_answers: the calibrator answers only when the thresholds would answer too.
         finer: finer entry id -> the general entry it refines (`xiaoan.kb.guard`).
         guards: mode -> the near-miss guard of direct answers (none: no guard).
+        sibling_answers: the sibling rule may change a direct answer (`xiaoan.kb.guard`); off, it
+            only narrows the choices to a finer/general pair at the top (the clarifying question).
     """
 
     k1: float = 1.2
@@ -133,6 +135,7 @@ class SearchSettings:
     confirm_answers: bool = False
     finer: dict[str, str] = dataclasses.field(default_factory=dict)
     guards: dict[str, _guard.GuardModel] = dataclasses.field(default_factory=dict)
+    sibling_answers: bool = False
 
     def thresholds_for(self, mode: str) -> Thresholds:
         """The calibrated thresholds of a scoring mode (defaults when not calibrated)."""
@@ -188,6 +191,7 @@ def load_settings(
         confirm_answers=bool(cfg.get("confirm_answers", defaults.confirm_answers)),
         finer=_guard.load_finer(Path(finer_file)) if finer_file is not None else {},
         guards=_guard.load_guards(Path(guard_file)) if guard_file is not None else {},
+        sibling_answers=bool(cfg.get("sibling_answers", defaults.sibling_answers)),
     )
 
 
@@ -950,7 +954,7 @@ class KbIndex:
                 choices = [h for h in hits[:3] if h.score >= th.choices] or hits[:1]
         words = [t for t in tokens if t[:1] not in ("~", "^")]
         pair = _guard.sibling_pair([h.entry.id for h in hits[:2]], words, self.settings.finer, self._finer_words)
-        if pair is None:
+        if pair is None or (decision == ANSWER and not self.settings.sibling_answers):
             return decision, hits, choices
         decision, answer_at, offer = _guard.resolve_siblings(decision, pair)
         if answer_at:  # the finer entry, second, is the answer: put it first
