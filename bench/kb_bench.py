@@ -46,6 +46,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import datetime as dt
 import random
@@ -62,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from xiaoan.kb import ranker  # noqa: E402
+from xiaoan.kb import guard, ranker  # noqa: E402
 from xiaoan.kb.loader import read_dir  # noqa: E402
 from xiaoan.kb.schema import EntryData  # noqa: E402
 from xiaoan.kb.search import (  # noqa: E402
@@ -85,7 +86,7 @@ SEALED_FILE = ROOT / "bench" / "sealed" / "kb_questions.yml"
 # with uncovered, off-topic and other-city questions, written by a helper who saw only the entry ids.
 SEALED_FILE_2 = ROOT / "bench" / "sealed" / "kb_questions2.yml"
 DEV_FILE = ROOT / "bench" / "dev" / "kb_dev.yml"
-FINER_FILE = ROOT / "bench" / "kb_finer.yml"
+FINER_FILE = ROOT / "xiaoan" / "resources" / "kb_finer.yml"  # the search reads it too (xiaoan/kb/guard.py)
 SEALED_NONE, SEALED_UNCOVERED = "none", "uncovered"
 TARGETS = {"top1": 0.90, "top3": 0.97, "refused": 0.85, "p95_ms_100k": 10.0}
 FOLDS = 5
@@ -499,6 +500,128 @@ def ranker_wins(old: Sequence[DecisionScores], new: Sequence[DecisionScores]) ->
     return all(n.wrong_share <= o.wrong_share and n.utility > o.utility for o, n in zip(old, new))
 
 
+# --- the near-miss guard (xiaoan/kb/guard.py) -----------------------------------------------------
+
+GUARD_PHRASING_ENTRIES = 60  # entries left out in turn whose phrasings are asked as uncovered questions
+# a simulated uncovered question answered costs half a wrong answer: looking at them, about half of the
+# neighbours answered are a fair answer to the question (a question about a scald at a barber's answered
+# with the beauty-service entry), the other half generic entries of the same area
+GUARD_WEIGHT_UNCOVERED = 0.5
+
+
+def guard_records(entries: Sequence[EntryData], settings: SearchSettings, encoder) -> list[tuple]:
+    """(features, right, kind, question) of every question the search answers without the guard.
+
+    The development set's questions against the whole knowledge base (``topic``: right when the
+    answer is the expected entry or a finer one of it), the same questions against an index
+    without their entry and its finer/general relatives (``uncovered``: never right), and two
+    phrasings of each of `GUARD_PHRASING_ENTRIES` other entries against an index without them.
+    """
+    bare = dataclasses.replace(settings, guards={}, finer={})
+    finer = load_finer()
+
+    def relatives(eid: str) -> set[str]:
+        return {eid, finer.get(eid, eid), *(f for f, g in finer.items() if g == eid)}
+
+    def ask(index: KbIndex, q: str, expected: str, kind: str) -> tuple | None:
+        result = index.search(q, top=3)
+        if result.decision != "answer":
+            return None
+        top = result.hits[0].entry.id
+        right = kind == TOPIC and (top == expected or finer.get(top) == expected)
+        tokens = list(dict.fromkeys(index.analyzer.tokens(q)))
+        return index.guard_features(result.hits, tokens), right, kind, q
+
+    out = []
+    full = KbIndex(list(entries), bare, encoder=encoder)
+    items = load_sealed(DEV_FILE)
+    by_entry: dict[str, list[str]] = {}
+    for item in items:
+        kind = OFFTOPIC if item["expect"] in (SEALED_NONE, SEALED_UNCOVERED) else TOPIC
+        out.append(ask(full, item["q"], item["expect"], kind))
+        if kind == TOPIC:
+            by_entry.setdefault(item["expect"], []).append(item["q"])
+    rng = random.Random(3)
+    others = [e for e in entries if e.id not in by_entry]
+    for e in rng.sample(others, min(GUARD_PHRASING_ENTRIES, len(others))):
+        by_entry.setdefault(e.id, []).extend(rng.sample(e.phrasings, min(2, len(e.phrasings))))
+    for eid, qs in by_entry.items():
+        gone = relatives(eid)
+        index = KbIndex([e for e in entries if e.id not in gone], bare, encoder=encoder)
+        out += [ask(index, q, eid, UNCOVERED) for q in qs]
+    return [r for r in out if r is not None]
+
+
+def guard_utility(p: np.ndarray, right: np.ndarray, kind: np.ndarray, t: float) -> tuple[float, int, int, int]:
+    """(utility, right kept, wrong kept, uncovered kept) of keeping the answers with P >= t:
+    right answers +1, wrong topic or off-topic answers -2, uncovered ones -`GUARD_WEIGHT_UNCOVERED`."""
+    keep = p >= t
+    ok = int((keep & right).sum())
+    wrong = int((keep & ~right & (kind != UNCOVERED)).sum())
+    unc = int((keep & (kind == UNCOVERED)).sum())
+    return ok - 2 * wrong - GUARD_WEIGHT_UNCOVERED * unc, ok, wrong, unc
+
+
+def choose_guard_threshold(p: np.ndarray, right: np.ndarray, kind: np.ndarray) -> float:
+    """The threshold (0.00 .. 0.90) with the best `guard_utility`; the lowest among ties."""
+    grid = np.arange(0, 91) / 100
+    return float(max(grid, key=lambda t: (guard_utility(p, right, kind, t)[0], -t)))
+
+
+def fit_guard_cv(records: Sequence[tuple], folds: int = FOLDS) -> tuple[guard.GuardModel, dict]:
+    """Fit the guard with nested cross-validation by question (a development question and its
+    uncovered copy share a fold): each fold is predicted by a model and a threshold fitted
+    without it; the figures are those out-of-fold decisions; the shipped model is refitted on
+    everything with the threshold chosen on the out-of-fold probabilities."""
+    import zlib
+
+    x = np.vstack([r[0] for r in records])
+    right = np.array([r[1] for r in records], bool)
+    kind = np.array([r[2] for r in records])
+    fold = np.array([zlib.crc32(r[3].encode("utf-8")) % folds for r in records])
+    p_oof = np.zeros(len(records))
+    kept = np.zeros(len(records), bool)
+    for f in range(folds):
+        train = fold != f
+        model = guard.fit_guard(x[train], right[train])
+        p_train = np.array([model.probability(row) for row in x[train]])
+        t = choose_guard_threshold(p_train, right[train], kind[train])
+        p_oof[~train] = [model.probability(row) for row in x[~train]]
+        kept[~train] = p_oof[~train] >= t
+    threshold = choose_guard_threshold(p_oof, right, kind)
+    model = dataclasses.replace(guard.fit_guard(x, right), threshold=threshold)
+    n = collections.Counter(kind.tolist())
+    figures = {
+        "answered": len(records), "topic": n[TOPIC], "uncovered": n[UNCOVERED],
+        "without guard": guard_utility(np.ones(len(records)), right, kind, 0.0)[1:],
+        "nested CV": (int((kept & right).sum()), int((kept & ~right & (kind != UNCOVERED)).sum()),
+                      int((kept & (kind == UNCOVERED)).sum())),
+        "out-of-fold": {t: guard_utility(p_oof, right, kind, t)[1:] for t in (0.2, 0.3, 0.4, 0.5, 0.6)},
+    }
+    return model, figures
+
+
+def run_fit_guard(write: bool) -> None:
+    """Collect the guard's records, fit it with nested CV, print the figures, optionally write it."""
+    settings = load_settings()
+    encoder = load_encoder(settings.encoder)
+    entries = [e for e in read_dir().entries if e.status == "published"]
+    mode = HYBRID if encoder is not None else LEXICAL
+    records = guard_records(entries, settings, encoder)
+    model, figures = fit_guard_cv(records)
+    print(f"\n### Near-miss guard ({mode}): answers kept (right, wrong topic/off-topic, uncovered)")
+    print(f"answered without the guard: {figures['answered']} "
+          f"(of which uncovered {sum(1 for r in records if r[2] == UNCOVERED)})")
+    print(f"without guard {figures['without guard']}; nested CV with guard {figures['nested CV']}; "
+          f"threshold {model.threshold:.2f}")
+    for t, kept in figures["out-of-fold"].items():
+        print(f"  out-of-fold probabilities, threshold {t:.2f}: {kept}")
+    if write:
+        guard.write_guards({**{m: g for m, g in settings.guards.items() if m != mode}, mode: model},
+                           note=f"fitted {dt.date.today().isoformat()}")
+        print(f"written to {guard.GUARD_FILE}")
+
+
 # --- evaluation -------------------------------------------------------------------------------
 
 
@@ -619,7 +742,7 @@ def load_sealed(path: Path = SEALED_FILE) -> list[dict]:
 
 
 def load_finer(path: Path = FINER_FILE) -> dict[str, str]:
-    """Finer entry id -> the contract topic whose questions it answers as well (bench/kb_finer.yml)."""
+    """Finer entry id -> the contract topic whose questions it answers as well (xiaoan/resources/kb_finer.yml)."""
     if not Path(path).exists():
         return {}
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -647,7 +770,7 @@ class SealedScores:
             share answered confidently (lower is better).
         by_area: per expected area: (questions, top-1, answered right, answered wrong).
         answered_right_finer, answered_wrong_finer: as answered right / wrong, but a confident
-            answer with a finer entry of the expected topic (bench/kb_finer.yml) counts as right.
+            answer with a finer entry of the expected topic (xiaoan/resources/kb_finer.yml) counts as right.
     """
 
     topics: int
@@ -777,7 +900,7 @@ def run_sealed(
     print(f"refused (no confident answer): off-topic {_fmt(scores.offtopic_refused)}, "
           f"other-city {_fmt(scores.other_city_refused)}")
     print(f"uncovered answered confidently (lower is better): {_fmt(scores.uncovered_confident)}")
-    print(f"a finer entry of the expected topic counting as right (bench/kb_finer.yml): answered right "
+    print(f"a finer entry of the expected topic counting as right (xiaoan/resources/kb_finer.yml): answered right "
           f"{_fmt(scores.answered_right_finer)}, answered wrong {_fmt(scores.answered_wrong_finer)}")
     if show_misses:
         for item, rows in zip(items, results):
@@ -823,6 +946,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=300, help="searches timed per size")
     parser.add_argument("--kb-dir", type=Path, default=None, help="knowledge-base YAML directory")
     parser.add_argument("--sealed", action="store_true", help="only the sealed-set table")
+    parser.add_argument("--fit-guard", action="store_true",
+                        help="fit the near-miss guard (xiaoan/kb/guard.py) with nested CV on the development set "
+                             "and left-out entries; with --write store it in kb_guard.json")
     parser.add_argument("--dev", action="store_true",
                         help="only the development set (bench/dev/kb_dev.yml, for tuning), with its misses")
     parser.add_argument("--no-sealed", action="store_true", help="leave the sealed-set table out (development runs)")
@@ -831,6 +957,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(list(argv))
     if args.sealed:
         run_all_sealed(args.source, args.kb_dir)
+        return
+    if args.fit_guard:
+        run_fit_guard(args.write)
         return
     if args.dev:
         run_sealed(args.source, args.kb_dir, DEV_FILE, title="Development set", show_misses=True)

@@ -238,3 +238,32 @@ def test_a_finer_entry_counts_as_right_only_in_the_lenient_figures():
     assert (s.answered_right, s.answered_wrong) == (1 / 3, 2 / 3)
     assert (s.answered_right_finer, s.answered_wrong_finer) == (2 / 3, 1 / 3)
     assert score_sealed(items, results).answered_right_finer == 1 / 3
+
+
+def test_guard_threshold_keeps_right_answers_and_drops_near_misses():
+    from bench.kb_bench import UNCOVERED, TOPIC, choose_guard_threshold, guard_utility
+
+    p = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    right = np.array([True, True, True, False, False, False])
+    kind = np.array([TOPIC, TOPIC, TOPIC, UNCOVERED, UNCOVERED, TOPIC])
+    t = choose_guard_threshold(p, right, kind)
+    assert 0.3 < t <= 0.7  # every right answer kept, every near miss and the wrong answer dropped
+    assert guard_utility(p, right, kind, t)[1:] == (3, 0, 0)
+    assert guard_utility(p, right, kind, 0.0)[1:] == (3, 1, 2)
+
+
+def test_guard_nested_cv_reports_out_of_fold_decisions():
+    from bench.kb_bench import UNCOVERED, TOPIC, fit_guard_cv
+    from xiaoan.kb import guard
+
+    rng = np.random.default_rng(1)
+    records = []
+    for i in range(200):
+        right = i % 2 == 0
+        x = rng.normal(size=len(guard.FEATURES)) + (1.5 if right else -1.5)
+        records.append((x, right, TOPIC if right else UNCOVERED, f"q{i}"))
+    model, figures = fit_guard_cv(records)
+    assert figures["without guard"] == (100, 0, 100)
+    kept_right, kept_wrong, kept_uncovered = figures["nested CV"]
+    assert kept_right >= 90 and kept_uncovered <= 10 and kept_wrong == 0
+    assert 0.0 < model.threshold < 0.9

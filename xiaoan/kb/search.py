@@ -56,6 +56,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 import yaml
 
+from xiaoan.kb import guard as _guard
 from xiaoan.kb import ranker as _ranker
 from xiaoan.kb.locality import other_city
 from xiaoan.kb.ranker import RANKER_FILE, RankerModel
@@ -112,6 +113,10 @@ class SearchSettings:
         dict_files: jieba user dictionaries.
         rankers: mode -> the calibrator deciding instead of the thresholds (none: thresholds).
         confirm_answers: the calibrator answers only when the thresholds would answer too.
+        finer: finer entry id -> the general entry it refines (`xiaoan.kb.guard`).
+        guards: mode -> the near-miss guard of direct answers (none: no guard).
+        sibling_answers: the sibling rule may change a direct answer (`xiaoan.kb.guard`); off, it
+            only narrows the choices to a finer/general pair at the top (the clarifying question).
     """
 
     k1: float = 1.2
@@ -128,6 +133,9 @@ class SearchSettings:
     dict_files: tuple[Path, ...] = ()
     rankers: dict[str, RankerModel] = dataclasses.field(default_factory=dict)
     confirm_answers: bool = False
+    finer: dict[str, str] = dataclasses.field(default_factory=dict)
+    guards: dict[str, _guard.GuardModel] = dataclasses.field(default_factory=dict)
+    sibling_answers: bool = False
 
     def thresholds_for(self, mode: str) -> Thresholds:
         """The calibrated thresholds of a scoring mode (defaults when not calibrated)."""
@@ -141,10 +149,14 @@ def load_settings(
     thresholds_file: Path = THRESHOLDS_FILE,
     dict_dir: Path = DICT_DIR,
     ranker_file: Path | None = RANKER_FILE,
+    finer_file: Path | None = _guard.FINER_FILE,
+    guard_file: Path | None = _guard.GUARD_FILE,
 ) -> SearchSettings:
-    """Read the search settings, synonym table, thresholds, calibrator and dictionary list.
+    """Read the search settings, synonym table, thresholds, calibrator, sibling pairs, near-miss
+    guard and dictionary list.
 
-    ``ranker_file`` None (or a missing file) leaves the decision to the thresholds.
+    ``ranker_file`` None (or a missing file) leaves the decision to the thresholds;
+    ``finer_file`` / ``guard_file`` None (or missing) switch the sibling rule / the guard off.
     """
     cfg = yaml.safe_load(Path(settings_file).read_text(encoding="utf-8")) or {}
     syn = yaml.safe_load(Path(synonyms_file).read_text(encoding="utf-8")) or {}
@@ -177,6 +189,9 @@ def load_settings(
         dict_files=dict_files,
         rankers=_ranker.load_models(Path(ranker_file)) if ranker_file is not None else {},
         confirm_answers=bool(cfg.get("confirm_answers", defaults.confirm_answers)),
+        finer=_guard.load_finer(Path(finer_file)) if finer_file is not None else {},
+        guards=_guard.load_guards(Path(guard_file)) if guard_file is not None else {},
+        sibling_answers=bool(cfg.get("sibling_answers", defaults.sibling_answers)),
     )
 
 
@@ -521,7 +536,6 @@ class _Channel:
         total = 0.0
         if self.matrix is None:
             return covered
-        indices, indptr = self.matrix.indices, self.matrix.indptr
         for token in tokens:
             i = self.vocab.get(token)
             if i is None:
@@ -529,12 +543,26 @@ class _Channel:
                 continue
             idf = self.idf[i]
             total += idf
-            postings = indices[indptr[i] : indptr[i + 1]]
-            at = np.searchsorted(postings, rows)
-            found = at < len(postings)
-            found[found] = postings[at[found]] == rows[found]
-            covered += idf * found
+            covered += idf * self.contains(token, rows)
         return covered / total if total > 0 else covered
+
+    def contains(self, token: str, rows: np.ndarray) -> np.ndarray:
+        """Whether each document at `rows` contains `token` (one binary search over its postings)."""
+        i = self.vocab.get(token)
+        if i is None or self.matrix is None:
+            return np.zeros(len(rows), dtype=bool)
+        postings = self.matrix.indices[self.matrix.indptr[i] : self.matrix.indptr[i + 1]]
+        at = np.searchsorted(postings, rows)
+        found = at < len(postings)
+        found[found] = postings[at[found]] == rows[found]
+        return found
+
+    def document_frequency(self, token: str) -> int:
+        """How many documents contain `token`."""
+        i = self.vocab.get(token)
+        if i is None or self.matrix is None:
+            return 0
+        return int(self.matrix.indptr[i + 1] - self.matrix.indptr[i])
 
 
 def top_indices(values: np.ndarray, m: int) -> np.ndarray:
@@ -629,6 +657,7 @@ class KbIndex:
             [tok(" ".join([e.title, *e.tags, *e.phrasings])) for e in self.entries], settings.k1, settings.b
         )
         self._answers = _Channel([tok(e.answer) for e in self.entries], settings.k1, settings.b)
+        self._finer_words = self._distinguishing_words()
         self._embeddings: np.ndarray | None = None
         if encoder is not None and self.entries:
             vectors = embeddings if embeddings is not None else self._entry_embeddings(encoder)
@@ -639,6 +668,53 @@ class KbIndex:
                     f"embeddings must have one row per published entry ({len(self.entries)}), got shape {vectors.shape}"
                 )
             self._embeddings = vectors
+
+    def _distinguishing_words(self) -> dict[str, frozenset[str]]:
+        """Finer entry id -> its distinguishing words, for the pairs of `settings.finer` indexed here."""
+        out: dict[str, frozenset[str]] = {}
+        for finer_id, general_id in self.settings.finer.items():
+            f, g = self._by_id.get(finer_id), self._by_id.get(general_id)
+            if f is None or g is None:
+                continue
+            fe, ge = self.entries[f], self.entries[g]
+            out[finer_id] = _guard.distinguishing_words(
+                self._content_words(" ".join([fe.title, *fe.tags])),
+                [self._content_words(p) for p in fe.phrasings],
+                self._content_words(" ".join([ge.title, *ge.tags, *ge.phrasings])),
+                lambda w: _guard.is_common(self._document_frequency(w), len(self.entries),
+                                           _guard.DISTINGUISHING_MAX_SHARE),
+            )
+        return out
+
+    def _content_words(self, text: str) -> list[str]:
+        """The analyzer's words of a text (no bigrams, no characters)."""
+        return [t for t in self.analyzer.tokens(text) if t[:1] not in ("~", "^")]
+
+    def _document_frequency(self, word: str) -> int:
+        """How many entries use a word in their questions or their answer (the larger of the two)."""
+        return max(self._questions.document_frequency(word), self._answers.document_frequency(word))
+
+    def _is_generic(self, word: str) -> bool:
+        """Whether at least `guard.GENERIC_SHARE` of the entries use the word."""
+        return _guard.is_common(self._document_frequency(word), len(self.entries), _guard.GENERIC_SHARE)
+
+    def missing_key_words(self, words: Sequence[str], row: int) -> tuple[float, float]:
+        """(idf-weighted share, largest idf) of the question's key words that the entry at `row`
+        never uses in its title, tags, phrasings or answer. Key words: the question's words that
+        are not generic (`_is_generic`); words no entry uses count as missing."""
+        n = max(len(self.entries), 1)
+        rows = np.array([row])
+        total = missing = largest = 0.0
+        for word in dict.fromkeys(words):
+            df = self._document_frequency(word)
+            if _guard.is_common(df, n, _guard.GENERIC_SHARE):
+                continue
+            idf = math.log1p((n - df + 0.5) / (df + 0.5))
+            total += idf
+            if not (self._questions.contains(word, rows)[0] or self._answers.contains(word, rows)[0]):
+                missing += idf
+                largest = max(largest, idf)
+        return (missing / total if total > 0 else 0.0), largest
 
     def _entry_embeddings(self, encoder: SentenceEncoder) -> np.ndarray:
         texts: list[str] = []
@@ -841,11 +917,51 @@ class KbIndex:
         else:
             decision = decide(hits, th)
             choices = [h for h in hits[:3] if h.score >= th.choices] if decision == CHOICES else []
+        if thresholds is None and hits:
+            decision, hits, choices = self._check_answer(decision, hits, choices, tokens, th)
         city = other_city(query)
         if city:
             # the entries describe Shanghai's rules: never the answer for another city
             return SearchResult(query=query, decision=NONE, hits=hits[:top], other_city=city)
         return SearchResult(query=query, decision=decision, hits=hits[:top], choices=choices)
+
+    @property
+    def guard(self) -> _guard.GuardModel | None:
+        """The near-miss guard of this index's mode, or None."""
+        return self.settings.guards.get(self.mode)
+
+    def guard_features(self, hits: Sequence[Hit], tokens: Sequence[str]) -> np.ndarray:
+        """The near-miss guard's features of the first hit (`xiaoan.kb.guard.FEATURES`)."""
+        best = hits[0]
+        words = [t for t in tokens if t[:1] not in ("~", "^")]
+        share, largest = self.missing_key_words(words, self._by_id[best.entry.id])
+        return _guard.guard_features(
+            probability=best.probability, score=best.score, second_score=hits[1].score if len(hits) > 1 else 0.0,
+            missing_share=share, missing_max_idf=largest, word_coverage=best.word_coverage,
+            bigram_coverage=best.bigram_coverage, semantic_lift=best.semantic_lift, lexical=best.lexical,
+            semantic=best.semantic,
+        )
+
+    def _check_answer(
+        self, decision: str, hits: list[Hit], choices: list[Hit], tokens: Sequence[str], th: Thresholds
+    ) -> tuple[str, list[Hit], list[Hit]]:
+        """The near-miss guard, then the sibling rule (`xiaoan.kb.guard`); returns (decision,
+        hits with the answered one first, choices)."""
+        guard = self.guard
+        if decision == ANSWER and guard is not None:
+            if guard.probability(self.guard_features(hits, tokens)) < guard.threshold:
+                decision = CHOICES
+                choices = [h for h in hits[:3] if h.score >= th.choices] or hits[:1]
+        words = [t for t in tokens if t[:1] not in ("~", "^")]
+        pair = _guard.sibling_pair([h.entry.id for h in hits[:2]], words, self.settings.finer, self._finer_words)
+        if pair is None or (decision == ANSWER and not self.settings.sibling_answers):
+            return decision, hits, choices
+        decision, answer_at, offer = _guard.resolve_siblings(decision, pair)
+        if answer_at:  # the finer entry, second, is the answer: put it first
+            hits = [hits[answer_at], *hits[:answer_at], *hits[answer_at + 1 :]]
+        if offer is not None:
+            choices = [hits[i] for i in offer]
+        return decision, hits, choices if decision == CHOICES else []
 
     def _decide_with(
         self, model: RankerModel, hits: list[Hit], query: str, intent: str | None
