@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import yaml
 
+from xiaoan.kb.ranker import read_modes
+
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
@@ -246,15 +248,8 @@ def fit_guard(x: np.ndarray, y: np.ndarray, threshold: float = 0.5, c: float = 1
 
 def load_guards(path: Path = GUARD_FILE) -> dict[str, GuardModel]:
     """The guard per scoring mode; empty (no guard) when the file is missing or broken."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {mode: GuardModel.from_json(m) for mode, m in (raw.get("modes") or {}).items()}
-    except (ValueError, KeyError, TypeError):
-        log.exception("cannot read the knowledge-base answer guard %s; answering without it", path)
-        return {}
+    return read_modes(path, GuardModel.from_json,
+                      "cannot read the knowledge-base answer guard %s; answering without it")
 
 
 def write_guards(models: Mapping[str, GuardModel], path: Path = GUARD_FILE, *, note: str = "") -> None:

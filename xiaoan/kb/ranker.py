@@ -35,7 +35,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -200,17 +200,24 @@ class RankerModel:
         return cls(features, mean, scale, coef, float(data["intercept"]), float(data["answer"]), float(data["choices"]))
 
 
-def load_models(path: Path = RANKER_FILE) -> dict[str, RankerModel]:
-    """The calibrator per scoring mode; empty (threshold decision) when the file is missing or broken."""
+def read_modes(path: Path, from_json: Callable[[dict], Any], broken: str) -> dict[str, Any]:
+    """A fitted model per scoring mode from a JSON file ``{"modes": {mode: {...}}}``; empty when the
+    file is missing, or broken (then `broken`, with the path, is logged)."""
     path = Path(path)
     if not path.exists():
         return {}
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return {mode: RankerModel.from_json(m) for mode, m in (raw.get("modes") or {}).items()}
+        return {mode: from_json(m) for mode, m in (raw.get("modes") or {}).items()}
     except (ValueError, KeyError, TypeError):
-        log.exception("cannot read the knowledge-base calibrator %s; using the threshold decision", path)
+        log.exception(broken, path)
         return {}
+
+
+def load_models(path: Path = RANKER_FILE) -> dict[str, RankerModel]:
+    """The calibrator per scoring mode; empty (threshold decision) when the file is missing or broken."""
+    return read_modes(path, RankerModel.from_json,
+                      "cannot read the knowledge-base calibrator %s; using the threshold decision")
 
 
 def write_models(models: Mapping[str, RankerModel], path: Path = RANKER_FILE, *, note: str = "") -> None:
