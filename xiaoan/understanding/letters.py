@@ -363,7 +363,7 @@ def find_amount(text: str) -> Decimal | None:
             if value is None:
                 continue
             if rank < 0:
-                value += _also_demanded(plain, m.end(), value)
+                value += _also_demanded(plain, m.end())
             candidate = (rank, m.start(), value)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
@@ -376,12 +376,12 @@ def find_amount(text: str) -> Decimal | None:
     unused = _unused_sessions_value(plain)
     if unused is not None and (best is None or best[0] > 0):
         best = (0.5, 0, unused)
-    if (best is None or best[0] > 0.9) and _WANTS_THE_REST.search(plain):
-        # the letter gives the package or the card, not the sum left: reckon it
+    # what is left of a package or a card, reckoned once, when the citizen asks for the rest
+    rest = remaining_value(plain) if _WANTS_THE_REST.search(plain) else None
+    if rest is not None and (best is None or best[0] > 0.9):
+        # the letter gives the package or the card, not the sum left
         # ("20节课2800元，上了6节 … 要求退还剩下没上的课时费" is 1,960)
-        rest = remaining_value(plain)
-        if rest is not None:
-            best = (0.9, 0, rest)
+        best = (0.9, 0, rest)
     for cue in _DEMAND_SENTENCE.finditer(plain):
         # "我要求解除合约，退还手机钱999元" / "要求按食品安全法赔偿，每人最低1000": the demand's
         # amount in a later clause of the same sentence, after a word that asks for money back
@@ -408,10 +408,9 @@ def find_amount(text: str) -> Decimal | None:
             amounts = [parse_amount(bare.group(1))] if parse_amount(bare.group(1)) else []
         if amounts:
             value = amounts[-1]
-            last = before.rfind(str(value).split(".")[0][:2])
-            if _WANTS_THE_REST.search(before[last:] if last >= 0 else before):
+            if rest is not None and _WANTS_THE_REST.search(before[_end_of_written(before, value):]):
                 # "4次保养一共2680元 只做了1次 … 要求把剩下3次的钱退给我": the rest, not the price
-                value = remaining_value(plain) or value
+                value = rest
             if value > 0 and (best is None or (-1, demand.start()) < best[:2]):
                 best = (-1, demand.start(), value)
     if best is None or best[0] > 0:
@@ -440,7 +439,17 @@ _BARE_PAID = re.compile(r"(?:年卡|季卡|月卡|次卡|会员卡|储值卡|充
 _AND_ALSO = re.compile(r"[^，,。；;！!？?0-9]{0,2}?(?:和|及|以及|、|加上|外加|连同)[^，,。；;！!？?0-9]{0,8}?(?=[0-9])")
 
 
-def _also_demanded(text: str, start: int, first: Decimal) -> Decimal:
+def _end_of_written(text: str, value: Decimal) -> int:
+    """Where the last written amount of `text` that reads as `value` ends (0 when none does)."""
+    end = 0
+    for number in _NUMBER.finditer(text):
+        written = _AMOUNT_WRITTEN.match(text, number.start())
+        if written and parse_amount(written.group(0)) == value:
+            end = written.end()
+    return end
+
+
+def _also_demanded(text: str, start: int) -> Decimal:
     """What further items of a demand add: the sums joined by 和/及/、 in the demand's clause."""
     extra = Decimal(0)
     number = _NUMBER.search(text, start)

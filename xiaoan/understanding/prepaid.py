@@ -151,15 +151,19 @@ def _package_price(text: str, at: int) -> Decimal | None:
     return max(amounts) if amounts else None
 
 
+def _sums_right_after(cue: re.Pattern, text: str) -> list[Decimal]:
+    """The sums written right after each `cue` ("充了两千", "消费了6200元"), in order."""
+    return [value for m in cue.finditer(text)
+            if re.match(r"[0-9一二两三四五六七八九十]", text[m.end():m.end() + 1]) and (value := _money_after(text, m.end(), 8))]
+
+
 def _stored_value(text: str, used: int | None) -> Decimal | None:
     """A card's balance: paid in, less the uses times their price or less what was spent."""
-    paid_in = [value for m in _PAID_IN.finditer(text)
-               if re.match(r"[0-9一二两三四五六七八九十]", text[m.end():m.end() + 1]) and (value := _money_after(text, m.end(), 8))]
+    paid_in = _sums_right_after(_PAID_IN, text)
     if len(paid_in) != 1:
         return None
     paid = paid_in[0]
-    spent = [value for m in _SPENT.finditer(text)
-             if re.match(r"[0-9一二两三四五六七八九十]", text[m.end():m.end() + 1]) and (value := _money_after(text, m.end(), 8))]
+    spent = _sums_right_after(_SPENT, text)
     if spent:
         left = paid - spent[0]
     else:
