@@ -77,6 +77,11 @@ def figures(results: list[dict]) -> dict:
         scored = [r[key] for r in results if r[key] is not None]
         out[name] = round(100 * sum(scored) / len(scored), 1) if scored else None
         out[name.replace("_pct", "_n")] = len(scored)
+    # how the misses went wrong (aggregate only): nothing prefilled, or a wrong value
+    for key in ("merchant", "amount"):
+        missed = [r for r in results if r[key] is False]
+        out[f"{key}_missing_n"] = sum(1 for r in missed if r.get(f"_{key}_given") is False)
+        out[f"{key}_wrong_value_n"] = len(missed) - out[f"{key}_missing_n"]
     return out
 
 
@@ -92,6 +97,8 @@ def run_letter(rasa_url: str, token: str, letter: dict, rest_secret: str = "") -
     tracker.raise_for_status()
     slots = tracker.json().get("slots") or {}
     result = judge(letter, intent, slots)
+    result["_merchant_given"] = bool((slots.get("respondent_name") or "").strip())
+    result["_amount_given"] = parse_amount(slots.get("amount")) is not None
     result["_got"] = {"intent": intent, **{key: slots.get(key) for key in ("respondent_name", "amount", "district")}}
     return result
 
@@ -147,6 +154,8 @@ def run(url: str | None = None, token: str | None = None, root: Path = ROOT, mod
         value = fig.get(key)
         suffix = f"  (of {fig[n_key]})" if n_key else ""
         print(f"  {label:34} {value if value is not None else '-':>8}{suffix}")
+    for key in ("merchant", "amount"):
+        print(f"  {key} misses: {fig[f'{key}_missing_n']} not prefilled, {fig[f'{key}_wrong_value_n']} a wrong value")
     if json_out:
         Path(json_out).write_text(json.dumps(fig, ensure_ascii=False, indent=2), encoding="utf-8")
     return fig

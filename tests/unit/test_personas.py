@@ -354,3 +354,9 @@ def test_letter_judging():
     assert fig["kind_accuracy_pct"] == 100.0 and fig["intent_accuracy_pct"] == 66.7
     assert fig["merchant_prefilled_right_pct"] == 50.0 and fig["merchant_prefilled_right_n"] == 2
     assert parse_amount("1,350") == 1350 and parse_amount("none") is None
+    # misses are split into "nothing prefilled" and "a wrong value" (aggregate diagnosis of a sealed split)
+    not_given = dict(wrong, _merchant_given=True, _amount_given=False)
+    wrong_value = dict(wrong, _merchant_given=False, _amount_given=True)
+    fig = figures([right, not_given, wrong_value])
+    assert (fig["amount_missing_n"], fig["amount_wrong_value_n"]) == (1, 1)
+    assert (fig["merchant_missing_n"], fig["merchant_wrong_value_n"]) == (1, 1)
