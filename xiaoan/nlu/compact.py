@@ -1,4 +1,4 @@
-"""DIET and TED that store their weights without the optimizer's state (issue 13: model size).
+"""DIET and TED that store their weights compactly (issue 13: model size).
 
 Rasa saves a trained DIET or TED with Keras' `save_weights`, and the checkpoint it writes holds
 everything the model tracks, including the Adam optimizer's two moment estimates per weight:
@@ -9,16 +9,29 @@ Predictions are the same (tests/unit/test_compact_models.py trains, stores and r
 Loading reads the checkpoint through `Model.load_weights`, which only requires that the stored
 values match; the fresh optimizer's slots simply keep their initial values. Fine-tuning a stored
 model (`rasa train --finetune`) would start the optimizer afresh, which Rasa allows anyway.
+
+The weights themselves are stored as 16-bit floats (`HalfPrecisionWeights`): the checkpoint's
+tensors go into one NumPy archive, 32-bit floats rounded to 16 bits (a relative error of at most
+2^-11, far below what moves a softmax decision), everything else (counters, the object graph
+that maps tensors to layers) unchanged. Loading writes the archive back as an ordinary TensorFlow
+checkpoint in a temporary directory and lets Keras read it, so the model that serves is the same
+32-bit model as before with its weights rounded once. A model stored before this change (plain
+checkpoint, no archive) loads as it always did.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, Iterator
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterator, Type
 
-from rasa.core.policies.ted_policy import TEDPolicy
+import numpy as np
+import tensorflow as tf
+from rasa.core.policies.ted_policy import TED, TEDPolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+from rasa.nlu.classifiers.diet_classifier import DIET, DIETClassifier
+
 
 #: The name under which a compiled Keras model tracks its optimizer.
 OPTIMIZER_CHILD = "optimizer"
@@ -48,12 +61,86 @@ def without_optimizer(model: Any) -> Iterator[None]:
         object.__delattr__(model, "_trackable_children")
 
 
+#: Beside a checkpoint prefix P, the half-precision archive is P + HALF_SUFFIX.
+HALF_SUFFIX = ".fp16.npz"
+
+
+def archive_path(prefix: str | Path) -> Path:
+    """Where the half-precision archive of the checkpoint `prefix` is stored."""
+    return Path(f"{prefix}{HALF_SUFFIX}")
+
+
+def checkpoint_to_half(prefix: str | Path) -> Path:
+    """Replace the TensorFlow checkpoint at `prefix` by a half-precision archive; its path.
+
+    32-bit float tensors are stored as 16-bit floats (NumPy's float16); any other tensor, the
+    object graph included, as it was. The checkpoint's own files are removed afterwards.
+    """
+    reader = tf.train.load_checkpoint(str(prefix))
+    arrays: Dict[str, np.ndarray] = {}
+    for key, dtype in sorted(reader.get_variable_to_dtype_map().items()):
+        value = np.asarray(reader.get_tensor(key))
+        if dtype == tf.float32:
+            value = value.astype(np.float16)
+        arrays[key] = value
+    target = archive_path(prefix)
+    with open(target, "wb") as out:  # np.savez would append ".npz" to a str path
+        np.savez(out, **arrays)
+    for part in Path(prefix).parent.glob(f"{Path(prefix).name}.*"):
+        if part != target:
+            part.unlink()
+    return target
+
+
+def half_to_checkpoint(archive: str | Path, prefix: str | Path) -> None:
+    """Write the half-precision `archive` as an ordinary 32-bit TensorFlow checkpoint at `prefix`."""
+    with np.load(archive, allow_pickle=False) as stored:
+        names = sorted(stored.files)
+        tensors = []
+        for name in names:
+            value = stored[name]
+            if value.dtype == np.float16:
+                value = value.astype(np.float32)
+            tensors.append(tf.constant(value))
+    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+
+
+class HalfPrecisionWeights:
+    """Mixin for a RasaModel: `save` writes the half-precision archive, `load_weights` reads it."""
+
+    def save(self, model_file_name: str, overwrite: bool = True) -> None:
+        super().save(model_file_name, overwrite=overwrite)  # type: ignore[misc]
+        checkpoint_to_half(model_file_name)
+
+    def load_weights(self, filepath: Any, *args: Any, **kwargs: Any) -> Any:
+        archive = archive_path(filepath)
+        if not archive.exists():  # a plain checkpoint: an older model, or Rasa's own training checkpoint
+            return super().load_weights(filepath, *args, **kwargs)  # type: ignore[misc]
+        with tempfile.TemporaryDirectory(prefix="xiaoan-weights-") as tmp:
+            prefix = Path(tmp) / Path(str(filepath)).name
+            half_to_checkpoint(archive, prefix)
+            return super().load_weights(str(prefix), *args, **kwargs)  # type: ignore[misc]
+
+
+class CompactDIET(HalfPrecisionWeights, DIET):
+    """Rasa's DIET model with half-precision weight storage."""
+
+
+class CompactTED(HalfPrecisionWeights, TED):
+    """Rasa's TED model with half-precision weight storage."""
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR],
     is_trainable=True,
 )
 class CompactDIETClassifier(DIETClassifier):
-    """Rasa's DIETClassifier, stored without the optimizer's state."""
+    """Rasa's DIETClassifier, stored without the optimizer's state and with 16-bit weights."""
+
+    @staticmethod
+    def model_class() -> Type[DIET]:
+        return CompactDIET
 
     def persist(self) -> None:
         with without_optimizer(self.model):
@@ -62,7 +149,11 @@ class CompactDIETClassifier(DIETClassifier):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITH_END_TO_END_SUPPORT, is_trainable=True)
 class CompactTEDPolicy(TEDPolicy):
-    """Rasa's TEDPolicy, stored without the optimizer's state."""
+    """Rasa's TEDPolicy, stored without the optimizer's state and with 16-bit weights."""
+
+    @staticmethod
+    def model_class() -> Type[TED]:
+        return CompactTED
 
     def persist(self) -> None:
         with without_optimizer(self.model):
