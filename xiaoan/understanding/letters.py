@@ -215,6 +215,7 @@ _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
 )
 # An amount the citizen then asks to get back: "…共1620元，请帮我要回来".
 _DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)"
+                           r"(?![看发打说讲介展送拿做推办签写留加听讲])"
                            r"|(?<=[0-9元块])\s*要求退(?:款|卡|还|钱)?(?=$|[，,。！!？?\s])|(?<=[0-9元块])\s*(?:还)?(?:没|不给?|未)退")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 # A sentence that states the demand, and the words in it after which the demanded sum comes.
@@ -230,7 +231,7 @@ _NUMBER = re.compile(r"[0-9][0-9,.]*|[零〇一二两三四五六七八九十百
 _MONEY_AFTER = re.compile(r"[多余来]?(?:左右|上下|出头)?(?:$|[^\u4e00-\u9fff]|[元块万千百十]|人民币|的?(?:定金|订金|押金|钱|费用)"
                           r"|[买购](?!\d))")
 # A sum in digits named by the fee or payment right after it: "收了200开瓶费", "要求退4500购犬款".
-_FEE_AFTER = re.compile(r"(?![人个件次节天年月斤公里米平条张份套台只周岁号点分期晚课时项半成])[\u4e00-\u9fff]{1,4}?(?:费|款)"
+_FEE_AFTER = re.compile(r"(?![人个件次节天年月斤公里米平条张份套台只周岁号点分期晚课时项半成小])[\u4e00-\u9fff]{1,4}?(?:费|款)"
                         r"(?![\u4e00-\u9fff]?[0-9])")
 # What a number in 万/千 counts when it is not money: "两万人", "三千个".
 _COUNTER_AFTER = re.compile(r"[多余来]?[人个件次节天年月斤公里米平条张份套台只周岁号点分]")
@@ -317,7 +318,7 @@ def _unused_sessions_value(plain: str) -> Decimal | None:
 
 
 # The citizen wants back what is left (of a package or a card), not what was paid.
-_WANTS_THE_REST = re.compile(r"剩下|剩余|余额|没上|未上|没用|未用|没做|未消费|按比例|按月|按次|折算")
+_WANTS_THE_REST = re.compile(r"剩下|剩余|余额|没上|没有上(?!班)|未上|没用|没有使用|未用|未使用|没做|未消费|按比例|按月|按次|折算")
 
 
 # A correction or a precise figure after a rough one wins: "余额6480 不对 是6840", "5k多 具体是5,380".
@@ -413,6 +414,24 @@ def find_amount(text: str) -> Decimal | None:
                 value = rest
             if value > 0 and (best is None or (-1, demand.start()) < best[:2]):
                 best = (-1, demand.start(), value)
+    if best is None or best[0] >= 0:
+        # a demand that names no sum of its own but states a total: "我要求：双倍返还定金，共4万元"
+        for cue in _DEMAND_SENTENCE.finditer(plain):
+            total = _demand_total(plain, cue.start())
+            if total is not None:
+                best = (-1, cue.start(), total)
+                break
+    if best is not None and best[0] < 0:
+        # a demand of several items that states their total: "退还学费3600元加服装费200元，合计3800元",
+        # "要求：1、退还货款2100元；2、赔偿维修费3000元。合计5100元" — the total is the sum in dispute
+        total = _demand_total(plain, best[1])
+        if total is not None and total > best[2]:
+            best = (best[0], best[1], total)
+    for each in _EACH.finditer(plain):
+        # "三张卡余额分别是186元、300元、452元 … 要求退还三张卡的余额": the balances together
+        values = _listed_after(plain, each.end())
+        if len(values) >= 2 and (best is None or best[0] > 0.75):
+            best = (0.75, each.start(), sum(values))
     if best is None or best[0] > 0:
         units = demanded_units_value(plain)  # "198一张 买了两张 … 要求退还两张团购款"
         if units is not None:
@@ -433,10 +452,50 @@ def find_amount(text: str) -> Decimal | None:
 
 
 # A bare number after what was bought or paid, not followed by a counter or a date.
-_BARE_PAID = re.compile(r"(?:年卡|季卡|月卡|次卡|会员卡|储值卡|充了|充值|交了|付了|花了)\s*([1-9][0-9]{2,5})(?![0-9.])"
+_BARE_PAID = re.compile(r"(?:卡|充了|充值|交了|付了|花了)\s*([1-9][0-9]{2,5})(?![0-9.])"
                         r"(?!\s*(?:节|次|堂|课|晚|个|月|年|日|号|楼|层|岁|人|张|件|瓶|斤|克|%|％|折|倍|天|周|期|位|份|套))")
 # Another item of the same demand: "退还金融服务费3000元和上牌费1500元".
 _AND_ALSO = re.compile(r"[^，,。；;！!？?0-9]{0,2}?(?:和|及|以及|、|加上|外加|连同)[^，,。；;！!？?0-9]{0,8}?(?=[0-9])")
+
+
+# The total of a demand's items, stated at its end.
+_DEMAND_TOTAL = re.compile(r"(?:合计|共计|总计|一共|总共|加起来|共)(?:是|为|约)?")
+# Sums of several things listed together: "余额分别是186元、300元、452元".
+_EACH = re.compile(r"分别(?:是|为|有|剩|还有|还剩)?")
+_LIST_JOIN = re.compile(r"\s*(?:、|和|及|以及|，|,)\s*")
+
+
+def _demand_total(text: str, at: int) -> Decimal | None:
+    """The last total stated in the demand that starts at `at`: to the end of its sentence, or of
+    its paragraph when the demand opens a list ("我的要求：1、…；2、…。合计5100元")."""
+    opens_list = re.match(r"[^，,。；;\n]{0,4}[:：]", text[at:])
+    end_mark = re.compile(r"\n") if opens_list else _SENTENCE_END_MARK
+    end = end_mark.search(text, at)
+    segment_end = end.start() if end else len(text)
+    total = None
+    for match in _DEMAND_TOTAL.finditer(text, at, segment_end):
+        value = _amount_after(text, match.end())
+        if value is not None:
+            total = value
+    return total
+
+
+def _listed_after(text: str, start: int) -> list[Decimal]:
+    """The sums written one after another from `start`, joined by 、/和/及/commas."""
+    values: list[Decimal] = []
+    position = start
+    while True:
+        written = _AMOUNT_WRITTEN.match(text, position)
+        if not written or not _MONEY_MARK.search(written.group(0)):
+            return values
+        value = parse_amount(written.group(0))
+        if value is None or value <= 0:
+            return values
+        values.append(value)
+        joined = _LIST_JOIN.match(text, written.end())
+        if not joined:
+            return values
+        position = joined.end()
 
 
 def _end_of_written(text: str, value: Decimal) -> int:

@@ -26,28 +26,33 @@ __all__ = ["demanded_units_value", "remaining_value"]
 
 _CN_COUNT = "一二两三四五六七八九十"
 _COUNT = rf"([0-9]{{1,3}}|[{_CN_COUNT}]{{1,3}})"
-# The units a package is counted in; 课时 before 课, 个月 before 月.
-_UNIT = r"(课时|节|次|堂|晚|个月|期)"
+# The units a package is counted in; 课时 before 课, 个月 before 月. A count may take 个 before its unit
+# ("96个课时", "62个小时"): _COUNTED is a count and its unit.
+_UNIT = r"(课时|节|次|堂|晚|个月|期|小时)"
+_COUNTED = _COUNT + r"\s*个?\s*" + _UNIT
 _SAME_SENTENCE = r"[^。！!？?；;\n]"
 
 _USED = re.compile(
-    r"(?:已经|已|才|只|仅|一共|总共|共)?(?:用了|上了|上过|做了|做过|洗了|拍了|练了|去了|消费了|剪了|来了|住了|使用了|用掉了?)"
-    r"(?:不到|差不多|大概)?(?:[\u4e00-\u9fff]{1,6}?(?:共|一共|总共))?\s*" + _COUNT + r"\s*" + _UNIT + r"?")
+    r"(?:已经|已|才|只|仅|一共|总共|共)?(?:用了|上了|上过|上课了?|做了|做过|洗了|拍了|练了|去了|消费了|剪了|来了|住了|"
+    r"使用了|用掉了?|游了|学了|跳了|送了)"
+    r"(?:不到|差不多|大概)?(?:[\u4e00-\u9fff]{1,6}?(?:共|一共|总共))?\s*" + _COUNT + r"\s*个?\s*" + _UNIT + r"?")
 _LEFT = re.compile(
-    r"(?:还剩下?|剩余|剩下的?|还有|没上的?|未上的?|没用的?|未使用的?|没做的?|后面的?|剩)\s*" + _COUNT + r"\s*" + _UNIT)
+    r"(?:还剩下?|剩余|剩下的?|还有|没上的?|未上的?|没用的?|未使用的?|没做的?|后面的?|剩)\s*" + _COUNTED)
 # A correction right after a count: "上了12节，不对，是14节".
 _COUNT_CORRECTED = re.compile(r"\s*[，,]?\s*(?:不对|说错了|记错了|写错了)\s*[，,]?\s*(?:应该)?是\s*" + _COUNT + r"\s*" + _UNIT + r"?")
-_PACKAGE = re.compile(r"(?:一共|共|总共|买了?|报了?|办了?|套餐|课包|次卡)?\s*" + _COUNT + r"\s*" + _UNIT)
-_YEAR_CARD = re.compile(r"([一两二三1-3半])?\s*年(?:的)?(?:卡|会员|会籍)")
+_PACKAGE = re.compile(r"(?:一共|共|总共|买了?|报了?|办了?|套餐|课包|次卡)?\s*" + _COUNTED)
+# A card or a subscription by the year: "年卡3600", "两年会籍", "订了一年的鲜奶".
+_YEAR_CARD = re.compile(r"([一两二三1-3半])?\s*年(?:的)?(?:卡|会员|会籍)"
+                        r"|(?:订|办|买|签|交|报|续)了?(?:个)?([一两二三1-3半])\s*年(?![0-9级])")
 _MONTHS_USED = re.compile(r"(?:用了|练了|去了|上了|过了)\s*" + _COUNT + r"\s*个?月")
 _MONTHS_LEFT = re.compile(r"(?:还剩下?|剩余|剩下的?|还有)\s*" + _COUNT + r"\s*个?月")
 
 _PRICE = r"([0-9]+(?:\.[0-9]+)?|[一二两三四五六七八九十百千]+)"
 # The price of one session: "每节300", "一节150", "单价260元", "一个月合220", "每次按卡价380元", "300一节".
 _UNIT_PRICE = re.compile(
-    r"(?:(?<![0-9零一二两三四五六七八九十百千])(?:每|一|单)(?:课时|节|次|堂|晚|个月|月|期)(?:课)?|单价|课时费)"
+    r"(?:(?<![0-9零一二两三四五六七八九十百千第])(?:每|一|单)(?:课时|节|次|堂|晚|个月|月|期|小时)(?:课)?|单价|课时费)"
     r"(?:的?(?:价格|单价|费用|课时费|卡价|原价)?)?(?:是|为|要|合|算|按|扣|收)?(?:卡价|原价)?\s*" + _PRICE + r"\s*(?:元|块)?")
-_PRICE_FIRST = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:元|块)?\s*(?:一|每|/)(课时|节|次|堂|晚|个月|月|期)(?!课|卡)")
+_PRICE_FIRST = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:元|块)?\s*(?:一|每|/)(课时|节|次|堂|晚|个月|月|期|小时)(?!课|卡)")
 # "打8折", "八折": the price of a use after the discount.
 _DISCOUNT = re.compile(r"(?:打)?([1-9]|[一二三四五六七八九])(?:\.([0-9]))?折")
 # Money paid into a card: "充了两千", "充值10000元", "储值卡里存了3000".
@@ -145,10 +150,21 @@ def _package_price(text: str, at: int) -> Decimal | None:
     start = max(text.rfind(mark, 0, at) for mark in "。！!？?；;\n") + 1
     end_match = re.search(r"[。！!？?；;\n]", text[at:])
     end = at + end_match.start() if end_match else len(text)
-    sentence = text[start:end]
-    without_prices = _UNIT_PRICE.sub("", _PRICE_FIRST.sub("", sentence))
-    amounts = [a for a in _sums(without_prices) if a >= 10]
-    return max(amounts) if amounts else None
+    for piece in (text[start:end], _paragraph(text, at)):
+        # the sentence first; a total written in an earlier sentence of the paragraph otherwise
+        # ("学费一共1.68万，分三次交的 … 课程一共48次，我上了12次")
+        without_prices = _UNIT_PRICE.sub("", _PRICE_FIRST.sub("", piece))
+        amounts = [a for a in _sums(without_prices) if a >= 10]
+        if amounts:
+            return max(amounts)
+    return None
+
+
+def _paragraph(text: str, at: int) -> str:
+    """The paragraph (between line breaks) that holds position `at`."""
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return text[start:end if end >= 0 else len(text)]
 
 
 def _sums_right_after(cue: re.Pattern, text: str) -> list[Decimal]:
@@ -186,7 +202,7 @@ def remaining_value(text: str) -> Decimal | None:
 
     year = _YEAR_CARD.search(text)
     if size is None and year:  # "年卡3600 用了3个月": a card of 12 (or 24) months
-        years = {"两": 2, "二": 2, "2": 2, "三": 3, "3": 3, "半": 0.5}.get(year.group(1) or "", 1)
+        years = {"两": 2, "二": 2, "2": 2, "三": 3, "3": 3, "半": 0.5}.get(year.group(1) or year.group(2) or "", 1)
         months_used = _MONTHS_USED.search(text)
         months_left = _MONTHS_LEFT.search(text)
         size, unit, at = int(12 * years), "月", year.start()

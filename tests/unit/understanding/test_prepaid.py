@@ -27,6 +27,14 @@ from xiaoan.understanding.prepaid import demanded_units_value, remaining_value
     ("洗衣卡充了1000，洗了6次，每次扣45", Decimal(730)),
     ("美甲店充值3000元，做了4次，每次原价300打7折", Decimal(2160)),
     ("理发卡储值5000元，到现在一共消费了1850元", Decimal(3150)),
+    # counts with 个 before the unit, hours as the unit, verbs of the activity itself
+    ("一对一补习课时包3.6万，120个小时，已经上了45个小时", Decimal(22500)),
+    ("绘画课买了64个课时，一共1.28万，孩子共上课24课时", Decimal(8000)),
+    ("在游泳馆买了40次的次卡，价格1600元，到现在游了15次", Decimal(1000)),
+    # the package's total written in an earlier sentence of the paragraph; "第一次" is no unit price
+    ("学费总共9600元，分两次交的：第一次4800，第二次4800。课程一共32次，我上了8次。", Decimal(7200)),
+    # a subscription by the year, its months left stated
+    ("去年十月订了一年的报纸，一共600元。剩下的五个月不送了", Decimal(250)),
 ])
 def test_remaining_value_reckons_what_is_left(text, left):
     assert remaining_value(text) == left
@@ -76,6 +84,21 @@ def test_no_units_demanded_is_none():
     ("徐汇那家健身房关门了 我的年卡2680才办了一个礼拜 钱要退给我", Decimal(2680)),
     # a fee named right after a bare sum
     ("饭店结账时收了150开瓶费，事先没说，要求退150开瓶费。", Decimal(150)),
+    # a demand of several items that states their total: the total
+    ("要求退还书包款260元加文具费40元，合计300元。", Decimal(300)),
+    ("我的要求：1、退还空调款3200元；2、赔偿墙面修补费800元。合计4000元。\n电话已留", Decimal(4000)),
+    ("我要求退一赔三，退还499元并赔偿三倍1497元，一共1996元。", Decimal(1996)),
+    # a demand without a sum of its own but with a total
+    ("付了定金5000元，店家违约。我要求：双倍返还定金，共1万元。", Decimal(10000)),
+    # balances listed together, the rest asked for
+    ("两张储值卡余额分别是230元、415元，店关了，要求退还卡里的余额。", Decimal(645)),
+    # "没有上的课" asks for the rest; hours left at an hourly price ("88小时的学费" is no fee of 88)
+    ("交了1万2，一共40节课，上了10节。我要求退还没有上的课的费用。", Decimal(9000)),
+    ("辅导课一小时200，还剩30小时，要求退还剩余30小时的学费。", Decimal(6000)),
+    # "还给我看了…" is no demand
+    ("销售说公司不会跑路，还给我看了营业执照。年卡3600元，用了8个月，要求按月退还剩下的钱。", Decimal(1200)),
+    # a bare sum right after any card
+    ("游泳卡1880买了两周就关门了 要求退钱", Decimal(1880)),
 ])
 def test_letter_amounts(text, amount):
     assert find_amount(text) == amount
