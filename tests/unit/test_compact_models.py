@@ -130,6 +130,44 @@ def test_compact_model_loads_and_still_tells_the_intents_apart(trained):
         loop.close()
 
 
+def _diet_of(agent):
+    for node in agent.processor.graph_runner._instantiated_nodes.values():
+        component = getattr(node, "_component", None)
+        if type(component).__name__ == "CompactDIETClassifier":
+            return component.model
+    raise AssertionError("no CompactDIETClassifier in the loaded graph")
+
+
+def test_prediction_only_load_predicts_as_rasa_loads_and_builds_no_optimizer(trained, monkeypatch):
+    """The model loaded by one prediction (no training step) gives Rasa's own load's predictions."""
+    from rasa.core.agent import Agent
+    from rasa.nlu.classifiers.diet_classifier import DIET
+
+    from xiaoan.nlu.compact import CompactDIET
+
+    texts = ("退款怎么弄", "钱能退吗", "执照怎么办理", "营业执照要什么", "你好", "随便说一句")
+
+    def rankings(agent):
+        loop = asyncio.new_event_loop()
+        try:
+            return [[(r["name"], r["confidence"]) for r in loop.run_until_complete(agent.parse_message(text))
+                     ["intent_ranking"]] for text in texts]
+        finally:
+            loop.close()
+
+    lean = Agent.load(str(trained["compact"]))
+    # no training step: no optimizer slots (at most the unused default optimizer's step counter)
+    assert len(_diet_of(lean).optimizer.variables()) <= 1
+    ours = rankings(lean)
+    # Rasa's own path (one training step on the stored example, then the weights)
+    monkeypatch.setattr(CompactDIET, "load", classmethod(lambda cls, *a, **k: DIET.load.__func__(cls, *a, **k)))
+    rasas = Agent.load(str(trained["compact"]))
+    assert len(_diet_of(rasas).optimizer.variables()) > len(_diet_of(rasas).trainable_weights)  # Adam's two slots
+    for mine, theirs in zip(ours, rankings(rasas)):
+        assert [name for name, _ in mine] == [name for name, _ in theirs]
+        assert max(abs(a - b) for (_, a), (_, b) in zip(mine, theirs)) < 1e-5
+
+
 def test_without_optimizer_restores_the_model_afterwards():
     model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,))])
     model.compile(optimizer=tf.keras.optimizers.Adam(), loss="mse")

@@ -123,12 +123,41 @@ class HalfPrecisionWeights:
             return super().load_weights(str(prefix), *args, **kwargs)  # type: ignore[misc]
 
 
-class CompactDIET(HalfPrecisionWeights, DIET):
-    """Rasa's DIET model with half-precision weight storage."""
+class PredictionOnlyLoad:
+    """Mixin for a RasaModel: a model loaded to serve is built by a prediction, not a training step.
+
+    Rasa's `RasaModel.load` builds the model's weights by fitting it on one example: that traces
+    the whole training graph (gradients of every layer, the optimizer's update) and creates the
+    optimizer's two slots per weight, and the serving process keeps both for its lifetime although
+    it never trains. Here one prediction on the stored example builds the layers a prediction uses,
+    the stored weights are read into them, and what the first prediction cached (the label
+    embeddings of `prepare_for_predict`, the traced prediction function) is dropped and built again
+    from the real weights. Fine-tuning (`finetune_mode`) and a model without a prediction example
+    take Rasa's own path.
+    """
+
+    @classmethod
+    def load(cls, model_file_name: str, model_data_example: Any, predict_data_example: Any = None,
+             finetune_mode: bool = False, *args: Any, **kwargs: Any) -> Any:
+        if finetune_mode or predict_data_example is None:
+            return super().load(model_file_name, model_data_example, predict_data_example,  # type: ignore[misc]
+                                finetune_mode, *args, **kwargs)
+        model = cls(*args, **kwargs)
+        model.compile(run_eagerly=kwargs.get("config", {}).get("run_eagerly"))
+        model.run_inference(predict_data_example)  # creates the variables a prediction reads
+        model.load_weights(model_file_name)
+        model.prepared_for_prediction = False  # label embeddings were computed from the initial weights
+        model._tf_predict_step = None  # its trace captured them
+        model.run_inference(predict_data_example)  # trace once more, now with the trained weights
+        return model
 
 
-class CompactTED(HalfPrecisionWeights, TED):
-    """Rasa's TED model with half-precision weight storage."""
+class CompactDIET(PredictionOnlyLoad, HalfPrecisionWeights, DIET):
+    """Rasa's DIET model with half-precision weight storage, loaded for prediction only."""
+
+
+class CompactTED(PredictionOnlyLoad, HalfPrecisionWeights, TED):
+    """Rasa's TED model with half-precision weight storage, loaded for prediction only."""
 
 
 @DefaultV1Recipe.register(
