@@ -140,7 +140,7 @@ _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
-    "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "有爿", "一爿", "迭爿", "搿爿", "那爿", "这爿", "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开",
     "结果", "后来", "然后", "现在", "但是", "可是", "所以", "因为", "而且",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
@@ -154,7 +154,7 @@ _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名�
                      r"(?:招牌|门头|店招|店名)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
                      r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|有(?:个|家|一家)叫做?|"
                      r"(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])(?!\s*(?:了|来|过|服务员|经理|老板|店员|店长|保安|警察|民警|客服|医生|护士|老师|师傅|"
-                     r"工作人员|负责人|人|我|他|她|家人|朋友|救护车|120|110))")
+                     r"工作人员|负责人|人|我|他|她|你|您|阿拉|侬|伊|家人|朋友|孙子|孙女|儿子|女儿|老公|老婆|孩子|小孩|救护车|120|110))")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
@@ -267,7 +267,7 @@ _PLATFORM_PREFIX_RE = re.compile(
     r"^(?:网上|线上|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
 # A branch in brackets is part of the name; other remarks in brackets are not.
 _BRANCH_CONTENT_RE = re.compile(
-    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜)$")
+    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜|卖场)$")
 # A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
 _BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
 # Characters that do not occur in business names but everywhere in sentences.
@@ -354,6 +354,29 @@ def _tidy(name: str, keep_place: bool = False, quoted: bool = False) -> str:
     bare = _BARE_BRANCH_RE.search(name)
     if bare:
         name = name[:bare.start(2)] + "（" + bare.group(2) + "）"
+    return _without_branch_place(name)
+
+
+_BRANCH_PLACE_RE = re.compile(r"^(.+?)(?:分店|门店|店|分馆|馆|校区|分校|营业部|卖场|中心)?[)）】]$")
+
+
+def _without_branch_place(name: str) -> str:
+    """"松江万达燃力健身（松江万达店）" -> "燃力健身（松江万达店）": the place of the branch written
+    again before the sign is where the shop is, not its name. A sign left as a mere kind of shop
+    keeps it ("万达影城（松江万达店）")."""
+    bracket = _SUFFIX_TAIL_RE.search(name)
+    if not bracket or bracket.start() < 4:
+        return name
+    place = _BRANCH_PLACE_RE.match(bracket.group(0)[1:])
+    if not place:
+        return name
+    place = place.group(1)
+    for i in range(len(place) - 1):
+        head = place[i:]
+        rest = name[len(head):bracket.start()]
+        if name.startswith(head) and len(rest) >= 3 and not is_generic_merchant(rest) \
+                and not _is_unnamed_shop(rest) and not _SUFFIX_RE.fullmatch(rest):
+            return name[len(head):]
     return name
 
 
@@ -412,6 +435,18 @@ def _plausible(name: str, suffix: str = "", bounded: bool = False) -> bool:
     return not (len(core) <= 4 and resolve_district(core) is not None and not re.search(r"[店馆行铺]$", core[2:]))
 
 
+def _plausible_before_branch(name: str) -> bool:
+    """Whether a sign found before its bracketed branch reads as one: the branch was kept by the
+    tidying, and the sign is no phrase (one character of a sentence is a playful sign's own:
+    "发现美发型设计（七宝店）")."""
+    core = _SUFFIX_TAIL_RE.sub("", name)
+    if core == name or len(core) < 2 or is_generic_merchant(core) or _DATE_IN_NAME_RE.search(core):
+        return False
+    if sum(ch in _NOT_IN_NAMES for ch in core) > 1 or re.search(r"[了么吗呢吧啊我你他她]", core):
+        return False
+    return not _PLATFORM_PREFIX_RE.fullmatch(core)
+
+
 # --- candidates ---------------------------------------------------------------------------------
 
 # Registered names: the legal suffix; the name starts at its "上海" when there is one.
@@ -424,7 +459,7 @@ _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
                            r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
              "person": 42, "topic": 40}
 
 
@@ -624,6 +659,31 @@ def _suffix_candidates(plain: str):
         yield "suffix", start, plain[start:end].strip(), last_suffix
 
 
+# A sign written right before its bracketed branch: "闵行莘庄的大润和超市（莘庄店）", "投诉杨浦五角场的
+# 易讯手机卖场（五角场店）". The branch says a shop's name ends there, so the sign needs no trade
+# suffix of ours; it starts after the place and 的, after 在/投诉/举报/有家, or at the clause's start.
+_BEFORE_BRANCH_RE = re.compile(r"(?<![\u4e00-\u9fffA-Za-z0-9&·])(?<![A-Za-z&] )"
+                               r"((?:[\u4e00-\u9fffA-Za-z0-9&·]|(?<=[A-Za-z&]) (?=[A-Za-z&])){2,40})(?=[（(])")
+_BRANCH_LEFT_END_RE = re.compile(r".*(?:的|在|到|去|投诉|举报|反映|有爿|有家|有个|一家|这家|那家|一个|这个|那个|那边|这边|是|叫)")
+_MAX_UNBOUNDED_SIGN = 12  # a sign at the clause's start longer than this is a sentence
+
+
+def _branch_candidates(plain: str):
+    for m in _BEFORE_BRANCH_RE.finditer(plain):
+        branch = _BRANCH_RE.match(plain, m.end())
+        if not branch:
+            continue
+        run, start = m.group(1), m.start(1)
+        cut = _BRANCH_LEFT_END_RE.match(run)
+        if cut:
+            run, start = run[cut.end():], start + cut.end()
+        elif len(run) > _MAX_UNBOUNDED_SIGN:
+            continue
+        if len(run) < 2:
+            continue
+        yield "branch", start, run + branch.group(0).strip(), ""
+
+
 # A mall or shopping centre is the business when nothing inside it is named: the escalator of
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
@@ -771,6 +831,8 @@ def find_merchant(text: str | None) -> str | None:
         bounded = plain[max(0, position - 1):position] in ("在", "的") and plain.startswith(tidy, position)
         if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix, bounded):
             return
+        if kind == "branch" and not _plausible_before_branch(tidy):
+            return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
         # ("韩依坊女装旗舰店" over "韩依坊")
@@ -778,7 +840,8 @@ def find_merchant(text: str | None) -> str | None:
         if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
             best = (priority, position, tidy)
 
-    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _suffix_candidates,
+    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _branch_candidates,
+                   _suffix_candidates,
                    _mall_candidates, _topic_candidates, _latin_candidates, _person_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)

@@ -485,3 +485,30 @@ def test_people_and_houses_after_a_place_are_no_sign(text):
 ])
 def test_playful_signs_and_sentence_words(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sign right before its bracketed branch needs no trade suffix, and may hold 和/现
+    ("长宁天山的美和佳超市（天山店）把过期面包又贴了新标签在卖", "美和佳超市（天山店）"),
+    ("投诉宝山顾村的悦橙鲜果（顾村店），秤有问题", "悦橙鲜果（顾村店）"),
+    ("普陀长风的现烤时光面包（长风店）卖的蛋糕吃坏了肚子", "现烤时光面包（长风店）"),
+    ("徐汇衡山路那边的Mint Lab（衡山路店）办了卡就关门", "Mint Lab（衡山路店）"),
+    ("宜山路建材市场里面的安居门窗（宜山路卖场）定的窗一直不装", "安居门窗（宜山路卖场）"),
+    # the branch's place written again before the sign is where it is, not the name
+    ("嘉定江桥万达星跃蹦床（江桥万达店）关门了，年卡还有大半年", "星跃蹦床（江桥万达店）"),
+    # but a sign that is only a kind of shop after that place keeps it
+    ("闵行七宝万达影城（七宝万达店）的会员卡不能用了", "万达影城（七宝万达店）"),
+    # a sentence before a bracket is no sign
+    ("我上个月去了好几次（周末），都说没货", None),
+])
+def test_a_sign_before_its_bracketed_branch(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # Shanghainese: 有爿 ("there is a shop") starts the sign; 叫阿拉/叫侬 is asking someone, not a name
+    ("阿拉弄堂口有爿红梅裁缝铺（曹杨店），衣裳改坏脱了。阿拉眼睛不好，叫阿拉囡囡帮阿拉写的", "红梅裁缝铺（曹杨店）"),
+    ("伊讲好三天做好，后来又讲等，叫阿拉孙女打电话也不接", None),
+])
+def test_shanghainese_openings(text, expected):
+    assert find_merchant(text) == expected
