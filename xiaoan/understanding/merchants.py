@@ -459,7 +459,7 @@ _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
                            r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "stall": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
              "person": 42, "topic": 40}
 
 
@@ -684,6 +684,26 @@ def _branch_candidates(plain: str):
         yield "branch", start, run + branch.group(0).strip(), ""
 
 
+# A stall or booth of a market, named by the market and its number: "长阳路菜市场18号水产摊",
+# "七浦路服装市场B2层117号档口". The number says which one; the district written before the
+# market is where it is, not its name.
+_STALL_RE = re.compile(r"(?:批发市场|菜市场|菜场|市场|商场|商城|广场|大厦|商厦|中心)"
+                       r"(?:[A-Z]?\d{1,2}[层楼F]|[一二三四五六七八九]楼|地下[一二]层)?(?:[A-Z]?\d{1,3}[区排])?"
+                       r"[A-Z]?\d{1,4}号(?:[\u4e00-\u9fff]{0,4}?)(?:摊位|摊|档口|铺位|商铺|柜台|门面)")
+_DISTRICT_PREFIX_RE = re.compile(r"^(?:上海市?)?[\u4e00-\u9fff]{1,4}?(?:新区|区|县)(?![\u4e00-\u9fff]?(?:市场|菜场|商场))")
+
+
+def _stall_candidates(plain: str):
+    for m in _STALL_RE.finditer(plain):
+        start = _widen_left(plain, m.start(), m.end())
+        name = plain[start:m.end()]
+        district = _DISTRICT_PREFIX_RE.match(name)
+        if district and m.start() - start - district.end() >= 2:
+            start, name = start + district.end(), name[district.end():]
+        if m.start() - start >= 2:
+            yield "stall", start, name, ""
+
+
 # A mall or shopping centre is the business when nothing inside it is named: the escalator of
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
@@ -823,7 +843,7 @@ def find_merchant(text: str | None) -> str | None:
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
-        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
+        tidy = name if kind in ("located", "latin", "person", "stall") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
         if kind not in ("quoted", "person"):
             tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
@@ -841,6 +861,7 @@ def find_merchant(text: str | None) -> str | None:
             best = (priority, position, tidy)
 
     for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _branch_candidates,
+                   _stall_candidates,
                    _suffix_candidates,
                    _mall_candidates, _topic_candidates, _latin_candidates, _person_candidates):
         for kind, position, name, suffix in source(plain):

@@ -512,3 +512,15 @@ def test_a_sign_before_its_bracketed_branch(text, expected):
 ])
 def test_shanghainese_openings(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a market stall or booth is named by its market and number; the district before it is where
+    ("举报浦东新区三林菜场25号猪肉摊卖注水肉，一斤肉回家放一晚上全是水", "三林菜场25号猪肉摊"),
+    ("在曹安路轻纺市场3楼208号档口买的窗帘布，一洗就褪色", "曹安路轻纺市场3楼208号档口"),
+    ("宝山区通河新村菜市场A12号摊位的秤少了二两", "通河新村菜市场A12号摊位"),
+    # a number that is no stall's
+    ("我们这边的市场，18号那天摊位都没开", None),
+])
+def test_market_stalls_and_booths(text, expected):
+    assert find_merchant(text) == expected
