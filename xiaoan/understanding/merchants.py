@@ -599,6 +599,12 @@ _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|�
                                 r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
+# Trades written after a sign that already ends in a suffix of ours: "鲜辣坊麻辣烫", "悦色美甲美睫",
+# "渔小馆酸菜鱼". Part of the sign only there: alone they are a dish or a service.
+_TRADE_AFTER_RE = re.compile(r"美睫|纹绣|半永久|麻辣烫|麻辣香锅|酸菜鱼|烤鱼|冒菜|米线|拉面|生煎|小笼|馄饨|炸鸡|奶茶|咖啡|甜品|"
+                             r"肉蟹煲|小龙虾|牛蛙|串串|烤肉|面包|蛋糕|鲜果|果切|花艺|鲜花")
+
+
 # Services written right after a name that already ends in its trade, then the clause ends:
 # "在某某汽车美容洗车，" — the wash is what was done there, not part of the sign.
 _SERVICE_DONE_RE = re.compile(r"(?:洗车|维修|快修|干洗|洗衣|推拿|修车|修鞋)")
@@ -624,12 +630,13 @@ def _suffix_candidates(plain: str):
             continue
         # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心"), and a
         # registered name runs on to its company suffix ("上海益康健身" + "管理有限公司").
-        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end) or _TRADE_AFTER_RE.match(plain, end)
         last_suffix = m.group(0)
         while following:
             end = following.end()
             last_suffix = following.group(0)
-            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end) \
+                or _TRADE_AFTER_RE.match(plain, end)
         service = _SERVICE_DONE_RE.search(plain, 0, end)
         if service and service.end() == end and service.start() > start and _CLAUSE_END_RE.match(plain, end) \
                 and re.search(f"(?:{_SUFFIX_RE.pattern})$", plain[start:service.start()]):

@@ -524,3 +524,15 @@ def test_shanghainese_openings(text, expected):
 ])
 def test_market_stalls_and_booths(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a trade written after a sign that ends in a trade word is the sign's own
+    ("外卖点的蜀味坊冒菜送到已经凉透了，商家不肯退", "蜀味坊冒菜"),
+    ("在晴天美甲纹绣做的眉毛两边不一样高", "晴天美甲纹绣"),
+    ("长寿路上的渔家小馆烤鱼 吃出来一根钢丝", "渔家小馆烤鱼"),
+    # but not a dish ordered there
+    ("在蜀味坊点了一份冒菜，吃出虫子", "蜀味坊"),
+])
+def test_trades_written_after_a_sign(text, expected):
+    assert find_merchant(text) == expected
