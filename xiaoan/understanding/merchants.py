@@ -599,6 +599,10 @@ _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|�
                                 r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
+# After a name, a place relative to it and then what stands there: the name is a landmark.
+_LANDMARK_AFTER_RE = re.compile(r"(?:的)?(?:斜对面|对面|旁边|隔壁|边上)的")
+
+
 # Trades written after a sign that already ends in a suffix of ours: "鲜辣坊麻辣烫", "悦色美甲美睫",
 # "渔小馆酸菜鱼". Part of the sign only there: alone they are a dish or a service.
 _TRADE_AFTER_RE = re.compile(r"美睫|纹绣|半永久|麻辣烫|麻辣香锅|酸菜鱼|烤鱼|冒菜|米线|拉面|生煎|小笼|馄饨|炸鸡|奶茶|咖啡|甜品|"
@@ -643,6 +647,8 @@ def _suffix_candidates(plain: str):
             end = service.start()  # "在某某汽车美容洗车，": what was done there, after a name with its trade
             if end <= m.start():
                 continue
+        if _LANDMARK_AFTER_RE.match(plain, end):
+            continue  # "学校对面的新华书刊文具店": a landmark that says where the business is
         latin = re.match(r"[A-Za-z]{2,10}(?: [A-Z]{2,10})*(?![A-Za-z])", plain[end:])
         if latin:
             end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"

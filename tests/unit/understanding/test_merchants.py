@@ -536,3 +536,13 @@ def test_market_stalls_and_booths(text, expected):
 ])
 def test_trades_written_after_a_sign(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a named place written before 对面的/旁边的 is a landmark, the shop comes after it
+    ("青浦华新镇华腾路上学校对面的明明文具店卖三无零食", "明明文具店"),
+    ("七宝老街停车场隔壁的阿强水果店秤不准", "阿强水果店"),
+    ("嘉定区图书馆旁边的阿德五金店卖的插座一插就冒烟", "阿德五金店"),
+])
+def test_landmarks_before_the_shop(text, expected):
+    assert find_merchant(text) == expected
