@@ -455,7 +455,9 @@ _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
 # ASCII single quotes ("淘宝店'某某家居'"), not an apostrophe inside Latin words ("Tom's")
 _ASCII_QUOTED_RE = re.compile(r"(?<![A-Za-z])'([^'\n“”\"]{2,30})'(?![A-Za-z])")
-_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家|有家|迭家|那个|这个)[是为:：]?\s*$"
+# ("这个是“按单生产”": a demonstrative and 是 say what a thing is, not a shop's name)
+_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一家|这家|那家|有家|迭家)[是为:：]?\s*$"
+                           r"|(?:一个|那个|这个)\s*$"
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
                            r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.

@@ -546,3 +546,14 @@ def test_trades_written_after_a_sign(text, expected):
 ])
 def test_landmarks_before_the_shop(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "这个是“…”" says what a thing is; the store on the platform is the business
+    ("我在天猫上云眠家纺专营店买的蚕丝被，客服说这个是“工厂直发款”不能退", "云眠家纺专营店"),
+    ("拼多多上一家优品数码专营店卖的耳机是假的，他们说那个是“海外版”", "优品数码专营店"),
+    # a quoted name after 一个/这个 is still one
+    ("楼下开了一个“阿香小厨”，卫生很差", "阿香小厨"),
+])
+def test_what_a_thing_is_called_is_no_shop(text, expected):
+    assert find_merchant(text) == expected
