@@ -557,3 +557,16 @@ def test_landmarks_before_the_shop(text, expected):
 ])
 def test_what_a_thing_is_called_is_no_shop(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # 寄卖行/典当行 and other 行 trades, whose 卖/当 is no sentence word
+    ("我在徐汇区肇嘉浜路的金诚名表寄卖行买的表，拿去检测说是翻新的", "金诚名表寄卖行"),
+    ("在恒通典当行当了一条金项链，赎回来发现分量不对", "恒通典当行"),
+    # delivery points of milk or groceries
+    ("嘉定南翔的南翔鲜奶订送点，订了半年鲜奶只送了两个月", "南翔鲜奶订送点"),
+    ("小区门口的优鲜自提点关门了，预付的菜钱没退", "优鲜自提点"),
+    ("那个奶站说不做了", None),
+])
+def test_trades_ending_in_hang_and_delivery_points(text, expected):
+    assert find_merchant(text) == expected
