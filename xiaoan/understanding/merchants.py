@@ -182,9 +182,13 @@ _OPENING_BRACKETS = "（(【"
 _REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|有限责任公司|有限公司|分公司)")
 # "在X办的卡 / 在X买的 / 在X充值": X is where the citizen paid, usually the business itself.
 _BOUGHT_AT_RE = re.compile(
-    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的|交了|交的|缴了)")
+    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的|交了|交的|缴了|吃饭|用餐|就餐|聚餐)")
 # Places that are not a business: online, platforms, 附近 ...
 _NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|家里|那边|这边|群里|附近)$|[“”\"「」群]|^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
+
+
+# Someone's home ("在朋友家吃饭"), not a restaurant's sign ("外婆家" is one: only people by their tie).
+_SOMEONES_HOME_RE = re.compile(r"(?:朋友|亲戚|同学|同事|邻居|父母|爸妈|公婆|岳父母|老乡|自己|别人|人|我|你|他|她|们)家$")
 
 
 def _bought_at(plain: str) -> str | None:
@@ -193,7 +197,8 @@ def _bought_at(plain: str) -> str | None:
         candidate = re.split(r"给|帮|替|为(?!民)", match.group(1))[0]  # "在乐乐玩具城给儿子买了": the shop, not who for
         candidate = candidate.split("的")[-1]
         candidate = re.split(r"一家|这家|那家|某家|个", candidate)[-1]
-        if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate):
+        if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate) \
+                or _SOMEONES_HOME_RE.search(candidate):
             continue
         name = parse_merchant(candidate)
         if name and not is_generic_merchant(name) and not re.search(r"[路街]\d|号", name):

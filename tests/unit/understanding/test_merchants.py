@@ -570,3 +570,14 @@ def test_what_a_thing_is_called_is_no_shop(text, expected):
 ])
 def test_trades_ending_in_hang_and_delivery_points(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # where a meal was eaten is the restaurant, as where something was bought is the shop
+    ("国庆在枫泾古镇的状元楼吃饭，一盘河虾收了三百八", "状元楼"),
+    ("我们在老码头的福禄阁聚餐，菜单上没标价", "福禄阁"),
+    # someone's home is no restaurant
+    ("上周在朋友家吃饭，吃了他从菜场买的熟食拉肚子", None),
+])
+def test_where_a_meal_was_eaten(text, expected):
+    assert find_merchant(text) == expected
