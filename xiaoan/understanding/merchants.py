@@ -466,7 +466,7 @@ _QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
                            r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "stall": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "stall": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45, "platform": 44,
              "person": 42, "topic": 40}
 
 
@@ -724,6 +724,18 @@ def _stall_candidates(plain: str):
             yield "stall", start, name, ""
 
 
+# A platform citizens mask with 某 ("用某饿了外卖平台点的", "在某团平台上买的"): the business
+# when nothing else is named (a shop on it wins). "某购物平台" is a kind of platform, not a name.
+_PLATFORM_TRADES = "外卖|购物|电商|票务|旅行|旅游|出行|打车|团购|直播|短视频|视频|二手|租房|招聘|家政"
+_MASKED_PLATFORM_RE = re.compile(r"(?:用|在|通过|从)(某(?!" + _PLATFORM_TRADES + r"|平台)[\u4e00-\u9fffA-Za-z]{1,3}?"
+                                 r"(?:" + _PLATFORM_TRADES + r")?平台)(?=上|里|点|买|下单|订|预订|叫|打|租|找|的)")
+
+
+def _platform_candidates(plain: str):
+    for m in _MASKED_PLATFORM_RE.finditer(plain):
+        yield "platform", m.start(1), m.group(1), ""
+
+
 # A mall or shopping centre is the business when nothing inside it is named: the escalator of
 # "徐汇区的云景广场", the car park of "金鼎商业广场". Below the shops' own suffixes, and not when
 # the text goes on to a shop or stall inside it ("万达广场有个商家卖假货": the shop is the one).
@@ -863,7 +875,7 @@ def find_merchant(text: str | None) -> str | None:
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
-        tidy = name if kind in ("located", "latin", "person", "stall") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
+        tidy = name if kind in ("located", "latin", "person", "stall", "platform") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
         if kind not in ("quoted", "person"):
             tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
@@ -881,7 +893,7 @@ def find_merchant(text: str | None) -> str | None:
             best = (priority, position, tidy)
 
     for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _branch_candidates,
-                   _stall_candidates,
+                   _stall_candidates, _platform_candidates,
                    _suffix_candidates,
                    _mall_candidates, _topic_candidates, _latin_candidates, _person_candidates):
         for kind, position, name, suffix in source(plain):

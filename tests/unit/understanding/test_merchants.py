@@ -581,3 +581,15 @@ def test_trades_ending_in_hang_and_delivery_points(text, expected):
 ])
 def test_where_a_meal_was_eaten(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a platform masked with 某 is the business when nothing else is named
+    ("用某团外卖平台点的同一份餐，我的手机比我老婆的贵五块", "某团外卖平台"),
+    ("在某宝平台上买了会员，自动续费关不掉", "某宝平台"),
+    # a shop on it wins, and a masked kind of platform names nobody
+    ("在某团外卖平台上的老王面馆点的炒面吃出了钢丝球", "老王面馆"),
+    ("在某外卖平台点的奶茶洒了一半", None),
+])
+def test_masked_platforms(text, expected):
+    assert find_merchant(text) == expected
