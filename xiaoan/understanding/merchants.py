@@ -359,7 +359,51 @@ def _tidy(name: str, keep_place: bool = False, quoted: bool = False) -> str:
     bare = _BARE_BRANCH_RE.search(name)
     if bare:
         name = name[:bare.start(2)] + "（" + bare.group(2) + "）"
+    else:
+        name = _bracketed_shop_branch(name)
     return _without_branch_place(name)
+
+
+# The place of a branch written bare after a shop's sign: "小书虫绘本馆五角场店", "童画美术新华路店",
+# "焕颜皮肤管理龙阳广场店". A place of districts.yml, or a road, square, park or mall, then 店.
+_BRANCH_PLACE_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?:路|广场|公园|商场|万达|万科|来福士|天地|中心|城)$")
+_NOT_A_SHOP_BRANCH_RE = re.compile(r"(?:旗舰|专卖|专营|便利|连锁|加盟|分|门|总|新|老|实体|网|小|大|母婴|饭|酒|商|书|药|花|茶)$")
+
+
+def _bracketed_shop_branch(name: str) -> str:
+    """"小书虫绘本馆五角场店" -> "小书虫绘本馆（五角场店）": the branch in brackets, as the register
+    and the citizens who bracket it write it. The shortest place before 店 that reads as one (a
+    place of districts.yml with at most a few characters after it, or a road, square, park or mall),
+    and only when what stands before it reads as a sign. Registered names have their own rule."""
+    if not name.endswith("店") or re.search(r"[（(【)）】]|公司", name) or len(name) < 6 \
+            or _NOT_A_SHOP_BRANCH_RE.search(name[:-1]):
+        return name
+    from xiaoan.tickets.validators import load_districts  # late: keeps this module light
+
+    terms = load_districts().terms
+    for split in range(len(name) - 3, 1, -1):  # the shortest place first
+        head, place = name[:split], name[split:-1]
+        if len(place) > 7:
+            break
+        known = next((n for n in range(len(place), 1, -1) if place[:n].lower() in terms), 0)
+        if not (known and len(place) - known <= 2 or _BRANCH_PLACE_TAIL_RE.fullmatch(place)):
+            continue
+        if head.lower() in terms or is_generic_merchant(head) or len(head) < 3 and not _SUFFIX_RE.fullmatch(head[-2:]):
+            return name
+        return f"{head}（{place}店）"
+    return name
+    from xiaoan.tickets.validators import load_districts  # late: keeps this module light
+
+    terms = load_districts().terms
+    for split in range(2, len(name) - 2):
+        head, place = name[:split], name[split:-1]
+        if len(place) > 7 or head.lower() in terms or is_generic_merchant(head):
+            continue
+        known = next((n for n in range(len(place), 1, -1) if place[:n].lower() in terms), 0)
+        if known and (known == len(place) or len(place) - known <= 4) or _BRANCH_PLACE_TAIL_RE.fullmatch(place):
+            if len(head) >= 3 or _SUFFIX_RE.fullmatch(head[-2:]):
+                return f"{head}（{place}店）"
+    return name
 
 
 _BRANCH_PLACE_RE = re.compile(r"^(.+?)(?:分店|门店|店|分馆|馆|校区|分校|营业部|卖场|中心)?[)）】]$")

@@ -593,3 +593,17 @@ def test_where_a_meal_was_eaten(text, expected):
 ])
 def test_masked_platforms(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a branch written bare after a shop's sign is bracketed, as citizens and the register write it
+    ("小杨生煎黄河路店的生煎里有根头发", "小杨生煎（黄河路店）"),
+    ("快乐星球早教徐家汇店关门了，课还有三十节", "快乐星球早教（徐家汇店）"),
+    ("我在阿福烧腊中山公园店买的叉烧是馊的", "阿福烧腊（中山公园店）"),
+    ("悦动瑜伽龙华广场店跑路了", "悦动瑜伽（龙华广场店）"),
+    # a sign ending in 店 with no place in it stays whole
+    ("在阿大葱油饼店买的饼有股哈喇味", "阿大葱油饼店"),
+    ("在全家便利店买的饭团过期了", "全家便利店"),
+])
+def test_a_bare_branch_after_a_sign_is_bracketed(text, expected):
+    assert find_merchant(text) == expected
