@@ -478,6 +478,8 @@ def _plausible(name: str, suffix: str = "", bounded: bool = False) -> bool:
         return False
     if is_generic_merchant(core) or _PLATFORM_PREFIX_RE.fullmatch(head):
         return False
+    if re.match(r"(?:app|APP|App|小程序|公众号|网站|网页)(?![A-Za-z])", core):
+        return False  # "app打不开小程序也下架了": a channel that starts a sentence, not a sign
     from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
 
     # a town or area written like a shop ("罗店", "七宝") is a place

@@ -607,3 +607,12 @@ def test_masked_platforms(text, expected):
 ])
 def test_a_bare_branch_after_a_sign_is_bracketed(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a channel word starting a sentence is no sign ("app打不开小程序也下架了")
+    ("宝山大华的优选鲜蔬配送，充了一千，现在app打不开小程序也下架了", "优选鲜蔬配送"),
+    ("现在小程序登不上公众号也不更新了", None),
+])
+def test_a_channel_starting_a_sentence_is_no_sign(text, expected):
+    assert find_merchant(text) == expected
