@@ -731,6 +731,8 @@ def _suffix_candidates(plain: str):
 _BEFORE_BRANCH_RE = re.compile(r"(?<![\u4e00-\u9fffA-Za-z0-9&·])(?<![A-Za-z&] )"
                                r"((?:[\u4e00-\u9fffA-Za-z0-9&·]|(?<=[A-Za-z&]) (?=[A-Za-z&])){2,40})(?=[（(])")
 _BRANCH_LEFT_END_RE = re.compile(r".*(?:的|在|到|去|投诉|举报|反映|有爿|有家|有个|一家|这家|那家|一个|这个|那个|那边|这边|是|叫)")
+_MALL_END_RE = re.compile(r"(?:广场|购物中心|中心|商场|百货|商厦|大厦|城|天街|天地|奥特莱斯)$")
+_INSIDE_AFTER_RE = re.compile(r"\s*(?:的|里|内|[\dB一二三四五六七八九]{1,2}[楼层F]|地下)")
 _MAX_UNBOUNDED_SIGN = 12  # a sign at the clause's start longer than this is a sentence
 
 
@@ -747,6 +749,8 @@ def _branch_candidates(plain: str):
             continue
         if len(run) < 2:
             continue
+        if _MALL_END_RE.search(run) and _INSIDE_AFTER_RE.match(plain, branch.end()):
+            continue  # "百联又一城（五角场店）三楼的优衣库": the mall, a shop inside it follows
         yield "branch", start, run + branch.group(0).strip(), ""
 
 

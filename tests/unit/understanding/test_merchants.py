@@ -500,6 +500,9 @@ def test_playful_signs_and_sentence_words(text, expected):
     ("闵行七宝万达影城（七宝万达店）的会员卡不能用了", "万达影城（七宝万达店）"),
     # a sentence before a bracket is no sign
     ("我上个月去了好几次（周末），都说没货", None),
+    # a mall's branch with a shop inside it after: the shop
+    ("在百联又一城（五角场店）三楼的优衣库买了衣服", "优衣库"),
+    ("在万达广场（宝山店）的老码头火锅吃饭，吃出虫子", "老码头火锅"),
 ])
 def test_a_sign_before_its_bracketed_branch(text, expected):
     assert find_merchant(text) == expected
