@@ -524,6 +524,7 @@ def test_shanghainese_openings(text, expected):
     ("宝山区通河新村菜市场A12号摊位的秤少了二两", "通河新村菜市场A12号摊位"),
     # a number that is no stall's
     ("我们这边的市场，18号那天摊位都没开", None),
+    ("万达广场3号楼下的商铺在装修，噪音很大", None),
 ])
 def test_market_stalls_and_booths(text, expected):
     assert find_merchant(text) == expected
