@@ -658,8 +658,9 @@ _LANDMARK_AFTER_RE = re.compile(r"(?:的)?(?:斜对面|对面|旁边|隔壁|边�
 
 # Trades written after a sign that already ends in a suffix of ours: "鲜辣坊麻辣烫", "悦色美甲美睫",
 # "渔小馆酸菜鱼". Part of the sign only there: alone they are a dish or a service.
-_TRADE_AFTER_RE = re.compile(r"美睫|纹绣|半永久|麻辣烫|麻辣香锅|酸菜鱼|烤鱼|冒菜|米线|拉面|生煎|小笼|馄饨|炸鸡|奶茶|咖啡|甜品|"
-                             r"肉蟹煲|小龙虾|牛蛙|串串|烤肉|面包|蛋糕|鲜果|果切|花艺|鲜花")
+# Not after 店 (a name ending in 店 is whole: "在好利来面包店蛋糕里…"), nor a dish eaten ("…烤鱼里有…").
+_TRADE_AFTER_RE = re.compile(r"(?<!店)(?:美睫|纹绣|半永久|麻辣烫|麻辣香锅|酸菜鱼|烤鱼|冒菜|米线|拉面|生煎|小笼|馄饨|炸鸡|"
+                             r"肉蟹煲|小龙虾|牛蛙|串串|烤肉|花艺)(?![里中上内])")
 
 
 # Services written right after a name that already ends in its trade, then the clause ends:

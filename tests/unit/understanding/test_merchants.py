@@ -535,8 +535,10 @@ def test_market_stalls_and_booths(text, expected):
     ("外卖点的蜀味坊冒菜送到已经凉透了，商家不肯退", "蜀味坊冒菜"),
     ("在晴天美甲纹绣做的眉毛两边不一样高", "晴天美甲纹绣"),
     ("长寿路上的渔家小馆烤鱼 吃出来一根钢丝", "渔家小馆烤鱼"),
-    # but not a dish ordered there
+    # but not a dish ordered there or eaten, nor after a name ending in 店
     ("在蜀味坊点了一份冒菜，吃出虫子", "蜀味坊"),
+    ("渔家小馆烤鱼里吃出一根钢丝", "渔家小馆"),
+    ("老街小吃店麻辣烫太咸了", "老街小吃店"),
 ])
 def test_trades_written_after_a_sign(text, expected):
     assert find_merchant(text) == expected
