@@ -23,6 +23,10 @@ Rules, and why:
   before 这家店/这个app, ended by a comma, a space or what was done there.
 - The channel glued after a name is not the name ("某某票务小程序", "某某健身app", "某某专柜"),
   except an app known only by itself ("某某出行app") or a name the citizen quoted whole.
+- A bracketed branch ends a sign, with or without a trade word ("…的大润和超市（莘庄店）"); a branch
+  written bare after a sign is bracketed ("某某绘本馆五角场店" -> "某某绘本馆（五角场店）").
+- A market stall is named by its market and number ("某某路菜市场18号水产摊"); a platform masked
+  with 某 ("某饿了外卖平台") only when no shop is named.
 """
 
 from __future__ import annotations
