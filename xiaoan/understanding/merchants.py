@@ -23,6 +23,10 @@ Rules, and why:
   before 这家店/这个app, ended by a comma, a space or what was done there.
 - The channel glued after a name is not the name ("某某票务小程序", "某某健身app", "某某专柜"),
   except an app known only by itself ("某某出行app") or a name the citizen quoted whole.
+- A bracketed branch ends a sign, with or without a trade word ("…的大润和超市（莘庄店）"); a branch
+  written bare after a sign is bracketed ("某某绘本馆五角场店" -> "某某绘本馆（五角场店）").
+- A market stall is named by its market and number ("某某路菜市场18号水产摊"); a platform masked
+  with 某 ("某饿了外卖平台") only when no shop is named.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ _SUFFIXES = (
     "便利店", "大药房", "药房", "药店", "超市", "酒店", "宾馆", "饭店", "餐厅", "健身房", "健身馆", "健身", "俱乐部", "中心", "旅行社",
     "商城", "会所", "美容院", "培训学校", "学校", "机构", "APP", "App", "app", "小程序", "校区", "分校",
     "服务社", "茶庄", "书院", "农家乐", "托管班", "小卖部", "婚庆策划", "婚庆", "供应站",
-    "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
+    "订送点", "配送点", "送奶点", "代售点", "销售点", "自提点", "奶站", "浴场", "浴室", "剧场", "剧院", "营地", "停车场", "水产", "黄金回收", "搬家", "租赁", "专卖", "定制游",
     # trades whose word ends the shop sign ("飞驰自行车行", "湘里人家", "花田喜事摄影", "鹏程驾校")
     "车行", "琴行", "人家", "摄影", "影楼", "足浴", "足道", "瑜伽", "沙龙", "乐园", "驾校", "维修", "快修", "批发部",
     "服务部", "门市部", "门诊部", "诊所", "酒楼", "酒家", "烧腊", "烧烤", "火锅", "小吃", "家政服务(?![部社站中])", "家政", "画室", "工坊",
@@ -132,7 +136,7 @@ _SUFFIXES = (
     "家具城", "玩具城", "数码城", "建材城", "电器城", "灯具城", "儿童游乐场", "游乐场", "加油站", "配送站",
     "全屋定制", "定制", "家具", "家居", "门市部", "表行", "大排档", "排档", "造型", "听力", "通讯", "数码", "装饰", "美体",
     "美容", "理发", "烘焙", "营业厅", "修理厂", "加工厂", "厂", "摊位", "摊",
-    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺", "烟酒行", "酒行", "茶行", "五金行", "音乐厅", "电影院", "影院", "影城",
+    "民宿", "棋牌室", "教育", "KTV", "SPA", "(?<!店)铺", "烟酒行", "酒行", "茶行", "五金行", "寄卖行", "典当行", "拍卖行", "音乐厅", "电影院", "影院", "影城",
     "店", "馆",
 )
 _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
@@ -140,7 +144,7 @@ _SUFFIX_RE = re.compile("|".join(_SUFFIXES))
 _NAME_CHAR_RE = re.compile(r"[\u3400-\u9fffA-Za-z\u00c0-\u00ff0-9*×xX&·'\-]")
 # Words that end a name when reading leftwards (checked longest first at each step).
 _LEFT_STOPS = (
-    "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
+    "有爿", "一爿", "迭爿", "搿爿", "那爿", "这爿", "关于", "那边", "这边", "边上", "另外", "一家", "这家", "那家", "哪家", "某家", "有个", "有家", "一张", "一份", "一套", "一台", "一双", "一件", "一次", "名为", "名叫", "叫做", "一个", "这个", "那个", "附近", "旁边", "对面",
     "里面", "楼下", "门口", "购买", "买了", "办了", "投诉", "举报", "反映", "店铺", "网店", "里开",
     "结果", "后来", "然后", "现在", "但是", "可是", "所以", "因为", "而且",
     "在", "的", "到", "去", "跟", "和", "被", "向", "从", "是", "叫", "了", "我", "你", "他", "她", "给", "对", "找",
@@ -154,7 +158,7 @@ _CUE_RE = re.compile(r"(?:商家|商户|店铺|店|公司)(?:的)?(?:名称|名�
                      r"(?:招牌|门头|店招|店名)上?(?:写着|写的是|是)[:：]?|(?:收据|发票|小票|合同)(?:的)?(?:抬头|盖章|落款)(?:是|为)?[:：]?|"
                      r"开票单位是|收款方是|(?:店|馆|铺|公司|机构|工作室|门面)(?:的名字)?叫做?|(?:名字|名称)叫做?|有(?:个|家|一家)叫做?|"
                      r"(?<=[，,\s])叫做?(?=\s*[\u4e00-\u9fffA-Z])(?!\s*(?:了|来|过|服务员|经理|老板|店员|店长|保安|警察|民警|客服|医生|护士|老师|师傅|"
-                     r"工作人员|负责人|人|我|他|她|家人|朋友|救护车|120|110))")
+                     r"工作人员|负责人|人|我|他|她|你|您|阿拉|侬|伊|家人|朋友|孙子|孙女|儿子|女儿|老公|老婆|孩子|小孩|救护车|120|110))")
 _CUE_END_RE = re.compile(r"[，,。.！!？?；;]|\s(?![A-Za-z&])|的|在|卖|开|那|这")
 
 
@@ -182,9 +186,13 @@ _OPENING_BRACKETS = "（(【"
 _REGISTERED_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,8}?(?:股份有限公司|有限责任公司|有限公司|分公司)")
 # "在X办的卡 / 在X买的 / 在X充值": X is where the citizen paid, usually the business itself.
 _BOUGHT_AT_RE = re.compile(
-    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的|交了|交的|缴了)")
+    r"(?<![现正还实存所好自内不])在([^，,。；;！!？?\s在]{2,30}?)(?:充值|充了|充的|办理|办了|办的|买了|买的|购买|消费|报名|报了|订了|订的|交了|交的|缴了|吃饭|用餐|就餐|聚餐)")
 # Places that are not a business: online, platforms, 附近 ...
 _NOT_A_PLACE_OF_BUSINESS = re.compile(r"^(?:里面|外面|那里|这里|店里|家里|那边|这边|群里|附近)$|[“”\"「」群]|^(?:网上|线上|网店|手机上|app|APP|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|小红书|微信|朋友圈|直播间)|[上里]$")
+
+
+# Someone's home ("在朋友家吃饭"), not a restaurant's sign ("外婆家" is one: only people by their tie).
+_SOMEONES_HOME_RE = re.compile(r"(?:朋友|亲戚|同学|同事|邻居|父母|爸妈|公婆|岳父母|老乡|自己|别人|人|我|你|他|她|们)家$")
 
 
 def _bought_at(plain: str) -> str | None:
@@ -193,7 +201,8 @@ def _bought_at(plain: str) -> str | None:
         candidate = re.split(r"给|帮|替|为(?!民)", match.group(1))[0]  # "在乐乐玩具城给儿子买了": the shop, not who for
         candidate = candidate.split("的")[-1]
         candidate = re.split(r"一家|这家|那家|某家|个", candidate)[-1]
-        if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate):
+        if len(candidate) < 2 or _NOT_A_PLACE_OF_BUSINESS.search(candidate) or re.search(r"\d|[路号弄街]$|区$", candidate) \
+                or _SOMEONES_HOME_RE.search(candidate):
             continue
         name = parse_merchant(candidate)
         if name and not is_generic_merchant(name) and not re.search(r"[路街]\d|号", name):
@@ -267,7 +276,7 @@ _PLATFORM_PREFIX_RE = re.compile(
     r"^(?:网上|线上|淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|唯品会|微信|微店)(?:上的?|平台上?的?|里的?|商城的?)?")
 # A branch in brackets is part of the name; other remarks in brackets are not.
 _BRANCH_CONTENT_RE = re.compile(
-    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜)$")
+    r"^[\u4e00-\u9fffA-Za-z0-9·\-]{1,10}?(?:分店|店|营业部|分公司|分部|门店|校区|分校|分院|分馆|馆|中心|工厂店|门市部|营业厅|服务部|专柜|卖场)$")
 # A branch written without brackets after a registered name: "…有限公司松江营业部" -> "（松江营业部）".
 _BARE_BRANCH_RE = re.compile(r"(股份有限公司|有限责任公司|有限公司)([\u4e00-\u9fff]{2,4}?(?:分店|店|营业部|分公司|门店|旗舰店))$")
 # Characters that do not occur in business names but everywhere in sentences.
@@ -354,6 +363,73 @@ def _tidy(name: str, keep_place: bool = False, quoted: bool = False) -> str:
     bare = _BARE_BRANCH_RE.search(name)
     if bare:
         name = name[:bare.start(2)] + "（" + bare.group(2) + "）"
+    else:
+        name = _bracketed_shop_branch(name)
+    return _without_branch_place(name)
+
+
+# The place of a branch written bare after a shop's sign: "小书虫绘本馆五角场店", "童画美术新华路店",
+# "焕颜皮肤管理龙阳广场店". A place of districts.yml, or a road, square, park or mall, then 店.
+_BRANCH_PLACE_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?:路|广场|公园|商场|万达|万科|来福士|天地|中心|城)$")
+_NOT_A_SHOP_BRANCH_RE = re.compile(r"(?:旗舰|专卖|专营|便利|连锁|加盟|分|门|总|新|老|实体|网|小|大|母婴|饭|酒|商|书|药|花|茶)$")
+
+
+def _bracketed_shop_branch(name: str) -> str:
+    """"小书虫绘本馆五角场店" -> "小书虫绘本馆（五角场店）": the branch in brackets, as the register
+    and the citizens who bracket it write it. The shortest place before 店 that reads as one (a
+    place of districts.yml with at most a few characters after it, or a road, square, park or mall),
+    and only when what stands before it reads as a sign. Registered names have their own rule."""
+    if not name.endswith("店") or re.search(r"[（(【)）】]|公司", name) or len(name) < 6 \
+            or _NOT_A_SHOP_BRANCH_RE.search(name[:-1]):
+        return name
+    from xiaoan.tickets.validators import load_districts  # late: keeps this module light
+
+    terms = load_districts().terms
+    for split in range(len(name) - 3, 1, -1):  # the shortest place first
+        head, place = name[:split], name[split:-1]
+        if len(place) > 7:
+            break
+        known = next((n for n in range(len(place), 1, -1) if place[:n].lower() in terms), 0)
+        if not (known and len(place) - known <= 2 or _BRANCH_PLACE_TAIL_RE.fullmatch(place)):
+            continue
+        if head.lower() in terms or is_generic_merchant(head) or len(head) < 3 and not _SUFFIX_RE.fullmatch(head[-2:]):
+            return name
+        return f"{head}（{place}店）"
+    return name
+    from xiaoan.tickets.validators import load_districts  # late: keeps this module light
+
+    terms = load_districts().terms
+    for split in range(2, len(name) - 2):
+        head, place = name[:split], name[split:-1]
+        if len(place) > 7 or head.lower() in terms or is_generic_merchant(head):
+            continue
+        known = next((n for n in range(len(place), 1, -1) if place[:n].lower() in terms), 0)
+        if known and (known == len(place) or len(place) - known <= 4) or _BRANCH_PLACE_TAIL_RE.fullmatch(place):
+            if len(head) >= 3 or _SUFFIX_RE.fullmatch(head[-2:]):
+                return f"{head}（{place}店）"
+    return name
+
+
+_BRANCH_PLACE_RE = re.compile(r"^(.+?)(?:分店|门店|店|分馆|馆|校区|分校|营业部|卖场|中心)?[)）】]$")
+
+
+def _without_branch_place(name: str) -> str:
+    """"松江万达燃力健身（松江万达店）" -> "燃力健身（松江万达店）": the place of the branch written
+    again before the sign is where the shop is, not its name. A sign left as a mere kind of shop
+    keeps it ("万达影城（松江万达店）")."""
+    bracket = _SUFFIX_TAIL_RE.search(name)
+    if not bracket or bracket.start() < 4:
+        return name
+    place = _BRANCH_PLACE_RE.match(bracket.group(0)[1:])
+    if not place:
+        return name
+    place = place.group(1)
+    for i in range(len(place) - 1):
+        head = place[i:]
+        rest = name[len(head):bracket.start()]
+        if name.startswith(head) and len(rest) >= 3 and not is_generic_merchant(rest) \
+                and not _is_unnamed_shop(rest) and not _SUFFIX_RE.fullmatch(rest):
+            return name[len(head):]
     return name
 
 
@@ -406,10 +482,24 @@ def _plausible(name: str, suffix: str = "", bounded: bool = False) -> bool:
         return False
     if is_generic_merchant(core) or _PLATFORM_PREFIX_RE.fullmatch(head):
         return False
+    if re.match(r"(?:app|APP|App|小程序|公众号|网站|网页)(?![A-Za-z])", core):
+        return False  # "app打不开小程序也下架了": a channel that starts a sentence, not a sign
     from xiaoan.tickets.validators import resolve_district  # late: keeps this module light
 
     # a town or area written like a shop ("罗店", "七宝") is a place
     return not (len(core) <= 4 and resolve_district(core) is not None and not re.search(r"[店馆行铺]$", core[2:]))
+
+
+def _plausible_before_branch(name: str) -> bool:
+    """Whether a sign found before its bracketed branch reads as one: the branch was kept by the
+    tidying, and the sign is no phrase (one character of a sentence is a playful sign's own:
+    "发现美发型设计（七宝店）")."""
+    core = _SUFFIX_TAIL_RE.sub("", name)
+    if core == name or len(core) < 2 or is_generic_merchant(core) or _DATE_IN_NAME_RE.search(core):
+        return False
+    if sum(ch in _NOT_IN_NAMES for ch in core) > 1 or re.search(r"[了么吗呢吧啊我你他她]", core):
+        return False
+    return not _PLATFORM_PREFIX_RE.fullmatch(core)
 
 
 # --- candidates ---------------------------------------------------------------------------------
@@ -420,11 +510,13 @@ _REGISTERED_RE = re.compile(r"股份有限公司|有限责任公司|有限公司
 _QUOTED_RE = re.compile(r"[“\"「『《]([^”\"」』》“]{2,30})[”\"」』》]")
 # ASCII single quotes ("淘宝店'某某家居'"), not an apostrophe inside Latin words ("Tom's")
 _ASCII_QUOTED_RE = re.compile(r"(?<![A-Za-z])'([^'\n“”\"]{2,30})'(?![A-Za-z])")
-_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一个|一家|这家|那家|有家|迭家|那个|这个)[是为:：]?\s*$"
+# ("这个是“按单生产”": a demonstrative and 是 say what a thing is, not a shop's name)
+_QUOTE_CUE_RE = re.compile(r"(?:店名|名字|名称|招牌|门头|店招|叫做?|名为|店铺|网店|商家|品牌|旗舰店|一家|这家|那家|有家|迭家)[是为:：]?\s*$"
+                           r"|(?:一个|那个|这个)\s*$"
                            r"|(?:淘宝|天猫|京东|拼多多|抖音|快手|美团|饿了么|大众点评|小红书|闲鱼|微店|直播间|微信|支付宝)"
                            r"(?:APP|app|小程序|公众号|店铺|网店|店|直播间)?(?:上|里)?的?\s*$")
 # Priorities: the most explicit way of naming the business wins; among equals, the first mention.
-_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45,
+_PRIORITY = {"registered": 100, "quoted": 90, "cue": 80, "branch": 60, "stall": 60, "bought_at": 55, "latin": 52, "suffix": 50, "mall": 45, "platform": 44,
              "person": 42, "topic": 40}
 
 
@@ -564,6 +656,17 @@ _SUFFIX_IN_WORD_RE = re.compile(r"衣(?=机|液|粉|凝珠)|店(?:铺|员|里|�
                                 r"|厂(?:家|里|区|房|商|长|址)|铺(?:设|路|面|货|张|开|满)|摊(?:主|子|贩|位费)|家具(?:城|店|厂)|家居(?:城|店|馆)")
 
 
+# After a name, a place relative to it and then what stands there: the name is a landmark.
+_LANDMARK_AFTER_RE = re.compile(r"(?:的)?(?:斜对面|对面|旁边|隔壁|边上)的")
+
+
+# Trades written after a sign that already ends in a suffix of ours: "鲜辣坊麻辣烫", "悦色美甲美睫",
+# "渔小馆酸菜鱼". Part of the sign only there: alone they are a dish or a service.
+# Not after 店 (a name ending in 店 is whole: "在好利来面包店蛋糕里…"), nor a dish eaten ("…烤鱼里有…").
+_TRADE_AFTER_RE = re.compile(r"(?<!店)(?:美睫|纹绣|半永久|麻辣烫|麻辣香锅|酸菜鱼|烤鱼|冒菜|米线|拉面|生煎|小笼|馄饨|炸鸡|"
+                             r"肉蟹煲|小龙虾|牛蛙|串串|烤肉|花艺)(?![里中上内])")
+
+
 # Services written right after a name that already ends in its trade, then the clause ends:
 # "在某某汽车美容洗车，" — the wash is what was done there, not part of the sign.
 _SERVICE_DONE_RE = re.compile(r"(?:洗车|维修|快修|干洗|洗衣|推拿|修车|修鞋)")
@@ -589,18 +692,21 @@ def _suffix_candidates(plain: str):
             continue
         # Suffixes in a row belong to one name ("乐活健身" + "俱乐部", "XX" + "健身" + "中心"), and a
         # registered name runs on to its company suffix ("上海益康健身" + "管理有限公司").
-        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+        following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end) or _TRADE_AFTER_RE.match(plain, end)
         last_suffix = m.group(0)
         while following:
             end = following.end()
             last_suffix = following.group(0)
-            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end)
+            following = _SUFFIX_RE.match(plain, end) or _REGISTERED_TAIL_RE.match(plain, end) \
+                or _TRADE_AFTER_RE.match(plain, end)
         service = _SERVICE_DONE_RE.search(plain, 0, end)
         if service and service.end() == end and service.start() > start and _CLAUSE_END_RE.match(plain, end) \
                 and re.search(f"(?:{_SUFFIX_RE.pattern})$", plain[start:service.start()]):
             end = service.start()  # "在某某汽车美容洗车，": what was done there, after a name with its trade
             if end <= m.start():
                 continue
+        if _LANDMARK_AFTER_RE.match(plain, end):
+            continue  # "学校对面的新华书刊文具店": a landmark that says where the business is
         latin = re.match(r"[A-Za-z]{2,10}(?: [A-Z]{2,10})*(?![A-Za-z])", plain[end:])
         if latin:
             end += latin.end()  # "糖果屋烘焙DIY", "欢唱KTV"
@@ -622,6 +728,67 @@ def _suffix_candidates(plain: str):
                 r"[\d几两三四五六七八九十]+[家个间]?|[家个间]", core[: -len(m.group(0))]):
             continue
         yield "suffix", start, plain[start:end].strip(), last_suffix
+
+
+# A sign written right before its bracketed branch: "闵行莘庄的大润和超市（莘庄店）", "投诉杨浦五角场的
+# 易讯手机卖场（五角场店）". The branch says a shop's name ends there, so the sign needs no trade
+# suffix of ours; it starts after the place and 的, after 在/投诉/举报/有家, or at the clause's start.
+_BEFORE_BRANCH_RE = re.compile(r"(?<![\u4e00-\u9fffA-Za-z0-9&·])(?<![A-Za-z&] )"
+                               r"((?:[\u4e00-\u9fffA-Za-z0-9&·]|(?<=[A-Za-z&]) (?=[A-Za-z&])){2,40})(?=[（(])")
+_BRANCH_LEFT_END_RE = re.compile(r".*(?:的|在|到|去|投诉|举报|反映|有爿|有家|有个|一家|这家|那家|一个|这个|那个|那边|这边|是|叫)")
+_MALL_END_RE = re.compile(r"(?:广场|购物中心|中心|商场|百货|商厦|大厦|城|天街|天地|奥特莱斯)$")
+_INSIDE_AFTER_RE = re.compile(r"\s*(?:的|里|内|[\dB一二三四五六七八九]{1,2}[楼层F]|地下)")
+_MAX_UNBOUNDED_SIGN = 12  # a sign at the clause's start longer than this is a sentence
+
+
+def _branch_candidates(plain: str):
+    for m in _BEFORE_BRANCH_RE.finditer(plain):
+        branch = _BRANCH_RE.match(plain, m.end())
+        if not branch:
+            continue
+        run, start = m.group(1), m.start(1)
+        cut = _BRANCH_LEFT_END_RE.match(run)
+        if cut:
+            run, start = run[cut.end():], start + cut.end()
+        elif len(run) > _MAX_UNBOUNDED_SIGN:
+            continue
+        if len(run) < 2:
+            continue
+        if _MALL_END_RE.search(run) and _INSIDE_AFTER_RE.match(plain, branch.end()):
+            continue  # "百联又一城（五角场店）三楼的优衣库": the mall, a shop inside it follows
+        yield "branch", start, run + branch.group(0).strip(), ""
+
+
+# A stall or booth of a market, named by the market and its number: "长阳路菜市场18号水产摊",
+# "七浦路服装市场B2层117号档口". The number says which one; the district written before the
+# market is where it is, not its name.
+_STALL_RE = re.compile(r"(?:批发市场|菜市场|菜场|市场|商场|商城|广场|大厦|商厦|中心)"
+                       r"(?:[A-Z]?\d{1,2}[层楼F]|[一二三四五六七八九]楼|地下[一二]层)?(?:[A-Z]?\d{1,3}[区排])?"
+                       r"[A-Z]?\d{1,4}号(?:(?![的楼下里边旁对])[\u4e00-\u9fff]){0,4}?(?:摊位|摊|档口|铺位|商铺|柜台|门面)")
+_DISTRICT_PREFIX_RE = re.compile(r"^(?:上海市?)?[\u4e00-\u9fff]{1,4}?(?:新区|区|县)(?![\u4e00-\u9fff]?(?:市场|菜场|商场))")
+
+
+def _stall_candidates(plain: str):
+    for m in _STALL_RE.finditer(plain):
+        start = _widen_left(plain, m.start(), m.end())
+        name = plain[start:m.end()]
+        district = _DISTRICT_PREFIX_RE.match(name)
+        if district and m.start() - start - district.end() >= 2:
+            start, name = start + district.end(), name[district.end():]
+        if m.start() - start >= 2:
+            yield "stall", start, name, ""
+
+
+# A platform citizens mask with 某 ("用某饿了外卖平台点的", "在某团平台上买的"): the business
+# when nothing else is named (a shop on it wins). "某购物平台" is a kind of platform, not a name.
+_PLATFORM_TRADES = "外卖|购物|电商|票务|旅行|旅游|出行|打车|团购|直播|短视频|视频|二手|租房|招聘|家政"
+_MASKED_PLATFORM_RE = re.compile(r"(?:用|在|通过|从)(某(?!" + _PLATFORM_TRADES + r"|平台)[\u4e00-\u9fffA-Za-z]{1,3}?"
+                                 r"(?:" + _PLATFORM_TRADES + r")?平台)(?=上|里|点|买|下单|订|预订|叫|打|租|找|的)")
+
+
+def _platform_candidates(plain: str):
+    for m in _MASKED_PLATFORM_RE.finditer(plain):
+        yield "platform", m.start(1), m.group(1), ""
 
 
 # A mall or shopping centre is the business when nothing inside it is named: the escalator of
@@ -763,13 +930,15 @@ def find_merchant(text: str | None) -> str | None:
         if kind in ("cue", "bought_at"):
             name = _end_at_last_suffix(name)
         after_de = plain[max(0, position - 2):position].rstrip().endswith("的")
-        tidy = name if kind in ("located", "latin", "person") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
+        tidy = name if kind in ("located", "latin", "person", "stall", "platform") else _tidy(name, keep_place=after_de, quoted=kind == "quoted")
         if kind not in ("quoted", "person"):
             tidy = _without_platform_word(tidy)
         if not tidy or len(tidy) > _MAX_FOUND_CHARS * 2:
             return
         bounded = plain[max(0, position - 1):position] in ("在", "的") and plain.startswith(tidy, position)
         if kind in ("suffix", "cue", "bought_at", "topic", "mall") and not _plausible(tidy, suffix, bounded):
+            return
+        if kind == "branch" and not _plausible_before_branch(tidy):
             return
         priority = _PRIORITY.get(kind, _PRIORITY["suffix"])
         # the most explicit; then the first mention; then, for names at one place, the longer
@@ -778,7 +947,9 @@ def find_merchant(text: str | None) -> str | None:
         if best is None or (-priority, position, -len(tidy)) < (-best[0], best[1], -len(best[2])):
             best = (priority, position, tidy)
 
-    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _suffix_candidates,
+    for source in (_registered_candidates, _quoted_candidates, _cue_candidates, _member_candidates, _branch_candidates,
+                   _stall_candidates, _platform_candidates,
+                   _suffix_candidates,
                    _mall_candidates, _topic_candidates, _latin_candidates, _person_candidates):
         for kind, position, name, suffix in source(plain):
             consider(kind, position, name, suffix)

@@ -485,3 +485,140 @@ def test_people_and_houses_after_a_place_are_no_sign(text):
 ])
 def test_playful_signs_and_sentence_words(text, expected):
     assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sign right before its bracketed branch needs no trade suffix, and may hold 和/现
+    ("长宁天山的美和佳超市（天山店）把过期面包又贴了新标签在卖", "美和佳超市（天山店）"),
+    ("投诉宝山顾村的悦橙鲜果（顾村店），秤有问题", "悦橙鲜果（顾村店）"),
+    ("普陀长风的现烤时光面包（长风店）卖的蛋糕吃坏了肚子", "现烤时光面包（长风店）"),
+    ("徐汇衡山路那边的Mint Lab（衡山路店）办了卡就关门", "Mint Lab（衡山路店）"),
+    ("宜山路建材市场里面的安居门窗（宜山路卖场）定的窗一直不装", "安居门窗（宜山路卖场）"),
+    # the branch's place written again before the sign is where it is, not the name
+    ("嘉定江桥万达星跃蹦床（江桥万达店）关门了，年卡还有大半年", "星跃蹦床（江桥万达店）"),
+    # but a sign that is only a kind of shop after that place keeps it
+    ("闵行七宝万达影城（七宝万达店）的会员卡不能用了", "万达影城（七宝万达店）"),
+    # a sentence before a bracket is no sign
+    ("我上个月去了好几次（周末），都说没货", None),
+    # a mall's branch with a shop inside it after: the shop
+    ("在百联又一城（五角场店）三楼的优衣库买了衣服", "优衣库"),
+    ("在万达广场（宝山店）的老码头火锅吃饭，吃出虫子", "老码头火锅"),
+])
+def test_a_sign_before_its_bracketed_branch(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # Shanghainese: 有爿 ("there is a shop") starts the sign; 叫阿拉/叫侬 is asking someone, not a name
+    ("阿拉弄堂口有爿红梅裁缝铺（曹杨店），衣裳改坏脱了。阿拉眼睛不好，叫阿拉囡囡帮阿拉写的", "红梅裁缝铺（曹杨店）"),
+    ("伊讲好三天做好，后来又讲等，叫阿拉孙女打电话也不接", None),
+])
+def test_shanghainese_openings(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a market stall or booth is named by its market and number; the district before it is where
+    ("举报浦东新区三林菜场25号猪肉摊卖注水肉，一斤肉回家放一晚上全是水", "三林菜场25号猪肉摊"),
+    ("在曹安路轻纺市场3楼208号档口买的窗帘布，一洗就褪色", "曹安路轻纺市场3楼208号档口"),
+    ("宝山区通河新村菜市场A12号摊位的秤少了二两", "通河新村菜市场A12号摊位"),
+    # a number that is no stall's
+    ("我们这边的市场，18号那天摊位都没开", None),
+    ("万达广场3号楼下的商铺在装修，噪音很大", None),
+])
+def test_market_stalls_and_booths(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a trade written after a sign that ends in a trade word is the sign's own
+    ("外卖点的蜀味坊冒菜送到已经凉透了，商家不肯退", "蜀味坊冒菜"),
+    ("在晴天美甲纹绣做的眉毛两边不一样高", "晴天美甲纹绣"),
+    ("长寿路上的渔家小馆烤鱼 吃出来一根钢丝", "渔家小馆烤鱼"),
+    # but not a dish ordered there or eaten, nor after a name ending in 店
+    ("在蜀味坊点了一份冒菜，吃出虫子", "蜀味坊"),
+    ("渔家小馆烤鱼里吃出一根钢丝", "渔家小馆"),
+    ("老街小吃店麻辣烫太咸了", "老街小吃店"),
+])
+def test_trades_written_after_a_sign(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a named place written before 对面的/旁边的 is a landmark, the shop comes after it
+    ("青浦华新镇华腾路上学校对面的明明文具店卖三无零食", "明明文具店"),
+    ("七宝老街停车场隔壁的阿强水果店秤不准", "阿强水果店"),
+    ("嘉定区图书馆旁边的阿德五金店卖的插座一插就冒烟", "阿德五金店"),
+])
+def test_landmarks_before_the_shop(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # "这个是“…”" says what a thing is; the store on the platform is the business
+    ("我在天猫上云眠家纺专营店买的蚕丝被，客服说这个是“工厂直发款”不能退", "云眠家纺专营店"),
+    ("拼多多上一家优品数码专营店卖的耳机是假的，他们说那个是“海外版”", "优品数码专营店"),
+    # a quoted name after 一个/这个 is still one
+    ("楼下开了一个“阿香小厨”，卫生很差", "阿香小厨"),
+])
+def test_what_a_thing_is_called_is_no_shop(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # 寄卖行/典当行 and other 行 trades, whose 卖/当 is no sentence word
+    ("我在徐汇区肇嘉浜路的金诚名表寄卖行买的表，拿去检测说是翻新的", "金诚名表寄卖行"),
+    ("在恒通典当行当了一条金项链，赎回来发现分量不对", "恒通典当行"),
+    # delivery points of milk or groceries
+    ("嘉定南翔的南翔鲜奶订送点，订了半年鲜奶只送了两个月", "南翔鲜奶订送点"),
+    ("小区门口的优鲜自提点关门了，预付的菜钱没退", "优鲜自提点"),
+    ("那个奶站说不做了", None),
+])
+def test_trades_ending_in_hang_and_delivery_points(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # where a meal was eaten is the restaurant, as where something was bought is the shop
+    ("国庆在枫泾古镇的状元楼吃饭，一盘河虾收了三百八", "状元楼"),
+    ("我们在老码头的福禄阁聚餐，菜单上没标价", "福禄阁"),
+    # someone's home is no restaurant
+    ("上周在朋友家吃饭，吃了他从菜场买的熟食拉肚子", None),
+])
+def test_where_a_meal_was_eaten(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a platform masked with 某 is the business when nothing else is named
+    ("用某团外卖平台点的同一份餐，我的手机比我老婆的贵五块", "某团外卖平台"),
+    ("在某宝平台上买了会员，自动续费关不掉", "某宝平台"),
+    # a shop on it wins, and a masked kind of platform names nobody
+    ("在某团外卖平台上的老王面馆点的炒面吃出了钢丝球", "老王面馆"),
+    ("在某外卖平台点的奶茶洒了一半", None),
+])
+def test_masked_platforms(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a branch written bare after a shop's sign is bracketed, as citizens and the register write it
+    ("小杨生煎黄河路店的生煎里有根头发", "小杨生煎（黄河路店）"),
+    ("快乐星球早教徐家汇店关门了，课还有三十节", "快乐星球早教（徐家汇店）"),
+    ("我在阿福烧腊中山公园店买的叉烧是馊的", "阿福烧腊（中山公园店）"),
+    ("悦动瑜伽龙华广场店跑路了", "悦动瑜伽（龙华广场店）"),
+    # a sign ending in 店 with no place in it stays whole
+    ("在阿大葱油饼店买的饼有股哈喇味", "阿大葱油饼店"),
+    ("在全家便利店买的饭团过期了", "全家便利店"),
+])
+def test_a_bare_branch_after_a_sign_is_bracketed(text, expected):
+    assert find_merchant(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a channel word starting a sentence is no sign ("app打不开小程序也下架了")
+    ("宝山大华的优选鲜蔬配送，充了一千，现在app打不开小程序也下架了", "优选鲜蔬配送"),
+    ("现在小程序登不上公众号也不更新了", None),
+])
+def test_a_channel_starting_a_sentence_is_no_sign(text, expected):
+    assert find_merchant(text) == expected
