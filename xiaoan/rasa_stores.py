@@ -472,13 +472,17 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         """
         import asyncio
 
-        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
         for attempt in range(1, self.SAVE_ATTEMPTS + 1):
             try:
                 return await self._save_once(tracker)
             except DBAPIError as exc:
-                if not exc.connection_invalidated or attempt == self.SAVE_ATTEMPTS:
+                # a connection lost while saving, or none to be had while the server restarts
+                # ("the database system is shutting down / starting up", connection refused);
+                # any other database error (a constraint, bad SQL) is raised at once
+                lost = exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+                if not lost or attempt == self.SAVE_ATTEMPTS:
                     raise
                 logger.warning("conversation %s: database connection lost while saving (%s); trying again",
                                tracker.sender_id, exc.__class__.__name__)

@@ -217,3 +217,40 @@ def test_a_save_cut_off_by_a_database_restart_is_saved_again(postgres_url, monke
     _roundtrip(store)  # would raise without the retry
     assert failures == [1]
     store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_save_while_the_database_is_starting_up_is_saved_when_it_is_back(postgres_url, monkeypatch):
+    """No connection can be had for a moment (PostgreSQL shutting down or starting up: an
+    OperationalError when connecting, no pooled connection invalidated): the save waits and the
+    turn is saved once the server answers; a database error of another kind is not retried."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", postgres_url.replace("postgresql+psycopg2", "postgresql"))
+    store = EnvSQLTrackerStore(domain=DOMAIN)
+    store.SAVE_PAUSE = 0.01
+    refusals = []
+
+    def starting_up(original=store.sessionmaker):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise OperationalError("connect", {}, Exception("FATAL: the database system is starting up"))
+        return original()
+
+    store.sessionmaker = starting_up
+    _roundtrip(store)  # would raise without waiting for the server
+    assert refusals == [1, 1]
+
+    attempts = []
+
+    def constraint(*_args, **_kwargs):
+        attempts.append(1)
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    store.sessionmaker = constraint
+    tracker = DialogueStateTracker(f"constraint-{uuid.uuid4().hex}", DOMAIN.slots)
+    tracker.update(UserUttered("你好", {"name": "greet", "confidence": 0.99}))
+    with pytest.raises(IntegrityError):
+        asyncio.run(store.save(tracker))
+    assert attempts == [1]
+    store.engine.dispose()
