@@ -277,46 +277,6 @@ _AMOUNT_WRITTEN = re.compile(r"[0-9零〇一二两三四五六七八九十百千
 _MULTIPLIER = re.compile(r"[退假]一赔[一二三四五六七八九十]+|[一二两三四五六七八九十\d]+倍")
 
 
-# What is left of a prepaid package, priced per session: "每节300…上了15节" of "40节私教课", or
-# "还剩32次" at "平均一次50元". The citizen wants the unused sessions back, so that is the sum.
-_UNIT = r"(?:次|节|课|堂|期|晚|个月|周)"
-_UNIT_PRICE = re.compile(r"(?<![0-9零一二两三四五六七八九十百千])(?:每|一|单)" + _UNIT + r"(?:课)?(?:的?(?:价格|单价|费用|课时费)?(?:是|为|要|合|算)?)?\s*([0-9]+(?:\.[0-9]+)?|[一二两三四五六七八九十百千]+)\s*(?:元|块|(?=[，,。；;\s]|$))")
-# the price written first: "按200一节", "300块一次", "150元每次"
-_PRICE_PER_UNIT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:元|块)?\s*(?:一|每|/)" + _UNIT + r"(?!课|卡)")
-_COUNT = r"([0-9]+|[一二两三四五六七八九十]+)\s*"
-_LEFT_COUNT = re.compile(r"(?:还剩下?|剩余|剩下|还有|没上的?|未上的?|没用的?|未使用的?)" + _COUNT + _UNIT)
-_TOTAL_COUNT = re.compile(_COUNT + _UNIT + r"(?:的|私教)?(?:课|卡|次卡|课程|套餐|私教课)")
-_USED_COUNT = re.compile(r"(?:用了|上了|用掉了?|消费了|做了|练了|去了)" + _COUNT + _UNIT)
-
-
-def _count(text: str) -> int | None:
-    value = parse_amount(text)
-    return int(value) if value is not None and value == int(value) and 0 < value < 1000 else None
-
-
-def _unused_sessions_value(plain: str) -> Decimal | None:
-    """The value of the unused sessions of a package, when the letter gives their count and price."""
-    price = _UNIT_PRICE.search(plain) or _PRICE_PER_UNIT.search(plain)
-    if not price:
-        return None
-    unit_price = parse_amount(price.group(1))
-    left = _LEFT_COUNT.search(plain)
-    remaining = _count(left.group(1)) if left else None
-    if remaining is None:
-        # the package is the largest count ("一次课两百块，报了20次课" is 20, not 1)
-        totals = [_count(m.group(1)) or 0 for m in _TOTAL_COUNT.finditer(plain)]
-        used = _USED_COUNT.search(plain)
-        if totals and max(totals) and used and _count(used.group(1)):
-            remaining = max(totals) - _count(used.group(1))
-    if not unit_price or not remaining or remaining <= 0:
-        return None
-    value = unit_price * remaining
-    paid = find_amounts(plain)
-    if paid and max(paid) > unit_price and value > max(paid):
-        return None  # more than anything paid: the count or the price was misread
-    return value
-
-
 # The citizen wants back what is left (of a package or a card), not what was paid.
 _WANTS_THE_REST = re.compile(r"剩下|剩余|余额|没上|没有上(?!班)|未上|没用|没有使用|未用|未使用|没做|未消费|按比例|按月|按次|折算")
 
@@ -374,7 +334,9 @@ def find_amount(text: str) -> Decimal | None:
             value = _amount_after(plain, total.end())
             if value is not None and (best is None or best[0] > 0.7):
                 best = (0.7, total.start(), value)
-    unused = _unused_sessions_value(plain)
+    # sessions left at a written unit price ("每节300 … 上了15节" of "40节私教课"): the sum even
+    # when the letter does not ask for "the rest" in so many words
+    unused = remaining_value(plain, priced_only=True)
     if unused is not None and (best is None or best[0] > 0):
         best = (0.5, 0, unused)
     # what is left of a package or a card, reckoned once, when the citizen asks for the rest

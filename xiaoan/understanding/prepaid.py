@@ -35,7 +35,7 @@ _SAME_SENTENCE = r"[^。！!？?；;\n]"
 _USED = re.compile(
     r"(?:已经|已|才|只|仅|一共|总共|共)?(?:用了|上了|上过|上课了?|做了|做过|洗了|拍了|练了|去了|消费了|剪了|来了|住了|"
     r"使用了|用掉了?|游了|学了|跳了|送了)"
-    r"(?:不到|差不多|大概)?(?:[\u4e00-\u9fff]{1,6}?(?:共|一共|总共))?\s*" + _COUNT + r"\s*个?\s*" + _UNIT + r"?")
+    r"(?:不到|差不多|大概)?(?:[\u4e00-\u9fff]{1,6}?(?:共|一共|总共))?\s*" + _COUNT + r"(?!\s*个?半)\s*个?\s*" + _UNIT + r"?")
 _LEFT = re.compile(
     r"(?:还剩下?|剩余|剩下的?|还有|没上的?|未上的?|没用的?|未使用的?|没做的?|后面的?|剩)\s*" + _COUNTED)
 # A correction right after a count: "上了12节，不对，是14节".
@@ -190,8 +190,12 @@ def _stored_value(text: str, used: int | None) -> Decimal | None:
     return _round(left) if 0 < left < paid else None
 
 
-def remaining_value(text: str) -> Decimal | None:
-    """The value left of a prepaid package or card, when the letter gives what the sum needs."""
+def remaining_value(text: str, priced_only: bool = False) -> Decimal | None:
+    """The value left of a prepaid package or card, when the letter gives what the sum needs.
+
+    With `priced_only`, only sessions left at a written unit price ("每节300 … 上了15节" of a
+    40-session package): the reckoning a letter implies even when it does not ask for "the rest".
+    """
     used, used_unit = _used(text)
     used_spans = [(m.start(), m.end()) for m in _USED.finditer(text)]
     used_spans += [(m.start(), m.end()) for m in _LEFT.finditer(text)]
@@ -216,9 +220,11 @@ def remaining_value(text: str) -> Decimal | None:
     if left is None and size and used is not None and (not used_unit or used_unit == unit):
         left = size - used
     if not left or left <= 0 or (size and left >= size):
-        return _stored_value(text, used) if size is None else None
+        return _stored_value(text, used) if size is None and not priced_only else None
 
     price = _unit_price(text)
+    if priced_only and price is None:
+        return None
     paid = [a for a in _sums(text) if a >= 10]
     if price is not None:
         value = price * left

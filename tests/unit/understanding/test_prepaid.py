@@ -50,6 +50,20 @@ def test_remaining_value_answers_none_without_the_figures(text):
     assert remaining_value(text) is None
 
 
+def test_priced_only_reckons_sessions_at_a_written_price_and_nothing_else():
+    # sessions left at a unit price: reckoned
+    assert remaining_value("私教课30节，每节260元，上了12节", priced_only=True) == Decimal(4680)
+    # a package price to divide, or a stored-value card: only without priced_only
+    assert remaining_value("30节一共4500元，上了12节", priced_only=True) is None
+    assert remaining_value("30节一共4500元，上了12节") == Decimal(2700)
+    assert remaining_value("洗衣卡充了1000，一共消费了600元", priced_only=True) is None
+
+
+def test_a_half_count_is_no_whole_count_used():
+    # "一个半月" is a month and a half: not one month used of five
+    assert remaining_value("一学期5个月，每月3,360元，上了一个半月就停园了") is None
+
+
 def test_a_remainder_is_less_than_what_was_paid():
     # a stored-value card whose uses add up to more than was paid in is misread, not negative
     assert remaining_value("充值500元，洗了20次，每次扣30") is None
