@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any, Iterator, TypeVar
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from xiaoan import services
@@ -29,7 +31,11 @@ from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the t
 Base = declarative_base()
 
 _engines: dict[str, Engine] = {}
+_engines_pid: list[int] = [os.getpid()]
 _lock = threading.Lock()
+
+#: Connections each process keeps open to an SQLite file (more are opened while needed, then closed).
+SQLITE_POOL_SIZE = 4
 
 
 class UTCDateTime(TypeDecorator):
@@ -55,6 +61,12 @@ def get_engine(url: str | None = None) -> Engine:
     """The shared engine for `url` (default: `DATABASE_URL`), created on first use."""
     url = url or services.settings().database_url
     with _lock:
+        if _engines_pid[0] != os.getpid():
+            # a forked child: the parent's pooled connections must not be used (nor closed) here
+            for inherited in _engines.values():
+                inherited.dispose(close=False)
+            _engines.clear()
+            _engines_pid[0] = os.getpid()
         engine = _engines.get(url)
         if engine is None:
             engine = _make_engine(url)
@@ -65,10 +77,16 @@ def get_engine(url: str | None = None) -> Engine:
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
+        pooled = {}
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # SQLAlchemy 1.4 opens a new connection per session for an SQLite file (NullPool): every
+            # unit of work paid the connect and its pragmas, and the close of the process's last
+            # connection checkpoints the WAL (fsyncs) — a rate-limit check per chat message made it
+            # the largest database cost of a turn (issue 13). Idle pooled connections hold no lock.
+            pooled = {"poolclass": QueuePool, "pool_size": SQLITE_POOL_SIZE, "max_overflow": -1}
         engine = create_engine(url, future=True, hide_parameters=True,
-                               connect_args={"check_same_thread": False, "timeout": 30})
+                               connect_args={"check_same_thread": False, "timeout": 30}, **pooled)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # several processes share the file
