@@ -455,8 +455,12 @@ class RateLimiter:
         self.backend.clear(self.storage_key(limit, key), int(self.clock() // limit.period))
 
     def purge_expired(self) -> int:
-        """Delete expired counters now; how many were deleted."""
-        return self.backend.purge(self.clock())
+        """Delete expired counters now (the next automatic purge comes a full interval later); how
+        many were deleted."""
+        now = self.clock()
+        with self._purge_lock:
+            self._last_purge = now
+        return self.backend.purge(now)
 
     def _maybe_purge(self, now: float) -> None:
         with self._purge_lock:
