@@ -30,7 +30,7 @@ from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the t
 
 Base = declarative_base()
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 _engines_pid: list[int] = [os.getpid()]
 _lock = threading.Lock()
 
@@ -57,9 +57,17 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=dt.timezone.utc)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The shared engine for `url` (default: `DATABASE_URL`), created on first use."""
+def get_engine(url: str | None = None, durable: bool = True) -> Engine:
+    """The shared engine for `url` (default: `DATABASE_URL`), created on first use.
+
+    Args:
+        durable: False for data that may lose its latest commits in a power cut or an OS crash
+            (never in a process crash), e.g. rate-limit counters: on an SQLite file its own
+            connections commit without an fsync (``synchronous=NORMAL`` in WAL mode); elsewhere
+            the same engine.
+    """
     url = url or services.settings().database_url
+    durable = durable or not url.startswith("sqlite")
     with _lock:
         if _engines_pid[0] != os.getpid():
             # a forked child: the parent's pooled connections must not be used (nor closed) here
@@ -67,14 +75,14 @@ def get_engine(url: str | None = None) -> Engine:
                 inherited.dispose(close=False)
             _engines.clear()
             _engines_pid[0] = os.getpid()
-        engine = _engines.get(url)
+        engine = _engines.get((url, durable))
         if engine is None:
-            engine = _make_engine(url)
-            _engines[url] = engine
+            engine = _make_engine(url, durable)
+            _engines[(url, durable)] = engine
         return engine
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, durable: bool = True) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         pooled = {}
@@ -95,6 +103,8 @@ def _make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 _ensure_wal(cur)
+                if not durable:
+                    cur.execute("PRAGMA synchronous=NORMAL")
             finally:
                 cur.close()
 
@@ -135,9 +145,9 @@ def dispose_engines() -> None:
 
 
 @contextlib.contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
-    factory = sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+def session_scope(url: str | None = None, durable: bool = True) -> Iterator[Session]:
+    """A session committed on success and rolled back on error (`durable`: see `get_engine`)."""
+    factory = sessionmaker(bind=get_engine(url, durable), future=True, expire_on_commit=False)
     session = factory()
     try:
         yield session

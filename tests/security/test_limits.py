@@ -253,7 +253,7 @@ def test_hit_many_is_one_round_trip_to_the_store(store, clock, monkeypatch):
 
         from xiaoan.db import get_engine
 
-        engine = get_engine(limiter.backend.database_url)
+        engine = get_engine(limiter.backend.database_url, durable=False)  # the counters' engine
         listener = lambda conn: calls.append("begin")  # noqa: E731
         event.listen(engine, "begin", listener)
         try:

@@ -116,3 +116,19 @@ def test_in_memory_databases_keep_sqlalchemys_own_pool():
             assert session.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
     finally:
         dispose_engines()
+
+
+def test_data_that_need_not_survive_a_power_cut_commits_without_fsync_on_sqlite(sqlite_url):
+    """Rate-limit counters (`durable=False`): their own SQLite connections run synchronous=NORMAL
+    (WAL: no fsync per commit), every other connection keeps SQLite's FULL; both see one file."""
+    with session_scope(sqlite_url) as session:
+        assert session.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    with session_scope(sqlite_url, durable=False) as session:
+        assert session.execute(text("PRAGMA synchronous")).scalar_one() == 1  # NORMAL
+        session.execute(text("INSERT INTO t VALUES (1)"))
+    with session_scope(sqlite_url) as session:
+        assert session.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    assert get_engine(sqlite_url, durable=False) is not get_engine(sqlite_url)
+    server = "postgresql://xiaoan@127.0.0.1:1/none"  # never connected: engines are lazy
+    assert get_engine(server, durable=False) is get_engine(server)  # a server database syncs as it is set up

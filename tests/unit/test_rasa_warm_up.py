@@ -83,7 +83,7 @@ def test_the_warm_up_also_opens_the_stores_the_first_message_needs(tmp_path, mon
     store = rasa_stores.EnvSQLTrackerStore()
     opened = []
     event.listen(store.engine, "connect", lambda conn, record: opened.append("tracker"))
-    event.listen(get_engine(db_url), "connect", lambda conn, record: opened.append("project"))
+    event.listen(get_engine(db_url, durable=False), "connect", lambda conn, record: opened.append("project"))
     app = SimpleNamespace(ctx=SimpleNamespace(agent=FakeAgent()))
     assert asyncio.run(rasa_stores.warm_up_rasa(app, timeout=5, store=store)) is not None
     assert sorted(opened) == ["project", "tracker"]
