@@ -426,9 +426,10 @@ class EnvSQLTrackerStore(SQLTrackerStore):
     def _pool_sqlite(self, url: str) -> None:
         """Rasa opens a new SQLite connection for every query (SQLAlchemy 1.4's NullPool) with the
         default rollback journal (several fsyncs per commit). The embedded store keeps a few
-        connections open instead, in WAL mode with `synchronous=NORMAL` like the project database
-        (xiaoan/db.py): readers never block the writer, a process crash loses nothing (a power
-        cut may lose the latest turns)."""
+        connections open instead, pooled and in WAL mode like the project database (xiaoan/db.py),
+        with `synchronous=NORMAL` like its rate-limit counters (the project's other data keeps
+        FULL): readers never block the writer, a process crash loses nothing (a power cut may
+        lose the latest turns)."""
         from sqlalchemy.orm import sessionmaker
         from sqlalchemy.pool import QueuePool
 
