@@ -47,6 +47,7 @@ def tracker_store_url() -> str:
 SUBMIT_ACTIONS = ("action_submit_complaint", "action_submit_report")
 CONFIRMED = "confirmed"
 ACTION_LISTEN = "action_listen"
+ACTION_SESSION_START = "action_session_start"
 
 
 def interrupted_submission(tracker: DialogueStateTracker) -> Optional[str]:
@@ -291,9 +292,12 @@ async def warm_up_rasa(app: Any, timeout: float = 900.0, store: Optional["EnvSQL
     started = time.perf_counter()
     try:
         parse = await agent.parse_message(WARM_UP_TEXT)
+        # shaped as a new conversation's first message: the policies' graphs are traced for the
+        # dialogue length the first citizen brings (another length would trace them again)
         tracker = DialogueStateTracker.from_events(
-            "xiaoan-warm-up",
-            [ActionExecuted(ACTION_LISTEN), UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
+            WARM_UP_SENDER,
+            [ActionExecuted(ACTION_SESSION_START), SessionStarted(), ActionExecuted(ACTION_LISTEN),
+             UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
             agent.domain.slots,
         )
         agent.processor.predict_next_with_tracker(tracker)
