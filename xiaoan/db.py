@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any, Iterator, TypeVar
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from xiaoan import services
@@ -28,8 +30,12 @@ from xiaoan.localtime import SHANGHAI, utcnow  # noqa: F401 - re-exported: the t
 
 Base = declarative_base()
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
+_engines_pid: list[int] = [os.getpid()]
 _lock = threading.Lock()
+
+#: Connections each process keeps open to an SQLite file (more are opened while needed, then closed).
+SQLITE_POOL_SIZE = 4
 
 
 class UTCDateTime(TypeDecorator):
@@ -51,24 +57,44 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=dt.timezone.utc)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The shared engine for `url` (default: `DATABASE_URL`), created on first use."""
+def get_engine(url: str | None = None, durable: bool = True) -> Engine:
+    """The shared engine for `url` (default: `DATABASE_URL`), created on first use.
+
+    Args:
+        durable: False for data that may lose its latest commits in a power cut or an OS crash
+            (never in a process crash), e.g. rate-limit counters: on an SQLite file its own
+            connections commit without an fsync (``synchronous=NORMAL`` in WAL mode); elsewhere
+            the same engine.
+    """
     url = url or services.settings().database_url
+    durable = durable or not url.startswith("sqlite")
     with _lock:
-        engine = _engines.get(url)
+        if _engines_pid[0] != os.getpid():
+            # a forked child: the parent's pooled connections must not be used (nor closed) here
+            for inherited in _engines.values():
+                inherited.dispose(close=False)
+            _engines.clear()
+            _engines_pid[0] = os.getpid()
+        engine = _engines.get((url, durable))
         if engine is None:
-            engine = _make_engine(url)
-            _engines[url] = engine
+            engine = _make_engine(url, durable)
+            _engines[(url, durable)] = engine
         return engine
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, durable: bool = True) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
+        pooled = {}
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # SQLAlchemy 1.4 opens a new connection per session for an SQLite file (NullPool): every
+            # unit of work paid the connect and its pragmas, and the close of the process's last
+            # connection checkpoints the WAL (fsyncs) — a rate-limit check per chat message made it
+            # the largest database cost of a turn (issue 13). Idle pooled connections hold no lock.
+            pooled = {"poolclass": QueuePool, "pool_size": SQLITE_POOL_SIZE, "max_overflow": -1}
         engine = create_engine(url, future=True, hide_parameters=True,
-                               connect_args={"check_same_thread": False, "timeout": 30})
+                               connect_args={"check_same_thread": False, "timeout": 30}, **pooled)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # several processes share the file
@@ -77,6 +103,8 @@ def _make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 _ensure_wal(cur)
+                if not durable:
+                    cur.execute("PRAGMA synchronous=NORMAL")
             finally:
                 cur.close()
 
@@ -117,9 +145,9 @@ def dispose_engines() -> None:
 
 
 @contextlib.contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
-    factory = sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+def session_scope(url: str | None = None, durable: bool = True) -> Iterator[Session]:
+    """A session committed on success and rolled back on error (`durable`: see `get_engine`)."""
+    factory = sessionmaker(bind=get_engine(url, durable), future=True, expire_on_commit=False)
     session = factory()
     try:
         yield session

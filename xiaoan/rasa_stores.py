@@ -47,6 +47,7 @@ def tracker_store_url() -> str:
 SUBMIT_ACTIONS = ("action_submit_complaint", "action_submit_report")
 CONFIRMED = "confirmed"
 ACTION_LISTEN = "action_listen"
+ACTION_SESSION_START = "action_session_start"
 
 
 def interrupted_submission(tracker: DialogueStateTracker) -> Optional[str]:
@@ -126,6 +127,32 @@ class _Borrowed:
         return False
 
 
+class ActionCallSerializer:
+    """`json.dumps` for Rasa's requests that serializes the domain of an action call once (issue 13).
+
+    Rasa 3.6 sends its whole domain (about 60 KB of JSON here, two thirds of a typical call) with
+    every custom action it runs, and `as_dict` hands over the same, cached dict each time; encoding
+    it was the largest JSON cost of a turn in the Rasa server. The domain's text is kept with the
+    dict it was made from (a new model brings a new dict, encoded anew) and spliced into the rest
+    of the payload, which is encoded as before: the action server receives the same JSON object
+    (the ``domain`` key comes last). Any other payload is plain `json.dumps`.
+    """
+
+    def __init__(self) -> None:
+        self._domain: Optional[dict] = None
+        self._text = ""
+
+    def __call__(self, payload: Any) -> str:
+        domain = payload.get("domain") if isinstance(payload, dict) else None
+        if type(domain) is not dict or len(payload) < 2:
+            return json.dumps(payload)
+        if domain is not self._domain:  # (called on the event loop only)
+            self._text = json.dumps(domain)
+            self._domain = domain
+        rest = json.dumps({key: value for key, value in payload.items() if key != "domain"})
+        return f'{rest[:-1]}, "domain": {self._text}}}'
+
+
 def reuse_endpoint_connections() -> None:
     """Make Rasa keep its connections to the action server open between calls (issue 13).
 
@@ -133,8 +160,9 @@ def reuse_endpoint_connections() -> None:
     for every custom action it runs, and closes it afterwards. This replaces
     `EndpointConfig.session` so that each endpoint keeps one session per event loop, with the
     same headers, authentication and timeout, whose idle connections are reused for
-    `KEEPALIVE_S`. Called once when Rasa creates its tracker store (this module is Rasa's only
-    entry point for the project's code).
+    `KEEPALIVE_S`, and whose JSON bodies encode an action call's domain once
+    (`ActionCallSerializer`). Called once when Rasa creates its tracker store (this module is
+    Rasa's only entry point for the project's code).
     """
     import asyncio
 
@@ -154,12 +182,35 @@ def reuse_endpoint_connections() -> None:
                 headers=self.headers, auth=auth,
                 timeout=aiohttp.ClientTimeout(total=endpoints.DEFAULT_REQUEST_TIMEOUT),
                 connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+                json_serialize=ActionCallSerializer(),
             )
             self.__dict__["_xiaoan_session"] = cached = (loop, shared)
         return _Borrowed(cached[1])
 
     session._xiaoan_shared = True  # type: ignore[attr-defined]
     endpoints.EndpointConfig.session = session
+
+
+_validator_cache: dict[str, Any] = {}
+_validator_lock = threading.Lock()
+
+
+def action_result_validator() -> Any:
+    """The validator of Rasa's action-server response schema, built (and the schema checked) once
+    per process; the Rasa warm-up builds it, so the first custom action does not (about 50 ms)."""
+    validator = _validator_cache.get("validator")
+    if validator is None:
+        from jsonschema import validators
+        from rasa.core.actions.action import RemoteAction
+
+        with _validator_lock:
+            validator = _validator_cache.get("validator")
+            if validator is None:
+                schema = RemoteAction.action_response_format_spec()
+                cls = validators.validator_for(schema)
+                cls.check_schema(schema)
+                validator = _validator_cache["validator"] = cls(schema)
+    return validator
 
 
 def validate_action_results_once() -> None:
@@ -171,23 +222,15 @@ def validate_action_results_once() -> None:
     time there. This builds the validator once (the schema is still checked, once) and raises
     the same `ValidationError` (the best match, with Rasa's explanation appended).
     """
-    from jsonschema import validators
     from jsonschema.exceptions import best_match
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.constants import DOCS_BASE_URL
 
     if getattr(RemoteAction._validate_action_result, "_xiaoan_cached", False):
         return
-    cache: dict[str, Any] = {}
 
     def _validate_action_result(self: Any, result: dict) -> bool:
-        validator = cache.get("validator")
-        if validator is None:
-            schema = RemoteAction.action_response_format_spec()
-            cls = validators.validator_for(schema)
-            cls.check_schema(schema)
-            validator = cache["validator"] = cls(schema)
-        error = best_match(validator.iter_errors(result))
+        error = best_match(action_result_validator().iter_errors(result))
         if error is not None:
             error.message += (
                 f". Failed to validate Action server response from API, "
@@ -219,13 +262,17 @@ def _rasa_app() -> Any:
     return None
 
 
-async def warm_up_rasa(app: Any, timeout: float = 900.0) -> Optional[float]:
+async def warm_up_rasa(app: Any, timeout: float = 900.0, store: Optional["EnvSQLTrackerStore"] = None
+                       ) -> Optional[float]:
     """Run one message through the model as soon as the Rasa server has loaded it (issue 13).
 
     TensorFlow builds the NLU and policy graphs on their first call, which made the first
     citizen's answer after a start take seconds. The warm-up parses a question and predicts the
     next action on a scratch tracker that is never stored. It starts while the server opens its
     port and holds the event loop, so the first request waits for it rather than paying again.
+    It also opens what the first message would otherwise open (:func:`warm_up_stores`): the
+    tracker store's connection (`store`), the channels' rate limiter, the validator of the
+    action server's answers.
 
     Returns:
         The seconds it took, or None when no model was loaded in time or it failed (logged).
@@ -245,21 +292,64 @@ async def warm_up_rasa(app: Any, timeout: float = 900.0) -> Optional[float]:
     started = time.perf_counter()
     try:
         parse = await agent.parse_message(WARM_UP_TEXT)
+        # shaped as a new conversation's first message: the policies' graphs are traced for the
+        # dialogue length the first citizen brings (another length would trace them again)
         tracker = DialogueStateTracker.from_events(
-            "xiaoan-warm-up",
-            [ActionExecuted(ACTION_LISTEN), UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
+            WARM_UP_SENDER,
+            [ActionExecuted(ACTION_SESSION_START), SessionStarted(), ActionExecuted(ACTION_LISTEN),
+             UserUttered(WARM_UP_TEXT, parse.get("intent"), parse.get("entities"), parse)],
             agent.domain.slots,
         )
         agent.processor.predict_next_with_tracker(tracker)
     except Exception:  # noqa: BLE001 - a cold first answer is better than none
         logger.exception("Rasa warm-up failed; the first message will load the model's graphs instead")
         return None
+    warm_up_stores(store)
     elapsed = time.perf_counter() - started
     logger.info("Rasa warmed up in %.1f s", elapsed)
     return elapsed
 
 
-def schedule_rasa_warm_up() -> bool:
+#: The conversation id the warm-up looks up (never stored: only its latest event id is read).
+WARM_UP_SENDER = "xiaoan-warm-up"
+
+
+def warm_up_stores(store: Optional["EnvSQLTrackerStore"] = None) -> list[str]:
+    """Open and prepare what the first message of a Rasa process would (issue 13): the tracker
+    store's pooled connection and its latest-event query (`store`; a new SQLite file is switched
+    to WAL here), the channels' rate limiter (its store connection, expired counters purged, its
+    read compiled; nothing counted) and the validator of the action server's answers.
+
+    Returns:
+        What was warmed; a part that fails is logged and left to the first message.
+    """
+    warmed = []
+    parts: list[tuple[str, Any]] = [("validator", action_result_validator)]
+    if store is not None:
+        def tracker_store() -> None:
+            with store.session_scope() as session:
+                store._latest_id(session, WARM_UP_SENDER)
+
+        parts.insert(0, ("tracker store", tracker_store))
+
+    def rate_limiter() -> None:
+        from xiaoan.ratelimit import get_rate_limiter, limit_settings
+
+        limiter, limits = get_rate_limiter(), limit_settings()
+        limiter.purge_expired()
+        limiter.peek(limits.rest_sender, WARM_UP_SENDER)
+
+    parts.append(("rate limiter", rate_limiter))
+    for name, warm in parts:
+        try:
+            warm()
+            warmed.append(name)
+        except Exception:  # noqa: BLE001 - the first message opens it instead
+            logger.warning("Rasa warm-up: the %s could not be prepared; the first message will", name, exc_info=True)
+    return warmed
+
+
+def schedule_rasa_warm_up(store: Optional["EnvSQLTrackerStore"] = None) -> bool:
     """Start `warm_up_rasa` when called inside a starting Rasa server (its tracker store is created
     while the server loads the model); elsewhere (tests, the CLI) do nothing."""
     import asyncio
@@ -271,7 +361,7 @@ def schedule_rasa_warm_up() -> bool:
     app = _rasa_app()
     if app is None:
         return False
-    task = loop.create_task(warm_up_rasa(app))
+    task = loop.create_task(warm_up_rasa(app, store=store))
     app.ctx.xiaoan_warm_up = task  # keep a reference until it finishes
     return True
 
@@ -335,14 +425,15 @@ class EnvSQLTrackerStore(SQLTrackerStore):
             self._ping_before_use()
         self._cache: "collections.OrderedDict[str, _CachedTracker]" = collections.OrderedDict()
         self._cache_lock = threading.Lock()
-        schedule_rasa_warm_up()
+        schedule_rasa_warm_up(self)
 
     def _pool_sqlite(self, url: str) -> None:
         """Rasa opens a new SQLite connection for every query (SQLAlchemy 1.4's NullPool) with the
         default rollback journal (several fsyncs per commit). The embedded store keeps a few
-        connections open instead, in WAL mode with `synchronous=NORMAL` like the project database
-        (xiaoan/db.py): readers never block the writer, a process crash loses nothing (a power
-        cut may lose the latest turns)."""
+        connections open instead, pooled and in WAL mode like the project database (xiaoan/db.py),
+        with `synchronous=NORMAL` like its rate-limit counters (the project's other data keeps
+        FULL): readers never block the writer, a process crash loses nothing (a power cut may
+        lose the latest turns)."""
         from sqlalchemy.orm import sessionmaker
         from sqlalchemy.pool import QueuePool
 

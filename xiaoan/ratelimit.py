@@ -18,6 +18,10 @@ a conversation id, a ticket number; stored only as a SHA-256 digest):
   expensive work whose outcome decides whether it counts, e.g. a password hash).
 - `record`: count one use unconditionally (a failure that already happened) and return the new state.
 
+`hit_many` applies several limits to one request in one round trip to the store (one database
+transaction, one Redis script call): in order, each counted if it fits; the first refusal ends it and
+the limits after it are not counted (those before it stay counted, as with consecutive `hit` calls).
+
 The window is a *sliding window counter*: two fixed windows per key (the current one and the
 previous one, the previous weighted by how much of it still overlaps the sliding window). It
 allows no double burst at a window boundary, needs two integers per key, and every counter
@@ -25,8 +29,9 @@ expires by itself two periods after its window started (Redis key TTL; in the da
 `expires_at` column, purged by the limiter itself at most once a minute per process).
 
 Backend: `XIAOAN_REDIS_URL` (e.g. ``redis://redis:6379/2``) set = Redis, atomic in one Lua
-script (both keys of one counter share a hash tag, so Redis Cluster works); unset = the table
-`rate_limit_counters` of `DATABASE_URL`, one upsert per use in one transaction. When the store
+script (both keys of one counter share a hash tag; `hit_many` passes several counters to one
+script, which Redis Cluster would refuse, and the client is a plain single-server `redis.Redis`); unset = the table
+`rate_limit_counters` of `DATABASE_URL`, one upsert per counted limit, one transaction per call. When the store
 fails, the limiter lets the request through and logs a warning (limits protect the service; an
 outage of the limiter must not shut citizens out).
 
@@ -47,7 +52,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 from sqlalchemy import Column, Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -158,6 +163,13 @@ class Backend(Protocol):
             (added, count of window index-1, count of window index after the call).
         """
 
+    def add_many(self, items: Sequence["Addition"]) -> list[tuple[bool, int, int]]:
+        """`add` each item in order, atomically as one call; stops after the first item not added.
+
+        Returns:
+            One `add` result per item up to and including the first one not added.
+        """
+
     def counts(self, key: str, index: int) -> tuple[int, int]:
         """(count of window index-1, count of window index)."""
 
@@ -166,6 +178,17 @@ class Backend(Protocol):
 
     def purge(self, now: float) -> int:
         """Delete counters expired at `now`; how many were deleted (0 where the store expires them)."""
+
+
+class Addition(NamedTuple):
+    """The arguments of one `Backend.add` (an item of `Backend.add_many`)."""
+
+    key: str
+    index: int
+    period: float
+    now: float
+    cost: int
+    ceiling: float | None
 
 
 def _weight(index: int, period: float, now: float) -> float:
@@ -189,7 +212,11 @@ def _utc(seconds: float) -> dt.datetime:
 
 
 class DatabaseBackend:
-    """Counters in the table `rate_limit_counters` of the project database."""
+    """Counters in the table `rate_limit_counters` of the project database.
+
+    On SQLite the counters' commits skip the fsync (`xiaoan.db.get_engine(durable=False)`): a
+    power cut may forget the last seconds of counts, which only lets a few more uses through.
+    """
 
     def __init__(self, database_url: str | None = None) -> None:
         self.database_url = database_url
@@ -222,46 +249,70 @@ class DatabaseBackend:
                                     .where(table.c.bucket.in_(buckets))).all())
         return int(rows.get(buckets[0]) or 0), int(rows.get(buckets[1]) or 0)
 
-    def add(self, key, index, period, now, cost, ceiling):
+    def _add(self, session, item: Addition) -> tuple[bool, int, int]:
+        key, index, period, now, cost, ceiling = item
         prev_bucket, bucket = f"{key}:{index - 1}", f"{key}:{index}"
-        expires_at = _utc((index + 2) * period)
-        with session_scope(self.database_url) as session:
-            # the write comes first: it takes the row (PostgreSQL) or database (SQLite) lock, so
-            # the read below and the undo are not interleaved with another process's use
-            self._increment(session, bucket, cost, expires_at)
-            prev, curr = self._read(session, (prev_bucket, bucket))
-            if ceiling is not None and prev * _weight(index, period, now) + curr > ceiling:
-                table = RateLimitCounter.__table__
-                session.execute(update(table).where(table.c.bucket == bucket).values(count=table.c.count - cost))
-                return False, prev, curr - cost
+        # the write comes first: it takes the row (PostgreSQL) or database (SQLite) lock, so
+        # the read below and the undo are not interleaved with another process's use
+        self._increment(session, bucket, cost, _utc((index + 2) * period))
+        prev, curr = self._read(session, (prev_bucket, bucket))
+        if ceiling is not None and prev * _weight(index, period, now) + curr > ceiling:
+            table = RateLimitCounter.__table__
+            session.execute(update(table).where(table.c.bucket == bucket).values(count=table.c.count - cost))
+            return False, prev, curr - cost
         return True, prev, curr
 
+    def add(self, key, index, period, now, cost, ceiling):
+        return self.add_many([Addition(key, index, period, now, cost, ceiling)])[0]
+
+    def add_many(self, items):
+        """One transaction for every item (PostgreSQL locks the rows in the order given: callers
+        pass their limits in one fixed order, as the channels do)."""
+        results: list[tuple[bool, int, int]] = []
+        with session_scope(self.database_url, durable=False) as session:
+            for item in items:
+                results.append(self._add(session, item))
+                if not results[-1][0]:
+                    break
+        return results
+
     def counts(self, key, index):
-        with session_scope(self.database_url) as session:
+        with session_scope(self.database_url, durable=False) as session:
             return self._read(session, (f"{key}:{index - 1}", f"{key}:{index}"))
 
     def clear(self, key, index):
         table = RateLimitCounter.__table__
-        with session_scope(self.database_url) as session:
+        with session_scope(self.database_url, durable=False) as session:
             session.execute(delete(table).where(table.c.bucket.in_((f"{key}:{index - 1}", f"{key}:{index}"))))
 
     def purge(self, now):
         table = RateLimitCounter.__table__
-        with session_scope(self.database_url) as session:
+        with session_scope(self.database_url, durable=False) as session:
             return session.execute(delete(table).where(table.c.expires_at <= _utc(now))).rowcount or 0
 
 
+# KEYS: (previous window, current window) per item; ARGV: (cost, weight, ceiling or '', TTL ms)
+# per item. Items are applied in order until one is not added; returns {added, prev, curr} per
+# item applied.
 _REDIS_SCRIPT = """
-local cost = tonumber(ARGV[1])
-local curr = redis.call('INCRBY', KEYS[2], cost)
-local prev = tonumber(redis.call('GET', KEYS[1])) or 0
-local added = 1
-if ARGV[3] ~= '' and prev * tonumber(ARGV[2]) + curr > tonumber(ARGV[3]) then
-  curr = redis.call('DECRBY', KEYS[2], cost)
-  added = 0
+local results = {}
+for i = 1, #KEYS / 2 do
+  local k, a = 2 * i - 1, 4 * (i - 1)
+  local cost = tonumber(ARGV[a + 1])
+  local curr = redis.call('INCRBY', KEYS[k + 1], cost)
+  local prev = tonumber(redis.call('GET', KEYS[k])) or 0
+  local added = 1
+  if ARGV[a + 3] ~= '' and prev * tonumber(ARGV[a + 2]) + curr > tonumber(ARGV[a + 3]) then
+    curr = redis.call('DECRBY', KEYS[k + 1], cost)
+    added = 0
+  end
+  redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 4])
+  results[i] = {added, prev, curr}
+  if added == 0 then
+    break
+  end
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {added, prev, curr}
+return results
 """
 
 
@@ -280,12 +331,18 @@ class RedisBackend:
         return [f"{_KEY_PREFIX}:{{{key}}}:{index - 1}", f"{_KEY_PREFIX}:{{{key}}}:{index}"]
 
     def add(self, key, index, period, now, cost, ceiling):
-        # the counter lives until its window and the next one have passed (it is "previous" then)
-        ttl_ms = int(min(2 * period, max(1.0, (index + 2) * period - now)) * 1000)
-        added, prev, curr = self._script(
-            keys=self._keys(key, index),
-            args=[cost, repr(_weight(index, period, now)), "" if ceiling is None else repr(float(ceiling)), ttl_ms])
-        return bool(added), int(prev), int(curr)
+        return self.add_many([Addition(key, index, period, now, cost, ceiling)])[0]
+
+    def add_many(self, items):
+        """One script call for every item (atomic: no other client's use in between)."""
+        keys: list[str] = []
+        args: list = []
+        for key, index, period, now, cost, ceiling in items:
+            # the counter lives until its window and the next one have passed (it is "previous" then)
+            ttl_ms = int(min(2 * period, max(1.0, (index + 2) * period - now)) * 1000)
+            keys += self._keys(key, index)
+            args += [cost, repr(_weight(index, period, now)), "" if ceiling is None else repr(float(ceiling)), ttl_ms]
+        return [(bool(added), int(prev), int(curr)) for added, prev, curr in self._script(keys=keys, args=args)]
 
     def counts(self, key, index):
         prev, curr = self.client.mget(self._keys(key, index))
@@ -320,29 +377,62 @@ class RateLimiter:
         digest = hashlib.sha256(str(key).encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return f"{limit.name}:{digest}"
 
-    def _apply(self, limit: Limit, key: str, cost: int, check: bool) -> Decision:
-        now = self.clock()
+    def _addition(self, limit: Limit, key: str, now: float, cost: int, check: bool) -> Addition:
+        return Addition(self.storage_key(limit, key), int(now // limit.period), limit.period, now, cost,
+                        limit.count if check else None)
+
+    @staticmethod
+    def _decision(limit: Limit, now: float, cost: int, result: tuple[bool, int, int]) -> Decision:
+        added, prev, curr = result
         index = int(now // limit.period)
         elapsed = now - index * limit.period
-        try:
-            self._maybe_purge(now)
-            added, prev, curr = self.backend.add(self.storage_key(limit, key), index, limit.period, now, cost,
-                                                 limit.count if check else None)
-        except Exception as exc:  # noqa: BLE001 - an outage of the limiter must not shut citizens out
-            logger.warning("rate limit %s not checked, store unavailable (%s); allowing", limit.name,
-                           exc.__class__.__name__)
-            return Decision(True, limit, 0.0, 0)
-        weight = _weight(index, limit.period, now)
-        used = prev * weight + curr
+        used = prev * _weight(index, limit.period, now) + curr
         if not added:
             logger.info("rate limit %s reached (%s)", limit.name, limit)
             return Decision(False, limit, used, _retry_after(prev, curr, elapsed, limit.period, limit.count, cost))
         return Decision(used <= limit.count, limit, used,
                         _retry_after(prev, curr, elapsed, limit.period, limit.count, 1))
 
+    def _apply(self, limit: Limit, key: str, cost: int, check: bool) -> Decision:
+        now = self.clock()
+        try:
+            self._maybe_purge(now)
+            result = self.backend.add(*self._addition(limit, key, now, cost, check))
+        except Exception as exc:  # noqa: BLE001 - an outage of the limiter must not shut citizens out
+            logger.warning("rate limit %s not checked, store unavailable (%s); allowing", limit.name,
+                           exc.__class__.__name__)
+            return Decision(True, limit, 0.0, 0)
+        return self._decision(limit, now, cost, result)
+
     def hit(self, limit: Limit, key: str, cost: int = 1) -> Decision:
         """Count `cost` uses of `key` if they fit under `limit`; a refused use is not counted."""
         return self._apply(limit, key, cost, check=True)
+
+    def hit_many(self, checks: Sequence[tuple[Limit, str]], cost: int = 1) -> list[Decision]:
+        """`hit` each (limit, key) in order, in one round trip to the store (one transaction, one
+        Redis script call), stopping at the first refusal: the limits after it are not counted,
+        those before it stay counted (as consecutive `hit` calls would).
+
+        Returns:
+            The decisions in order, up to and including the first refusal (all of them allowed
+            when the store is unavailable: logged, as for `hit`).
+        """
+        if not checks:
+            return []
+        now = self.clock()
+        try:
+            self._maybe_purge(now)
+            results = self.backend.add_many([self._addition(limit, key, now, cost, True) for limit, key in checks])
+        except Exception as exc:  # noqa: BLE001 - an outage of the limiter must not shut citizens out
+            logger.warning("rate limits %s not checked, store unavailable (%s); allowing",
+                           ", ".join(limit.name for limit, _ in checks), exc.__class__.__name__)
+            return [Decision(True, limit, 0.0, 0) for limit, _ in checks]
+        return [self._decision(limit, now, cost, result) for (limit, _), result in zip(checks, results)]
+
+    def first_refusal(self, checks: Sequence[tuple[Limit, str]], cost: int = 1) -> Decision | None:
+        """`hit_many`'s refusal, or None when every limit allowed the use."""
+        decisions = self.hit_many(checks, cost)
+        return decisions[-1] if decisions and not decisions[-1].allowed else None
 
     def record(self, limit: Limit, key: str, cost: int = 1) -> Decision:
         """Count `cost` uses unconditionally (e.g. a failure that happened); `allowed` says whether
@@ -369,8 +459,12 @@ class RateLimiter:
         self.backend.clear(self.storage_key(limit, key), int(self.clock() // limit.period))
 
     def purge_expired(self) -> int:
-        """Delete expired counters now; how many were deleted."""
-        return self.backend.purge(self.clock())
+        """Delete expired counters now (the next automatic purge comes a full interval later); how
+        many were deleted."""
+        now = self.clock()
+        with self._purge_lock:
+            self._last_purge = now
+        return self.backend.purge(now)
 
     def _maybe_purge(self, now: float) -> None:
         with self._purge_lock:

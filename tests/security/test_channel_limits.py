@@ -96,6 +96,37 @@ def test_rest_channel_limits_each_source_address_and_counts_only_authenticated_c
     assert health.status_code == 429  # every route of the channel counts
 
 
+def test_rest_message_counts_address_and_sender_in_one_transaction(rest, limits, db_url):
+    """A message's two counts are one round trip to the store (issue 13); a refusal by the address
+    leaves the sender uncounted, and a malformed message still counts against the address."""
+    from sqlalchemy import event
+
+    from xiaoan.db import get_engine
+
+    clock = limits(rest_ip=(3, 60), rest_sender=(10, 60))
+    url, agent = rest
+    assert say_rest(url, "web-a").status_code == 200  # the first also purges expired counters
+    begins: list = []
+    listener = lambda conn: begins.append(conn)  # noqa: E731
+    engine = get_engine(db_url, durable=False)  # the counters' engine
+    event.listen(engine, "begin", listener)
+    try:
+        assert say_rest(url, "web-a").status_code == 200
+    finally:
+        event.remove(engine, "begin", listener)
+    assert len(begins) == 1
+    malformed = requests.post(url, data=b'{"message": "no sender"}', headers={REST_SECRET_HEADER: REST_SECRET},
+                              timeout=10)
+    assert malformed.status_code == 400  # counted: the address is now at 3 of 3
+    refused = say_rest(url, "web-a")
+    assert refused.status_code == 429 and len(agent.messages) == 2
+    limiter, settings = channel_limits.get_rate_limiter(), channel_limits.settings()
+    assert limiter.peek(settings.rest_sender, "web-a").uses == 2  # the refused message was not counted
+    assert limiter.peek(settings.rest_ip, "127.0.0.1").uses == 3
+    clock.now += int(refused.headers["Retry-After"])
+    assert say_rest(url, "web-a").status_code == 200
+
+
 def test_web_chat_answers_the_rest_channels_429_with_its_own_message(db_url):
     class LimitedRasa:
         def send_message(self, conversation_id, text, metadata=None):

@@ -191,6 +191,119 @@ def test_concurrent_processes_never_exceed_the_limit(store):
     assert sum(allowed) == 30, allowed
 
 
+def test_hit_many_counts_in_order_and_stops_at_the_first_refusal(store, clock):
+    """Several limits of one request: each counted if it fits; the first refusal wins, the limits
+    after it are not counted and those before it stay counted."""
+    limiter = limiter_on(store, clock)
+    first, second, third = Limit("probe_a", 3, 60), Limit("probe_b", 2, 60), Limit("probe_c", 5, 60)
+    a, b, c = fresh_key(), fresh_key(), fresh_key()
+    checks = [(first, a), (second, b), (third, c)]
+    for _ in range(2):
+        decisions = limiter.hit_many(checks)
+        assert [d.allowed for d in decisions] == [True, True, True]
+        assert [d.limit for d in decisions] == [first, second, third]
+    refused = limiter.hit_many(checks)
+    assert [d.allowed for d in refused] == [True, False]  # the second refuses; the third is not asked
+    assert refused[-1].limit == second and refused[-1].retry_after > 0
+    assert limiter.peek(first, a).uses == 3  # counted before the refusal (a fourth time: over)
+    assert limiter.peek(second, b).uses == 2  # refused uses are not counted
+    assert limiter.peek(third, c).uses == 2  # after the refusal: not counted
+    # the first limit full now: nothing after it is counted
+    blocked = limiter.hit_many([(first, a), (third, c)])
+    assert [d.allowed for d in blocked] == [False] and limiter.peek(third, c).uses == 2
+    assert limiter.first_refusal(checks).limit == first and limiter.peek(second, b).uses == 2
+    assert limiter.first_refusal([(third, c)]) is None and limiter.peek(third, c).uses == 3
+    assert limiter.hit_many([]) == [] and limiter.first_refusal([]) is None
+
+
+def test_hit_many_decides_as_consecutive_hits(store, clock):
+    """Same decisions (allowed, uses, retry_after) as `hit` one limit after the other, stopping at
+    the first refusal, over a minute and a half of bursts across window boundaries."""
+    limiter = limiter_on(store, clock)
+    ip, sender = Limit("probe_ip", 7, 20), Limit("probe_sender", 4, 10)
+    batched, single = (fresh_key(), fresh_key()), (fresh_key(), fresh_key())
+    refusals = 0
+    for step in range(90):
+        clock.advance(0.5 + (step % 4) * 0.25)
+        expected = []
+        for limit, key in ((ip, single[0]), (sender, single[1])):
+            expected.append(limiter.hit(limit, key))
+            if not expected[-1].allowed:
+                break
+        got = limiter.hit_many([(ip, batched[0]), (sender, batched[1])])
+        assert got == expected, step
+        refusals += not got[-1].allowed
+    assert 10 < refusals < 80  # both limits refused at times
+
+
+def test_hit_many_is_one_round_trip_to_the_store(store, clock, monkeypatch):
+    """The limits of one request cost one database transaction or one Redis script call."""
+    limiter = limiter_on(store, clock)
+    checks = [(Limit("probe_a", 5, 60), fresh_key()), (Limit("probe_b", 5, 60), fresh_key())]
+    limiter.hit_many(checks)  # the first call also purges expired counters (at most once a minute)
+    calls: list = []
+    if isinstance(limiter.backend, RedisBackend):
+        client = limiter.backend.client
+        command = client.execute_command
+        monkeypatch.setattr(client, "execute_command", lambda *a, **kw: calls.append(a[0]) or command(*a, **kw))
+        decisions = limiter.hit_many(checks)
+        assert calls == ["EVALSHA"]
+    else:
+        from sqlalchemy import event
+
+        from xiaoan.db import get_engine
+
+        engine = get_engine(limiter.backend.database_url, durable=False)  # the counters' engine
+        listener = lambda conn: calls.append("begin")  # noqa: E731
+        event.listen(engine, "begin", listener)
+        try:
+            decisions = limiter.hit_many(checks)
+        finally:
+            event.remove(engine, "begin", listener)
+        assert calls == ["begin"]
+    assert [d.uses for d in decisions] == [2, 2]
+
+
+def test_hit_many_with_an_unavailable_store_lets_the_request_through(tmp_path, clock, caplog):
+    limiter = RateLimiter(DatabaseBackend(f"sqlite:///{tmp_path / 'no-tables.db'}"), clock=clock)
+    checks = [(Limit("probe_a", 1, 60), "k"), (Limit("probe_b", 1, 60), "k")]
+    for _ in range(3):
+        assert [d.allowed for d in limiter.hit_many(checks)] == [True, True]
+        assert limiter.first_refusal(checks) is None
+    assert "probe_a, probe_b not checked, store unavailable" in caplog.text
+
+
+_MANY_WORKER = """
+import json, sys
+from xiaoan.ratelimit import Limit, build_rate_limiter
+kind, url, key = sys.argv[1], sys.argv[2], sys.argv[3]
+limiter = build_rate_limiter(url if kind == "redis" else None, url if kind == "database" else None,
+                             clock=lambda: 1_800_000_010.0)
+checks = [(Limit("probe_ip", 30, 60), key), (Limit("probe_sender", 1000, 60), key)]
+print(json.dumps(sum(limiter.first_refusal(checks) is None for _ in range(20))))
+"""
+
+
+def test_concurrent_processes_with_several_limits_never_exceed_them(store, clock):
+    """Four real processes race 80 two-limit requests: exactly 30 pass the first limit, and the
+    second counts exactly those (a refusal by the first is undone and leaves the second alone)."""
+    kind, url = store
+    key = fresh_key()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    workers = [subprocess.Popen([sys.executable, "-c", _MANY_WORKER, kind, url, key], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    allowed = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        allowed.append(json.loads(out))
+    assert sum(allowed) == 30, allowed
+    clock.now = 1_800_000_010.0
+    limiter = limiter_on(store, clock)
+    assert limiter.peek(Limit("probe_ip", 30, 60), key).uses == 30
+    assert limiter.peek(Limit("probe_sender", 1000, 60), key).uses == 30
+
+
 def test_database_counters_expire_and_are_purged(database_url, clock):
     limiter = RateLimiter(DatabaseBackend(database_url), clock=clock)
     limit = Limit("probe", 3, 60)

@@ -53,3 +53,63 @@ def test_calls_to_the_action_server_share_one_connection_and_survive_its_restart
         await runner.cleanup()
 
     asyncio.run(scenario())
+
+
+def test_an_action_calls_domain_is_encoded_once_and_arrives_unchanged(monkeypatch):
+    """Rasa hands over the same cached domain dict with every action call: it is encoded once per
+    domain (a new model's domain anew), and the action server receives the same JSON as before."""
+    import json
+
+    from rasa.shared.core.domain import Domain
+
+    from xiaoan import rasa_stores
+
+    domain = Domain.load("domain.yml").as_dict()
+    calls = [{"next_action": f"action_{n}", "sender_id": "c1", "tracker": {"events": [{"text": "你好\ud800"}]},
+              "version": "3.6", "domain": domain} for n in range(3)]
+    serializer = rasa_stores.ActionCallSerializer()
+    encoded = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(rasa_stores.json, "dumps", lambda obj, **kw: encoded.append(obj) or real_dumps(obj, **kw))
+    texts = [serializer(call) for call in calls]
+    assert [json.loads(t) for t in texts] == calls
+    assert sum(obj is domain for obj in encoded) == 1  # once for three calls
+    assert texts[0].isascii()  # escaped as json.dumps does (a stored lone surrogate stays sendable)
+    new_model = Domain.load("domain.yml").as_dict()
+    assert json.loads(serializer({**calls[0], "domain": new_model})) == {**calls[0], "domain": new_model}
+    assert sum(obj is new_model for obj in encoded) == 1
+    for other in ({"next_action": "x"}, {"domain": domain}, [1, 2], {"a": 1, "domain": "not a dict"}):
+        assert serializer(other) == real_dumps(other)
+
+
+def test_the_shared_session_sends_the_domain_through_the_serializer():
+    reuse_endpoint_connections()
+    port = free_port()
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    received = []
+
+    async def scenario():
+        async def webhook(request):
+            received.append(await request.json())
+            return web.json_response({"events": [], "responses": []})
+
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            domain = {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}
+            for n in range(2):
+                await endpoint.request(json={"next_action": f"a{n}", "domain": domain}, method="post")
+            session = endpoint.__dict__["_xiaoan_session"][1]
+            assert isinstance(session._json_serialize, rasa_stores.ActionCallSerializer)
+            assert session._json_serialize._domain is domain
+        finally:
+            await runner.cleanup()
+
+    from xiaoan import rasa_stores
+
+    asyncio.run(scenario())
+    assert received == [{"next_action": "a0", "domain": {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}},
+                        {"next_action": "a1", "domain": {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}}]

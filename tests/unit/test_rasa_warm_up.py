@@ -68,3 +68,44 @@ def test_the_store_schedules_it_only_inside_a_starting_rasa_server(tmp_path, mon
 
     assert asyncio.run(inside_rasa()) is not None
     assert [c[0] for c in app.ctx.agent.calls] == ["parse", "predict"]
+
+
+def test_the_warm_up_also_opens_the_stores_the_first_message_needs(tmp_path, monkeypatch, db_url):
+    """The tracker store's connection, the rate limiter (connection, purge, compiled read; nothing
+    counted) and the action-answer validator are ready before the first message (issue 13)."""
+    from sqlalchemy import event, func, select
+
+    from xiaoan.db import get_engine, session_scope
+    from xiaoan.ratelimit import RateLimitCounter, get_rate_limiter, limit_settings
+
+    monkeypatch.setenv("XIAOAN_TRACKER_STORE_URL", f"sqlite:///{tmp_path / 't.db'}")
+    rasa_stores._validator_cache.clear()
+    store = rasa_stores.EnvSQLTrackerStore()
+    opened = []
+    event.listen(store.engine, "connect", lambda conn, record: opened.append("tracker"))
+    event.listen(get_engine(db_url, durable=False), "connect", lambda conn, record: opened.append("project"))
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=FakeAgent()))
+    assert asyncio.run(rasa_stores.warm_up_rasa(app, timeout=5, store=store)) is not None
+    assert sorted(opened) == ["project", "tracker"]
+    assert "validator" in rasa_stores._validator_cache
+    limiter = get_rate_limiter()
+    assert limiter._last_purge is not None  # the first message does not purge again
+    with session_scope(db_url) as session:
+        assert session.execute(select(func.count()).select_from(RateLimitCounter.__table__)).scalar_one() == 0
+    with store.session_scope() as session:
+        assert store._latest_id(session, rasa_stores.WARM_UP_SENDER) is None  # nothing stored
+
+    # the first message now opens nothing new
+    opened.clear()
+    with store.session_scope() as session:
+        store._latest_id(session, "citizen-1")
+    assert limiter.hit(limit_settings().rest_sender, "citizen-1").allowed
+    assert opened == []
+
+
+def test_a_part_that_cannot_be_warmed_is_logged_and_the_rest_still_is(monkeypatch, caplog):
+    import xiaoan.ratelimit as ratelimit
+
+    monkeypatch.setattr(ratelimit, "get_rate_limiter", lambda: (_ for _ in ()).throw(RuntimeError("no store")))
+    assert rasa_stores.warm_up_stores() == ["validator"]
+    assert "rate limiter could not be prepared" in caplog.text

@@ -19,7 +19,8 @@ WeChat         source address before the signature      ``success`` (WeChat must
 ============  ======================================  ==========================================
 
 The limiter call touches the store (a database upsert or a Redis script), so the Sanic handlers run
-it in a worker thread (:func:`hit`).
+it in a worker thread (:func:`first_refusal`); the limits of one request go to the store in one round
+trip (one transaction or one script call, :meth:`RateLimiter.hit_many`).
 """
 
 from __future__ import annotations
@@ -71,20 +72,12 @@ def environ_client(environ: dict) -> str:
     return client_address(peer, forwarded, trusted_proxy_hops())
 
 
-def hit_now(limit: Limit, key: str) -> Decision:
-    """Count one use of `key` under `limit` (blocking)."""
-    return get_rate_limiter().hit(limit, key)
-
-
-async def hit(limit: Limit, key: str) -> Decision:
-    """Count one use of `key` under `limit`, in a worker thread (the store is a database or Redis)."""
-    return await asyncio.to_thread(hit_now, limit, key)
+def first_refusal_now(*checks: tuple[Limit, str]) -> Optional[Decision]:
+    """Count the uses in order, in one round trip to the store, and return the first refusal
+    (later checks are then not counted); blocking."""
+    return get_rate_limiter().first_refusal(checks)
 
 
 async def first_refusal(*checks: tuple[Limit, str]) -> Optional[Decision]:
-    """Count the uses in order and return the first refusal (later checks are then not counted)."""
-    for limit, key in checks:
-        decision = await hit(limit, key)
-        if not decision.allowed:
-            return decision
-    return None
+    """`first_refusal_now` in a worker thread (the store is a database or Redis)."""
+    return await asyncio.to_thread(first_refusal_now, *checks)

@@ -15,8 +15,9 @@ button's payload reach NLU as plain text, exactly as on socket.io and WeChat (se
 
 After the secret, every call counts against the caller's address (``XIAOAN_LIMIT_REST_IP``) and
 every message against its sender (``XIAOAN_LIMIT_REST_SENDER``), in the counters shared with the
-web app (:mod:`xiaoan.channels.limits`); over a limit the answer is 429 with ``Retry-After`` and
-nothing reaches Rasa. Enabled in ``credentials.yml``::
+web app (:mod:`xiaoan.channels.limits`; a message's two counts go to the store in one round trip);
+over a limit the answer is 429 with ``Retry-After`` and nothing reaches Rasa. Enabled in
+``credentials.yml``::
 
     xiaoan.channels.rest.ChoiceRestInput:
 """
@@ -137,29 +138,41 @@ class ChoiceRestInput(RestInput):
             return response.json({"status": "failure", "reason": "NotAuthenticated", "code": 401,
                                   "message": NOT_AUTHENTICATED}, status=401)
 
-        @blueprint.middleware("request")
-        async def limit_client(request: Request) -> Optional[response.HTTPResponse]:
-            # after the secret (an unauthenticated flood costs a comparison, not a counter write)
-            refused = await channel_limits.first_refusal(
-                (channel_limits.settings().rest_ip, channel_limits.sanic_client(request)))
-            if refused is None:
-                return None
-            logger.warning("REST channel: rate limit %s reached by a client", refused.limit.name)
+        def is_message(request: Request) -> bool:
+            return request.method == "POST" and request.path.rstrip("/").endswith("/webhook")
+
+        def refuse(refused) -> response.HTTPResponse:
+            by = "a client" if refused.limit == channel_limits.settings().rest_ip else "a conversation"
+            logger.warning("REST channel: rate limit %s reached by %s", refused.limit.name, by)
             return too_many_requests(refused)
 
         @blueprint.middleware("request")
-        async def check_message(request: Request) -> Optional[response.HTTPResponse]:
-            # after the secret; Rasa's own handler answers 500 on a body that is not a JSON object
-            if request.method != "POST" or not request.path.rstrip("/").endswith("/webhook"):
+        async def limit_client(request: Request) -> Optional[response.HTTPResponse]:
+            # after the secret (an unauthenticated flood costs a comparison, not a counter write);
+            # a message is counted by check_message, address and sender in one round trip
+            if is_message(request):
                 return None
+            refused = await channel_limits.first_refusal(
+                (channel_limits.settings().rest_ip, channel_limits.sanic_client(request)))
+            return None if refused is None else refuse(refused)
+
+        @blueprint.middleware("request")
+        async def check_message(request: Request) -> Optional[response.HTTPResponse]:
+            # after the secret; Rasa's own handler answers 500 on a body that is not a JSON object.
+            # The address is counted first, then (for a well-formed message) the sender; a refusal
+            # by the address leaves the sender uncounted
+            if not is_message(request):
+                return None
+            limits = channel_limits.settings()
             problem = webhook_body_problem(request.body)
+            checks = [(limits.rest_ip, channel_limits.sanic_client(request))]
             if problem is None:
-                refused = await channel_limits.first_refusal(
-                    (channel_limits.settings().rest_sender, loads_bounded(request.body)["sender"]))
-                if refused is None:
-                    return None
-                logger.warning("REST channel: rate limit %s reached by a conversation", refused.limit.name)
-                return too_many_requests(refused)
+                checks.append((limits.rest_sender, loads_bounded(request.body)["sender"]))
+            refused = await channel_limits.first_refusal(*checks)
+            if refused is not None:
+                return refuse(refused)
+            if problem is None:
+                return None
             logger.info("REST channel: a malformed message was refused (%s)", problem)
             return response.json({"status": "failure", "reason": "BadRequest", "code": 400,
                                   "message": problem}, status=400)

@@ -90,10 +90,10 @@ def chat_read_rate_limit(conversation_id: str):
 
 def _ip_then_conversation(ip_limit, conversation_limit, conversation_id: str, ip_text: str, conversation_text: str):
     """The client IP's limit first, then the conversation's: None, or the 429 answer with the
-    message named `ip_text` / `conversation_text` (xiaoan.web.messages). A refused hit is not counted."""
-    limiter = web_rate_limiter()
-    for limit, key, name in ((ip_limit, client_ip(), ip_text), (conversation_limit, conversation_id, conversation_text)):
-        decision = limiter.hit(limit, key)
-        if not decision.allowed:
-            return too_many_requests(decision, getattr(messages, name).format(seconds=decision.retry_after))
-    return None
+    message named `ip_text` / `conversation_text` (xiaoan.web.messages). A refused hit is not counted,
+    nor is the conversation's when the IP's was refused; both go to the store in one round trip."""
+    refused = web_rate_limiter().first_refusal(((ip_limit, client_ip()), (conversation_limit, conversation_id)))
+    if refused is None:
+        return None
+    name = ip_text if refused.limit == ip_limit else conversation_text
+    return too_many_requests(refused, getattr(messages, name).format(seconds=refused.retry_after))
