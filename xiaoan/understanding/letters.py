@@ -22,7 +22,7 @@ from xiaoan.understanding.addresses import find_address
 from xiaoan.understanding.dates import find_dates
 from xiaoan.understanding.merchants import find_merchant
 from xiaoan.understanding.money import find_amounts, parse_amount
-from xiaoan.understanding.prepaid import demanded_units_value, remaining_value
+from xiaoan.understanding.prepaid import demanded_units_value, reckon
 
 __all__ = ["LetterFields", "find_amount", "is_letter", "read_letter", "split_sentences", "without_home"]
 
@@ -215,7 +215,7 @@ _AMOUNT_CUES: tuple[tuple[float, str], ...] = (
 )
 # An amount the citizen then asks to get back: "…共1620元，请帮我要回来".
 _DEMAND_AFTER = re.compile(r"[，,]?\s*(?:请|麻烦)?(?:你们|您)?(?:帮我|帮忙)?(?:把钱)?(?:要回来|追回来|拿回来|退给我|还给我)"
-                           r"(?![看发打说讲介展送拿做推办签写留加听讲])"
+                           r"(?![看发打说讲介展送拿做推办签写留加听])"
                            r"|(?<=[0-9元块])\s*要求退(?:款|卡|还|钱)?(?=$|[，,。！!？?\s])|(?<=[0-9元块])\s*(?:还)?(?:没|不给?|未)退")
 _CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
 # A sentence that states the demand, and the words in it after which the demanded sum comes.
@@ -334,13 +334,14 @@ def find_amount(text: str) -> Decimal | None:
             value = _amount_after(plain, total.end())
             if value is not None and (best is None or best[0] > 0.7):
                 best = (0.7, total.start(), value)
+    # what is left of a package or a card, reckoned once
+    reckoned = reckon(plain)
     # sessions left at a written unit price ("每节300 … 上了15节" of "40节私教课"): the sum even
     # when the letter does not ask for "the rest" in so many words
-    unused = remaining_value(plain, priced_only=True)
-    if unused is not None and (best is None or best[0] > 0):
-        best = (0.5, 0, unused)
-    # what is left of a package or a card, reckoned once, when the citizen asks for the rest
-    rest = remaining_value(plain) if _WANTS_THE_REST.search(plain) else None
+    if reckoned.priced and reckoned.value is not None and (best is None or best[0] > 0):
+        best = (0.5, 0, reckoned.value)
+    # any reckoning, when the citizen asks for the rest
+    rest = reckoned.value if _WANTS_THE_REST.search(plain) else None
     if rest is not None and (best is None or best[0] > 0.9):
         # the letter gives the package or the card, not the sum left
         # ("20节课2800元，上了6节 … 要求退还剩下没上的课时费" is 1,960)

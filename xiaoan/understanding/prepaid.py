@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from xiaoan.understanding.money import find_amounts, parse_amount
 
-__all__ = ["demanded_units_value", "remaining_value"]
+__all__ = ["Reckoning", "demanded_units_value", "reckon", "remaining_value"]
 
 _CN_COUNT = "一二两三四五六七八九十"
 _COUNT = rf"([0-9]{{1,3}}|[{_CN_COUNT}]{{1,3}})"
@@ -190,12 +191,26 @@ def _stored_value(text: str, used: int | None) -> Decimal | None:
     return _round(left) if 0 < left < paid else None
 
 
+class Reckoning(NamedTuple):
+    """What is left of a package or card (None when the letter does not give what the sum needs),
+    and whether it was reckoned from a written unit price (sessions left × "每节300")."""
+
+    value: Decimal | None
+    priced: bool
+
+
 def remaining_value(text: str, priced_only: bool = False) -> Decimal | None:
     """The value left of a prepaid package or card, when the letter gives what the sum needs.
 
     With `priced_only`, only sessions left at a written unit price ("每节300 … 上了15节" of a
     40-session package): the reckoning a letter implies even when it does not ask for "the rest".
     """
+    reckoned = reckon(text)
+    return reckoned.value if reckoned.priced or not priced_only else None
+
+
+def reckon(text: str) -> Reckoning:
+    """The reckoning behind `remaining_value`, done once for a caller that needs both kinds."""
     used, used_unit = _used(text)
     used_spans = [(m.start(), m.end()) for m in _USED.finditer(text)]
     used_spans += [(m.start(), m.end()) for m in _LEFT.finditer(text)]
@@ -220,24 +235,22 @@ def remaining_value(text: str, priced_only: bool = False) -> Decimal | None:
     if left is None and size and used is not None and (not used_unit or used_unit == unit):
         left = size - used
     if not left or left <= 0 or (size and left >= size):
-        return _stored_value(text, used) if size is None and not priced_only else None
+        return Reckoning(_stored_value(text, used) if size is None else None, False)
 
     price = _unit_price(text)
-    if priced_only and price is None:
-        return None
     paid = [a for a in _sums(text) if a >= 10]
     if price is not None:
         value = price * left
     elif size:
         package_price = _package_price(text, at)
         if package_price is None:
-            return None
+            return Reckoning(None, False)
         value = package_price * left / size
     else:
-        return None
+        return Reckoning(None, False)
     if paid and max(paid) > (price or 0) and value >= max(paid):
-        return None  # not less than anything paid: a count or a price was misread
-    return _round(value)
+        return Reckoning(None, price is not None)  # not less than anything paid: a count or a price was misread
+    return Reckoning(_round(value), price is not None)
 
 
 # What is demanded back counted in units at a unit price: "198一张 买了两张 … 要求退还两张团购款"
