@@ -95,22 +95,29 @@ def _make_engine(url: str, durable: bool = True) -> Engine:
             pooled = {"poolclass": QueuePool, "pool_size": SQLITE_POOL_SIZE, "max_overflow": -1}
         engine = create_engine(url, future=True, hide_parameters=True,
                                connect_args={"check_same_thread": False, "timeout": 30}, **pooled)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # several processes share the file
-            cur = dbapi_conn.cursor()
-            try:
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.execute("PRAGMA foreign_keys=ON")
-                _ensure_wal(cur)
-                if not durable:
-                    cur.execute("PRAGMA synchronous=NORMAL")
-            finally:
-                cur.close()
-
+        set_sqlite_pragmas(engine, durable=durable, foreign_keys=True)
         return engine
     # hide_parameters: bound values (names, phone numbers) never appear in error messages or logs
     return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+
+
+def set_sqlite_pragmas(engine: Engine, durable: bool, foreign_keys: bool) -> None:
+    """Prepare each new connection of an SQLite `engine` for a file several processes share: wait
+    for locks (30 s), WAL mode, foreign keys if asked, and without `durable` commits without an
+    fsync (``synchronous=NORMAL``). The project database and Rasa's embedded tracker store use it."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA busy_timeout=30000")
+            if foreign_keys:
+                cur.execute("PRAGMA foreign_keys=ON")
+            _ensure_wal(cur)
+            if not durable:
+                cur.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cur.close()
 
 
 def _ensure_wal(cursor, wait: float = 30.0) -> None:

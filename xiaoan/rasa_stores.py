@@ -437,22 +437,12 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         from sqlalchemy.orm import sessionmaker
         from sqlalchemy.pool import QueuePool
 
-        from xiaoan.db import _ensure_wal
+        from xiaoan.db import set_sqlite_pragmas
 
         self.engine.dispose()
         engine = sa.create_engine(url, poolclass=QueuePool, pool_size=2, max_overflow=8,
                                   connect_args={"check_same_thread": False, "timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            try:
-                cursor.execute("PRAGMA busy_timeout=30000")
-                _ensure_wal(cursor)
-                cursor.execute("PRAGMA synchronous=NORMAL")
-            finally:
-                cursor.close()
-
+        set_sqlite_pragmas(engine, durable=False, foreign_keys=False)
         self.engine = engine
         self.sessionmaker = sessionmaker(bind=engine)
 
