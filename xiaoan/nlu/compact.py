@@ -31,7 +31,7 @@ import tensorflow as tf
 from rasa.core.policies.ted_policy import TED, TEDPolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.diet_classifier import DIET, DIETClassifier
-
+from rasa.utils.tensorflow.constants import RUN_EAGERLY
 
 #: The name under which a compiled Keras model tracks its optimizer.
 OPTIMIZER_CHILD = "optimizer"
@@ -143,7 +143,7 @@ class PredictionOnlyLoad:
             return super().load(model_file_name, model_data_example, predict_data_example,  # type: ignore[misc]
                                 finetune_mode, *args, **kwargs)
         model = cls(*args, **kwargs)
-        model.compile(run_eagerly=kwargs.get("config", {}).get("run_eagerly"))
+        model.compile(run_eagerly=kwargs.get("config", {}).get(RUN_EAGERLY))
         model.run_inference(predict_data_example)  # creates the variables a prediction reads
         model.load_weights(model_file_name)
         model.prepared_for_prediction = False  # label embeddings were computed from the initial weights
