@@ -176,18 +176,24 @@ print(json.dumps(sum(limiter.hit(Limit("probe", 30, 60), key).allowed for _ in r
 """
 
 
-def test_concurrent_processes_never_exceed_the_limit(store):
-    """Four real processes race 80 hits at a limit of 30: exactly 30 are allowed (atomic upsert / Lua)."""
+def _race(worker_script: str, store, key: str, processes: int = 4) -> list:
+    """Run `worker_script` (argv: kind, url, key) in `processes` real processes at once; what each printed."""
     kind, url = store
-    key = fresh_key()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, kind, url, key], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    allowed = []
+    workers = [subprocess.Popen([sys.executable, "-c", worker_script, kind, url, key], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    printed = []
     for worker in workers:
         out, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
-        allowed.append(json.loads(out))
+        printed.append(json.loads(out))
+    return printed
+
+
+def test_concurrent_processes_never_exceed_the_limit(store):
+    """Four real processes race 80 hits at a limit of 30: exactly 30 are allowed (atomic upsert / Lua)."""
+    key = fresh_key()
+    allowed = _race(_WORKER, store, key)
     assert sum(allowed) == 30, allowed
 
 
@@ -287,16 +293,8 @@ print(json.dumps(sum(limiter.first_refusal(checks) is None for _ in range(20))))
 def test_concurrent_processes_with_several_limits_never_exceed_them(store, clock):
     """Four real processes race 80 two-limit requests: exactly 30 pass the first limit, and the
     second counts exactly those (a refusal by the first is undone and leaves the second alone)."""
-    kind, url = store
     key = fresh_key()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    workers = [subprocess.Popen([sys.executable, "-c", _MANY_WORKER, kind, url, key], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    allowed = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err
-        allowed.append(json.loads(out))
+    allowed = _race(_MANY_WORKER, store, key)
     assert sum(allowed) == 30, allowed
     clock.now = 1_800_000_010.0
     limiter = limiter_on(store, clock)

@@ -12,10 +12,15 @@ from rasa.utils.endpoints import EndpointConfig
 from xiaoan.rasa_stores import reuse_endpoint_connections
 
 
-async def serve(port: int, peers: list, headers: list) -> web.AppRunner:
+async def serve(port: int, peers: list, headers: list, bodies: list | None = None) -> web.AppRunner:
+    """A stand-in action server: records each call's client port and secret header (and its JSON
+    body into `bodies` when given)."""
+
     async def webhook(request):
         peers.append(request.transport.get_extra_info("peername")[1])
         headers.append(request.headers.get("X-Xiaoan-Action-Secret"))
+        if bodies is not None:
+            bodies.append(await request.json())
         return web.json_response({"events": [], "responses": []})
 
     app = web.Application()
@@ -89,15 +94,7 @@ def test_the_shared_session_sends_the_domain_through_the_serializer():
     received = []
 
     async def scenario():
-        async def webhook(request):
-            received.append(await request.json())
-            return web.json_response({"events": [], "responses": []})
-
-        app = web.Application()
-        app.router.add_post("/webhook", webhook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner = await serve(port, [], [], received)
         try:
             domain = {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}
             for n in range(2):
