@@ -50,13 +50,15 @@ HANDOFF_ACTIONS = {"action_handoff"}
 
 # --- the stack --------------------------------------------------------------------------------------
 
-def start_stack(root: Path, model: Path, workdir: Path) -> Stack:
-    """Start the action server and the Rasa server of the code at `root` with `model`."""
+def start_stack(root: Path, model: Path, workdir: Path, extra_env: dict | None = None) -> Stack:
+    """Start the action server and the Rasa server of the code at `root` with `model`
+    (`extra_env`: settings added to both processes' environment)."""
     token = secrets.token_urlsafe(16)
     ports = {name: free_port() for name in ("rasa", "actions")}
     rasa_url, action_url = processes.url(ports["rasa"]), processes.url(ports["actions"])
     env = processes.stack_env(workdir, token=token, rasa_url=rasa_url, action_url=action_url)
     env["PYTHONPATH"] = processes.with_pythonpath(env, root)
+    env.update(extra_env or {})
     stack = Stack(env=env, workdir=workdir, rasa_url=rasa_url, action_url=action_url, web_url="", token=token)
     processes.prepare_database(env, root, timeout=120)
     commands = {

@@ -77,6 +77,11 @@ TARGET_MODEL_MB = 40.0
 TARGET_FIRST_MS = 200.0
 
 
+# Every turn of the load comes from this one address, as every citizen's comes from the web app's:
+# the REST channel's per-address limit (1,200 a minute, xiaoan/channels/limits.py) would refuse a
+# replica that serves more than 20 turns a second, and the limit is not what this measures.
+LOAD_ENV = {"XIAOAN_LIMIT_REST_IP": "1000000/1m"}
+
 # --- processes ---------------------------------------------------------------------------------
 
 
@@ -163,7 +168,7 @@ def start_xiaoan(model: Path, workdir: Path, root: Path = ROOT) -> Target:
     from bench.conversation_bench import start_stack, stop_stack
 
     started = time.monotonic()
-    stack = start_stack(root, model, workdir)
+    stack = start_stack(root, model, workdir, extra_env=LOAD_ENV)
     ready_s = time.monotonic() - started
     target = Target(
         name="小安",

@@ -21,17 +21,24 @@ checkpoint, no archive) loads as it always did.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
+import logging
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, Type
+from typing import Any, Dict, Hashable, Iterator, List, Optional, Type
 
 import numpy as np
 import tensorflow as tf
 from rasa.core.policies.ted_policy import TED, TEDPolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.diet_classifier import DIET, DIETClassifier
+from rasa.shared.nlu.constants import TEXT
 from rasa.utils.tensorflow.constants import RUN_EAGERLY
+
+logger = logging.getLogger(__name__)
 
 #: The name under which a compiled Keras model tracks its optimizer.
 OPTIMIZER_CHILD = "optimizer"
@@ -176,9 +183,83 @@ class CompactDIETClassifier(DIETClassifier):
             super().persist()
 
 
+def frozen_states(states: List[Dict[str, Dict[str, Any]]]) -> Hashable:
+    """A dialogue's featurizer states (one dict of sub-states per turn) as a hashable key.
+
+    Sub-state values are strings, tuples of strings (entities) or tuples of floats (slots).
+    """
+    return tuple(
+        tuple(sorted((name, tuple(sorted(sub.items()))) for name, sub in state.items()))
+        for state in states
+    )
+
+
+class PredictionCache:
+    """A bounded, thread-safe map from a dialogue's states to TED's prediction for them.
+
+    Every `REPORT_EVERY` look-ups it logs its size and hit rate (INFO), the figure that says how
+    much of TED's work real conversations repeat.
+    """
+
+    REPORT_EVERY = 5000
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: "collections.OrderedDict[Hashable, Any]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> Optional[Any]:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+            else:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            lookups = self.hits + self.misses
+            if lookups % self.REPORT_EVERY == 0:
+                logger.info("TED prediction cache: %d state histories, %.1f%% of %d look-ups answered",
+                            len(self._entries), 100.0 * self.hits / lookups, lookups)
+            return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _copy_prediction(prediction: Any) -> Any:
+    """A PolicyPrediction that shares nothing mutable with `prediction` but its diagnostic arrays."""
+    duplicate = copy.copy(prediction)
+    duplicate.probabilities = list(prediction.probabilities)
+    duplicate.events = list(prediction.events)
+    duplicate.optional_events = list(prediction.optional_events)
+    return duplicate
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITH_END_TO_END_SUPPORT, is_trainable=True)
 class CompactTEDPolicy(TEDPolicy):
-    """Rasa's TEDPolicy, stored without the optimizer's state and with 16-bit weights."""
+    """Rasa's TEDPolicy, stored without the optimizer's state and with 16-bit weights, and
+    remembering its predictions (issue 13: turn cost).
+
+    TED's prediction is a function of the dialogue's last `max_history` featurizer states only
+    (intents, actions, slots as features, entity names, the active loop: never a value a citizen
+    typed) as long as the policy is not end-to-end; the same few hundred states recur across
+    conversations (every form turn, every greeting), so a prediction is computed once per
+    distinct state history and then looked up: the states are computed anyway (Rasa's other
+    policies compute them too), the featurization and the network are skipped. An end-to-end
+    TED (trained on stories with user text) reads the text too and is never cached.
+    """
+
+    #: Distinct state histories remembered per loaded model (least recently used dropped).
+    PREDICTION_CACHE_SIZE = 4096
 
     @staticmethod
     def model_class() -> Type[TED]:
@@ -187,3 +268,25 @@ class CompactTEDPolicy(TEDPolicy):
     def persist(self) -> None:
         with without_optimizer(self.model):
             super().persist()
+
+    @property
+    def prediction_cache(self) -> PredictionCache:
+        cache = self.__dict__.get("_prediction_cache")
+        if cache is None:
+            cache = self.__dict__.setdefault("_prediction_cache", PredictionCache(self.PREDICTION_CACHE_SIZE))
+        return cache
+
+    def _cacheable(self) -> bool:
+        return self.model is not None and not self.only_e2e and TEXT not in (self.fake_features or {})
+
+    def predict_action_probabilities(self, tracker: Any, domain: Any, rule_only_data: Optional[Dict[str, Any]] = None,
+                                     precomputations: Any = None, **kwargs: Any) -> Any:
+        """Rasa's prediction, looked up when the same state history was predicted before."""
+        if not self._cacheable():
+            return super().predict_action_probabilities(tracker, domain, rule_only_data, precomputations, **kwargs)
+        key = frozen_states(self._prediction_states(tracker, domain, rule_only_data=rule_only_data))
+        cached = self.prediction_cache.get(key)
+        if cached is None:
+            cached = super().predict_action_probabilities(tracker, domain, rule_only_data, precomputations, **kwargs)
+            self.prediction_cache.put(key, cached)
+        return _copy_prediction(cached)
