@@ -14,6 +14,9 @@ rules take over only on evidence stronger than the intent classifier's guess:
   that the classifier also calls an ``ask_*`` intent with confidence of at least
   ``QUESTION_MIN_CONFIDENCE``, except a demand dressed as a question (能不能退钱给我).
 
+The NLU layer ``xiaoan.nlu.explicit_requests`` also uses the cues of the last two sections: a
+stated wish to file (``wants_to_file``) and a short "what can I do" question (``asks_what_to_do``).
+
 Pure Python (no Rasa import): ``xiaoan.nlu.explicit_requests`` uses ``wants_human`` inside the NLU
 pipeline and the form validators use ``explicit_interruption``.
 """
@@ -23,6 +26,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import List, Optional
+
+from xiaoan.understanding.money import find_amounts
 
 #: An ``ask_*`` intent must be at least this confident before a question interrupts a form.
 QUESTION_MIN_CONFIDENCE = 0.6
@@ -304,3 +309,43 @@ def wants_to_file(text: str) -> Optional[str]:
     if _ABOUT_FILING_RE.search(tail):
         return None
     return "report" if (match.group(1) or match.group(2)) == "举报" else "complaint"
+
+
+# --------------------------------------------------------------------------------------------
+# Questions the classifier may read as something else
+# --------------------------------------------------------------------------------------------
+
+# "What can I do now": the message ends in 怎么办 / 咋办 / 怎么维权 (该 / 要 / 能 … before it, a
+# particle after it; 怎么办理 and 怎么办的 do not end there).
+_WHAT_TO_DO_RE = re.compile(
+    r"(?:我们?)?(?:该|要|应该|应当|可以|能|又该|到底)?(?:怎么办|咋办|怎么维权|如何维权|咋维权)(?:才好|呢|啊|呀|哦|哇|啦)?$"
+)
+# A filing word: a message that names 投诉 / 举报 is about filing, whatever else it asks.
+_FILING_WORD_RE = re.compile(r"投诉|举报|报案")
+#: "What can I do" counts in a short message only: a longer one tells the facts of a case.
+WHAT_TO_DO_MAX_CHARS = 20
+
+
+def asks_what_to_do(text: str) -> bool:
+    """True when a short message asks what the citizen can do about a situation.
+
+    "游戏厅关门了代币怎么办", "网上买的鞋开胶了该怎么办？", "卖家不发货咋办" ask what to do: the
+    documented boundary (data/nlu/questions.yml) keeps a question about the rule a question even
+    when it mentions the citizen's own case (the knowledge base answers it, e.g.
+    consumer.business-closed). Not when the message also says it wants to file or names filing
+    ("我要投诉这家店 怎么办", "投诉了商家没回复怎么办"), makes a demand ("帮我看看怎么办", "退我钱
+    怎么办"), names an amount ("卡里还有三千怎么办": the stake of a claim), cancels, asks for a
+    person, or is longer than ``WHAT_TO_DO_MAX_CHARS`` characters (a story).
+    """
+    plain = _normalize(text)
+    if not plain or len(plain) > WHAT_TO_DO_MAX_CHARS:
+        return False
+    clauses = _clauses(plain)
+    if not clauses:
+        return False
+    match = _WHAT_TO_DO_RE.search(clauses[-1])
+    if match is None or (match.start() == 0 and len(clauses) == 1):
+        return False  # nothing but 怎么办: no situation to ask about
+    if _FILING_WORD_RE.search(plain) or _CLAIM.search(plain) or _is_cancel(plain) or wants_human(plain):
+        return False
+    return not find_amounts(plain)
