@@ -125,3 +125,18 @@ def test_a_statement_of_the_same_situation_stays_a_complaint():
     for text in ("蛋糕店换了老板 储值卡不认了", "投诉了商家还没有回复"):
         message = pipeline(classified(text, intent="complain_prepaid", confidence=0.7))
         assert message.get("intent")["name"] == "complain_prepaid", text  # neither a question nor a cancel
+
+
+def test_an_equipment_question_read_as_registration_becomes_ask_regulation():
+    for text in ("锅炉多久要检测一次", "扶梯是不是也要年检", "菜场的秤归谁检定"):
+        message = pipeline(ranked(text, ("ask_business_registration", 0.58), ("ask_regulation", 0.4),
+                                  ("ask_consumer_rights", 0.02)))
+        assert message.get("intent")["name"] == "ask_regulation", text
+        assert message.get(OVERRIDE_KEY) == "ask_business_registration"
+    # a registration subject is named: the classifier's reading stands
+    for text in ("电梯公司怎么注册", "开电子秤店要办什么执照", "个体户年报怎么报"):
+        message = pipeline(classified(text, intent="ask_business_registration", confidence=0.9))
+        assert message.get("intent")["name"] == "ask_business_registration", text
+    # only a registration reading is corrected: a report or a rights question is left alone
+    assert pipeline(classified("小区锅炉房的锅炉漏气了", intent="report_violation")).get("intent")["name"] == "report_violation"
+    assert pipeline(classified("少秤了能要求赔吗", intent="ask_consumer_rights")).get("intent")["name"] == "ask_consumer_rights"

@@ -16,7 +16,9 @@ the classifier's borderline confidence (`xiaoan.understanding.interruptions` hol
 - a give-up read as a filing (不想投诉这个商家了) becomes `cancel`;
 - a stated wish to file read as a question or an answer (退款纠纷想投诉) becomes a filing;
 - a "what can I do" question read as a filing (卖家不发货咋办) becomes the best question intent of
-  the ranking: asking what to do is not asking the bureau to act (data/nlu/questions.yml).
+  the ranking: asking what to do is not asking the bureau to act (data/nlu/questions.yml);
+- a question about special equipment or measuring instruments read as business registration
+  (锅炉多久要检测一次) becomes `ask_regulation`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from xiaoan.understanding.interruptions import (
+    asks_about_regulated_equipment,
     asks_what_to_do,
     declines_human,
     explicit_interruption,
@@ -84,8 +87,8 @@ class ExplicitRequestClassifier(GraphComponent):
             if self._gives_up(text, message):
                 continue
             if not wants_human(text):
-                if not self._files(text, message):
-                    self._asks_what_to_do(text, message)
+                if not self._files(text, message) and not self._asks_what_to_do(text, message):
+                    self._asks_about_equipment(text, message)
                 continue
             if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != self.intent:
                 self._replace(message, self.intent)
@@ -138,6 +141,15 @@ class ExplicitRequestClassifier(GraphComponent):
         default = "ask_regulation" if previous == "report_violation" else "ask_consumer_rights"
         best = next((name for name in ranked if name in self.QUESTION_INTENTS), default)
         self._replace(message, best)
+        return True
+
+    def _asks_about_equipment(self, text: Text, message: Message) -> bool:
+        """"锅炉多久要检测一次" read as a registration question: `ask_regulation` (special equipment and
+        measuring instruments are never a registration matter); True when the message was changed."""
+        previous = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if previous != "ask_business_registration" or not asks_about_regulated_equipment(text):
+            return False
+        self._replace(message, "ask_regulation")
         return True
 
     def _decline(self, message: Message) -> None:

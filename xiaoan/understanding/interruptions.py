@@ -15,7 +15,9 @@ rules take over only on evidence stronger than the intent classifier's guess:
   ``QUESTION_MIN_CONFIDENCE``, except a demand dressed as a question (能不能退钱给我).
 
 The NLU layer ``xiaoan.nlu.explicit_requests`` also uses the cues of the last two sections: a
-stated wish to file (``wants_to_file``) and a short "what can I do" question (``asks_what_to_do``).
+stated wish to file (``wants_to_file``), a short "what can I do" question (``asks_what_to_do``)
+and a question about special equipment or measuring instruments
+(``asks_about_regulated_equipment``).
 
 Pure Python (no Rasa import): ``xiaoan.nlu.explicit_requests`` uses ``wants_human`` inside the NLU
 pipeline and the form validators use ``explicit_interruption``.
@@ -349,3 +351,35 @@ def asks_what_to_do(text: str) -> bool:
     if _FILING_WORD_RE.search(plain) or _CLAIM.search(plain) or _is_cancel(plain) or wants_human(plain):
         return False
     return not find_amounts(plain)
+
+
+# Regulated objects that are never a business-registration matter: special equipment (特种设备:
+# lifts, boilers, pressure vessels, hoisting machines, rides, ropeways …) and measuring
+# instruments (计量器具: scales, their verification).
+_REGULATED_EQUIPMENT_RE = re.compile(
+    r"特种设备|电梯|扶梯|锅炉|压力容器|压力管道|气瓶|煤气罐|液化气罐|起重机|叉车|游乐设施|索道|缆车"
+    r"|计量器具|电子秤|公平秤|秤|检定"
+)
+# The subjects of a registration question: licences, registration, the business and its changes.
+_REGISTRATION_SUBJECT_RE = re.compile(
+    r"执照|注册|登记|许可|备案|注销|变更|核名|名称|字号|年报|个体|公司|企业|法人|股东|经营范围|开办|开店|开业"
+    r"|住所|经营场所|工商|资本|营业"
+)
+
+
+#: A chat line, not a letter (letters are read by the letter classifier and left to it).
+EQUIPMENT_QUESTION_MAX_CHARS = 40
+
+
+def asks_about_regulated_equipment(text: str) -> bool:
+    """True when a chat line is about special equipment or measuring instruments and names no
+    registration subject.
+
+    "锅炉多久要检测一次", "扶梯是不是也要年检", "菜场的秤归谁检定" are market-regulation questions
+    (reg.special-equipment, reg.metrology), never business registration; "电梯公司怎么注册",
+    "开电子秤店要办什么执照" name a registration subject and are left to the classifier, and so
+    is anything longer than ``EQUIPMENT_QUESTION_MAX_CHARS`` characters.
+    """
+    plain = _normalize(text)
+    return bool(plain and len(plain) <= EQUIPMENT_QUESTION_MAX_CHARS and _REGULATED_EQUIPMENT_RE.search(plain)
+                and not _REGISTRATION_SUBJECT_RE.search(plain))

@@ -254,3 +254,18 @@ def test_an_explicit_wish_to_file(text, expected):
 def test_asks_what_to_do(text, expected):
     from xiaoan.understanding.interruptions import asks_what_to_do
     assert asks_what_to_do(text) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("锅炉多久要检测一次", True), ("扶梯是不是也要年检", True), ("菜场的秤归谁检定", True),
+    ("游乐设施的检验合格标志贴在哪里", True), ("叉车要不要定期检验", True),
+    # a registration subject is named: left to the classifier
+    ("电梯公司怎么注册", False), ("开电子秤店要办什么执照", False), ("锅炉厂变更法人要什么材料", False),
+    # no regulated equipment
+    ("个体户年报怎么报", False), ("每年都要年检吗", False), ("", False),
+    # a letter is the letter classifier's
+    ("我们单位食堂里那台蒸汽锅炉是十几年前装的，从装好到现在好像一次都没有人来检测过，想问一下这种情况应该怎么处理", False),
+])
+def test_asks_about_regulated_equipment(text, expected):
+    from xiaoan.understanding.interruptions import asks_about_regulated_equipment
+    assert asks_about_regulated_equipment(text) is expected
