@@ -9,6 +9,16 @@ an explicit request for a human (``xiaoan.understanding.interruptions.wants_huma
 找人工, 人工客服, 我要找真人 …, but not 不用转人工 or 人工智能), the intent becomes
 ``request_human``; the classifier's own ranking follows, so nothing it saw is lost, and the
 message stays in the conversation for the agent to read.
+
+The same deterministic layer corrects a few readings that a lexical cue settles better than
+the classifier's borderline confidence (`xiaoan.understanding.interruptions` holds the cues):
+
+- a give-up read as a filing (不想投诉这个商家了) becomes `cancel`;
+- a stated wish to file read as a question or an answer (退款纠纷想投诉) becomes a filing;
+- a "what can I do" question read as a filing (卖家不发货咋办) becomes the best question intent of
+  the ranking: asking what to do is not asking the bureau to act (data/nlu/questions.yml);
+- a question about special equipment or measuring instruments read as business registration
+  (锅炉多久要检测一次) becomes `ask_regulation`.
 """
 
 from __future__ import annotations
@@ -29,7 +39,14 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from xiaoan.understanding.interruptions import declines_human, explicit_interruption, wants_human, wants_to_file
+from xiaoan.understanding.interruptions import (
+    asks_about_regulated_equipment,
+    asks_what_to_do,
+    declines_human,
+    explicit_interruption,
+    wants_human,
+    wants_to_file,
+)
 
 #: Marks a message whose intent this component set (for logs and tests).
 OVERRIDE_KEY = "explicit_request"
@@ -70,7 +87,8 @@ class ExplicitRequestClassifier(GraphComponent):
             if self._gives_up(text, message):
                 continue
             if not wants_human(text):
-                self._files(text, message)
+                if not self._files(text, message) and not self._asks_what_to_do(text, message):
+                    self._asks_about_equipment(text, message)
                 continue
             if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != self.intent:
                 self._replace(message, self.intent)
@@ -95,16 +113,44 @@ class ExplicitRequestClassifier(GraphComponent):
     OVERRIDABLE = ("ask_business_registration", "ask_consumer_rights", "ask_regulation", "nlu_fallback",
                    "out_of_scope", "inform", "affirm", "deny", "greet", "thank", "goodbye")
 
-    def _files(self, text: Text, message: Message) -> None:
-        """"退款纠纷想投诉" read as a question: the best filing intent of the ranking (a report for 举报)."""
+    def _files(self, text: Text, message: Message) -> bool:
+        """"退款纠纷想投诉" read as a question: the best filing intent of the ranking (a report for 举报);
+        True when the message was changed."""
         previous = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         kind = wants_to_file(text)
         if kind is None or previous not in self.OVERRIDABLE:
-            return
+            return False
         wanted = ("report_violation",) if kind == "report" else self.FILING_INTENTS[:3]
         ranked = [r.get(INTENT_NAME_KEY) for r in message.get(INTENT_RANKING_KEY) or []]
         best = next((name for name in ranked if name in wanted), wanted[-1] if kind == "complaint" else wanted[0])
         self._replace(message, best)
+        return True
+
+    #: What a "what can I do" question may become: an answer, not a filing. The first of these in
+    #: the classifier's ranking wins; without one, a consumer-rights question for a complaint and a
+    #: regulation question for a report.
+    QUESTION_INTENTS = ("ask_consumer_rights", "ask_regulation", "ask_business_registration", "out_of_scope")
+
+    def _asks_what_to_do(self, text: Text, message: Message) -> bool:
+        """"卖家不发货咋办" read as a filing: the best question intent of the ranking; True when the
+        message was changed."""
+        previous = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if previous not in self.FILING_INTENTS or not asks_what_to_do(text):
+            return False
+        ranked = [r.get(INTENT_NAME_KEY) for r in message.get(INTENT_RANKING_KEY) or []]
+        default = "ask_regulation" if previous == "report_violation" else "ask_consumer_rights"
+        best = next((name for name in ranked if name in self.QUESTION_INTENTS), default)
+        self._replace(message, best)
+        return True
+
+    def _asks_about_equipment(self, text: Text, message: Message) -> bool:
+        """"锅炉多久要检测一次" read as a registration question: `ask_regulation` (special equipment and
+        measuring instruments are never a registration matter); True when the message was changed."""
+        previous = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if previous != "ask_business_registration" or not asks_about_regulated_equipment(text):
+            return False
+        self._replace(message, "ask_regulation")
+        return True
 
     def _decline(self, message: Message) -> None:
         """不用转人工 read as `request_human`: it becomes `deny` (the request drops out of the ranking)."""

@@ -14,6 +14,11 @@ rules take over only on evidence stronger than the intent classifier's guess:
   that the classifier also calls an ``ask_*`` intent with confidence of at least
   ``QUESTION_MIN_CONFIDENCE``, except a demand dressed as a question (能不能退钱给我).
 
+The NLU layer ``xiaoan.nlu.explicit_requests`` also uses the cues of the last two sections: a
+stated wish to file (``wants_to_file``), a short "what can I do" question (``asks_what_to_do``)
+and a question about special equipment or measuring instruments
+(``asks_about_regulated_equipment``).
+
 Pure Python (no Rasa import): ``xiaoan.nlu.explicit_requests`` uses ``wants_human`` inside the NLU
 pipeline and the form validators use ``explicit_interruption``.
 """
@@ -23,6 +28,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import List, Optional
+
+from xiaoan.understanding.money import find_amounts
 
 #: An ``ask_*`` intent must be at least this confident before a question interrupts a form.
 QUESTION_MIN_CONFIDENCE = 0.6
@@ -304,3 +311,75 @@ def wants_to_file(text: str) -> Optional[str]:
     if _ABOUT_FILING_RE.search(tail):
         return None
     return "report" if (match.group(1) or match.group(2)) == "举报" else "complaint"
+
+
+# --------------------------------------------------------------------------------------------
+# Questions the classifier may read as something else
+# --------------------------------------------------------------------------------------------
+
+# "What can I do now": the message ends in 怎么办 / 咋办 / 怎么维权 (该 / 要 / 能 … before it, a
+# particle after it; 怎么办理 and 怎么办的 do not end there).
+_WHAT_TO_DO_RE = re.compile(
+    r"(?:我们?)?(?:该|要|应该|应当|可以|能|又该|到底)?(?:怎么办|咋办|怎么维权|如何维权|咋维权)(?:才好|呢|啊|呀|哦|哇|啦)?$"
+)
+# A filing word: a message that names 投诉 / 举报 is about filing, whatever else it asks.
+_FILING_WORD_RE = re.compile(r"投诉|举报|报案")
+#: "What can I do" counts in a short message only: a longer one tells the facts of a case.
+WHAT_TO_DO_MAX_CHARS = 20
+
+
+def asks_what_to_do(text: str) -> bool:
+    """True when a short message asks what the citizen can do about a situation.
+
+    "游戏厅关门了代币怎么办", "网上买的鞋开胶了该怎么办？", "卖家不发货咋办" ask what to do: the
+    documented boundary (data/nlu/questions.yml) keeps a question about the rule a question even
+    when it mentions the citizen's own case (the knowledge base answers it, e.g.
+    consumer.business-closed). Not when the message also says it wants to file or names filing
+    ("我要投诉这家店 怎么办", "投诉了商家没回复怎么办"), makes a demand ("帮我看看怎么办", "退我钱
+    怎么办"), names an amount ("卡里还有三千怎么办": the stake of a claim), cancels, asks for a
+    person, or is longer than ``WHAT_TO_DO_MAX_CHARS`` characters (a story).
+    """
+    plain = _normalize(text)
+    if not plain or len(plain) > WHAT_TO_DO_MAX_CHARS:
+        return False
+    clauses = _clauses(plain)
+    if not clauses:
+        return False
+    match = _WHAT_TO_DO_RE.search(clauses[-1])
+    if match is None or (match.start() == 0 and len(clauses) == 1):
+        return False  # nothing but 怎么办: no situation to ask about
+    if _FILING_WORD_RE.search(plain) or _CLAIM.search(plain) or _is_cancel(plain) or wants_human(plain):
+        return False
+    return not find_amounts(plain)
+
+
+# Regulated objects that are never a business-registration matter: special equipment (特种设备:
+# lifts, boilers, pressure vessels, hoisting machines, rides, ropeways …) and measuring
+# instruments (计量器具: scales, their verification).
+_REGULATED_EQUIPMENT_RE = re.compile(
+    r"特种设备|电梯|扶梯|锅炉|压力容器|压力管道|气瓶|煤气罐|液化气罐|起重机|叉车|游乐设施|索道|缆车"
+    r"|计量器具|电子秤|公平秤|秤|检定"
+)
+# The subjects of a registration question: licences, registration, the business and its changes.
+_REGISTRATION_SUBJECT_RE = re.compile(
+    r"执照|注册|登记|许可|备案|注销|变更|核名|名称|字号|年报|个体|公司|企业|法人|股东|经营范围|开办|开店|开业"
+    r"|住所|经营场所|工商|资本|营业"
+)
+
+
+#: A chat line, not a letter (letters are read by the letter classifier and left to it).
+EQUIPMENT_QUESTION_MAX_CHARS = 40
+
+
+def asks_about_regulated_equipment(text: str) -> bool:
+    """True when a chat line is about special equipment or measuring instruments and names no
+    registration subject.
+
+    "锅炉多久要检测一次", "扶梯是不是也要年检", "菜场的秤归谁检定" are market-regulation questions
+    (reg.special-equipment, reg.metrology), never business registration; "电梯公司怎么注册",
+    "开电子秤店要办什么执照" name a registration subject and are left to the classifier, and so
+    is anything longer than ``EQUIPMENT_QUESTION_MAX_CHARS`` characters.
+    """
+    plain = _normalize(text)
+    return bool(plain and len(plain) <= EQUIPMENT_QUESTION_MAX_CHARS and _REGULATED_EQUIPMENT_RE.search(plain)
+                and not _REGISTRATION_SUBJECT_RE.search(plain))

@@ -236,3 +236,36 @@ def test_declines_human(text, declines):
 def test_an_explicit_wish_to_file(text, expected):
     from xiaoan.understanding.interruptions import wants_to_file
     assert wants_to_file(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a short "what can I do" about a situation
+    ("网上买的鞋开胶了该怎么办", True), ("卖家一直不发货咋办", True), ("游戏厅关门了代币怎么办？", True),
+    ("蛋糕店换了老板 储值卡怎么办呢", True), ("买到山寨耳机怎么维权", True), ("洗衣店把羽绒服洗坏了 我们该咋办", True),
+    # nothing to ask about, or not ending in the question
+    ("怎么办", False), ("我该怎么办？", False), ("储值卡退款怎么办理", False), ("蛋糕店关门了", False),
+    ("蛋糕店关门了怎么办的事问过了", False),
+    # filing named or wished, a demand, an amount, a cancel, a person, a story
+    ("我要投诉这家蛋糕店 怎么办", False), ("投诉了商家还没有回复怎么办", False), ("举报了黑作坊没人管咋办", False),
+    ("帮我想想怎么办", False), ("蛋糕店跑路了卡里还有八百块怎么办", False), ("充了2000元 店没了怎么办", False),
+    ("算了 不知道怎么办", False), ("转人工 怎么办", False),
+    ("上个月在小区门口的蛋糕店办了储值卡 现在店关了门怎么办", False),
+])
+def test_asks_what_to_do(text, expected):
+    from xiaoan.understanding.interruptions import asks_what_to_do
+    assert asks_what_to_do(text) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("锅炉多久要检测一次", True), ("扶梯是不是也要年检", True), ("菜场的秤归谁检定", True),
+    ("游乐设施的检验合格标志贴在哪里", True), ("叉车要不要定期检验", True),
+    # a registration subject is named: left to the classifier
+    ("电梯公司怎么注册", False), ("开电子秤店要办什么执照", False), ("锅炉厂变更法人要什么材料", False),
+    # no regulated equipment
+    ("个体户年报怎么报", False), ("每年都要年检吗", False), ("", False),
+    # a letter is the letter classifier's
+    ("我们单位食堂里那台蒸汽锅炉是十几年前装的，从装好到现在好像一次都没有人来检测过，想问一下这种情况应该怎么处理", False),
+])
+def test_asks_about_regulated_equipment(text, expected):
+    from xiaoan.understanding.interruptions import asks_about_regulated_equipment
+    assert asks_about_regulated_equipment(text) is expected
