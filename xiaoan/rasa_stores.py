@@ -449,7 +449,16 @@ class EnvSQLTrackerStore(SQLTrackerStore):
     # --- the cache -----------------------------------------------------------------------------
 
     def _latest_id(self, session: Any, sender_id: str) -> Optional[int]:
-        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+        """The id of the conversation's newest stored event (None: nothing stored).
+
+        A Core statement built once per store: asked twice a turn, an ORM query spent more time
+        being built and keyed for SQLAlchemy's statement cache than in the database."""
+        statement = self.__dict__.get("_latest_id_statement")
+        if statement is None:
+            table = self.SQLEvent.__table__
+            statement = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id"))
+            self._latest_id_statement = statement
+        return session.execute(statement, {"sender_id": sender_id}).scalar()
 
     def _cached(self, sender_id: str, last_id: Optional[int]) -> Optional[_CachedTracker]:
         with self._cache_lock:
