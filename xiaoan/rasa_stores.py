@@ -21,7 +21,7 @@ import copy
 import json
 import logging
 import threading
-from typing import Any, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from rasa.core.brokers.broker import EventBroker
@@ -128,19 +128,26 @@ class _Borrowed:
 
 
 class ActionCallSerializer:
-    """`json.dumps` for Rasa's requests that serializes the domain of an action call once (issue 13).
+    """`json.dumps` for Rasa's requests that encodes what an action call repeats only once (issue 13).
 
-    Rasa 3.6 sends its whole domain (about 60 KB of JSON here, two thirds of a typical call) with
-    every custom action it runs, and `as_dict` hands over the same, cached dict each time; encoding
-    it was the largest JSON cost of a turn in the Rasa server. The domain's text is kept with the
-    dict it was made from (a new model brings a new dict, encoded anew) and spliced into the rest
-    of the payload, which is encoded as before: the action server receives the same JSON object
-    (the ``domain`` key comes last). Any other payload is plain `json.dumps`.
+    Rasa 3.6 sends its whole domain (about 60 KB of JSON here) and every event of the session
+    with every custom action it runs. The domain's text is kept with the dict it was made from
+    (Rasa hands over the same cached dict each time; a new model brings a new dict, encoded anew).
+    The events' texts are kept per conversation, by position: an event whose dict equals the one
+    encoded at that position last time (same type, timestamp and content) reuses its text, any
+    other is encoded; so a call encodes only the turn's new events, not the whole session again.
+    The pieces are joined into the same JSON object as `json.dumps` would write (keys in the same
+    order but ``tracker`` and ``domain``, which come last; ``events`` last within ``tracker``).
+    Any other payload is plain `json.dumps`.
     """
+
+    #: Conversations whose event texts are kept (least recently used dropped).
+    CONVERSATIONS = 512
 
     def __init__(self) -> None:
         self._domain: Optional[dict] = None
         self._text = ""
+        self._events: "collections.OrderedDict[Any, List[Tuple[dict, str]]]" = collections.OrderedDict()
 
     def __call__(self, payload: Any) -> str:
         domain = payload.get("domain") if isinstance(payload, dict) else None
@@ -149,8 +156,36 @@ class ActionCallSerializer:
         if domain is not self._domain:  # (called on the event loop only)
             self._text = json.dumps(domain)
             self._domain = domain
-        rest = json.dumps({key: value for key, value in payload.items() if key != "domain"})
-        return f'{rest[:-1]}, "domain": {self._text}}}'
+        parts = [f"{json.dumps(key)}: {json.dumps(value)}" for key, value in payload.items()
+                 if key not in ("domain", "tracker")]
+        if "tracker" in payload:
+            parts.append(f'"tracker": {self._tracker_text(payload["tracker"])}')
+        parts.append(f'"domain": {self._text}')
+        return "{" + ", ".join(parts) + "}"
+
+    def _tracker_text(self, tracker: Any) -> str:
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        if type(events) is not list:
+            return json.dumps(tracker)
+        parts = [f"{json.dumps(key)}: {json.dumps(value)}" for key, value in tracker.items() if key != "events"]
+        parts.append(f'"events": [{", ".join(self._event_texts(tracker.get("sender_id"), events))}]')
+        return "{" + ", ".join(parts) + "}"
+
+    def _event_texts(self, sender_id: Any, events: List[Any]) -> List[str]:
+        key = sender_id if isinstance(sender_id, str) else None
+        known = self._events.get(key, []) if key is not None else []
+        encoded: List[Tuple[dict, str]] = []
+        for index, event in enumerate(events):
+            if index < len(known) and type(event) is dict and known[index][0] == event:
+                encoded.append(known[index])
+            else:
+                encoded.append((event, json.dumps(event)))
+        if key is not None:
+            self._events[key] = encoded
+            self._events.move_to_end(key)
+            while len(self._events) > self.CONVERSATIONS:
+                self._events.popitem(last=False)
+        return [text for _, text in encoded]
 
 
 def reuse_endpoint_connections() -> None:

@@ -110,3 +110,67 @@ def test_the_shared_session_sends_the_domain_through_the_serializer():
     asyncio.run(scenario())
     assert received == [{"next_action": "a0", "domain": {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}},
                         {"next_action": "a1", "domain": {"responses": {"utter_greet": [{"text": "您好"}]}, "slots": {}}}]
+
+
+def test_an_action_calls_events_are_encoded_once_per_conversation(monkeypatch):
+    """The session's events are sent with every action call: each is encoded the first time it is
+    sent, later calls reuse its text while the dict at its position is the same; the action server
+    receives what json.dumps would have written."""
+    import json
+
+    from xiaoan import rasa_stores
+
+    def event(n, text="你好"):
+        return {"event": "user", "timestamp": 1000.0 + n, "text": f"{text}{n}", "parse_data": {"intent": {"name": "greet"}}}
+
+    def call(sender, events):
+        return {"next_action": "action_x", "sender_id": sender,
+                "tracker": {"sender_id": sender, "slots": {"phone": None}, "events": events, "paused": False},
+                "version": "3.6.21", "domain": {"slots": {}}}
+
+    serializer = rasa_stores.ActionCallSerializer()
+    encoded = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(rasa_stores.json, "dumps", lambda obj, **kw: encoded.append(obj) or real_dumps(obj, **kw))
+
+    def encoded_events():
+        found = [obj for obj in encoded if isinstance(obj, dict) and obj.get("event") == "user"]
+        encoded.clear()
+        return found
+
+    first = [event(n) for n in range(5)]
+    assert json.loads(serializer(call("c1", first))) == call("c1", first)
+    assert len(encoded_events()) == 5
+    # the next turn: Rasa makes new, equal dicts for the old events and adds two
+    grown = [event(n) for n in range(7)]
+    assert json.loads(serializer(call("c1", grown))) == call("c1", grown)
+    assert [e["timestamp"] for e in encoded_events()] == [1005.0, 1006.0]
+    # another conversation does not reuse c1's texts
+    assert json.loads(serializer(call("c2", grown))) == call("c2", grown)
+    assert len(encoded_events()) == 7
+    # an event that differs at a position (a reverted turn, a new session) is encoded anew
+    changed = grown[:3] + [event(3, "改了")] + grown[4:]
+    assert json.loads(serializer(call("c1", changed))) == call("c1", changed)
+    assert [e["text"] for e in encoded_events()] == ["改了3"]
+    shorter = grown[:2]
+    assert json.loads(serializer(call("c1", shorter))) == call("c1", shorter)
+    assert encoded_events() == []
+    # no events, events not a list, a tracker without sender: plain encoding of that part
+    for tracker in ({"sender_id": "c3", "events": None}, {"events": "x"}, {"events": [event(1)]}, "text", {}):
+        payload = {"next_action": "a", "tracker": tracker, "domain": {"x": 1}}
+        assert json.loads(serializer(payload)) == payload
+    assert json.loads(serializer({"next_action": "a", "domain": {"x": 1}})) == {"next_action": "a", "domain": {"x": 1}}
+
+
+def test_event_texts_are_kept_for_a_bounded_number_of_conversations():
+    import json
+
+    from xiaoan import rasa_stores
+
+    serializer = rasa_stores.ActionCallSerializer()
+    serializer.CONVERSATIONS = 3
+    for n in range(5):
+        payload = {"next_action": "a", "tracker": {"sender_id": f"c{n}", "events": [{"event": "bot", "timestamp": n}]},
+                   "domain": {}}
+        assert json.loads(serializer(payload)) == payload
+    assert list(serializer._events) == ["c2", "c3", "c4"]

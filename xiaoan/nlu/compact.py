@@ -38,7 +38,14 @@ from rasa.nlu.classifiers.diet_classifier import DIET, DIETClassifier
 from rasa.shared.nlu.constants import TEXT
 from rasa.utils.tensorflow.constants import RUN_EAGERLY
 
+from xiaoan.nlu import incremental
+
 logger = logging.getLogger(__name__)
+
+# Rasa's applied events and dialogue states continue from the previous turn instead of being
+# computed from the whole session for every prediction (xiaoan/nlu/incremental.py): installed with
+# the model's components, in every process that loads this model.
+incremental.install()
 
 #: The name under which a compiled Keras model tracks its optimizer.
 OPTIMIZER_CHILD = "optimizer"
