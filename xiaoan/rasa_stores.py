@@ -17,7 +17,6 @@ production services by setting variables, without touching code or YAML:
 from __future__ import annotations
 
 import collections
-import copy
 import json
 import logging
 import threading
@@ -33,6 +32,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from xiaoan import services
 from xiaoan.config import VAR_DIR, positive_number
+from xiaoan.nlu.incremental import snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -409,21 +409,6 @@ class _CachedTracker(NamedTuple):
     last_id: int            # the conversation's highest stored event id when this was cached
     stored: int             # how many of `tracker.events` are stored (the latest session's rows)
     tracker: DialogueStateTracker
-
-
-def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
-    """An independent copy of a tracker in O(slots), not O(events).
-
-    Rasa's `tracker.copy()` replays every event. Events are never changed once logged, so the
-    copy shares them and copies only what `update` changes in place: the event list, the slots,
-    the active loop and the latest action (a slot's value is replaced, never changed in place).
-    """
-    clone = copy.copy(tracker)
-    clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}  # as Rasa's own init
-    clone.active_loop = copy.deepcopy(tracker.active_loop)
-    clone.latest_action = copy.copy(tracker.latest_action)
-    return clone
 
 
 class EnvSQLTrackerStore(SQLTrackerStore):

@@ -126,12 +126,7 @@ def random_events(domain: Domain, rng: random.Random, turns: int) -> list:
 
 def _handover(tracker: DialogueStateTracker) -> DialogueStateTracker:
     """What the tracker store hands the next turn: a new object sharing the logged events."""
-    clone = copy.copy(tracker)
-    clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}
-    clone.active_loop = copy.deepcopy(tracker.active_loop)
-    clone.latest_action = copy.copy(tracker.latest_action)
-    return clone
+    return incremental.snapshot(tracker)
 
 
 FLAGS = [

@@ -21,12 +21,10 @@ checkpoint, no archive) loads as it always did.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import copy
 import logging
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Dict, Hashable, Iterator, List, Optional, Type
 
@@ -201,7 +199,7 @@ def frozen_states(states: List[Dict[str, Dict[str, Any]]]) -> Hashable:
     )
 
 
-class PredictionCache:
+class PredictionCache(incremental.LRU):
     """A bounded, thread-safe map from a dialogue's states to TED's prediction for them.
 
     Every `REPORT_EVERY` look-ups it logs its size and hit rate (INFO), the figure that says how
@@ -211,35 +209,22 @@ class PredictionCache:
     REPORT_EVERY = 5000
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: "collections.OrderedDict[Hashable, Any]" = collections.OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(size)
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Hashable) -> Optional[Any]:
+        found = super().get(key)
         with self._lock:
-            found = self._entries.get(key)
             if found is None:
                 self.misses += 1
             else:
-                self._entries.move_to_end(key)
                 self.hits += 1
             lookups = self.hits + self.misses
             if lookups % self.REPORT_EVERY == 0:
                 logger.info("TED prediction cache: %d state histories, %.1f%% of %d look-ups answered",
-                            len(self._entries), 100.0 * self.hits / lookups, lookups)
-            return found
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+                            len(self), 100.0 * self.hits / lookups, lookups)
+        return found
 
 
 def _copy_prediction(prediction: Any) -> Any:

@@ -45,8 +45,8 @@ _ORIGINAL_STATES = Domain.states_for_tracker_history
 _ORIGINAL_COPY = DialogueStateTracker.copy
 
 
-class _Memo:
-    """A small LRU map, thread-safe."""
+class LRU:
+    """A bounded map that drops the least recently used key first; thread-safe."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -99,7 +99,7 @@ class _Applied:
     applied: Tuple[Any, ...]         # the applied events of `events`
 
 
-_applied_memo = _Memo(MEMO_SIZE)
+_applied_memo = LRU(MEMO_SIZE)
 
 
 def _loop_names(events: Any) -> frozenset:
@@ -162,14 +162,20 @@ class _States:
     turn_was_hidden: bool
 
 
-_states_memo = _Memo(MEMO_SIZE)
+_states_memo = LRU(MEMO_SIZE)
 
 
-def _copy_replay(tracker: DialogueStateTracker) -> DialogueStateTracker:
-    """An independent copy of a replay tracker in O(slots) (what `update` changes in place)."""
+def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """An independent copy of a tracker in O(slots), not O(events).
+
+    Rasa's `tracker.copy()` replays every event. Events are never changed once logged, so the
+    copy shares them and copies only what `update` changes in place: the event list, the slots,
+    the active loop and the latest action (a slot's value is replaced, never changed in place).
+    Also the tracker store's copy of a cached conversation (xiaoan/rasa_stores.py).
+    """
     clone = copy.copy(tracker)
     clone.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}
+    clone.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}  # as Rasa's own init
     clone.active_loop = copy.deepcopy(tracker.active_loop)
     clone.latest_action = copy.copy(tracker.latest_action)
     return clone
@@ -232,7 +238,7 @@ def states_for_tracker_history(self: Domain, tracker: DialogueStateTracker, omit
     if memo is not None and _starts_with(applied, memo.applied):
         new = applied[len(memo.applied):]
         # the stored replay is only read when nothing is new (the state now); else a copy goes on
-        replay = _copy_replay(memo.replay) if new else memo.replay
+        replay = snapshot(memo.replay) if new else memo.replay
         states = list(memo.states)
         last_ml, hidden = memo.last_ml_action_sub_state, memo.turn_was_hidden
     else:
@@ -260,13 +266,12 @@ def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
 
     Rasa copies the tracker before every action it runs (the processor's temporary tracker) by
     replaying every event on an empty one. Logged events never change, so the copy shares them and
-    copies only what `update` changes in place (the event list, the slots, the active loop, the
-    latest action), as the tracker store's `snapshot` does. Only for plain trackers: subclasses
+    copies only what `update` changes in place (`snapshot`). Only for plain trackers: subclasses
     (training trackers, `ResumingTracker`) keep Rasa's copy, which also changes their type.
     """
     if type(self) is not DialogueStateTracker:
         return _ORIGINAL_COPY(self)
-    return _copy_replay(self)
+    return snapshot(self)
 
 
 # --- installation -----------------------------------------------------------------------------------
